@@ -1,0 +1,16 @@
+//! Chamberlain's domain model.
+//!
+//! The types here are C1's public objects (`c1.api.*` messages) as Chamberlain stores and serves
+//! them. They serialize to C1's protojson form: camelCase names, every field present (empty
+//! strings, `[]`, `{}`, `null` for unset messages and timestamps), int64 as strings, RFC 3339
+//! timestamps and protobuf duration strings. No I/O happens in this crate.
+
+pub mod app;
+pub mod ids;
+pub mod mask;
+pub mod principal;
+pub mod protojson;
+pub mod user;
+
+pub use ids::new_id;
+pub use protojson::{Duration, Timestamp};

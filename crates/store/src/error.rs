@@ -1,0 +1,66 @@
+//! Storage errors.
+
+/// What went wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The object does not exist (or is deleted).
+    #[error("{kind} `{id}` was not found")]
+    NotFound {
+        /// Object kind, as named in the API (e.g. "app").
+        kind: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// A uniqueness rule was violated.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is valid JSON but breaks a rule of the domain.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with the current state (e.g. editing a synced object).
+    #[error("{0}")]
+    Precondition(String),
+    /// Bad configuration (database URL and the like).
+    #[error("{0}")]
+    Config(String),
+    /// A stored document no longer parses; this is a bug or a hand-edited database.
+    #[error("stored {0} is corrupt: {1}")]
+    Corrupt(&'static str, String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Shorthand for [`StoreError::NotFound`].
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        StoreError::NotFound { kind, id: id.into() }
+    }
+
+    /// Serialization failures and busy databases: the transaction may succeed if run again.
+    pub fn is_retryable(&self) -> bool {
+        let StoreError::Db(e) = self else { return false };
+        match e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                let msg = db.message().to_ascii_lowercase();
+                matches!(code.as_str(), "40001" | "40P01" | "5" | "6" | "517")
+                    || msg.contains("database is locked")
+                    || msg.contains("database table is locked")
+            }
+            sqlx::Error::PoolTimedOut => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the database rejected a row for violating a unique index.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                code == "23505" || code == "2067" || code == "1555" || db.message().contains("UNIQUE constraint failed")
+            }
+            _ => false,
+        }
+    }
+}

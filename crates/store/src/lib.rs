@@ -1,0 +1,177 @@
+//! Storage for Chamberlain: one implementation over SQLite (the embedded default) and
+//! PostgreSQL, through sqlx's `Any` driver and a portable subset of SQL.
+//!
+//! Every mutation runs in [`Store::write`], which opens a transaction, lets the caller change
+//! rows and append system-log events through [`Tx`], commits, and retries the whole closure when
+//! the database reports a serialization failure (PostgreSQL SQLSTATE 40001/40P01) or a busy
+//! SQLite file. So a change and its audit event land together or not at all.
+
+mod error;
+mod migrate;
+pub mod page;
+pub mod record;
+pub mod repo;
+mod tx;
+
+pub use error::StoreError;
+pub use record::{Col, Filter, Record};
+pub use tx::{AuditCtx, Tx};
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database engine is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file (WAL mode).
+    Sqlite,
+    /// PostgreSQL or a wire-compatible database.
+    Postgres,
+}
+
+/// The storage handle shared by the whole server; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`). Does not migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "database URL `{}` is not supported; use sqlite://PATH or postgres://USER@HOST/DB",
+                redact_url(url)
+            )));
+        };
+        let opts = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database URL `{}` is invalid: {e}", redact_url(url))))?;
+        let max = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the single writer; busy_timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Config(format!("cannot open database `{}`: {e}", redact_url(url))))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for read queries in the repository modules.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies all embedded migrations that have not run yet. Safe to call from several
+    /// replicas at once: each migration is applied in a transaction that also records it.
+    pub async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::run(self).await
+    }
+
+    /// Whether every embedded migration has been applied (for `/readyz`).
+    pub async fn migrations_current(&self) -> Result<bool, StoreError> {
+        migrate::is_current(self).await
+    }
+
+    /// Runs `f` in a write transaction, retrying on serialization conflicts, and commits.
+    pub async fn write<T, F>(&self, ctx: &AuditCtx, mut f: F) -> Result<T, StoreError>
+    where
+        F: AsyncFnMut(&mut Tx<'_>) -> Result<T, StoreError>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut txn = match self.backend {
+                // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+                // instead of deadlocking when both try to upgrade a read lock.
+                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => self.pool.begin().await?,
+            };
+            let result = {
+                let mut tx = Tx::new(&mut txn, ctx, self.backend);
+                f(&mut tx).await
+            };
+            let outcome = match result {
+                Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
+                Err(e) => {
+                    let _ = txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match outcome {
+                Err(e) if e.is_retryable() && attempt < 8 => {
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs a read-only closure on a pooled connection.
+    pub async fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(AnyPool) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        f(self.pool.clone()).await
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+/// Hides the password in a database URL so it can be printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

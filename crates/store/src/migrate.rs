@@ -1,0 +1,88 @@
+//! Embedded schema migrations.
+//!
+//! The SQL is the portable subset shared by both engines, so one list serves both; a migration
+//! that must differ per engine can carry a second text in [`Migration::postgres`].
+
+use crate::{Backend, Store, StoreError};
+use sqlx::{Executor, Row};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+    postgres: Option<&'static str>,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "identity_graph",
+    sql: include_str!("../migrations/0001_identity_graph.sql"),
+    postgres: None,
+}];
+
+const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+async fn applied(store: &Store) -> Result<Vec<i64>, StoreError> {
+    store.pool().execute(BOOKKEEPING).await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version").fetch_all(store.pool()).await?;
+    Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
+}
+
+pub(crate) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
+    let done = applied(store).await?;
+    let mut newly = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        let sql = match (store.backend(), m.postgres) {
+            (Backend::Postgres, Some(pg)) => pg,
+            _ => m.sql,
+        };
+        let mut tx = store.pool().begin().await?;
+        for stmt in split_statements(sql) {
+            tx.execute(stmt.as_str()).await.map_err(|e| {
+                StoreError::Config(format!("migration {} ({}) failed: {e}", m.version, m.name))
+            })?;
+        }
+        let recorded = sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(chamberlain_model::Timestamp::now().as_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from);
+        match recorded {
+            Ok(_) => {
+                tx.commit().await?;
+                newly.push(m.version);
+            }
+            // Another replica applied it first; its transaction won.
+            Err(e) if e.is_unique_violation() => {
+                let _ = tx.rollback().await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(newly)
+}
+
+pub(crate) async fn is_current(store: &Store) -> Result<bool, StoreError> {
+    let done = applied(store).await?;
+    Ok(MIGRATIONS.iter().all(|m| done.contains(&m.version)))
+}
+
+/// Splits a migration file into statements (no semicolons inside literals in our SQL).
+fn split_statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .map(|l| match l.find("--") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,265 @@
+//! Generic persistence of C1 objects: a [`Record`] is stored as its JSON document plus the
+//! columns it is queried by, and listed with keyset pagination and simple [`Filter`]s.
+
+use crate::page::{self, Page};
+use crate::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Executor, Row};
+
+/// A value for an index column or a query parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Col {
+    /// TEXT.
+    Text(String),
+    /// BIGINT (also booleans and timestamps in microseconds).
+    Int(i64),
+    /// Nullable BIGINT.
+    OptInt(Option<i64>),
+}
+
+impl From<&str> for Col {
+    fn from(s: &str) -> Self {
+        Col::Text(s.to_string())
+    }
+}
+impl From<String> for Col {
+    fn from(s: String) -> Self {
+        Col::Text(s)
+    }
+}
+impl From<i64> for Col {
+    fn from(v: i64) -> Self {
+        Col::Int(v)
+    }
+}
+impl From<bool> for Col {
+    fn from(v: bool) -> Self {
+        Col::Int(i64::from(v))
+    }
+}
+
+/// A C1 object kept in its own table.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// Table name.
+    const TABLE: &'static str;
+    /// Object kind as users read it in errors and the system log (e.g. "app entitlement").
+    const KIND: &'static str;
+    /// The primary key.
+    fn id(&self) -> &str;
+    /// Index columns other than `id` and `doc`, derived from the object.
+    fn columns(&self) -> Vec<(&'static str, Col)>;
+    /// Marks the object soft-deleted at `at` (microseconds).
+    fn set_deleted(&mut self, at: chamberlain_model::Timestamp);
+}
+
+/// A condition on a list query.
+#[derive(Clone, Debug)]
+pub enum Filter {
+    /// `column = value`.
+    Eq(&'static str, Col),
+    /// `column IN (values)`; an empty list matches nothing.
+    In(&'static str, Vec<String>),
+    /// `column NOT IN (values)`; an empty list matches everything.
+    NotIn(&'static str, Vec<String>),
+    /// Case-insensitive substring match on any of the (lower-cased) columns.
+    Contains(Vec<&'static str>, String),
+    /// A raw SQL condition with `?` marking where each argument goes.
+    Sql(String, Vec<Col>),
+}
+
+/// A small SQL builder that numbers `$n` placeholders as arguments are pushed.
+#[derive(Default, Debug)]
+pub struct Sql {
+    /// The statement text.
+    pub text: String,
+    /// The arguments, in placeholder order.
+    pub args: Vec<Col>,
+}
+
+impl Sql {
+    /// Starts a statement.
+    pub fn new(text: &str) -> Self {
+        Sql { text: text.to_string(), args: Vec::new() }
+    }
+    /// Appends text.
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+    /// Appends a placeholder for `v`.
+    pub fn arg(&mut self, v: impl Into<Col>) -> &mut Self {
+        self.args.push(v.into());
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+    /// Appends `a, b, c` placeholders for a list.
+    pub fn list(&mut self, vs: &[String]) -> &mut Self {
+        for (i, v) in vs.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.arg(v.as_str());
+        }
+        self
+    }
+    /// Appends ` AND <filter>`.
+    pub fn filter(&mut self, f: &Filter) -> &mut Self {
+        match f {
+            Filter::Eq(c, v) => {
+                self.push(" AND ").push(c).push(" = ").arg(v.clone());
+            }
+            Filter::In(c, vs) if vs.is_empty() => {
+                let _ = c;
+                self.push(" AND 1 = 0");
+            }
+            Filter::In(c, vs) => {
+                self.push(" AND ").push(c).push(" IN (").list(vs).push(")");
+            }
+            Filter::NotIn(_, vs) if vs.is_empty() => {}
+            Filter::NotIn(c, vs) => {
+                self.push(" AND ").push(c).push(" NOT IN (").list(vs).push(")");
+            }
+            Filter::Contains(cols, q) => {
+                let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+                self.push(" AND (");
+                for (i, c) in cols.iter().enumerate() {
+                    if i > 0 {
+                        self.push(" OR ");
+                    }
+                    self.push(c).push(" LIKE ").arg(pattern.clone()).push(" ESCAPE '\\'");
+                }
+                self.push(")");
+            }
+            Filter::Sql(text, args) => {
+                self.push(" AND (");
+                let mut args = args.iter();
+                for (i, part) in text.split('?').enumerate() {
+                    if i > 0 {
+                        if let Some(a) = args.next() {
+                            self.arg(a.clone());
+                        }
+                    }
+                    self.push(part);
+                }
+                self.push(")");
+            }
+        }
+        self
+    }
+    /// Builds the sqlx query with every argument bound.
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Col::Text(s) => q.bind(s.clone()),
+                Col::Int(i) => q.bind(*i),
+                Col::OptInt(o) => q.bind(*o),
+            };
+        }
+        q
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// Parses a stored document.
+pub fn parse_doc<R: Record>(doc: &str) -> Result<R, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(R::KIND, e.to_string()))
+}
+
+/// Serializes a record for storage.
+pub fn doc_of<R: Record>(r: &R) -> Result<String, StoreError> {
+    serde_json::to_string(r).map_err(|e| StoreError::Corrupt(R::KIND, e.to_string()))
+}
+
+/// Fetches the `doc` column of every row `sql` returns, parsed.
+pub async fn fetch_docs<'c, R: Record, E: Executor<'c, Database = Any>>(e: E, sql: &Sql) -> Result<Vec<R>, StoreError> {
+    let rows = sql.query().fetch_all(e).await?;
+    rows.iter().map(|r| parse_doc::<R>(&r.try_get::<String, _>("doc")?)).collect()
+}
+
+/// Gets one record by id; soft-deleted ones only when `include_deleted`.
+pub async fn get<'c, R: Record, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+    include_deleted: bool,
+) -> Result<Option<R>, StoreError> {
+    let mut sql = Sql::new(&format!("SELECT doc FROM {} WHERE id = ", R::TABLE));
+    sql.arg(id);
+    if !include_deleted {
+        sql.push(" AND deleted_at IS NULL");
+    }
+    Ok(fetch_docs::<R, _>(e, &sql).await?.pop())
+}
+
+/// Gets one live record or a NotFound error.
+pub async fn must_get<'c, R: Record, E: Executor<'c, Database = Any>>(e: E, id: &str) -> Result<R, StoreError> {
+    get::<R, _>(e, id, false).await?.ok_or_else(|| StoreError::not_found(R::KIND, id))
+}
+
+/// Request for one page of a list.
+#[derive(Clone, Debug)]
+pub struct PageReq {
+    /// Page size, already clamped.
+    pub size: i64,
+    /// The raw page token the client sent (empty for the first page).
+    pub token: String,
+    /// Descending id order (newest first) instead of ascending.
+    pub descending: bool,
+}
+
+impl PageReq {
+    /// First page of `size` items in ascending order.
+    pub fn first(size: i64) -> Self {
+        PageReq { size, token: String::new(), descending: false }
+    }
+}
+
+/// Lists live records matching `filters`, one keyset page at a time, ordered by id.
+pub async fn list<'c, R: Record, E: Executor<'c, Database = Any>>(
+    e: E,
+    filters: &[Filter],
+    include_deleted: bool,
+    page: &PageReq,
+) -> Result<Page<R>, StoreError> {
+    let mut sql = Sql::new(&format!("SELECT id, doc FROM {} WHERE 1 = 1", R::TABLE));
+    if !include_deleted {
+        sql.push(" AND deleted_at IS NULL");
+    }
+    for f in filters {
+        sql.filter(f);
+    }
+    list_page(e, sql, R::TABLE, page, "id", |row| parse_doc::<R>(&row.try_get::<String, _>("doc")?)).await
+}
+
+/// Completes `sql` (a SELECT with a WHERE clause) with keyset pagination on `id_col` and maps
+/// each row; shared by every list in the store.
+pub async fn list_page<'c, T, E: Executor<'c, Database = Any>>(
+    e: E,
+    mut sql: Sql,
+    scope: &str,
+    page: &PageReq,
+    id_col: &str,
+    map: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    if !page.token.is_empty() {
+        let after = page::decode(scope, &page.token).map_err(StoreError::Invalid)?;
+        sql.push(&format!(" AND {id_col} {} ", if page.descending { "<" } else { ">" })).arg(after);
+    }
+    sql.push(&format!(" ORDER BY {id_col} {} LIMIT ", if page.descending { "DESC" } else { "ASC" })).arg(page.size + 1);
+    let rows = sql.query().fetch_all(e).await?;
+    let more = rows.len() as i64 > page.size;
+    let mut items = Vec::with_capacity(rows.len());
+    let mut last_id = String::new();
+    for row in rows.iter().take(page.size as usize) {
+        last_id = row.try_get::<String, _>(0)?;
+        items.push(map(row)?);
+    }
+    let next_page_token = if more { page::encode(scope, &last_id) } else { String::new() };
+    Ok(Page { items, next_page_token })
+}

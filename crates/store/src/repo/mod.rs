@@ -1,0 +1,155 @@
+//! Repositories: how each C1 object maps to its table, and the operations that change more than
+//! one row (grants and their propagation, owners, cascading deletes).
+
+pub mod clients;
+pub mod grants;
+pub mod owners;
+pub mod settings;
+pub mod syslog;
+pub mod keys;
+
+use crate::record::{Col, Record};
+use chamberlain_model::app::{App, AppEntitlement, AppResource, AppResourceType, AppUser};
+use chamberlain_model::user::User;
+use chamberlain_model::Timestamp;
+
+fn ts(t: &Option<Timestamp>) -> Col {
+    Col::OptInt(t.map(|t| t.as_micros()))
+}
+fn created(t: &Option<Timestamp>) -> Col {
+    Col::Int(t.map(|t| t.as_micros()).unwrap_or(0))
+}
+
+impl Record for App {
+    const TABLE: &'static str = "apps";
+    const KIND: &'static str = "app";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("display_name_lc", self.display_name.to_lowercase().into()),
+            ("is_directory", self.is_directory.into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}
+
+impl Record for AppResourceType {
+    const TABLE: &'static str = "app_resource_types";
+    const KIND: &'static str = "app resource type";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("app_id", self.app_id.clone().into()),
+            ("manual", true.into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}
+
+impl Record for AppResource {
+    const TABLE: &'static str = "app_resources";
+    const KIND: &'static str = "app resource";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("app_id", self.app_id.clone().into()),
+            ("resource_type_id", self.app_resource_type_id.clone().into()),
+            ("manual", true.into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}
+
+impl Record for AppEntitlement {
+    const TABLE: &'static str = "app_entitlements";
+    const KIND: &'static str = "app entitlement";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("app_id", self.app_id.clone().into()),
+            ("resource_type_id", self.app_resource_type_id.clone().into()),
+            ("resource_id", self.app_resource_id.clone().into()),
+            ("display_name_lc", self.display_name.to_lowercase().into()),
+            ("slug", self.slug.clone().into()),
+            ("alias", self.alias.clone().into()),
+            ("purpose", self.purpose.as_str().into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}
+
+impl Record for AppUser {
+    const TABLE: &'static str = "app_users";
+    const KIND: &'static str = "app user";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("app_id", self.app_id.clone().into()),
+            ("identity_user_id", self.identity_user_id.clone().into()),
+            ("email_lc", self.email.to_lowercase().into()),
+            ("display_name_lc", self.display_name.to_lowercase().into()),
+            ("status", self.status.as_ref().map(|s| s.status.as_str()).unwrap_or("STATUS_UNSPECIFIED").into()),
+            ("user_type", self.app_user_type.as_str().into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}
+
+impl Record for User {
+    const TABLE: &'static str = "users";
+    const KIND: &'static str = "user";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("email_lc", self.email.to_lowercase().into()),
+            ("display_name_lc", self.display_name.to_lowercase().into()),
+            ("status", self.status.as_str().into()),
+            ("origin", self.origin.as_str().into()),
+            ("user_type", self.user_type.as_str().into()),
+            ("roles", format!(",{},", self.role_ids.join(",")).into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}

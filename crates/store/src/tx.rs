@@ -1,0 +1,221 @@
+//! The write transaction handed to [`crate::Store::write`] closures.
+
+use crate::record::{self, doc_of, Col, Record, Sql};
+use crate::{Backend, StoreError};
+use chamberlain_model::{new_id, Timestamp};
+use serde_json::{json, Value};
+use sqlx::AnyConnection;
+
+/// Who is making a change and under which request: written into every system-log event.
+#[derive(Clone, Debug, Default)]
+pub struct AuditCtx {
+    /// The acting user (empty for the server itself, e.g. the admin CLI's bootstrap).
+    pub actor_user_id: String,
+    /// The API client used, if any.
+    pub actor_client_id: String,
+    /// The request id the change was made under.
+    pub request_id: String,
+}
+
+impl AuditCtx {
+    /// Context for changes the server or the local admin CLI makes on its own authority.
+    pub fn system(what: &str) -> Self {
+        AuditCtx { actor_user_id: String::new(), actor_client_id: format!("system:{what}"), request_id: new_id() }
+    }
+}
+
+/// A write transaction. Every change made through it should be paired with [`Tx::audit`].
+pub struct Tx<'a> {
+    conn: &'a mut AnyConnection,
+    ctx: &'a AuditCtx,
+    backend: Backend,
+    now: Timestamp,
+}
+
+/// The kind of change an event records (OCSF Entity Management activities).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Created.
+    Create,
+    /// Changed.
+    Update,
+    /// Deleted (soft).
+    Delete,
+}
+
+impl Activity {
+    fn ocsf(self) -> (i64, &'static str) {
+        match self {
+            Activity::Create => (1, "Create"),
+            Activity::Update => (3, "Update"),
+            Activity::Delete => (4, "Delete"),
+        }
+    }
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(conn: &'a mut AnyConnection, ctx: &'a AuditCtx, backend: Backend) -> Self {
+        Tx { conn, ctx, backend, now: Timestamp::now() }
+    }
+
+    /// The connection, for statements the generic helpers do not cover.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The transaction's clock: every timestamp written in one transaction is the same.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The audit context.
+    pub fn ctx(&self) -> &AuditCtx {
+        self.ctx
+    }
+
+    /// Executes a statement built with [`Sql`], returning the number of rows affected.
+    pub async fn exec(&mut self, sql: &Sql) -> Result<u64, StoreError> {
+        Ok(sql.query().execute(&mut *self.conn).await?.rows_affected())
+    }
+
+    /// Inserts a new record.
+    pub async fn insert<R: Record>(&mut self, r: &R) -> Result<(), StoreError> {
+        let cols = r.columns();
+        let mut sql = Sql::new(&format!("INSERT INTO {} (id, doc", R::TABLE));
+        for (c, _) in &cols {
+            sql.push(", ").push(c);
+        }
+        sql.push(") VALUES (").arg(r.id()).push(", ").arg(doc_of(r)?);
+        for (_, v) in cols {
+            sql.push(", ").arg(v);
+        }
+        sql.push(")");
+        self.exec(&sql).await.map_err(|e| {
+            if e.is_unique_violation() {
+                StoreError::Conflict(format!("{} `{}` already exists", R::KIND, r.id()))
+            } else {
+                e
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Rewrites an existing record (document and index columns).
+    pub async fn update<R: Record>(&mut self, r: &R) -> Result<(), StoreError> {
+        let mut sql = Sql::new(&format!("UPDATE {} SET doc = ", R::TABLE));
+        sql.arg(doc_of(r)?);
+        for (c, v) in r.columns() {
+            sql.push(", ").push(c).push(" = ").arg(v);
+        }
+        sql.push(" WHERE id = ").arg(r.id());
+        if self.exec(&sql).await? == 0 {
+            return Err(StoreError::not_found(R::KIND, r.id()));
+        }
+        Ok(())
+    }
+
+    /// Reads a live record inside the transaction.
+    pub async fn get<R: Record>(&mut self, id: &str) -> Result<Option<R>, StoreError> {
+        record::get::<R, _>(&mut *self.conn, id, false).await
+    }
+
+    /// Reads a live record or fails with NotFound.
+    pub async fn must_get<R: Record>(&mut self, id: &str) -> Result<R, StoreError> {
+        record::must_get::<R, _>(&mut *self.conn, id).await
+    }
+
+    /// Soft-deletes a record and records the event.
+    pub async fn soft_delete<R: Record>(&mut self, id: &str) -> Result<R, StoreError> {
+        let mut r: R = self.must_get(id).await?;
+        let before = serde_json::to_value(&r).ok();
+        r.set_deleted(self.now);
+        self.update(&r).await?;
+        self.audit(Activity::Delete, R::KIND, id, before, serde_json::to_value(&r).ok()).await?;
+        Ok(r)
+    }
+
+    /// Creates a record and records the event.
+    pub async fn create<R: Record>(&mut self, r: &R) -> Result<(), StoreError> {
+        self.insert(r).await?;
+        self.audit(Activity::Create, R::KIND, r.id(), None, serde_json::to_value(r).ok()).await
+    }
+
+    /// Replaces a record and records the event with both versions.
+    pub async fn replace<R: Record>(&mut self, before: &R, after: &R) -> Result<(), StoreError> {
+        self.update(after).await?;
+        self.audit(Activity::Update, R::KIND, after.id(), serde_json::to_value(before).ok(), serde_json::to_value(after).ok())
+            .await
+    }
+
+    /// Appends a system-log event (OCSF Entity Management, class 3004) for a change made in this
+    /// transaction.
+    pub async fn audit(
+        &mut self,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Result<(), StoreError> {
+        let id = new_id();
+        let (activity_id, activity_name) = activity.ocsf();
+        let event = json!({
+            "class_uid": 3004,
+            "class_name": "Entity Management",
+            "category_uid": 3,
+            "category_name": "Identity & Access Management",
+            "activity_id": activity_id,
+            "activity_name": activity_name,
+            "type_uid": 300400 + activity_id,
+            "severity_id": 1,
+            "time": self.now.as_micros() / 1000,
+            "time_dt": self.now.to_string(),
+            "message": format!("{activity_name} {kind} {object_id}"),
+            "metadata": {
+                "uid": id,
+                "version": "1.1.0",
+                "correlation_uid": self.ctx.request_id,
+                "product": {"name": "Chamberlain", "vendor_name": "Chamberlain"},
+            },
+            "actor": {
+                "user": {"uid": self.ctx.actor_user_id},
+                "app_uid": self.ctx.actor_client_id,
+            },
+            "entity": {"type": kind, "uid": object_id, "data": before},
+            "entity_result": {"type": kind, "uid": object_id, "data": after},
+        });
+        let mut sql = Sql::new(
+            "INSERT INTO system_log (id, occurred_at, actor_user_id, actor_client_id, action, object_kind, object_id, request_id, doc) VALUES (",
+        );
+        sql.arg(id.as_str())
+            .push(", ")
+            .arg(self.now.as_micros())
+            .push(", ")
+            .arg(self.ctx.actor_user_id.as_str())
+            .push(", ")
+            .arg(self.ctx.actor_client_id.as_str())
+            .push(", ")
+            .arg(activity_name)
+            .push(", ")
+            .arg(kind)
+            .push(", ")
+            .arg(object_id)
+            .push(", ")
+            .arg(self.ctx.request_id.as_str())
+            .push(", ")
+            .arg(event.to_string())
+            .push(")");
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Convenience for a boolean column value.
+    pub fn flag(b: bool) -> Col {
+        Col::Int(i64::from(b))
+    }
+}
