@@ -1,1 +1,67 @@
+//! Chamberlain's HTTP API: C1-compatible `/api/v1` routes, the `/auth/v1` token endpoint,
+//! operations endpoints, and the OpenAPI document generated from the route table.
 
+pub mod authz;
+pub mod error;
+pub mod expand;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use std::time::Instant;
+
+pub use state::{AppState, Shared};
+
+/// Largest request body accepted (bulk uploads get their own limits in later features).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Builds the whole HTTP application.
+pub fn app(state: Shared) -> Router {
+    let api = routes::table()
+        .into_iter()
+        .fold(Router::new(), |r, route| r.route(&route.axum_path(), route.handler))
+        .route_layer(middleware::from_fn_with_state(state.clone(), state::authenticate));
+    Router::new()
+        .merge(api)
+        .merge(routes::public(state.clone()))
+        .fallback(routes::ops::not_found)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Outermost layer: assigns the request id (honouring a sane `x-request-id` / `c1-trace-id`),
+/// makes it available to error messages, echoes it in a header, logs and counts the request.
+async fn observe(axum::extract::State(state): axum::extract::State<Shared>, req: Request, next: Next) -> Response {
+    let incoming = ["x-request-id", "c1-trace-id"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_string);
+    let request_id = incoming.unwrap_or_else(chamberlain_model::new_id);
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let mut resp = error::REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    state.metrics.observe(method.as_str(), &route, status, elapsed);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if status >= 500 {
+        tracing::error!(request_id, %method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
+    } else if method != Method::GET || status >= 400 {
+        tracing::info!(request_id, %method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    } else {
+        tracing::debug!(request_id, %method, route, status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    }
+    resp
+}

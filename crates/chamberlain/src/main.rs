@@ -1,1 +1,47 @@
-fn main() {}
+//! `chamberlain`: the server (`serve`), schema migrations (`migrate`), local administration
+//! (`admin …`, acting on the database directly), and client commands that go through the API.
+
+mod admin;
+mod config;
+mod server;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use config::{DbArgs, ServeArgs};
+
+#[derive(Parser)]
+#[command(name = "chamberlain", version, about = "Identity governance and AI access, C1-compatible")]
+struct Cli {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administer the database directly (first admin, local users).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = rt.block_on(async move {
+        match cli.command {
+            Command::Serve(s) => server::serve(&cli.db, &s).await,
+            Command::Migrate => server::migrate_only(&cli.db).await,
+            Command::Admin(a) => admin::run(&cli.db, a).await,
+        }
+    });
+    if let Err(e) = &outcome {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,8 +1,8 @@
 //! Storage for Chamberlain: one implementation over SQLite (the embedded default) and
 //! PostgreSQL, through sqlx's `Any` driver and a portable subset of SQL.
 //!
-//! Every mutation runs in [`Store::write`], which opens a transaction, lets the caller change
-//! rows and append system-log events through [`Tx`], commits, and retries the whole closure when
+//! Every mutation runs in [`write_tx!`], which opens a transaction, lets the caller change
+//! rows and append system-log events through [`Tx`], commits, and retries the whole block when
 //! the database reports a serialization failure (PostgreSQL SQLSTATE 40001/40P01) or a busy
 //! SQLite file. So a change and its audit event land together or not at all.
 
@@ -101,37 +101,23 @@ impl Store {
         migrate::is_current(self).await
     }
 
-    /// Runs `f` in a write transaction, retrying on serialization conflicts, and commits.
-    pub async fn write<T, F>(&self, ctx: &AuditCtx, mut f: F) -> Result<T, StoreError>
-    where
-        F: AsyncFnMut(&mut Tx<'_>) -> Result<T, StoreError>,
-    {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let mut txn = match self.backend {
-                // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-                // instead of deadlocking when both try to upgrade a read lock.
-                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-                Backend::Postgres => self.pool.begin().await?,
-            };
-            let result = {
-                let mut tx = Tx::new(&mut txn, ctx, self.backend);
-                f(&mut tx).await
-            };
-            let outcome = match result {
-                Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
-                Err(e) => {
-                    let _ = txn.rollback().await;
-                    Err(e)
-                }
-            };
-            match outcome {
-                Err(e) if e.is_retryable() && attempt < 8 => {
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
-                    continue;
-                }
-                other => return other,
+    /// Opens a write transaction. Use [`write_tx!`] rather than calling this directly.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+            // instead of deadlocking when both try to upgrade a read lock.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Commits on success, rolls back on error. Use [`write_tx!`].
+    pub async fn finish<T>(&self, txn: sqlx::Transaction<'static, sqlx::Any>, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
             }
         }
     }
@@ -174,4 +160,47 @@ mod tests {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
+}
+
+/// Pause before retry `attempt` of a conflicted transaction.
+pub async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt * attempt))).await;
+}
+
+/// Runs a block in a write transaction with audit context `ctx`, commits, and retries the whole
+/// block on serialization failures or a busy SQLite file. The block gets `tx: &mut Tx` and must
+/// evaluate to `Result<T, StoreError>`; the macro evaluates to the same.
+///
+/// A macro rather than a closure-taking method because async closures that borrow the
+/// transaction cannot yet be proven `Send` for axum handlers.
+#[macro_export]
+macro_rules! write_tx {
+    ($store:expr, $ctx:expr, |$tx:ident| $body:block) => {{
+        let store__: &$crate::Store = &$store;
+        let ctx__: &$crate::AuditCtx = $ctx;
+        let mut attempt__ = 0u32;
+        loop {
+            attempt__ += 1;
+            let mut txn__ = match store__.begin_write().await {
+                Ok(t) => t,
+                Err(e) if e.is_retryable() && attempt__ < 8 => {
+                    $crate::backoff(attempt__).await;
+                    continue;
+                }
+                Err(e) => break Err(e),
+            };
+            let result__: Result<_, $crate::StoreError> = {
+                let mut t__ = $crate::Tx::new(&mut *txn__, ctx__, store__.backend());
+                let $tx = &mut t__;
+                async { $body }.await
+            };
+            match store__.finish(txn__, result__).await {
+                Err(e) if e.is_retryable() && attempt__ < 8 => {
+                    $crate::backoff(attempt__).await;
+                    continue;
+                }
+                other => break other,
+            }
+        }
+    }};
 }

@@ -54,7 +54,8 @@ impl Activity {
 }
 
 impl<'a> Tx<'a> {
-    pub(crate) fn new(conn: &'a mut AnyConnection, ctx: &'a AuditCtx, backend: Backend) -> Self {
+    /// Wraps an open transaction's connection (see [`crate::write_tx!`]).
+    pub fn new(conn: &'a mut AnyConnection, ctx: &'a AuditCtx, backend: Backend) -> Self {
         Tx { conn, ctx, backend, now: Timestamp::now() }
     }
 

@@ -475,3 +475,12 @@ pub async fn remove_all_holders(tx: &mut Tx<'_>, ent: &AppEntitlement) -> Result
     }
     Ok(())
 }
+
+/// Reads a live binding outside a transaction.
+pub async fn find_binding(store: &Store, src_entitlement_id: &str, dst_entitlement_id: &str) -> Result<Option<AppEntitlementProxy>, StoreError> {
+    let mut sql = Sql::new("SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ");
+    sql.arg(src_entitlement_id).push(" AND dst_entitlement_id = ").arg(dst_entitlement_id);
+    let row = sql.query().fetch_optional(store.pool()).await?;
+    row.map(|r| serde_json::from_str(&r.try_get::<String, _>("doc")?).map_err(|e| StoreError::Corrupt("binding", e.to_string())))
+        .transpose()
+}

@@ -1,0 +1,193 @@
+//! The route table: every C1 operation Chamberlain serves, with the reference spec's method,
+//! path, operationId and schema names. The router and the OpenAPI document are both built from
+//! this one table, so they cannot disagree.
+
+pub mod app_users;
+pub mod apps;
+pub mod bindings;
+pub mod common;
+pub mod entitlements;
+pub mod iam;
+pub mod ops;
+pub mod owners;
+pub mod resources;
+pub mod search;
+pub mod settings;
+pub mod systemlog;
+pub mod token;
+pub mod users;
+
+use crate::state::Shared;
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+
+/// One served operation.
+pub struct Route {
+    /// HTTP method.
+    pub method: &'static str,
+    /// Path as in the reference spec, with its parameter names.
+    pub path: &'static str,
+    /// The reference spec's operationId.
+    pub operation_id: &'static str,
+    /// The reference spec's tag.
+    pub tag: &'static str,
+    /// Request body schema name, if the operation has a body.
+    pub request: Option<&'static str>,
+    /// Response schema name.
+    pub response: &'static str,
+    /// The handler.
+    pub handler: MethodRouter<Shared>,
+}
+
+impl Route {
+    /// The path for the router: parameters renamed by position (`{p0}`, `{p1}`…), because C1
+    /// uses different names for the same position (`{id}`, `{app_id}`, `{src_app_id}`), which
+    /// the router would treat as conflicting. Handlers read parameters positionally.
+    pub fn axum_path(&self) -> String {
+        let mut out = String::new();
+        let mut n = 0;
+        let mut in_param = false;
+        for c in self.path.chars() {
+            match c {
+                '{' => {
+                    in_param = true;
+                    out.push_str(&format!("{{p{n}}}"));
+                    n += 1;
+                }
+                '}' => in_param = false,
+                _ if in_param => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+macro_rules! route {
+    ($m:ident $path:literal $op:literal [$tag:literal] $req:expr => $resp:literal, $h:expr) => {
+        Route {
+            method: stringify!($m),
+            path: $path,
+            operation_id: $op,
+            tag: $tag,
+            request: $req,
+            response: $resp,
+            handler: on(filter(stringify!($m)), $h),
+        }
+    };
+}
+
+fn filter(m: &str) -> MethodFilter {
+    match m {
+        "GET" => MethodFilter::GET,
+        "POST" => MethodFilter::POST,
+        "PUT" => MethodFilter::PUT,
+        "DELETE" => MethodFilter::DELETE,
+        _ => MethodFilter::PATCH,
+    }
+}
+
+const NONE: Option<&str> = None;
+
+/// Every authenticated `/api/v1` operation.
+pub fn table() -> Vec<Route> {
+    use app_users as au;
+    use entitlements as ent;
+    use resources as res;
+    vec![
+        // Apps
+        route!(GET "/api/v1/apps" "c1.api.app.v1.Apps.List" ["App"] NONE => "c1.api.app.v1.ListAppsResponse", apps::list),
+        route!(POST "/api/v1/apps" "c1.api.app.v1.Apps.Create" ["App"] Some("c1.api.app.v1.CreateAppRequest") => "c1.api.app.v1.CreateAppResponse", apps::create),
+        route!(GET "/api/v1/apps/{id}" "c1.api.app.v1.Apps.Get" ["App"] NONE => "c1.api.app.v1.GetAppResponse", apps::get),
+        route!(POST "/api/v1/apps/{id}" "c1.api.app.v1.Apps.Update" ["App"] Some("c1.api.app.v1.UpdateAppRequestInput") => "c1.api.app.v1.UpdateAppResponse", apps::update),
+        route!(DELETE "/api/v1/apps/{id}" "c1.api.app.v1.Apps.Delete" ["App"] Some("c1.api.app.v1.DeleteAppRequestInput") => "c1.api.app.v1.DeleteAppResponse", apps::delete),
+        route!(POST "/api/v1/search/apps" "c1.api.app.v1.AppSearch.Search" ["App"] Some("c1.api.app.v1.SearchAppsRequest") => "c1.api.app.v1.SearchAppsResponse", search::apps),
+        // Resource types and resources
+        route!(GET "/api/v1/apps/{app_id}/resource_types" "c1.api.app.v1.AppResourceTypeService.List" ["App Resource Type"] NONE => "c1.api.app.v1.AppResourceTypeServiceListResponse", res::list_types),
+        route!(POST "/api/v1/apps/{app_id}/resource_types" "c1.api.app.v1.AppResourceTypeService.CreateManuallyManagedResourceType" ["App Resource Type"] Some("c1.api.app.v1.CreateManuallyManagedResourceTypeRequestInput") => "c1.api.app.v1.CreateManuallyManagedResourceTypeResponse", res::create_type),
+        route!(GET "/api/v1/apps/{app_id}/resource_types/{id}" "c1.api.app.v1.AppResourceTypeService.Get" ["App Resource Type"] NONE => "c1.api.app.v1.AppResourceTypeServiceGetResponse", res::get_type),
+        route!(POST "/api/v1/apps/{app_id}/resource_types/{id}" "c1.api.app.v1.AppResourceTypeService.UpdateManuallyManagedResourceType" ["App Resource Type"] Some("c1.api.app.v1.UpdateManuallyManagedResourceTypeRequestInput") => "c1.api.app.v1.UpdateManuallyManagedResourceTypeResponse", res::update_type),
+        route!(DELETE "/api/v1/apps/{app_id}/resource_types/{id}" "c1.api.app.v1.AppResourceTypeService.DeleteManuallyManagedResourceType" ["App Resource Type"] Some("c1.api.app.v1.DeleteManuallyManagedResourceTypeRequestInput") => "c1.api.app.v1.DeleteManuallyManagedResourceTypeResponse", res::delete_type),
+        route!(GET "/api/v1/apps/{app_id}/resource_types/{app_resource_type_id}/resources" "c1.api.app.v1.AppResourceService.List" ["App Resource"] NONE => "c1.api.app.v1.AppResourceServiceListResponse", res::list_resources),
+        route!(POST "/api/v1/apps/{app_id}/resource_types/{app_resource_type_id}/resources" "c1.api.app.v1.AppResourceService.CreateManuallyManagedAppResource" ["App Resource"] Some("c1.api.app.v1.CreateManuallyManagedAppResourceRequestInput") => "c1.api.app.v1.CreateManuallyManagedAppResourceResponse", res::create_resource),
+        route!(GET "/api/v1/apps/{app_id}/resource_types/{app_resource_type_id}/resources/{id}" "c1.api.app.v1.AppResourceService.Get" ["App Resource"] NONE => "c1.api.app.v1.AppResourceServiceGetResponse", res::get_resource),
+        route!(POST "/api/v1/apps/{app_id}/resource_types/{app_resource_type_id}/resources/{id}" "c1.api.app.v1.AppResourceService.Update" ["App Resource"] Some("c1.api.app.v1.AppResourceServiceUpdateRequestInput") => "c1.api.app.v1.AppResourceServiceUpdateResponse", res::update_resource),
+        route!(DELETE "/api/v1/apps/{app_id}/resource_types/{app_resource_type_id}/resources/{id}" "c1.api.app.v1.AppResourceService.DeleteManuallyManagedAppResource" ["App Resource"] Some("c1.api.app.v1.DeleteManuallyManagedAppResourceRequestInput") => "c1.api.app.v1.DeleteManuallyManagedAppResourceResponse", res::delete_resource),
+        // Entitlements
+        route!(GET "/api/v1/apps/{app_id}/entitlements" "c1.api.app.v1.AppEntitlements.List" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list),
+        route!(POST "/api/v1/apps/{app_id}/entitlements" "c1.api.app.v1.AppEntitlements.Create" ["App Entitlement"] Some("c1.api.app.v1.CreateAppEntitlementRequestInput") => "c1.api.app.v1.CreateAppEntitlementResponse", ent::create),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/{id}" "c1.api.app.v1.AppEntitlements.Get" ["App Entitlement"] NONE => "c1.api.app.v1.GetAppEntitlementResponse", ent::get),
+        route!(POST "/api/v1/apps/{app_id}/entitlements/{id}" "c1.api.app.v1.AppEntitlements.Update" ["App Entitlement"] Some("c1.api.app.v1.UpdateAppEntitlementRequestInput") => "c1.api.app.v1.UpdateAppEntitlementResponse", ent::update),
+        route!(DELETE "/api/v1/apps/{app_id}/entitlements/{id}" "c1.api.app.v1.AppEntitlements.Delete" ["App Entitlement"] Some("c1.api.app.v1.DeleteAppEntitlementRequestInput") => "c1.api.app.v1.DeleteAppEntitlementResponse", ent::delete),
+        route!(POST "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/add-manual-user" "c1.api.app.v1.AppEntitlements.AddManuallyManagedMembers" ["App Entitlement"] Some("c1.api.app.v1.AddManuallyManagedUsersRequestInput") => "c1.api.app.v1.ManuallyManagedUsersResponse", ent::add_manual_users),
+        route!(DELETE "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/remove-membership" "c1.api.app.v1.AppEntitlements.RemoveEntitlementMembership" ["App Entitlement"] Some("c1.api.app.v1.RemoveEntitlementMembershipRequestInput") => "c1.api.app.v1.RemoveEntitlementMembershipResponse", ent::remove_membership),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/users" "c1.api.app.v1.AppEntitlements.ListUsers" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementUsersResponse", ent::list_users),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/grants" "c1.api.app.v1.AppEntitlementSearchService.SearchAppEntitlementsWithExpired" ["App Entitlement"] NONE => "c1.api.app.v1.SearchAppEntitlementsWithExpiredResponse", ent::list_grants_with_expired),
+        route!(POST "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/users/{app_user_id}/update-grant-duration" "c1.api.app.v1.AppEntitlementUserBindingService.UpdateGrantDuration" ["App Entitlement User Binding"] Some("c1.api.app.v1.UpdateGrantDurationRequestInput") => "c1.api.app.v1.UpdateGrantDurationResponse", ent::update_grant_duration),
+        route!(POST "/api/v1/apps/{app_id}/entitlements/{app_entitlement_id}/users/{app_user_id}/remove-grant-duration" "c1.api.app.v1.AppEntitlementUserBindingService.RemoveGrantDuration" ["App Entitlement User Binding"] Some("c1.api.app.v1.RemoveGrantDurationRequestInput") => "c1.api.app.v1.RemoveGrantDurationResponse", ent::remove_grant_duration),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/users/{app_user_id}" "c1.api.app.v1.AppEntitlements.ListForAppUser" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list_for_app_user),
+        route!(GET "/api/v1/search/apps/{app_id}/entitlements/users/{app_user_id}" "c1.api.app.v1.AppEntitlementSearchService.SearchAppEntitlementsForAppUser" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list_for_app_user),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/resource_types/{app_resource_type_id}/resources/{app_resource_id}" "c1.api.app.v1.AppEntitlements.ListForAppResource" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list_for_resource),
+        route!(POST "/api/v1/search/entitlements" "c1.api.app.v1.AppEntitlementSearchService.Search" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchResponse", search::entitlements),
+        route!(POST "/api/v1/search/grants" "c1.api.app.v1.AppEntitlementSearchService.SearchGrants" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsResponse", search::grants),
+        // App users
+        route!(GET "/api/v1/apps/{app_id}/app_users" "c1.api.app.v1.AppUserService.List" ["AppUsers"] NONE => "c1.api.app.v1.AppUserServiceListResponse", au::list),
+        route!(POST "/api/v1/apps/{app_user_app_id}/app_users/{app_user_id}" "c1.api.app.v1.AppUserService.Update" ["AppUsers"] Some("c1.api.app.v1.AppUserServiceUpdateRequestInput") => "c1.api.app.v1.AppUserServiceUpdateResponse", au::update),
+        route!(GET "/api/v1/apps/{app_id}/users/{user_id}/app_users" "c1.api.app.v1.AppUserService.ListAppUsersForUser" ["AppUsers"] NONE => "c1.api.app.v1.AppUsersForUserServiceListResponse", au::list_for_user),
+        route!(POST "/api/v1/search/app_users" "c1.api.app.v1.AppUserService.Search" ["AppUsers"] Some("c1.api.app.v1.AppUserServiceSearchRequest") => "c1.api.app.v1.AppUserServiceSearchResponse", search::app_users),
+        // Owners
+        route!(GET "/api/v1/apps/{app_id}/owners" "c1.api.app.v1.AppOwners.List" ["App Owner"] NONE => "c1.api.app.v1.ListAppOwnersResponse", owners::app_list),
+        route!(PUT "/api/v1/apps/{app_id}/owners" "c1.api.app.v1.AppOwners.Set" ["App Owner"] Some("c1.api.app.v1.SetAppOwnersRequestInput") => "c1.api.app.v1.SetAppOwnersResponse", owners::app_set),
+        route!(DELETE "/api/v1/apps/{app_id}/owners" "c1.api.app.v1.AppOwners.Delete" ["App Owner"] Some("c1.api.app.v1.DeleteAppOwnersRequestInput") => "c1.api.app.v1.DeleteAppOwnersResponse", owners::app_delete),
+        route!(GET "/api/v1/apps/{app_id}/ownerids" "c1.api.app.v1.AppOwners.ListOwnerIDs" ["App Owner"] NONE => "c1.api.app.v1.ListAppOwnerIDsResponse", owners::app_ids),
+        route!(POST "/api/v1/apps/{app_id}/owners/{user_id}" "c1.api.app.v1.AppOwners.Add" ["App Owner"] Some("c1.api.app.v1.AddAppOwnerRequestInput") => "c1.api.app.v1.AddAppOwnerResponse", owners::app_add),
+        route!(DELETE "/api/v1/apps/{app_id}/owners/{user_id}" "c1.api.app.v1.AppOwners.Remove" ["App Owner"] Some("c1.api.app.v1.RemoveAppOwnerRequestInput") => "c1.api.app.v1.RemoveAppOwnerResponse", owners::app_remove),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/owners" "c1.api.app.v1.AppEntitlementOwners.List" ["App Entitlement Owner"] NONE => "c1.api.app.v1.ListAppEntitlementOwnersResponse", owners::ent_list),
+        route!(POST "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/owners" "c1.api.app.v1.AppEntitlementOwners.Add" ["App Entitlement Owner"] Some("c1.api.app.v1.AddAppEntitlementOwnerRequestInput") => "c1.api.app.v1.AddAppEntitlementOwnerResponse", owners::ent_add),
+        route!(PUT "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/owners" "c1.api.app.v1.AppEntitlementOwners.Set" ["App Entitlement Owner"] Some("c1.api.app.v1.SetAppEntitlementOwnersRequestInput") => "c1.api.app.v1.SetAppEntitlementOwnersResponse", owners::ent_set),
+        route!(DELETE "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/owners" "c1.api.app.v1.AppEntitlementOwners.Delete" ["App Entitlement Owner"] Some("c1.api.app.v1.DeleteAppEntitlementOwnersRequestInput") => "c1.api.app.v1.DeleteAppEntitlementOwnersResponse", owners::ent_delete),
+        route!(GET "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/ownerids" "c1.api.app.v1.AppEntitlementOwners.ListOwnerIDs" ["App Entitlement Owner"] NONE => "c1.api.app.v1.ListAppEntitlementOwnerIDsResponse", owners::ent_ids),
+        route!(DELETE "/api/v1/apps/{app_id}/entitlements/{entitlement_id}/owners/{user_id}" "c1.api.app.v1.AppEntitlementOwners.Remove" ["App Entitlement Owner"] Some("c1.api.app.v1.RemoveAppEntitlementOwnerRequestInput") => "c1.api.app.v1.RemoveAppEntitlementOwnerResponse", owners::ent_remove),
+        route!(GET "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/owners" "c1.api.app.v1.AppResourceOwners.List" ["App Resource Owner"] NONE => "c1.api.app.v1.ListAppResourceOwnersResponse", owners::res_list),
+        route!(POST "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/owners" "c1.api.app.v1.AppResourceOwners.Add" ["App Resource Owner"] Some("c1.api.app.v1.AddAppResourceOwnerRequestInput") => "c1.api.app.v1.AddAppResourceOwnerResponse", owners::res_add),
+        route!(PUT "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/owners" "c1.api.app.v1.AppResourceOwners.Set" ["App Resource Owner"] Some("c1.api.app.v1.SetAppResourceOwnersRequestInput") => "c1.api.app.v1.SetAppResourceOwnersResponse", owners::res_set),
+        route!(DELETE "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/owners" "c1.api.app.v1.AppResourceOwners.Remove" ["App Resource Owner"] Some("c1.api.app.v1.RemoveAppResourceOwnerRequestInput") => "c1.api.app.v1.RemoveAppResourceOwnerResponse", owners::res_remove),
+        route!(GET "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/ownerids" "c1.api.app.v1.AppResourceOwners.ListOwnerIDs" ["App Resource Owner"] NONE => "c1.api.app.v1.ListAppResourceOwnerIDsResponse", owners::res_ids),
+        route!(DELETE "/api/v1/apps/{app_id}/resource_types/{resource_type_id}/resource/{resource_id}/ownerids" "c1.api.app.v1.AppResourceOwners.Delete" ["App Resource Owner"] Some("c1.api.app.v1.DeleteAppResourceOwnersRequestInput") => "c1.api.app.v1.DeleteAppResourceOwnersResponse", owners::res_delete),
+        // Entitlement proxy bindings
+        route!(GET "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Get" ["App Entitlement Proxy Binding"] NONE => "c1.api.app.v1.GetAppEntitlementProxyResponse", bindings::get),
+        route!(POST "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Create" ["App Entitlement Proxy Binding"] Some("c1.api.app.v1.CreateAppEntitlementProxyRequestInput") => "c1.api.app.v1.CreateAppEntitlementProxyResponse", bindings::create),
+        route!(DELETE "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Delete" ["App Entitlement Proxy Binding"] Some("c1.api.app.v1.DeleteAppEntitlementProxyRequestInput") => "c1.api.app.v1.DeleteAppEntitlementProxyResponse", bindings::delete),
+        // Per-app settings
+        route!(GET "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Get" ["App Usage Controls"] NONE => "c1.api.app.v1.GetAppUsageControlsResponse", settings::get_usage_controls),
+        route!(POST "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Update" ["App Usage Controls"] Some("c1.api.app.v1.UpdateAppUsageControlsRequestInput") => "c1.api.app.v1.UpdateAppUsageControlsResponse", settings::update_usage_controls),
+        route!(GET "/api/v1/apps/{app_id}/access_request_defaults" "c1.api.app.v1.AppAccessRequestsDefaultsService.GetAppAccessRequestsDefaults" ["AppAccessRequestDefaults"] NONE => "c1.api.app.v1.AppAccessRequestDefaults", settings::get_request_defaults),
+        route!(POST "/api/v1/apps/{app_id}/access_request_defaults" "c1.api.app.v1.AppAccessRequestsDefaultsService.CreateAppAccessRequestsDefaults" ["AppAccessRequestDefaults"] Some("c1.api.app.v1.AppAccessRequestDefaultsInput") => "c1.api.app.v1.AppAccessRequestDefaults", settings::put_request_defaults),
+        route!(POST "/api/v1/apps/{app_id}/access_request_defaults/cancel" "c1.api.app.v1.AppAccessRequestsDefaultsService.CancelAppAccessRequestsDefaults" ["AppAccessRequestDefaults"] Some("c1.api.app.v1.CancelAccessRequestDefaultsRequestInput") => "c1.api.app.v1.AppAccessRequestDefaults", settings::cancel_request_defaults),
+        // Users
+        route!(GET "/api/v1/users" "c1.api.user.v1.UserService.List" ["User"] NONE => "c1.api.user.v1.UserServiceListResponse", users::list),
+        route!(GET "/api/v1/users/{id}" "c1.api.user.v1.UserService.Get" ["User"] NONE => "c1.api.user.v1.UserServiceGetResponse", users::get),
+        route!(POST "/api/v1/search/users" "c1.api.user.v1.UserSearch.Search" ["User"] Some("c1.api.user.v1.SearchUsersRequest") => "c1.api.user.v1.SearchUsersResponse", search::users),
+        // IAM
+        route!(GET "/api/v1/iam/personal_clients" "c1.api.iam.v1.PersonalClientService.List" ["Personal Client"] NONE => "c1.api.iam.v1.PersonalClientServiceListResponse", iam::list_clients),
+        route!(POST "/api/v1/iam/personal_clients" "c1.api.iam.v1.PersonalClientService.Create" ["Personal Client"] Some("c1.api.iam.v1.PersonalClientServiceCreateRequest") => "c1.api.iam.v1.PersonalClientServiceCreateResponse", iam::create_client),
+        route!(GET "/api/v1/iam/personal_clients/{id}" "c1.api.iam.v1.PersonalClientService.Get" ["Personal Client"] NONE => "c1.api.iam.v1.PersonalClientServiceGetResponse", iam::get_client),
+        route!(DELETE "/api/v1/iam/personal_clients/{id}" "c1.api.iam.v1.PersonalClientService.Delete" ["Personal Client"] Some("c1.api.iam.v1.PersonalClientServiceDeleteRequestInput") => "c1.api.iam.v1.PersonalClientServiceDeleteResponse", iam::delete_client),
+        route!(GET "/api/v1/iam/roles" "c1.api.iam.v1.Roles.List" ["Role"] NONE => "c1.api.iam.v1.ListRolesResponse", iam::list_roles),
+        route!(GET "/api/v1/auth/introspect" "c1.api.auth.v1.Auth.Introspect" ["Auth"] NONE => "c1.api.auth.v1.IntrospectResponse", iam::introspect),
+        // System log
+        route!(POST "/api/v1/systemlog/events" "c1.api.systemlog.v1.SystemLogService.ListEvents" ["System Log"] Some("c1.api.systemlog.v1.SystemLogServiceListEventsRequest") => "c1.api.systemlog.v1.SystemLogServiceListEventsResponse", systemlog::list_events),
+    ]
+}
+
+/// Routes that need no access token: token issuance, key set, health, metrics, OpenAPI.
+pub fn public(_state: Shared) -> Router<Shared> {
+    Router::new()
+        .route("/auth/v1/token", axum::routing::post(token::token))
+        .route("/auth/v1/jwks", axum::routing::get(token::jwks))
+        .route("/.well-known/oauth-authorization-server", axum::routing::get(token::metadata))
+        .route("/healthz", axum::routing::get(ops::healthz))
+        .route("/readyz", axum::routing::get(ops::readyz))
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .route("/api/v1/openapi.json", axum::routing::get(ops::openapi))
+}

@@ -1,0 +1,99 @@
+//! Configuration: command-line flags, then `CHAMBERLAIN_*` environment variables, then an
+//! optional TOML file (`--config` / `CHAMBERLAIN_CONFIG`), then built-in defaults.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Storage and secrets settings shared by every subcommand that opens the database.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DbArgs {
+    /// Directory for the embedded SQLite database and generated keys [default: ./chamberlain-data]
+    #[arg(long, env = "CHAMBERLAIN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: SQLite file in the data dir]
+    #[arg(long, env = "CHAMBERLAIN_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Base64 of 32 random bytes used to encrypt secrets at rest [default: generated into the data dir]
+    #[arg(long, env = "CHAMBERLAIN_ENCRYPTION_KEY", global = true, hide_env_values = true)]
+    pub encryption_key: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "CHAMBERLAIN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+/// Server settings.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "CHAMBERLAIN_LISTEN")]
+    pub listen: Option<String>,
+    /// Public base URL clients reach the server at [default: http://<listen>]
+    #[arg(long, env = "CHAMBERLAIN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "CHAMBERLAIN_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The TOML file's keys (all optional).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    encryption_key: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Fully resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub encryption_key: Option<String>,
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+/// Resolves settings from flags, environment, file and defaults.
+pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
+    let file = match &db.config {
+        Some(p) => read_file(p)?,
+        None => FileConfig::default(),
+    };
+    let listen = serve.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        bail!("listen address `{listen}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8080 or 0.0.0.0:8080)");
+    }
+    let data_dir = db.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("chamberlain-data"));
+    let database_url = match db.database_url.clone().or(file.database_url) {
+        Some(u) => u,
+        None => format!("sqlite://{}?mode=rwc", data_dir.join("chamberlain.db").display()),
+    };
+    let public_url = serve.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+    let log_format = match serve.log_format.clone().or(file.log_format).as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => bail!("log format `{other}` is not `text` or `json`"),
+    };
+    Ok(Settings { listen, public_url, data_dir, database_url, encryption_key: db.encryption_key.clone().or(file.encryption_key), log_format })
+}
