@@ -16,7 +16,9 @@ pub fn require_read(caller: &Caller) -> ApiResult<()> {
     if caller.principal.can_read_all() {
         Ok(())
     } else {
-        Err(ApiError::denied("this requires the Super Admin, App Admin or Read-Only Admin role"))
+        Err(ApiError::denied(
+            "this requires the Super Admin, App Admin or Read-Only Admin role",
+        ))
     }
 }
 
@@ -34,13 +36,19 @@ pub async fn require_app_write(state: &AppState, caller: &Caller, app_id: &str) 
     if caller.principal.is_super_admin() {
         return Ok(());
     }
-    if caller.principal.has(Role::AppAdmin) && owners::is_owner(&state.store, OwnedKind::App, app_id, caller.user_id()).await? {
+    if caller.principal.has(Role::AppAdmin)
+        && owners::is_owner(&state.store, OwnedKind::App, app_id, caller.user_id()).await?
+    {
         return Ok(());
     }
     if caller.principal.has(Role::AppAdmin) {
-        return Err(ApiError::denied(format!("App Admins may only change apps they own; you are not an owner of app `{app_id}`")));
+        return Err(ApiError::denied(format!(
+            "App Admins may only change apps they own; you are not an owner of app `{app_id}`"
+        )));
     }
-    Err(ApiError::denied("this requires the Super Admin role, or the App Admin role on an app you own"))
+    Err(ApiError::denied(
+        "this requires the Super Admin role, or the App Admin role on an app you own",
+    ))
 }
 
 /// Reading data about one user: admins, or the user themselves.

@@ -65,7 +65,11 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), http: None }
+        ApiError {
+            code,
+            message: message.into(),
+            http: None,
+        }
     }
     /// 400 INVALID_ARGUMENT.
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -101,7 +105,10 @@ impl From<StoreError> for ApiError {
                 if other.is_retryable() {
                     ApiError::new(Code::Unavailable, "the database is busy; retry the request")
                 } else {
-                    ApiError::new(Code::Internal, "internal error; the server log has details under this request id")
+                    ApiError::new(
+                        Code::Internal,
+                        "internal error; the server log has details under this request id",
+                    )
                 }
             }
         }
@@ -127,7 +134,11 @@ pub fn current_request_id() -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let rid = current_request_id();
-        let message = if rid.is_empty() { self.message } else { format!("{} (request-id: {rid})", self.message) };
+        let message = if rid.is_empty() {
+            self.message
+        } else {
+            format!("{} (request-id: {rid})", self.message)
+        };
         let status = self.http.unwrap_or_else(|| self.code.http());
         let body = json!({"code": self.code as i32, "message": message, "details": []});
         (status, axum::Json(body)).into_response()

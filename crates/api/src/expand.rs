@@ -62,7 +62,12 @@ pub struct ExpandMask(Vec<String>);
 impl ExpandMask {
     /// From the request's paths.
     pub fn new(paths: &[String]) -> Self {
-        ExpandMask(paths.iter().map(|p| chamberlain_model::mask::to_camel(p.trim())).collect())
+        ExpandMask(
+            paths
+                .iter()
+                .map(|p| chamberlain_model::mask::to_camel(p.trim()))
+                .collect(),
+        )
     }
     /// Whether `path` (camelCase) is asked for.
     pub fn wants(&self, path: &str) -> bool {

@@ -21,7 +21,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError {
                     code: Code::ResourceExhausted,
-                    message: format!("request body is larger than the {} MiB limit", crate::MAX_BODY_BYTES / (1024 * 1024)),
+                    message: format!(
+                        "request body is larger than the {} MiB limit",
+                        crate::MAX_BODY_BYTES / (1024 * 1024)
+                    ),
                     http: Some(StatusCode::PAYLOAD_TOO_LARGE),
                 }
             } else {
@@ -34,7 +37,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Parses a JSON document, reporting the failing field path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -44,7 +51,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::invalid(format!("request body is not valid JSON: {what}"))
         } else if path == "." || path.is_empty() {
-            ApiError::invalid(format!("request body does not match the expected object: {what}"))
+            ApiError::invalid(format!(
+                "request body does not match the expected object: {what}"
+            ))
         } else {
             ApiError::invalid(format!("field `{path}`: {what}"))
         }
@@ -80,14 +89,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
 pub fn parse_page_size(v: &str) -> Result<i64, ApiError> {
     match v.trim().parse::<i64>() {
         Ok(n) if n >= 0 => Ok(n),
-        _ => Err(ApiError::invalid(format!("page_size `{v}` must be a whole number from 0 to 100 (0 means the default, 25)"))),
+        _ => Err(ApiError::invalid(format!(
+            "page_size `{v}` must be a whole number from 0 to 100 (0 means the default, 25)"
+        ))),
     }
 }
 
 /// Checks a page size given in a JSON body.
 pub fn body_page_size(n: Option<i64>) -> Result<Option<i64>, ApiError> {
     match n {
-        Some(n) if n < 0 => Err(ApiError::invalid(format!("pageSize {n} must be a whole number from 0 to 100 (0 means the default, 25)"))),
+        Some(n) if n < 0 => Err(ApiError::invalid(format!(
+            "pageSize {n} must be a whole number from 0 to 100 (0 means the default, 25)"
+        ))),
         other => Ok(other),
     }
 }
@@ -111,7 +124,10 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -130,10 +146,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| ApiError::unauthenticated("this endpoint requires a bearer access token from /auth/v1/token"))
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| {
+            ApiError::unauthenticated(
+                "this endpoint requires a bearer access token from /auth/v1/token",
+            )
+        })
     }
 }

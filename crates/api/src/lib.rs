@@ -26,33 +26,84 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub fn app(state: Shared) -> Router {
     let api = routes::table()
         .into_iter()
-        .fold(Router::new(), |r, route| r.route(&route.axum_path(), route.handler))
-        .route_layer(middleware::from_fn_with_state(state.clone(), state::authenticate));
+        .fold(Router::new(), |r, route| {
+            r.route(&route.axum_path(), route.handler)
+        })
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            state::authenticate,
+        ));
     Router::new()
         .merge(api)
         .merge(routes::public(state.clone()))
         .fallback(routes::ops::not_found)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
 /// Outermost layer: assigns the request id (honouring a sane `x-request-id` / `c1-trace-id`),
 /// makes it available to error messages, echoes it in a header, logs and counts the request.
-async fn observe(axum::extract::State(state): axum::extract::State<Shared>, req: Request, next: Next) -> Response {
+async fn observe(
+    axum::extract::State(state): axum::extract::State<Shared>,
+    req: Request,
+    next: Next,
+) -> Response {
     let incoming = ["x-request-id", "c1-trace-id"]
         .iter()
         .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_string);
     let request_id = incoming.unwrap_or_else(chamberlain_model::new_id);
+    // Refuse a declared oversized body before reading any of it.
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        let err = error::ApiError {
+            code: error::Code::ResourceExhausted,
+            message: format!(
+                "request body is larger than the {} MiB limit",
+                MAX_BODY_BYTES / (1024 * 1024)
+            ),
+            http: Some(axum::http::StatusCode::PAYLOAD_TOO_LARGE),
+        };
+        let mut resp = error::REQUEST_ID
+            .scope(request_id.clone(), async {
+                axum::response::IntoResponse::into_response(err)
+            })
+            .await;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+        return resp;
+    }
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
-    let mut resp = error::REQUEST_ID.scope(request_id.clone(), next.run(req)).await;
+    let mut resp = error::REQUEST_ID
+        .scope(request_id.clone(), next.run(req))
+        .await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
-    state.metrics.observe(method.as_str(), &route, status, elapsed);
+    state
+        .metrics
+        .observe(method.as_str(), &route, status, elapsed);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }

@@ -33,14 +33,16 @@ pub fn document(server_url: &str) -> Value {
                 "default": {"description": "Error (google.rpc.Status)", "content": {"application/json": {"schema": schema_ref("google.rpc.Status")}}},
             },
         });
-        if r.method == "GET" && r.response.contains("List") || r.response.ends_with("ListResponse") {
+        if r.method == "GET" && r.response.contains("List") || r.response.ends_with("ListResponse")
+        {
             if let Some(p) = op["parameters"].as_array_mut() {
                 p.push(json!({"name": "page_size", "in": "query", "schema": {"type": "integer", "format": "int32"}}));
                 p.push(json!({"name": "page_token", "in": "query", "schema": {"type": "string"}}));
             }
         }
         if let Some(req) = r.request {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": schema_ref(req)}}});
+            op["requestBody"] =
+                json!({"content": {"application/json": {"schema": schema_ref(req)}}});
             schemas.insert(req.to_string(), json!({"type": "object", "description": format!("See {req} in the C1 API reference.")}));
         }
         schemas.insert(r.response.to_string(), json!({"type": "object", "description": format!("See {} in the C1 API reference.", r.response)}));

@@ -36,7 +36,11 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// The host part of the public URL (with port), used in client ids.
     pub fn public_host(&self) -> String {
-        let rest = self.public_url.split("://").nth(1).unwrap_or(&self.public_url);
+        let rest = self
+            .public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.public_url);
         rest.split('/').next().unwrap_or(rest).to_string()
     }
 }
@@ -66,8 +70,16 @@ impl Caller {
 }
 
 /// Resolves the bearer token to a [`Caller`] or refuses the request with 401.
-pub async fn authenticate(State(state): State<Shared>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+pub async fn authenticate(
+    State(state): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
@@ -75,33 +87,61 @@ pub async fn authenticate(State(state): State<Shared>, mut req: Request, next: N
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthenticated("missing `Authorization: Bearer <token>` header; get a token from POST /auth/v1/token"))?;
     let now = chamberlain_model::Timestamp::now().unix_seconds();
-    let claims = state.issuer.verify(token, now).map_err(|e| ApiError::unauthenticated(format!("invalid access token: {e}")))?;
+    let claims = state
+        .issuer
+        .verify(token, now)
+        .map_err(|e| ApiError::unauthenticated(format!("invalid access token: {e}")))?;
     let principal = resolve_principal(&state, &claims.sub, &claims.client_id).await?;
     let request_id = crate::error::current_request_id();
-    req.extensions_mut().insert(Caller { principal, request_id });
+    req.extensions_mut().insert(Caller {
+        principal,
+        request_id,
+    });
     Ok(next.run(req).await)
 }
 
 /// Looks up the user and client behind a token now, so a revoked client, a disabled user or a
 /// removed role takes effect on the very next request.
-pub async fn resolve_principal(state: &AppState, user_id: &str, client_id: &str) -> Result<Principal, ApiError> {
-    let revoked = || ApiError::unauthenticated("the credential behind this token was revoked or has expired");
-    let client = clients::by_client_id(&state.store, client_id).await?.ok_or_else(revoked)?;
+pub async fn resolve_principal(
+    state: &AppState,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Principal, ApiError> {
+    let revoked =
+        || ApiError::unauthenticated("the credential behind this token was revoked or has expired");
+    let client = clients::by_client_id(&state.store, client_id)
+        .await?
+        .ok_or_else(revoked)?;
     if client.client.user_id != user_id {
         return Err(revoked());
     }
-    let user: User = record::get::<User, _>(state.store.pool(), user_id, false).await?.ok_or_else(revoked)?;
+    let user: User = record::get::<User, _>(state.store.pool(), user_id, false)
+        .await?
+        .ok_or_else(revoked)?;
     if user.status == UserStatus::Disabled || user.status == UserStatus::Deleted {
         return Err(ApiError::unauthenticated("this user is disabled"));
     }
-    let mut roles: Vec<Role> = user.role_ids.iter().filter_map(|r| Role::parse(r)).collect();
+    let mut roles: Vec<Role> = user
+        .role_ids
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
     // A personal client may be narrowed to a subset of its owner's roles (`scopedRoles`).
     if !client.client.scoped_roles.is_empty() {
-        let scoped: Vec<Role> = client.client.scoped_roles.iter().filter_map(|r| Role::parse(r)).collect();
+        let scoped: Vec<Role> = client
+            .client
+            .scoped_roles
+            .iter()
+            .filter_map(|r| Role::parse(r))
+            .collect();
         roles.retain(|r| scoped.contains(r));
     }
     if roles.is_empty() {
         roles.push(Role::BasicUser);
     }
-    Ok(Principal { user_id: user.id, client_id: Some(client_id.to_string()), roles })
+    Ok(Principal {
+        user_id: user.id,
+        client_id: Some(client_id.to_string()),
+        roles,
+    })
 }

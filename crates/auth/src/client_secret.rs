@@ -34,10 +34,21 @@ pub struct NewCredential {
 }
 
 fn random_name() -> String {
-    const ADJ: &[&str] = &["amber", "brisk", "calm", "deft", "eager", "fond", "gentle", "hardy", "keen", "lucid", "merry", "noble", "proud", "quiet", "rapid", "steady", "tidy", "vivid", "wise", "zesty"];
-    const NOUN: &[&str] = &["badger", "comet", "dingo", "ember", "falcon", "gecko", "heron", "ibis", "jackal", "koala", "lynx", "marten", "newt", "otter", "puffin", "quail", "raven", "stoat", "tapir", "wombat"];
+    const ADJ: &[&str] = &[
+        "amber", "brisk", "calm", "deft", "eager", "fond", "gentle", "hardy", "keen", "lucid",
+        "merry", "noble", "proud", "quiet", "rapid", "steady", "tidy", "vivid", "wise", "zesty",
+    ];
+    const NOUN: &[&str] = &[
+        "badger", "comet", "dingo", "ember", "falcon", "gecko", "heron", "ibis", "jackal", "koala",
+        "lynx", "marten", "newt", "otter", "puffin", "quail", "raven", "stoat", "tapir", "wombat",
+    ];
     let mut rng = OsRng;
-    format!("{}-{}-{:05}", ADJ[rng.gen_range(0..ADJ.len())], NOUN[rng.gen_range(0..NOUN.len())], rng.gen_range(0..100_000))
+    format!(
+        "{}-{}-{:05}",
+        ADJ[rng.gen_range(0..ADJ.len())],
+        NOUN[rng.gen_range(0..NOUN.len())],
+        rng.gen_range(0..100_000)
+    )
 }
 
 /// Mints a credential for `host` (the server's public host, e.g. `chamberlain.example.com`) and
@@ -45,7 +56,12 @@ fn random_name() -> String {
 pub fn mint(host: &str, use_case: &str) -> NewCredential {
     let key = SigningKey::generate(&mut OsRng);
     let public = key.verifying_key();
-    let jwk = Jwk { kty: "OKP".into(), crv: "Ed25519".into(), x: b64(public.as_bytes()), d: Some(b64(key.as_bytes())) };
+    let jwk = Jwk {
+        kty: "OKP".into(),
+        crv: "Ed25519".into(),
+        x: b64(public.as_bytes()),
+        d: Some(b64(key.as_bytes())),
+    };
     let json = serde_json::to_vec(&jwk).unwrap_or_default();
     NewCredential {
         client_id: format!("{}@{}/{}", random_name(), host, use_case),
@@ -56,28 +72,38 @@ pub fn mint(host: &str, use_case: &str) -> NewCredential {
 
 /// Parses a secret string into its signing key.
 pub fn parse_secret(secret: &str) -> Result<SigningKey, AuthError> {
-    let body = secret
-        .trim()
-        .strip_prefix(PREFIX)
-        .ok_or_else(|| AuthError::Malformed("client_secret must start with `secret-token:conductorone.com:v1:`".into()))?;
+    let body = secret.trim().strip_prefix(PREFIX).ok_or_else(|| {
+        AuthError::Malformed(
+            "client_secret must start with `secret-token:conductorone.com:v1:`".into(),
+        )
+    })?;
     let jwk: Jwk = serde_json::from_slice(&unb64(body)?)
         .map_err(|_| AuthError::Malformed("client_secret does not hold a JSON Web Key".into()))?;
     if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
-        return Err(AuthError::Malformed("client_secret key must be an Ed25519 (OKP) key".into()));
+        return Err(AuthError::Malformed(
+            "client_secret key must be an Ed25519 (OKP) key".into(),
+        ));
     }
     let d = unb64(jwk.d.as_deref().unwrap_or_default())?;
-    let d: [u8; 32] = d.try_into().map_err(|_| AuthError::Malformed("client_secret key has the wrong length".into()))?;
+    let d: [u8; 32] = d
+        .try_into()
+        .map_err(|_| AuthError::Malformed("client_secret key has the wrong length".into()))?;
     let key = SigningKey::from_bytes(&d);
     if b64(key.verifying_key().as_bytes()) != jwk.x {
-        return Err(AuthError::Malformed("client_secret key's public part does not match its private part".into()));
+        return Err(AuthError::Malformed(
+            "client_secret key's public part does not match its private part".into(),
+        ));
     }
     Ok(key)
 }
 
 /// Decodes a stored public key.
 pub fn public_key(b64_key: &str) -> Result<VerifyingKey, AuthError> {
-    let bytes: [u8; 32] = unb64(b64_key)?.try_into().map_err(|_| AuthError::Malformed("stored public key has the wrong length".into()))?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| AuthError::Malformed("stored public key is invalid".into()))
+    let bytes: [u8; 32] = unb64(b64_key)?
+        .try_into()
+        .map_err(|_| AuthError::Malformed("stored public key has the wrong length".into()))?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| AuthError::Malformed("stored public key is invalid".into()))
 }
 
 /// The host part of a client id (`…@host/use`), which is also the assertion audience.

@@ -19,7 +19,10 @@ impl SecretBox {
     /// Builds from a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
         let kid = hex8(&Sha256::digest(key));
-        SecretBox { kid, cipher: Aes256Gcm::new(key.into()) }
+        SecretBox {
+            kid,
+            cipher: Aes256Gcm::new(key.into()),
+        }
     }
 
     /// Parses a key given as base64 (standard or url-safe) of 32 bytes.
@@ -29,9 +32,9 @@ impl SecretBox {
             .decode(s.trim())
             .or_else(|_| unb64(s.trim()))
             .map_err(|_| AuthError::Crypto("encryption key must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)".into()))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| AuthError::Crypto("encryption key must be exactly 32 bytes once base64-decoded".into()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            AuthError::Crypto("encryption key must be exactly 32 bytes once base64-decoded".into())
+        })?;
         Ok(Self::new(&key))
     }
 
@@ -53,8 +56,14 @@ impl SecretBox {
     pub fn seal(&self, plain: &[u8], context: &str) -> String {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let payload = aes_gcm::aead::Payload { msg: plain, aad: context.as_bytes() };
-        let ct = self.cipher.encrypt(Nonce::from_slice(&nonce), payload).unwrap_or_default();
+        let payload = aes_gcm::aead::Payload {
+            msg: plain,
+            aad: context.as_bytes(),
+        };
+        let ct = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend(ct);
         format!("v1:{}:{}", self.kid, b64(&out))
@@ -64,7 +73,9 @@ impl SecretBox {
     pub fn open(&self, sealed: &str, context: &str) -> Result<Vec<u8>, AuthError> {
         let mut parts = sealed.splitn(3, ':');
         let (Some("v1"), Some(kid), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(AuthError::Crypto("stored secret is not in the v1 format".into()));
+            return Err(AuthError::Crypto(
+                "stored secret is not in the v1 format".into(),
+            ));
         };
         if kid != self.kid {
             return Err(AuthError::Crypto(format!(
@@ -78,8 +89,18 @@ impl SecretBox {
         }
         let (nonce, ct) = raw.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), aes_gcm::aead::Payload { msg: ct, aad: context.as_bytes() })
-            .map_err(|_| AuthError::Crypto("stored secret failed authentication (wrong key or tampered data)".into()))
+            .decrypt(
+                Nonce::from_slice(nonce),
+                aes_gcm::aead::Payload {
+                    msg: ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                AuthError::Crypto(
+                    "stored secret failed authentication (wrong key or tampered data)".into(),
+                )
+            })
     }
 }
 

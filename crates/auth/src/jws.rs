@@ -24,7 +24,11 @@ pub fn sign(key: &SigningKey, kid: Option<&str>, claims: &Value) -> String {
     if let Some(k) = kid {
         header["kid"] = Value::String(k.to_string());
     }
-    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let sig = key.sign(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&sig.to_bytes()))
 }
@@ -41,25 +45,38 @@ pub struct Parsed {
 
 /// Splits and decodes a compact JWS.
 pub fn parse(token: &str) -> Result<Parsed, AuthError> {
-    let malformed = || AuthError::Malformed("token is not a compact JWS (header.payload.signature)".into());
+    let malformed =
+        || AuthError::Malformed("token is not a compact JWS (header.payload.signature)".into());
     let mut parts = token.trim().split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(malformed());
     };
     let header: Value = serde_json::from_slice(&unb64(h)?).map_err(|_| malformed())?;
     let claims: Value = serde_json::from_slice(&unb64(p)?).map_err(|_| malformed())?;
     if header.get("alg").and_then(Value::as_str) != Some("EdDSA") {
-        return Err(AuthError::Malformed("only EdDSA (Ed25519) signatures are accepted".into()));
+        return Err(AuthError::Malformed(
+            "only EdDSA (Ed25519) signatures are accepted".into(),
+        ));
     }
-    Ok(Parsed { header, claims, signing_input: format!("{h}.{p}"), signature: unb64(s)? })
+    Ok(Parsed {
+        header,
+        claims,
+        signing_input: format!("{h}.{p}"),
+        signature: unb64(s)?,
+    })
 }
 
 impl Parsed {
     /// Verifies the signature with `key`.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), AuthError> {
-        let sig = Signature::from_slice(&self.signature).map_err(|_| AuthError::BadSignature("signature has the wrong length".into()))?;
+        let sig = Signature::from_slice(&self.signature)
+            .map_err(|_| AuthError::BadSignature("signature has the wrong length".into()))?;
         key.verify(self.signing_input.as_bytes(), &sig)
-            .map_err(|_| AuthError::BadSignature("signature does not verify with the expected key".into()))
+            .map_err(|_| {
+                AuthError::BadSignature("signature does not verify with the expected key".into())
+            })
     }
     /// The `kid` header, if any.
     pub fn kid(&self) -> Option<&str> {

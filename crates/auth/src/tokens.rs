@@ -39,7 +39,9 @@ impl TokenIssuer {
     /// An issuer with at least one key.
     pub fn new(issuer: String, keys: Vec<(String, SigningKey)>) -> Result<Self, AuthError> {
         if keys.is_empty() {
-            return Err(AuthError::Crypto("no token signing key is available".into()));
+            return Err(AuthError::Crypto(
+                "no token signing key is available".into(),
+            ));
         }
         Ok(TokenIssuer { issuer, keys })
     }
@@ -63,19 +65,21 @@ impl TokenIssuer {
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let parsed = jws::parse(token)?;
         let kid = parsed.kid().unwrap_or_default();
-        let (_, key) = self
-            .keys
-            .iter()
-            .find(|(k, _)| k == kid)
-            .ok_or_else(|| AuthError::BadSignature("access token was not signed by this server".into()))?;
+        let (_, key) = self.keys.iter().find(|(k, _)| k == kid).ok_or_else(|| {
+            AuthError::BadSignature("access token was not signed by this server".into())
+        })?;
         parsed.verify(&key.verifying_key())?;
-        let claims: Claims =
-            serde_json::from_value(parsed.claims).map_err(|_| AuthError::Malformed("access token claims are incomplete".into()))?;
+        let claims: Claims = serde_json::from_value(parsed.claims)
+            .map_err(|_| AuthError::Malformed("access token claims are incomplete".into()))?;
         if claims.iss != self.issuer {
-            return Err(AuthError::BadClaim("access token was issued for another server".into()));
+            return Err(AuthError::BadClaim(
+                "access token was issued for another server".into(),
+            ));
         }
         if claims.exp <= now {
-            return Err(AuthError::Expired("access token has expired; request a new one from /auth/v1/token".into()));
+            return Err(AuthError::Expired(
+                "access token has expired; request a new one from /auth/v1/token".into(),
+            ));
         }
         Ok(claims)
     }
@@ -97,12 +101,23 @@ mod tests {
 
     #[test]
     fn tokens_verify_expire_and_reject_foreign_keys() {
-        let issuer = TokenIssuer::new("http://x".into(), vec![("k1".into(), SigningKey::from_bytes(&[1; 32]))]).unwrap();
+        let issuer = TokenIssuer::new(
+            "http://x".into(),
+            vec![("k1".into(), SigningKey::from_bytes(&[1; 32]))],
+        )
+        .unwrap();
         let (t, ttl) = issuer.issue("u", "c", 1000);
         assert_eq!(ttl, 600);
         assert_eq!(issuer.verify(&t, 1001).unwrap().sub, "u");
-        assert!(matches!(issuer.verify(&t, 1601), Err(AuthError::Expired(_))));
-        let other = TokenIssuer::new("http://x".into(), vec![("k1".into(), SigningKey::from_bytes(&[2; 32]))]).unwrap();
+        assert!(matches!(
+            issuer.verify(&t, 1601),
+            Err(AuthError::Expired(_))
+        ));
+        let other = TokenIssuer::new(
+            "http://x".into(),
+            vec![("k1".into(), SigningKey::from_bytes(&[2; 32]))],
+        )
+        .unwrap();
         assert!(other.verify(&t, 1001).is_err());
         assert_eq!(issuer.jwks()["keys"][0]["kid"], "k1");
     }

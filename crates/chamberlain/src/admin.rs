@@ -54,7 +54,9 @@ fn parse_roles(s: &str) -> Result<Vec<String>> {
     s.split(',')
         .map(|r| match Role::parse(r) {
             Some(role) => Ok(role.id().to_string()),
-            None => bail!("`{r}` is not a role; use super-admin, app-admin, read-only-admin or basic-user"),
+            None => bail!(
+                "`{r}` is not a role; use super-admin, app-admin, read-only-admin or basic-user"
+            ),
         })
         .collect()
 }
@@ -64,7 +66,12 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
     let (store, _) = crate::server::open(&settings).await?;
     let audit = AuditCtx::system("admin-cli");
     match cmd {
-        AdminCommand::CreateClient { role, display_name, public_url, output } => {
+        AdminCommand::CreateClient {
+            role,
+            display_name,
+            public_url,
+            output,
+        } => {
             let roles = parse_roles(&role)?;
             let now = Timestamp::now();
             let user = User {
@@ -81,10 +88,32 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
             };
             chamberlain_store::write_tx!(store, &audit, |tx| { tx.create(&user).await })?;
             let url = public_url.unwrap_or(settings.public_url.clone());
-            let host = url.split("://").nth(1).unwrap_or(&url).split('/').next().unwrap_or_default().to_string();
-            let (client, secret) = chamberlain_api::routes::iam::mint_client(&store, &audit, &host, &user.id, &display_name, false, None, vec![]).await?;
+            let host = url
+                .split("://")
+                .nth(1)
+                .unwrap_or(&url)
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let (client, secret) = chamberlain_api::routes::iam::mint_client(
+                &store,
+                &audit,
+                &host,
+                chamberlain_api::routes::iam::NewClient {
+                    user_id: &user.id,
+                    display_name: &display_name,
+                    personal: false,
+                    expires_at: None,
+                    scoped_roles: vec![],
+                },
+            )
+            .await?;
             match output {
-                Output::Json => println!("{}", json!({"clientId": client.client.client_id, "clientSecret": secret, "userId": user.id})),
+                Output::Json => println!(
+                    "{}",
+                    json!({"clientId": client.client.client_id, "clientSecret": secret, "userId": user.id})
+                ),
                 Output::Text => {
                     println!("Client ID:     {}", client.client.client_id);
                     println!("Client secret: {secret}");
@@ -92,7 +121,12 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
                 }
             }
         }
-        AdminCommand::CreateUser { email, display_name, role, output } => {
+        AdminCommand::CreateUser {
+            email,
+            display_name,
+            role,
+            output,
+        } => {
             if !email.contains('@') {
                 bail!("`{email}` is not an email address");
             }

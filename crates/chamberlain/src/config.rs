@@ -16,7 +16,12 @@ pub struct DbArgs {
     #[arg(long, env = "CHAMBERLAIN_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Base64 of 32 random bytes used to encrypt secrets at rest [default: generated into the data dir]
-    #[arg(long, env = "CHAMBERLAIN_ENCRYPTION_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CHAMBERLAIN_ENCRYPTION_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub encryption_key: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "CHAMBERLAIN_CONFIG", global = true)]
@@ -70,7 +75,8 @@ pub enum LogFormat {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
 }
 
@@ -80,20 +86,42 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         Some(p) => read_file(p)?,
         None => FileConfig::default(),
     };
-    let listen = serve.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = serve
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     if listen.parse::<std::net::SocketAddr>().is_err() {
         bail!("listen address `{listen}` is not HOST:PORT with an IP address (e.g. 127.0.0.1:8080 or 0.0.0.0:8080)");
     }
-    let data_dir = db.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("chamberlain-data"));
+    let data_dir = db
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("chamberlain-data"));
     let database_url = match db.database_url.clone().or(file.database_url) {
         Some(u) => u,
-        None => format!("sqlite://{}?mode=rwc", data_dir.join("chamberlain.db").display()),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("chamberlain.db").display()
+        ),
     };
-    let public_url = serve.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+    let public_url = serve
+        .public_url
+        .clone()
+        .or(file.public_url)
+        .unwrap_or_else(|| format!("http://{listen}"));
     let log_format = match serve.log_format.clone().or(file.log_format).as_deref() {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some(other) => bail!("log format `{other}` is not `text` or `json`"),
     };
-    Ok(Settings { listen, public_url, data_dir, database_url, encryption_key: db.encryption_key.clone().or(file.encryption_key), log_format })
+    Ok(Settings {
+        listen,
+        public_url,
+        data_dir,
+        database_url,
+        encryption_key: db.encryption_key.clone().or(file.encryption_key),
+        log_format,
+    })
 }

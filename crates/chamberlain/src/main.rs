@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use config::{DbArgs, ServeArgs};
 
 #[derive(Parser)]
-#[command(name = "chamberlain", version, about = "Identity governance and AI access, C1-compatible")]
+#[command(
+    name = "chamberlain",
+    version,
+    about = "Identity governance and AI access, C1-compatible"
+)]
 struct Cli {
     #[command(flatten)]
     db: DbArgs,
@@ -31,7 +35,9 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let outcome = rt.block_on(async move {
         match cli.command {
             Command::Serve(s) => server::serve(&cli.db, &s).await,

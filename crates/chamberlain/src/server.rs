@@ -16,7 +16,12 @@ use std::sync::Arc;
 /// Opens (and migrates) the database and loads the encryption key.
 pub async fn open(settings: &Settings) -> Result<(Store, SecretBox)> {
     if settings.database_url.starts_with("sqlite:") || settings.encryption_key.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
     }
     let store = Store::connect(&settings.database_url).await?;
     store.migrate().await?;
@@ -47,7 +52,9 @@ fn write_private(path: &std::path::Path, contents: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -59,23 +66,39 @@ async fn signing_keys(store: &Store, secrets: &SecretBox) -> Result<Vec<(String,
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let id = chamberlain_model::new_id();
         let sealed = secrets.seal(key.as_bytes(), &format!("server_keys:{id}"));
-        keys::insert(store, "token-signing", &StoredKey { id, public_key: b64(key.verifying_key().as_bytes()), secret: sealed, created_at: Timestamp::now().as_micros() })
-            .await?;
+        keys::insert(
+            store,
+            "token-signing",
+            &StoredKey {
+                id,
+                public_key: b64(key.verifying_key().as_bytes()),
+                secret: sealed,
+                created_at: Timestamp::now().as_micros(),
+            },
+        )
+        .await?;
         stored = keys::active(store, "token-signing").await?;
     }
     stored
         .into_iter()
         .map(|k| {
-            let raw = secrets.open(&k.secret, &format!("server_keys:{}", k.id)).context("cannot decrypt the token signing key")?;
-            let bytes: [u8; 32] = raw.try_into().map_err(|_| anyhow::anyhow!("stored signing key has the wrong length"))?;
+            let raw = secrets
+                .open(&k.secret, &format!("server_keys:{}", k.id))
+                .context("cannot decrypt the token signing key")?;
+            let bytes: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("stored signing key has the wrong length"))?;
             Ok((k.id, SigningKey::from_bytes(&bytes)))
         })
         .collect()
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CHAMBERLAIN_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHAMBERLAIN_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -87,8 +110,19 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     let settings = config::resolve(db, args)?;
     init_logging(settings.log_format);
     let (store, secrets) = open(&settings).await?;
-    let issuer = TokenIssuer::new(settings.public_url.trim_end_matches('/').to_string(), signing_keys(&store, &secrets).await?)?;
-    let host = settings.public_url.split("://").nth(1).unwrap_or(&settings.public_url).split('/').next().unwrap_or_default().to_string();
+    let issuer = TokenIssuer::new(
+        settings.public_url.trim_end_matches('/').to_string(),
+        signing_keys(&store, &secrets).await?,
+    )?;
+    let host = settings
+        .public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&settings.public_url)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let state = Arc::new(AppState {
         store: store.clone(),
         issuer,
@@ -97,12 +131,24 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         audiences: vec![host, settings.listen.clone(), "localhost".into()],
         metrics: Metrics::default(),
     });
-    let listener = tokio::net::TcpListener::bind(&settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
-    let data_hint = if settings.database_url.starts_with("sqlite:") { format!("--data-dir {}", settings.data_dir.display()) } else { format!("--database-url '{}'", redact_url(&settings.database_url)) };
-    println!("Chamberlain is listening on {} (database: {})", settings.public_url, redact_url(&settings.database_url));
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let data_hint = if settings.database_url.starts_with("sqlite:") {
+        format!("--data-dir {}", settings.data_dir.display())
+    } else {
+        format!("--database-url '{}'", redact_url(&settings.database_url))
+    };
+    println!(
+        "Chamberlain is listening on {} (database: {})",
+        settings.public_url,
+        redact_url(&settings.database_url)
+    );
     println!("Get an admin credential with: chamberlain admin create-client --role super-admin {data_hint}");
     tracing::info!(listen = %settings.listen, "serving");
-    axum::serve(listener, chamberlain_api::app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, chamberlain_api::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -114,7 +160,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -129,6 +176,10 @@ pub async fn migrate_only(db: &DbArgs) -> Result<()> {
     let settings = config::resolve(db, &ServeArgs::default())?;
     let store = Store::connect(&settings.database_url).await?;
     let applied = store.migrate().await?;
-    println!("{} migration(s) applied; schema is current ({})", applied.len(), redact_url(&settings.database_url));
+    println!(
+        "{} migration(s) applied; schema is current ({})",
+        applied.len(),
+        redact_url(&settings.database_url)
+    );
     Ok(())
 }

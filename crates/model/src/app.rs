@@ -207,8 +207,14 @@ wire_enum!(
 
 impl AppResource {
     /// Fields a client may change with `POST …/resources/{id}`.
-    pub const WRITABLE: &'static [&'static str] =
-        &["displayName", "description", "customDescription", "annotations", "accessConfigId", "matchBatonId"];
+    pub const WRITABLE: &'static [&'static str] = &[
+        "displayName",
+        "description",
+        "customDescription",
+        "annotations",
+        "accessConfigId",
+        "matchBatonId",
+    ];
 }
 
 /// `c1.api.app.v1.AppEntitlement`.
@@ -389,7 +395,8 @@ pub struct AppUsageControls {
 
 impl AppUsageControls {
     /// Fields a client may change.
-    pub const WRITABLE: &'static [&'static str] = &["notify", "notifyAfterDays", "revoke", "revokeAfterDays"];
+    pub const WRITABLE: &'static [&'static str] =
+        &["notify", "notifyAfterDays", "revoke", "revokeAfterDays"];
 }
 
 /// `c1.api.app.v1.AppAccessRequestDefaults`.
@@ -413,18 +420,30 @@ pub struct AppAccessRequestDefaults {
 /// URL-safe ASCII characters, and no keys in the reserved `c1/` namespace.
 pub fn validate_annotations(a: &BTreeMap<String, String>) -> Result<(), String> {
     if a.len() > 16 {
-        return Err(format!("annotations has {} entries; at most 16 are allowed", a.len()));
+        return Err(format!(
+            "annotations has {} entries; at most 16 are allowed",
+            a.len()
+        ));
     }
-    let url_safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/:".contains(&b));
+    let url_safe = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/:".contains(&b))
+    };
     for (k, v) in a {
         if k.is_empty() || k.len() > 128 || !url_safe(k) {
-            return Err(format!("annotation key `{k}` must be 1-128 URL-safe ASCII characters"));
+            return Err(format!(
+                "annotation key `{k}` must be 1-128 URL-safe ASCII characters"
+            ));
         }
         if k.starts_with("c1/") {
-            return Err(format!("annotation key `{k}` uses the reserved `c1/` prefix"));
+            return Err(format!(
+                "annotation key `{k}` uses the reserved `c1/` prefix"
+            ));
         }
         if v.len() > 256 || !url_safe(v) {
-            return Err(format!("annotation `{k}` has a value that is not 0-256 URL-safe ASCII characters"));
+            return Err(format!(
+                "annotation `{k}` has a value that is not 0-256 URL-safe ASCII characters"
+            ));
         }
     }
     Ok(())
@@ -432,7 +451,10 @@ pub fn validate_annotations(a: &BTreeMap<String, String>) -> Result<(), String> 
 
 /// Merges annotation updates with C1's PATCH semantics: keys absent from `update` are kept and an
 /// empty value deletes the key.
-pub fn merge_annotations(current: &mut BTreeMap<String, String>, update: &BTreeMap<String, String>) {
+pub fn merge_annotations(
+    current: &mut BTreeMap<String, String>,
+    update: &BTreeMap<String, String>,
+) {
     for (k, v) in update {
         if v.is_empty() {
             current.remove(k);
@@ -450,7 +472,10 @@ mod tests {
     fn app_serializes_every_field_in_protojson_form() {
         let v = serde_json::to_value(App::default()).unwrap();
         assert_eq!(v["userCount"], "0");
-        assert_eq!(v["identityMatching"], "APP_USER_IDENTITY_MATCHING_UNSPECIFIED");
+        assert_eq!(
+            v["identityMatching"],
+            "APP_USER_IDENTITY_MATCHING_UNSPECIFIED"
+        );
         assert_eq!(v["createdAt"], Value::Null);
         assert_eq!(v["annotations"], serde_json::json!({}));
         assert_eq!(v.as_object().unwrap().len(), 31);
@@ -459,7 +484,10 @@ mod tests {
     #[test]
     fn unknown_enum_names_and_fields_are_refused() {
         let e = serde_json::from_str::<App>(r#"{"identityMatching":"NOPE"}"#).unwrap_err();
-        assert!(e.to_string().contains("APP_USER_IDENTITY_MATCHING_STRICT"), "{e}");
+        assert!(
+            e.to_string().contains("APP_USER_IDENTITY_MATCHING_STRICT"),
+            "{e}"
+        );
         assert!(serde_json::from_str::<App>(r#"{"bogus":1}"#).is_err());
     }
 
@@ -467,8 +495,13 @@ mod tests {
     fn annotations_follow_c1_rules() {
         let mut a = BTreeMap::from([("managed_by".to_string(), "terraform".to_string())]);
         assert!(validate_annotations(&a).is_ok());
-        merge_annotations(&mut a, &BTreeMap::from([("managed_by".to_string(), String::new())]));
+        merge_annotations(
+            &mut a,
+            &BTreeMap::from([("managed_by".to_string(), String::new())]),
+        );
         assert!(a.is_empty());
-        assert!(validate_annotations(&BTreeMap::from([("c1/x".to_string(), "y".to_string())])).is_err());
+        assert!(
+            validate_annotations(&BTreeMap::from([("c1/x".to_string(), "y".to_string())])).is_err()
+        );
     }
 }

@@ -1,28 +1,35 @@
 //! Object identifiers.
 //!
-//! Ids are KSUID-style: 27 base62 characters encoding a 32-bit second timestamp and 128 random
-//! bits. They sort by creation time (so keyset pagination by id lists objects in creation order
-//! and pages stay stable under concurrent inserts) and need no database sequence.
+//! Ids are 27 base62 characters encoding 160 bits: a 48-bit millisecond timestamp, a 16-bit
+//! sequence and 96 random bits. Within one process they strictly increase, so keyset pagination
+//! by id lists objects in creation order and a page token stays valid while rows are inserted;
+//! across replicas they are ordered to the millisecond. No database sequence is needed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The last (millisecond << 16 | sequence) handed out by this process.
+static LAST: AtomicU64 = AtomicU64::new(0);
+
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-/// KSUID epoch (2014-05-13T16:53:20Z), so the 32-bit timestamp lasts past 2150.
-const EPOCH_OFFSET: u64 = 1_400_000_000;
 /// Length of every id this module produces.
 pub const ID_LEN: usize = 27;
 
 /// A fresh, time-ordered, globally unique id.
 pub fn new_id() -> String {
-    let secs = SystemTime::now()
+    let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .saturating_sub(EPOCH_OFFSET) as u32;
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut stamp = 0;
+    let _ = LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+        stamp = (now_ms << 16).max(last + 1);
+        Some(stamp)
+    });
     let mut bytes = [0u8; 20];
-    bytes[..4].copy_from_slice(&secs.to_be_bytes());
+    bytes[..8].copy_from_slice(&stamp.to_be_bytes()[..]);
     let random: [u8; 16] = uuid::Uuid::new_v4().into_bytes();
-    bytes[4..].copy_from_slice(&random);
+    bytes[8..].copy_from_slice(&random[..12]);
     encode_base62(&bytes)
 }
 
@@ -48,7 +55,10 @@ fn encode_base62(bytes: &[u8; 20]) -> String {
 /// Whether `s` looks like an id this server could have issued (length and alphabet), so that
 /// obviously malformed ids are refused before touching the database.
 pub fn is_plausible_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -61,6 +71,9 @@ mod tests {
         let b = new_id();
         assert_eq!(a.len(), ID_LEN);
         assert_ne!(a, b);
+        assert!(a < b, "ids increase");
+        let many: Vec<String> = (0..1000).map(|_| new_id()).collect();
+        assert!(many.windows(2).all(|w| w[0] < w[1]));
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert!(is_plausible_id(&a));
         assert!(!is_plausible_id("../etc"));

@@ -41,17 +41,33 @@ pub fn to_camel(path: &str) -> String {
 /// With no mask (absent or empty), every writable field present in `patch` is taken, which is
 /// the AIP-134 reading of a missing mask. Read-only fields present in `patch` without a mask are
 /// ignored (clients often send back the whole object they read); naming one in a mask is an error.
-pub fn apply(current: &mut Value, patch: &Value, mask: Option<&str>, writable: &[&str]) -> Result<Vec<String>, MaskError> {
+pub fn apply(
+    current: &mut Value,
+    patch: &Value,
+    mask: Option<&str>,
+    writable: &[&str],
+) -> Result<Vec<String>, MaskError> {
     let empty = Map::new();
     let patch_obj = patch.as_object().unwrap_or(&empty);
     let paths: Vec<String> = match mask.map(str::trim).filter(|m| !m.is_empty()) {
-        Some(m) => m.split(',').map(|p| to_camel(p.trim())).filter(|p| !p.is_empty()).collect(),
-        None => patch_obj.keys().filter(|k| writable.contains(&k.as_str())).cloned().collect(),
+        Some(m) => m
+            .split(',')
+            .map(|p| to_camel(p.trim()))
+            .filter(|p| !p.is_empty())
+            .collect(),
+        None => patch_obj
+            .keys()
+            .filter(|k| writable.contains(&k.as_str()))
+            .cloned()
+            .collect(),
     };
     for path in &paths {
         let top = path.split('.').next().unwrap_or(path);
         if !writable.contains(&top) && !writable.contains(&path.as_str()) {
-            return Err(MaskError::NotWritable { path: path.clone(), allowed: writable.join(", ") });
+            return Err(MaskError::NotWritable {
+                path: path.clone(),
+                allowed: writable.join(", "),
+            });
         }
     }
     if let Some(obj) = current.as_object_mut() {
@@ -69,8 +85,14 @@ fn set_path(target: &mut Map<String, Value>, source: &Map<String, Value>, path: 
             target.insert(path.to_string(), v);
         }
         Some((head, rest)) => {
-            let src = source.get(head).and_then(Value::as_object).cloned().unwrap_or_default();
-            let entry = target.entry(head.to_string()).or_insert_with(|| Value::Object(Map::new()));
+            let src = source
+                .get(head)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let entry = target
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
@@ -90,8 +112,17 @@ mod tests {
     fn mask_selects_fields_and_refuses_read_only() {
         let mut cur = json!({"displayName": "a", "description": "d", "id": "x"});
         let patch = json!({"displayName": "b", "description": "e", "id": "y"});
-        apply(&mut cur, &patch, Some("display_name"), &["displayName", "description"]).unwrap();
-        assert_eq!(cur, json!({"displayName": "b", "description": "d", "id": "x"}));
+        apply(
+            &mut cur,
+            &patch,
+            Some("display_name"),
+            &["displayName", "description"],
+        )
+        .unwrap();
+        assert_eq!(
+            cur,
+            json!({"displayName": "b", "description": "d", "id": "x"})
+        );
         let err = apply(&mut cur, &patch, Some("id"), &["displayName"]).unwrap_err();
         assert!(err.to_string().contains("`id`"));
         apply(&mut cur, &patch, None, &["displayName", "description"]).unwrap();

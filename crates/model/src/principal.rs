@@ -18,7 +18,12 @@ pub enum Role {
 
 impl Role {
     /// Every role, in order of decreasing power.
-    pub const ALL: [Role; 4] = [Role::SuperAdmin, Role::AppAdmin, Role::ReadOnlyAdmin, Role::BasicUser];
+    pub const ALL: [Role; 4] = [
+        Role::SuperAdmin,
+        Role::AppAdmin,
+        Role::ReadOnlyAdmin,
+        Role::BasicUser,
+    ];
 
     /// The wire id.
     pub fn id(&self) -> &'static str {

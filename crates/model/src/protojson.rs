@@ -81,7 +81,8 @@ impl Duration {
     }
     /// Parses the protojson form (`"3600s"`, `"0.5s"`, `"-2s"`).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let err = || format!("`{s}` is not a duration; use seconds with an `s` suffix, like \"3600s\"");
+        let err =
+            || format!("`{s}` is not a duration; use seconds with an `s` suffix, like \"3600s\"");
         let body = s.strip_suffix('s').ok_or_else(err)?;
         let (neg, body) = match body.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -91,15 +92,30 @@ impl Duration {
             Some((w, f)) => (w, f),
             None => (body, ""),
         };
-        if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 9
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(err());
         }
         let seconds: i64 = whole.parse().map_err(|_| err())?;
         if seconds > 315_576_000_000 {
             return Err(format!("duration `{s}` is longer than 10,000 years"));
         }
-        let nanos: i32 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| err())? };
-        Ok(if neg { Duration { seconds: -seconds, nanos: -nanos } } else { Duration { seconds, nanos } })
+        let nanos: i32 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<9}").parse().map_err(|_| err())?
+        };
+        Ok(if neg {
+            Duration {
+                seconds: -seconds,
+                nanos: -nanos,
+            }
+        } else {
+            Duration { seconds, nanos }
+        })
     }
 }
 
@@ -108,9 +124,18 @@ impl fmt::Display for Duration {
         if self.nanos == 0 {
             write!(f, "{}s", self.seconds)
         } else {
-            let sign = if self.seconds < 0 || self.nanos < 0 { "-" } else { "" };
+            let sign = if self.seconds < 0 || self.nanos < 0 {
+                "-"
+            } else {
+                ""
+            };
             let frac = format!("{:09}", self.nanos.unsigned_abs());
-            write!(f, "{sign}{}.{}s", self.seconds.unsigned_abs(), frac.trim_end_matches('0'))
+            write!(
+                f,
+                "{sign}{}.{}s",
+                self.seconds.unsigned_abs(),
+                frac.trim_end_matches('0')
+            )
         }
     }
 }
@@ -147,7 +172,9 @@ pub mod int64_string {
         }
         match Either::deserialize(d)? {
             Either::N(n) => Ok(n),
-            Either::S(s) => s.parse().map_err(|_| de::Error::custom(format!("`{s}` is not an int64"))),
+            Either::S(s) => s
+                .parse()
+                .map_err(|_| de::Error::custom(format!("`{s}` is not an int64"))),
         }
     }
 }

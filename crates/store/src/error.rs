@@ -34,12 +34,17 @@ pub enum StoreError {
 impl StoreError {
     /// Shorthand for [`StoreError::NotFound`].
     pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
-        StoreError::NotFound { kind, id: id.into() }
+        StoreError::NotFound {
+            kind,
+            id: id.into(),
+        }
     }
 
     /// Serialization failures and busy databases: the transaction may succeed if run again.
     pub fn is_retryable(&self) -> bool {
-        let StoreError::Db(e) = self else { return false };
+        let StoreError::Db(e) = self else {
+            return false;
+        };
         match e {
             sqlx::Error::Database(db) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
@@ -58,7 +63,10 @@ impl StoreError {
         match self {
             StoreError::Db(sqlx::Error::Database(db)) => {
                 let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                code == "23505" || code == "2067" || code == "1555" || db.message().contains("UNIQUE constraint failed")
+                code == "23505"
+                    || code == "2067"
+                    || code == "1555"
+                    || db.message().contains("UNIQUE constraint failed")
             }
             _ => false,
         }

@@ -53,8 +53,12 @@ impl Store {
                 redact_url(url)
             )));
         };
-        let opts = AnyConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("database URL `{}` is invalid: {e}", redact_url(url))))?;
+        let opts = AnyConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Config(format!(
+                "database URL `{}` is invalid: {e}",
+                redact_url(url)
+            ))
+        })?;
         let max = match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
@@ -112,7 +116,11 @@ impl Store {
     }
 
     /// Commits on success, rolls back on error. Use [`write_tx!`].
-    pub async fn finish<T>(&self, txn: sqlx::Transaction<'static, sqlx::Any>, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    pub async fn finish<T>(
+        &self,
+        txn: sqlx::Transaction<'static, sqlx::Any>,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match result {
             Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
             Err(e) => {
@@ -148,17 +156,6 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }
 
@@ -203,4 +200,18 @@ macro_rules! write_tx {
             }
         }
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
 }

@@ -24,7 +24,9 @@ const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version
 
 async fn applied(store: &Store) -> Result<Vec<i64>, StoreError> {
     store.pool().execute(BOOKKEEPING).await?;
-    let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version").fetch_all(store.pool()).await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations ORDER BY version")
+        .fetch_all(store.pool())
+        .await?;
     Ok(rows.iter().map(|r| r.get::<i64, _>(0)).collect())
 }
 
@@ -42,13 +44,15 @@ pub(crate) async fn run(store: &Store) -> Result<Vec<i64>, StoreError> {
                 StoreError::Config(format!("migration {} ({}) failed: {e}", m.version, m.name))
             })?;
         }
-        let recorded = sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(chamberlain_model::Timestamp::now().as_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from);
+        let recorded = sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(chamberlain_model::Timestamp::now().as_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
         match recorded {
             Ok(_) => {
                 tx.commit().await?;

@@ -25,12 +25,18 @@ pub fn encode(scope: &str, last_id: &str) -> String {
 
 /// Decodes a token produced by [`encode`] for the same `scope`.
 pub fn decode(scope: &str, token: &str) -> Result<String, String> {
-    let bad = || "page_token is not a token this list returned; start again without page_token".to_string();
+    let bad = || {
+        "page_token is not a token this list returned; start again without page_token".to_string()
+    };
     let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let mut parts = text.splitn(3, '|');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some("v1"), Some(s), Some(id)) if s == scope && chamberlain_model::ids::is_plausible_id(id) => Ok(id.to_string()),
+        (Some("v1"), Some(s), Some(id))
+            if s == scope && chamberlain_model::ids::is_plausible_id(id) =>
+        {
+            Ok(id.to_string())
+        }
         _ => Err(bad()),
     }
 }
@@ -47,7 +53,10 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Maps the items, keeping the token.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_page_token: self.next_page_token }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_page_token: self.next_page_token,
+        }
     }
 }
 

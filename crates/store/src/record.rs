@@ -82,7 +82,10 @@ pub struct Sql {
 impl Sql {
     /// Starts a statement.
     pub fn new(text: &str) -> Self {
-        Sql { text: text.to_string(), args: Vec::new() }
+        Sql {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
     }
     /// Appends text.
     pub fn push(&mut self, s: &str) -> &mut Self {
@@ -120,7 +123,11 @@ impl Sql {
             }
             Filter::NotIn(_, vs) if vs.is_empty() => {}
             Filter::NotIn(c, vs) => {
-                self.push(" AND ").push(c).push(" NOT IN (").list(vs).push(")");
+                self.push(" AND ")
+                    .push(c)
+                    .push(" NOT IN (")
+                    .list(vs)
+                    .push(")");
             }
             Filter::Contains(cols, q) => {
                 let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
@@ -129,7 +136,10 @@ impl Sql {
                     if i > 0 {
                         self.push(" OR ");
                     }
-                    self.push(c).push(" LIKE ").arg(pattern.clone()).push(" ESCAPE '\\'");
+                    self.push(c)
+                        .push(" LIKE ")
+                        .arg(pattern.clone())
+                        .push(" ESCAPE '\\'");
                 }
                 self.push(")");
             }
@@ -164,7 +174,9 @@ impl Sql {
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Parses a stored document.
@@ -178,9 +190,14 @@ pub fn doc_of<R: Record>(r: &R) -> Result<String, StoreError> {
 }
 
 /// Fetches the `doc` column of every row `sql` returns, parsed.
-pub async fn fetch_docs<'c, R: Record, E: Executor<'c, Database = Any>>(e: E, sql: &Sql) -> Result<Vec<R>, StoreError> {
+pub async fn fetch_docs<'c, R: Record, E: Executor<'c, Database = Any>>(
+    e: E,
+    sql: &Sql,
+) -> Result<Vec<R>, StoreError> {
     let rows = sql.query().fetch_all(e).await?;
-    rows.iter().map(|r| parse_doc::<R>(&r.try_get::<String, _>("doc")?)).collect()
+    rows.iter()
+        .map(|r| parse_doc::<R>(&r.try_get::<String, _>("doc")?))
+        .collect()
 }
 
 /// Gets one record by id; soft-deleted ones only when `include_deleted`.
@@ -198,8 +215,13 @@ pub async fn get<'c, R: Record, E: Executor<'c, Database = Any>>(
 }
 
 /// Gets one live record or a NotFound error.
-pub async fn must_get<'c, R: Record, E: Executor<'c, Database = Any>>(e: E, id: &str) -> Result<R, StoreError> {
-    get::<R, _>(e, id, false).await?.ok_or_else(|| StoreError::not_found(R::KIND, id))
+pub async fn must_get<'c, R: Record, E: Executor<'c, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<R, StoreError> {
+    get::<R, _>(e, id, false)
+        .await?
+        .ok_or_else(|| StoreError::not_found(R::KIND, id))
 }
 
 /// Request for one page of a list.
@@ -216,7 +238,11 @@ pub struct PageReq {
 impl PageReq {
     /// First page of `size` items in ascending order.
     pub fn first(size: i64) -> Self {
-        PageReq { size, token: String::new(), descending: false }
+        PageReq {
+            size,
+            token: String::new(),
+            descending: false,
+        }
     }
 }
 
@@ -234,7 +260,10 @@ pub async fn list<'c, R: Record, E: Executor<'c, Database = Any>>(
     for f in filters {
         sql.filter(f);
     }
-    list_page(e, sql, R::TABLE, page, "id", |row| parse_doc::<R>(&row.try_get::<String, _>("doc")?)).await
+    list_page(e, sql, R::TABLE, page, "id", |row| {
+        parse_doc::<R>(&row.try_get::<String, _>("doc")?)
+    })
+    .await
 }
 
 /// Completes `sql` (a SELECT with a WHERE clause) with keyset pagination on `id_col` and maps
@@ -249,9 +278,17 @@ pub async fn list_page<'c, T, E: Executor<'c, Database = Any>>(
 ) -> Result<Page<T>, StoreError> {
     if !page.token.is_empty() {
         let after = page::decode(scope, &page.token).map_err(StoreError::Invalid)?;
-        sql.push(&format!(" AND {id_col} {} ", if page.descending { "<" } else { ">" })).arg(after);
+        sql.push(&format!(
+            " AND {id_col} {} ",
+            if page.descending { "<" } else { ">" }
+        ))
+        .arg(after);
     }
-    sql.push(&format!(" ORDER BY {id_col} {} LIMIT ", if page.descending { "DESC" } else { "ASC" })).arg(page.size + 1);
+    sql.push(&format!(
+        " ORDER BY {id_col} {} LIMIT ",
+        if page.descending { "DESC" } else { "ASC" }
+    ))
+    .arg(page.size + 1);
     let rows = sql.query().fetch_all(e).await?;
     let more = rows.len() as i64 > page.size;
     let mut items = Vec::with_capacity(rows.len());
@@ -260,6 +297,13 @@ pub async fn list_page<'c, T, E: Executor<'c, Database = Any>>(
         last_id = row.try_get::<String, _>(0)?;
         items.push(map(row)?);
     }
-    let next_page_token = if more { page::encode(scope, &last_id) } else { String::new() };
-    Ok(Page { items, next_page_token })
+    let next_page_token = if more {
+        page::encode(scope, &last_id)
+    } else {
+        String::new()
+    };
+    Ok(Page {
+        items,
+        next_page_token,
+    })
 }

@@ -20,7 +20,11 @@ pub struct AuditCtx {
 impl AuditCtx {
     /// Context for changes the server or the local admin CLI makes on its own authority.
     pub fn system(what: &str) -> Self {
-        AuditCtx { actor_user_id: String::new(), actor_client_id: format!("system:{what}"), request_id: new_id() }
+        AuditCtx {
+            actor_user_id: String::new(),
+            actor_client_id: format!("system:{what}"),
+            request_id: new_id(),
+        }
     }
 }
 
@@ -56,7 +60,12 @@ impl Activity {
 impl<'a> Tx<'a> {
     /// Wraps an open transaction's connection (see [`crate::write_tx!`]).
     pub fn new(conn: &'a mut AnyConnection, ctx: &'a AuditCtx, backend: Backend) -> Self {
-        Tx { conn, ctx, backend, now: Timestamp::now() }
+        Tx {
+            conn,
+            ctx,
+            backend,
+            now: Timestamp::now(),
+        }
     }
 
     /// The connection, for statements the generic helpers do not cover.
@@ -91,7 +100,10 @@ impl<'a> Tx<'a> {
         for (c, _) in &cols {
             sql.push(", ").push(c);
         }
-        sql.push(") VALUES (").arg(r.id()).push(", ").arg(doc_of(r)?);
+        sql.push(") VALUES (")
+            .arg(r.id())
+            .push(", ")
+            .arg(doc_of(r)?);
         for (_, v) in cols {
             sql.push(", ").arg(v);
         }
@@ -136,21 +148,41 @@ impl<'a> Tx<'a> {
         let before = serde_json::to_value(&r).ok();
         r.set_deleted(self.now);
         self.update(&r).await?;
-        self.audit(Activity::Delete, R::KIND, id, before, serde_json::to_value(&r).ok()).await?;
+        self.audit(
+            Activity::Delete,
+            R::KIND,
+            id,
+            before,
+            serde_json::to_value(&r).ok(),
+        )
+        .await?;
         Ok(r)
     }
 
     /// Creates a record and records the event.
     pub async fn create<R: Record>(&mut self, r: &R) -> Result<(), StoreError> {
         self.insert(r).await?;
-        self.audit(Activity::Create, R::KIND, r.id(), None, serde_json::to_value(r).ok()).await
+        self.audit(
+            Activity::Create,
+            R::KIND,
+            r.id(),
+            None,
+            serde_json::to_value(r).ok(),
+        )
+        .await
     }
 
     /// Replaces a record and records the event with both versions.
     pub async fn replace<R: Record>(&mut self, before: &R, after: &R) -> Result<(), StoreError> {
         self.update(after).await?;
-        self.audit(Activity::Update, R::KIND, after.id(), serde_json::to_value(before).ok(), serde_json::to_value(after).ok())
-            .await
+        self.audit(
+            Activity::Update,
+            R::KIND,
+            after.id(),
+            serde_json::to_value(before).ok(),
+            serde_json::to_value(after).ok(),
+        )
+        .await
     }
 
     /// Appends a system-log event (OCSF Entity Management, class 3004) for a change made in this

@@ -25,11 +25,16 @@ pub struct UpdateRequest {
 }
 
 /// Builds `AppUserView`s, expanding the app and the owning user when `mask` asks.
-pub async fn views(s: &AppState, accounts: Vec<AppUser>, mask: Option<&ExpandMask>) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+pub async fn views(
+    s: &AppState,
+    accounts: Vec<AppUser>,
+    mask: Option<&ExpandMask>,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
     let mut ex = Expander::default();
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
-        let mut view = json!({"appUser": a, "appPath": "", "identityUserPath": "", "lastUsagePath": ""});
+        let mut view =
+            json!({"appUser": a, "appPath": "", "identityUserPath": "", "lastUsagePath": ""});
         if let Some(m) = mask {
             if m.wants("appId") {
                 if let Ok(app) = common::app(s, &a.app_id).await {
@@ -37,7 +42,9 @@ pub async fn views(s: &AppState, accounts: Vec<AppUser>, mask: Option<&ExpandMas
                 }
             }
             if m.wants("identityUserId") && !a.identity_user_id.is_empty() {
-                if let Some(u) = record::get::<User, _>(s.store.pool(), &a.identity_user_id, false).await? {
+                if let Some(u) =
+                    record::get::<User, _>(s.store.pool(), &a.identity_user_id, false).await?
+                {
                     view["identityUserPath"] = ex.add(types::USER, &u.id, &u).into();
                 }
             }
@@ -48,12 +55,25 @@ pub async fn views(s: &AppState, accounts: Vec<AppUser>, mask: Option<&ExpandMas
 }
 
 /// `GET /api/v1/apps/{app_id}/app_users`.
-pub async fn list(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::app(&s, &app_id).await?;
-    let page = record::list::<AppUser, _>(s.store.pool(), &[Filter::Eq("app_id", Col::Text(app_id))], false, &page_req(&paging)).await?;
+    let page = record::list::<AppUser, _>(
+        s.store.pool(),
+        &[Filter::Eq("app_id", Col::Text(app_id))],
+        false,
+        &page_req(&paging),
+    )
+    .await?;
     let (list, expanded) = views(&s, page.items, None).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// `GET /api/v1/apps/{app_id}/users/{user_id}/app_users`: a user's accounts in an app.
@@ -68,13 +88,18 @@ pub async fn list_for_user(
     common::user(&s, &user_id).await?;
     let page = record::list::<AppUser, _>(
         s.store.pool(),
-        &[Filter::Eq("app_id", Col::Text(app_id)), Filter::Eq("identity_user_id", Col::Text(user_id))],
+        &[
+            Filter::Eq("app_id", Col::Text(app_id)),
+            Filter::Eq("identity_user_id", Col::Text(user_id)),
+        ],
         false,
         &page_req(&paging),
     )
     .await?;
     let (list, expanded) = views(&s, page.items, None).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// `POST /api/v1/apps/{app_id}/app_users/{app_user_id}`: change the account type or the user
@@ -88,28 +113,49 @@ pub async fn update(
     common::check_id("app_user_app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::app_user(&s, &app_id, &id).await?;
-    let patch = req.app_user.ok_or_else(|| ApiError::invalid("`appUser` is required: send {\"appUser\": {...}, \"updateMask\": \"identityUserId\"}"))?;
-    let typed: AppUser = serde_json::from_value(patch.clone()).map_err(|e| ApiError::invalid(format!("field `appUser`: {e}")))?;
+    let patch = req.app_user.ok_or_else(|| {
+        ApiError::invalid(
+            "`appUser` is required: send {\"appUser\": {...}, \"updateMask\": \"identityUserId\"}",
+        )
+    })?;
+    let typed: AppUser = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::invalid(format!("field `appUser`: {e}")))?;
     let touches_owner = match req.update_mask.as_deref() {
-        Some(m) if !m.trim().is_empty() => m.split(',').any(|p| chamberlain_model::mask::to_camel(p.trim()) == "identityUserId"),
+        Some(m) if !m.trim().is_empty() => m
+            .split(',')
+            .any(|p| chamberlain_model::mask::to_camel(p.trim()) == "identityUserId"),
         _ => patch.get("identityUserId").is_some(),
     };
     if touches_owner && !typed.identity_user_id.is_empty() {
         common::user(&s, &typed.identity_user_id).await?;
     }
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            let before: AppUser = tx.must_get(&id).await?;
-            let mut doc = serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            chamberlain_model::mask::apply(&mut doc, &patch, req.update_mask.as_deref(), AppUser::WRITABLE).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut after: AppUser = serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if after.app_user_type == AppUserType::Unspecified && before.app_user_type != AppUserType::Unspecified {
-                return Err(StoreError::Invalid("appUserType cannot be set back to APP_USER_TYPE_UNSPECIFIED".into()));
-            }
-            after.updated_at = Some(Timestamp::now());
-            tx.replace(&before, &after).await?;
-            Ok(after)
-        })?;
+        let before: AppUser = tx.must_get(&id).await?;
+        let mut doc =
+            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        chamberlain_model::mask::apply(
+            &mut doc,
+            &patch,
+            req.update_mask.as_deref(),
+            AppUser::WRITABLE,
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut after: AppUser =
+            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if after.app_user_type == AppUserType::Unspecified
+            && before.app_user_type != AppUserType::Unspecified
+        {
+            return Err(StoreError::Invalid(
+                "appUserType cannot be set back to APP_USER_TYPE_UNSPECIFIED".into(),
+            ));
+        }
+        after.updated_at = Some(Timestamp::now());
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
     let m = ExpandMask::new(&req.expand_mask.map(|m| m.paths).unwrap_or_default());
     let (mut list, expanded) = views(&s, vec![after], Some(&m)).await?;
-    Ok(Json(json!({"appUserView": list.pop(), "expanded": expanded})))
+    Ok(Json(
+        json!({"appUserView": list.pop(), "expanded": expanded}),
+    ))
 }

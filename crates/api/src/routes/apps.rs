@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chamberlain_model::app::{merge_annotations, validate_annotations, App, IdentityMatching};
 use chamberlain_model::{mask, new_id, Timestamp};
-use chamberlain_store::repo::{grants, owners};
 use chamberlain_store::record;
+use chamberlain_store::repo::{grants, owners};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -51,7 +51,10 @@ pub async fn decorate(state: &crate::AppState, apps: &mut [App]) -> ApiResult<()
         let owner_ids = owners::list(&state.store, owners::OwnedKind::App, &a.id).await?;
         let mut owner_users = Vec::with_capacity(owner_ids.len());
         for id in owner_ids {
-            if let Some(u) = record::get::<chamberlain_model::user::User, _>(state.store.pool(), &id, false).await? {
+            if let Some(u) =
+                record::get::<chamberlain_model::user::User, _>(state.store.pool(), &id, false)
+                    .await?
+            {
                 owner_users.push(serde_json::to_value(u).unwrap_or(Value::Null));
             }
         }
@@ -66,7 +69,11 @@ async fn one(state: &crate::AppState, mut app: App) -> ApiResult<Json<Value>> {
 }
 
 /// `GET /api/v1/apps`.
-pub async fn list(State(s): State<Shared>, caller: Caller, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<Shared>,
+    caller: Caller,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let mut page = record::list::<App, _>(s.store.pool(), &[], false, &page_req(&paging)).await?;
     decorate(&s, &mut page.items).await?;
@@ -74,7 +81,11 @@ pub async fn list(State(s): State<Shared>, caller: Caller, paging: Paging) -> Ap
 }
 
 /// `POST /api/v1/apps`.
-pub async fn create(State(s): State<Shared>, caller: Caller, Body(req): Body<CreateAppRequest>) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(req): Body<CreateAppRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_super_admin(&caller)?;
     require_name("displayName", &req.display_name)?;
     validate_annotations(&req.annotations).map_err(ApiError::invalid)?;
@@ -104,69 +115,103 @@ pub async fn create(State(s): State<Shared>, caller: Caller, Body(req): Body<Cre
     let owners_list = req.owners.clone();
     let created = app.clone();
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            tx.create(&created).await?;
-            if !owners_list.is_empty() {
-                owners::set(tx, owners::OwnedKind::App, &created.id, &owners_list).await?;
-            }
-            Ok(())
-        })?;
+        tx.create(&created).await?;
+        if !owners_list.is_empty() {
+            owners::set(tx, owners::OwnedKind::App, &created.id, &owners_list).await?;
+        }
+        Ok(())
+    })?;
     one(&s, app).await
 }
 
 /// `GET /api/v1/apps/{id}`.
-pub async fn get(State(s): State<Shared>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let app = common::app(&s, &id).await?;
     one(&s, app).await
 }
 
 /// `POST /api/v1/apps/{id}` with `{app, updateMask}`.
-pub async fn update(State(s): State<Shared>, caller: Caller, Path(id): Path<String>, Body(req): Body<UpdateAppRequest>) -> ApiResult<Json<Value>> {
+pub async fn update(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateAppRequest>,
+) -> ApiResult<Json<Value>> {
     common::check_id("id", &id)?;
     authz::require_app_write(&s, &caller, &id).await?;
-    let patch = req.app.ok_or_else(|| ApiError::invalid("`app` is required: send {\"app\": {...}, \"updateMask\": \"displayName,description\"}"))?;
+    let patch = req.app.ok_or_else(|| {
+        ApiError::invalid(
+            "`app` is required: send {\"app\": {...}, \"updateMask\": \"displayName,description\"}",
+        )
+    })?;
     // Type-check the patch as an App first so unknown fields and bad values are named.
-    let typed: App = serde_json::from_value(patch.clone()).map_err(|e| ApiError::invalid(format!("field `app`: {e}")))?;
+    let typed: App = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::invalid(format!("field `app`: {e}")))?;
     if !typed.id.is_empty() && typed.id != id {
-        return Err(ApiError::invalid(format!("app.id `{}` does not match the id in the path `{id}`", typed.id)));
+        return Err(ApiError::invalid(format!(
+            "app.id `{}` does not match the id in the path `{id}`",
+            typed.id
+        )));
     }
     let updated = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            let before: App = tx.must_get(&id).await?;
-            let mut doc = serde_json::to_value(&before).map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
-            let paths = mask::apply(&mut doc, &patch, req.update_mask.as_deref(), App::WRITABLE)
-                .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
-            let mut after: App = serde_json::from_value(doc).map_err(|e| chamberlain_store::StoreError::Invalid(format!("field `app`: {e}")))?;
-            if paths.iter().any(|p| p == "annotations") {
-                let mut merged = before.annotations.clone();
-                merge_annotations(&mut merged, &typed.annotations);
-                after.annotations = merged;
-            }
-            validate_annotations(&after.annotations).map_err(chamberlain_store::StoreError::Invalid)?;
-            if after.display_name.trim().is_empty() {
-                return Err(chamberlain_store::StoreError::Invalid("displayName must not be blank".into()));
-            }
-            after.updated_at = Some(tx.now());
-            tx.replace(&before, &after).await?;
-            Ok(after)
-        })?;
+        let before: App = tx.must_get(&id).await?;
+        let mut doc = serde_json::to_value(&before)
+            .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
+        let paths = mask::apply(&mut doc, &patch, req.update_mask.as_deref(), App::WRITABLE)
+            .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
+        let mut after: App = serde_json::from_value(doc)
+            .map_err(|e| chamberlain_store::StoreError::Invalid(format!("field `app`: {e}")))?;
+        if paths.iter().any(|p| p == "annotations") {
+            let mut merged = before.annotations.clone();
+            merge_annotations(&mut merged, &typed.annotations);
+            after.annotations = merged;
+        }
+        validate_annotations(&after.annotations).map_err(chamberlain_store::StoreError::Invalid)?;
+        if after.display_name.trim().is_empty() {
+            return Err(chamberlain_store::StoreError::Invalid(
+                "displayName must not be blank".into(),
+            ));
+        }
+        after.updated_at = Some(tx.now());
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
     one(&s, updated).await
 }
 
 /// `DELETE /api/v1/apps/{id}`: soft-deletes the app and everything in it.
-pub async fn delete(State(s): State<Shared>, caller: Caller, Path(id): Path<String>, Body(_): Body<Value>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(_): Body<Value>,
+) -> ApiResult<Json<Value>> {
     common::check_id("id", &id)?;
     authz::require_super_admin(&caller)?;
     common::app(&s, &id).await?;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            tx.soft_delete::<App>(&id).await?;
-            let now = tx.now().as_micros();
-            for table in ["app_resource_types", "app_resources", "app_entitlements", "app_users"] {
-                let mut sql = chamberlain_store::record::Sql::new(&format!("UPDATE {table} SET deleted_at = "));
-                sql.arg(now).push(" WHERE deleted_at IS NULL AND app_id = ").arg(id.as_str());
-                tx.exec(&sql).await?;
-            }
-            grants::delete_where(tx, "app_id", &id).await?;
-            Ok(())
-        })?;
+        tx.soft_delete::<App>(&id).await?;
+        let now = tx.now().as_micros();
+        for table in [
+            "app_resource_types",
+            "app_resources",
+            "app_entitlements",
+            "app_users",
+        ] {
+            let mut sql =
+                chamberlain_store::record::Sql::new(&format!("UPDATE {table} SET deleted_at = "));
+            sql.arg(now)
+                .push(" WHERE deleted_at IS NULL AND app_id = ")
+                .arg(id.as_str());
+            tx.exec(&sql).await?;
+        }
+        grants::delete_where(tx, "app_id", &id).await?;
+        Ok(())
+    })?;
     Ok(Json(json!({})))
 }

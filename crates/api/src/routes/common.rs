@@ -18,7 +18,9 @@ pub fn check_id(what: &str, id: &str) -> ApiResult<()> {
     } else if id.is_empty() {
         Err(ApiError::invalid(format!("{what} is required")))
     } else {
-        Err(ApiError::invalid(format!("{what} `{id}` is not a valid id")))
+        Err(ApiError::invalid(format!(
+            "{what} `{id}` is not a valid id"
+        )))
     }
 }
 
@@ -27,7 +29,9 @@ pub async fn load<R: Record>(state: &AppState, what: &str, id: &str) -> ApiResul
     check_id(what, id)?;
     record::get::<R, _>(state.store.pool(), id, false)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("{} `{id}` was not found (or was deleted)", R::KIND)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{} `{id}` was not found (or was deleted)", R::KIND))
+        })
 }
 
 /// The live app `id`.
@@ -39,16 +43,25 @@ pub async fn app(state: &AppState, id: &str) -> ApiResult<App> {
 pub async fn resource_type(state: &AppState, app_id: &str, id: &str) -> ApiResult<AppResourceType> {
     let t: AppResourceType = load(state, "app_resource_type_id", id).await?;
     if t.app_id != app_id {
-        return Err(ApiError::not_found(format!("app resource type `{id}` was not found in app `{app_id}`")));
+        return Err(ApiError::not_found(format!(
+            "app resource type `{id}` was not found in app `{app_id}`"
+        )));
     }
     Ok(t)
 }
 
 /// A live resource of `app_id` and type `type_id`.
-pub async fn resource(state: &AppState, app_id: &str, type_id: &str, id: &str) -> ApiResult<AppResource> {
+pub async fn resource(
+    state: &AppState,
+    app_id: &str,
+    type_id: &str,
+    id: &str,
+) -> ApiResult<AppResource> {
     let r: AppResource = load(state, "app_resource_id", id).await?;
     if r.app_id != app_id || r.app_resource_type_id != type_id {
-        return Err(ApiError::not_found(format!("app resource `{id}` was not found in app `{app_id}` under resource type `{type_id}`")));
+        return Err(ApiError::not_found(format!(
+            "app resource `{id}` was not found in app `{app_id}` under resource type `{type_id}`"
+        )));
     }
     Ok(r)
 }
@@ -57,7 +70,9 @@ pub async fn resource(state: &AppState, app_id: &str, type_id: &str, id: &str) -
 pub async fn entitlement(state: &AppState, app_id: &str, id: &str) -> ApiResult<AppEntitlement> {
     let e: AppEntitlement = load(state, "app_entitlement_id", id).await?;
     if e.app_id != app_id {
-        return Err(ApiError::not_found(format!("app entitlement `{id}` was not found in app `{app_id}`")));
+        return Err(ApiError::not_found(format!(
+            "app entitlement `{id}` was not found in app `{app_id}`"
+        )));
     }
     Ok(e)
 }
@@ -66,7 +81,9 @@ pub async fn entitlement(state: &AppState, app_id: &str, id: &str) -> ApiResult<
 pub async fn app_user(state: &AppState, app_id: &str, id: &str) -> ApiResult<AppUser> {
     let u: AppUser = load(state, "app_user_id", id).await?;
     if u.app_id != app_id {
-        return Err(ApiError::not_found(format!("app user `{id}` was not found in app `{app_id}`")));
+        return Err(ApiError::not_found(format!(
+            "app user `{id}` was not found in app `{app_id}`"
+        )));
     }
     Ok(u)
 }
@@ -86,13 +103,21 @@ pub async fn users_exist(state: &AppState, ids: &[String]) -> ApiResult<()> {
 
 /// A page request from GET query parameters.
 pub fn page_req(p: &Paging) -> PageReq {
-    PageReq { size: clamp_page_size(p.page_size), token: p.page_token.clone(), descending: false }
+    PageReq {
+        size: clamp_page_size(p.page_size),
+        token: p.page_token.clone(),
+        descending: false,
+    }
 }
 
 /// A page request from a POST search body.
 pub fn body_page(size: Option<i64>, token: &str) -> ApiResult<PageReq> {
     let size = crate::extract::body_page_size(size)?;
-    Ok(PageReq { size: clamp_page_size(size), token: token.to_string(), descending: false })
+    Ok(PageReq {
+        size: clamp_page_size(size),
+        token: token.to_string(),
+        descending: false,
+    })
 }
 
 /// `{list, nextPageToken}`.
@@ -109,10 +134,14 @@ pub fn list_json_expanded<T: serde::Serialize>(page: Page<T>, expanded: Vec<Valu
 pub fn require_name(field: &str, v: &str) -> ApiResult<()> {
     let t = v.trim();
     if t.is_empty() {
-        return Err(ApiError::invalid(format!("{field} is required and must not be blank")));
+        return Err(ApiError::invalid(format!(
+            "{field} is required and must not be blank"
+        )));
     }
     if t.chars().count() > 512 {
-        return Err(ApiError::invalid(format!("{field} must be at most 512 characters")));
+        return Err(ApiError::invalid(format!(
+            "{field} must be at most 512 characters"
+        )));
     }
     Ok(())
 }

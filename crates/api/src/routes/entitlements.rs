@@ -9,7 +9,9 @@ use crate::extract::{Body, Paging};
 use crate::state::{AppState, Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
-use chamberlain_model::app::{merge_annotations, validate_annotations, AppEntitlement, AppUser, EntitlementPurpose};
+use chamberlain_model::app::{
+    merge_annotations, validate_annotations, AppEntitlement, AppUser, EntitlementPurpose,
+};
 use chamberlain_model::user::User;
 use chamberlain_model::{mask, new_id, Duration, Timestamp};
 use chamberlain_store::repo::grants::{self, GrantQuery, GrantRow, GrantState};
@@ -80,11 +82,15 @@ pub struct UpdateDurationRequest {
 
 fn check_duration(d: &Option<Duration>, unset: &Option<Map<String, Value>>) -> ApiResult<()> {
     if d.is_some() && unset.is_some() {
-        return Err(ApiError::invalid("set either durationGrant or durationUnset, not both"));
+        return Err(ApiError::invalid(
+            "set either durationGrant or durationUnset, not both",
+        ));
     }
     if let Some(d) = d {
         if d.seconds <= 0 {
-            return Err(ApiError::invalid(format!("durationGrant `{d}` must be positive")));
+            return Err(ApiError::invalid(format!(
+                "durationGrant `{d}` must be positive"
+            )));
         }
     }
     Ok(())
@@ -92,7 +98,11 @@ fn check_duration(d: &Option<Duration>, unset: &Option<Map<String, Value>>) -> A
 
 /// Builds `AppEntitlementView`s (with `grantCount` filled) and, when `mask` asks, the
 /// expanded app, resource type and resource.
-pub async fn views(s: &AppState, mut ents: Vec<AppEntitlement>, mask: Option<&ExpandMask>) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+pub async fn views(
+    s: &AppState,
+    mut ents: Vec<AppEntitlement>,
+    mask: Option<&ExpandMask>,
+) -> ApiResult<(Vec<Value>, Vec<Value>)> {
     let ids: Vec<String> = ents.iter().map(|e| e.id.clone()).collect();
     let counts = grants::count_by_entitlement(&s.store, &ids).await?;
     let mut ex = Expander::default();
@@ -112,7 +122,13 @@ pub async fn views(s: &AppState, mut ents: Vec<AppEntitlement>, mask: Option<&Ex
                 }
             }
             if m.wants("appResourceId") && !e.app_resource_id.is_empty() {
-                if let Ok(r) = common::load::<chamberlain_model::app::AppResource>(s, "app_resource_id", &e.app_resource_id).await {
+                if let Ok(r) = common::load::<chamberlain_model::app::AppResource>(
+                    s,
+                    "app_resource_id",
+                    &e.app_resource_id,
+                )
+                .await
+                {
                     view["appResourcePath"] = ex.add(types::RESOURCE, &r.id, &r).into();
                 }
             }
@@ -122,34 +138,59 @@ pub async fn views(s: &AppState, mut ents: Vec<AppEntitlement>, mask: Option<&Ex
     Ok((out, ex.finish()))
 }
 
-async fn single(s: &AppState, e: AppEntitlement, mask: Option<ExpandMaskBody>) -> ApiResult<Json<Value>> {
+async fn single(
+    s: &AppState,
+    e: AppEntitlement,
+    mask: Option<ExpandMaskBody>,
+) -> ApiResult<Json<Value>> {
     let m = ExpandMask::new(&mask.map(|m| m.paths).unwrap_or_else(|| vec!["*".into()]));
     let (mut v, expanded) = views(s, vec![e], Some(&m)).await?;
-    Ok(Json(json!({"appEntitlementView": v.pop(), "expanded": expanded})))
+    Ok(Json(
+        json!({"appEntitlementView": v.pop(), "expanded": expanded}),
+    ))
 }
 
 async fn list_where(s: &AppState, filters: Vec<Filter>, paging: &Paging) -> ApiResult<Json<Value>> {
-    let page = record::list::<AppEntitlement, _>(s.store.pool(), &filters, false, &page_req(paging)).await?;
+    let page =
+        record::list::<AppEntitlement, _>(s.store.pool(), &filters, false, &page_req(paging))
+            .await?;
     let (list, expanded) = views(s, page.items, None).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// Live entitlements on a resource (used by resource deletion).
-pub async fn entitlements_of_resource(s: &AppState, resource_id: &str) -> ApiResult<Vec<AppEntitlement>> {
-    let mut sql = record::Sql::new("SELECT doc FROM app_entitlements WHERE deleted_at IS NULL AND resource_id = ");
+pub async fn entitlements_of_resource(
+    s: &AppState,
+    resource_id: &str,
+) -> ApiResult<Vec<AppEntitlement>> {
+    let mut sql = record::Sql::new(
+        "SELECT doc FROM app_entitlements WHERE deleted_at IS NULL AND resource_id = ",
+    );
     sql.arg(resource_id);
     Ok(record::fetch_docs::<AppEntitlement, _>(s.store.pool(), &sql).await?)
 }
 
 /// `GET /api/v1/apps/{app_id}/entitlements`.
-pub async fn list(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::app(&s, &app_id).await?;
     list_where(&s, vec![Filter::Eq("app_id", Col::Text(app_id))], &paging).await
 }
 
 /// `POST /api/v1/apps/{app_id}/entitlements`.
-pub async fn create(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, Body(req): Body<CreateRequest>) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(req): Body<CreateRequest>,
+) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::app(&s, &app_id).await?;
@@ -161,7 +202,9 @@ pub async fn create(State(s): State<Shared>, caller: Caller, Path(app_id): Path<
     }
     if !req.app_resource_id.is_empty() {
         if req.app_resource_type_id.is_empty() {
-            return Err(ApiError::invalid("appResourceTypeId is required when appResourceId is set"));
+            return Err(ApiError::invalid(
+                "appResourceTypeId is required when appResourceId is set",
+            ));
         }
         common::resource(&s, &app_id, &req.app_resource_type_id, &req.app_resource_id).await?;
     }
@@ -197,17 +240,21 @@ pub async fn create(State(s): State<Shared>, caller: Caller, Path(app_id): Path<
     };
     let owner_ids = req.app_entitlement_owner_ids;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            tx.create(&e).await?;
-            if !owner_ids.is_empty() {
-                owners::set(tx, OwnedKind::Entitlement, &e.id, &owner_ids).await?;
-            }
-            Ok(())
-        })?;
+        tx.create(&e).await?;
+        if !owner_ids.is_empty() {
+            owners::set(tx, OwnedKind::Entitlement, &e.id, &owner_ids).await?;
+        }
+        Ok(())
+    })?;
     single(&s, e, req.expand_mask).await
 }
 
 /// `GET /api/v1/apps/{app_id}/entitlements/{id}`.
-pub async fn get(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::app(&s, &app_id).await?;
     let e = common::entitlement(&s, &app_id, &id).await?;
@@ -225,71 +272,100 @@ pub async fn update(
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::entitlement(&s, &app_id, &id).await?;
     let patch = req.entitlement.ok_or_else(|| ApiError::invalid("`entitlement` is required: send {\"entitlement\": {...}, \"updateMask\": \"displayName\"}"))?;
-    let typed: AppEntitlement = serde_json::from_value(patch.clone()).map_err(|e| ApiError::invalid(format!("field `entitlement`: {e}")))?;
+    let typed: AppEntitlement = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::invalid(format!("field `entitlement`: {e}")))?;
     if !typed.id.is_empty() && typed.id != id {
-        return Err(ApiError::invalid(format!("entitlement.id `{}` does not match the id in the path `{id}`", typed.id)));
+        return Err(ApiError::invalid(format!(
+            "entitlement.id `{}` does not match the id in the path `{id}`",
+            typed.id
+        )));
     }
     let override_defaults = req.override_access_requests_defaults;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            let before: AppEntitlement = tx.must_get(&id).await?;
-            let mut doc = serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let paths = mask::apply(&mut doc, &patch, req.update_mask.as_deref(), AppEntitlement::WRITABLE).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut after: AppEntitlement = serde_json::from_value(doc).map_err(|e| StoreError::Invalid(format!("field `entitlement`: {e}")))?;
-            if paths.iter().any(|p| p == "annotations") {
-                let mut merged = before.annotations.clone();
-                merge_annotations(&mut merged, &typed.annotations);
-                after.annotations = merged;
-            }
-            validate_annotations(&after.annotations).map_err(StoreError::Invalid)?;
-            check_duration(&after.duration_grant, &after.duration_unset).map_err(|e| StoreError::Invalid(e.message))?;
-            if after.display_name.trim().is_empty() {
-                return Err(StoreError::Invalid("displayName must not be blank".into()));
-            }
-            if override_defaults {
-                after.override_access_requests_defaults = true;
-            }
-            after.updated_at = Some(tx.now());
-            tx.replace(&before, &after).await?;
-            Ok(after)
-        })?;
+        let before: AppEntitlement = tx.must_get(&id).await?;
+        let mut doc =
+            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let paths = mask::apply(
+            &mut doc,
+            &patch,
+            req.update_mask.as_deref(),
+            AppEntitlement::WRITABLE,
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut after: AppEntitlement = serde_json::from_value(doc)
+            .map_err(|e| StoreError::Invalid(format!("field `entitlement`: {e}")))?;
+        if paths.iter().any(|p| p == "annotations") {
+            let mut merged = before.annotations.clone();
+            merge_annotations(&mut merged, &typed.annotations);
+            after.annotations = merged;
+        }
+        validate_annotations(&after.annotations).map_err(StoreError::Invalid)?;
+        check_duration(&after.duration_grant, &after.duration_unset)
+            .map_err(|e| StoreError::Invalid(e.message))?;
+        if after.display_name.trim().is_empty() {
+            return Err(StoreError::Invalid("displayName must not be blank".into()));
+        }
+        if override_defaults {
+            after.override_access_requests_defaults = true;
+        }
+        after.updated_at = Some(tx.now());
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
     single(&s, after, req.expand_mask).await
 }
 
 /// `DELETE /api/v1/apps/{app_id}/entitlements/{id}`: removes its grants (and what they implied).
-pub async fn delete(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, Body(_): Body<Value>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    Body(_): Body<Value>,
+) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     let e = common::entitlement(&s, &app_id, &id).await?;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            grants::remove_all_holders(tx, &e).await?;
-            tx.soft_delete::<AppEntitlement>(&e.id).await.map(|_| ())
-        })?;
+        grants::remove_all_holders(tx, &e).await?;
+        tx.soft_delete::<AppEntitlement>(&e.id).await.map(|_| ())
+    })?;
     Ok(Json(json!({})))
 }
 
 /// Resolves an id given to add-manual-user: an account of this app, or a user, whose account in
 /// this app is found or (for manually managed apps) created.
 enum Member {
-    Account(AppUser),
-    NewAccountFor(User),
+    Account(Box<AppUser>),
+    NewAccountFor(Box<User>),
 }
 
 async fn resolve_member(s: &AppState, app_id: &str, id: &str) -> ApiResult<Member> {
     common::check_id("userIds[]", id)?;
     if let Some(au) = record::get::<AppUser, _>(s.store.pool(), id, false).await? {
         if au.app_id == app_id {
-            return Ok(Member::Account(au));
+            return Ok(Member::Account(Box::new(au)));
         }
-        return Err(ApiError::not_found(format!("app user `{id}` belongs to another app, not `{app_id}`")));
+        return Err(ApiError::not_found(format!(
+            "app user `{id}` belongs to another app, not `{app_id}`"
+        )));
     }
     let user = record::get::<User, _>(s.store.pool(), id, false)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("userIds: `{id}` is neither a user nor an account of app `{app_id}`")))?;
-    let mut sql = record::Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL AND app_id = ");
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "userIds: `{id}` is neither a user nor an account of app `{app_id}`"
+            ))
+        })?;
+    let mut sql =
+        record::Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL AND app_id = ");
     sql.arg(app_id).push(" AND identity_user_id = ").arg(id);
-    match record::fetch_docs::<AppUser, _>(s.store.pool(), &sql).await?.into_iter().next() {
-        Some(au) => Ok(Member::Account(au)),
-        None => Ok(Member::NewAccountFor(user)),
+    match record::fetch_docs::<AppUser, _>(s.store.pool(), &sql)
+        .await?
+        .into_iter()
+        .next()
+    {
+        Some(au) => Ok(Member::Account(Box::new(au))),
+        None => Ok(Member::NewAccountFor(Box::new(user))),
     }
 }
 
@@ -305,47 +381,53 @@ pub async fn add_manual_users(
     authz::require_app_write(&s, &caller, &app_id).await?;
     let ent = common::entitlement(&s, &app_id, &ent_id).await?;
     if req.user_ids.is_empty() {
-        return Err(ApiError::invalid("userIds must name at least one user or app user"));
+        return Err(ApiError::invalid(
+            "userIds must name at least one user or app user",
+        ));
     }
     if req.user_ids.len() > 1000 {
-        return Err(ApiError::invalid("userIds may name at most 1,000 users per call"));
+        return Err(ApiError::invalid(
+            "userIds may name at most 1,000 users per call",
+        ));
     }
     let mut members = Vec::with_capacity(req.user_ids.len());
     for id in &req.user_ids {
         members.push(resolve_member(&s, &app_id, id).await?);
     }
-    let deprovision_at = ent.duration_grant.map(|d| Timestamp::now().plus_seconds(d.seconds));
+    let deprovision_at = ent
+        .duration_grant
+        .map(|d| Timestamp::now().plus_seconds(d.seconds));
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            for m in &members {
-                let account_id = match m {
-                    Member::Account(au) => au.id.clone(),
-                    Member::NewAccountFor(u) => {
-                        let au = AppUser {
-                            id: new_id(),
-                            app_id: app_id.clone(),
-                            app_user_type: chamberlain_model::app::AppUserType::User,
-                            display_name: u.display_name.clone(),
-                            email: u.email.clone(),
-                            emails: u.emails.clone(),
-                            identity_user_id: u.id.clone(),
-                            username: u.username.clone(),
-                            usernames: u.usernames.clone(),
-                            status: Some(chamberlain_model::app::AppUserStatus {
-                                status: chamberlain_model::app::AppUserStatusValue::Enabled,
-                                details: String::new(),
-                            }),
-                            created_at: Some(tx.now()),
-                            updated_at: Some(tx.now()),
-                            ..Default::default()
-                        };
-                        tx.create(&au).await?;
-                        au.id
-                    }
-                };
-                grants::grant_direct(tx, &ent, &account_id, deprovision_at).await?;
-            }
-            Ok(())
-        })?;
+        for m in &members {
+            let account_id = match m {
+                Member::Account(au) => au.id.clone(),
+                Member::NewAccountFor(u) => {
+                    let au = AppUser {
+                        id: new_id(),
+                        app_id: app_id.clone(),
+                        app_user_type: chamberlain_model::app::AppUserType::User,
+                        display_name: u.display_name.clone(),
+                        email: u.email.clone(),
+                        emails: u.emails.clone(),
+                        identity_user_id: u.id.clone(),
+                        username: u.username.clone(),
+                        usernames: u.usernames.clone(),
+                        status: Some(chamberlain_model::app::AppUserStatus {
+                            status: chamberlain_model::app::AppUserStatusValue::Enabled,
+                            details: String::new(),
+                        }),
+                        created_at: Some(tx.now()),
+                        updated_at: Some(tx.now()),
+                        ..Default::default()
+                    };
+                    tx.create(&au).await?;
+                    au.id
+                }
+            };
+            grants::grant_direct(tx, &ent, &account_id, deprovision_at).await?;
+        }
+        Ok(())
+    })?;
     Ok(Json(json!({"bulkActionId": "", "failedUsersErrorMap": {}})))
 }
 
@@ -361,11 +443,17 @@ pub async fn remove_membership(
     let ent = common::entitlement(&s, &app_id, &ent_id).await?;
     common::app_user(&s, &app_id, &req.app_user_id).await?;
     let au = req.app_user_id.clone();
-    let removed = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { grants::revoke_direct(tx, &ent, &au).await })?;
+    let removed = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        grants::revoke_direct(tx, &ent, &au).await
+    })?;
     if !removed {
         let implied = grants::search(
             &s.store,
-            &GrantQuery { entitlement_ids: vec![ent_id.clone()], app_user_ids: vec![au.clone()], ..Default::default() },
+            &GrantQuery {
+                entitlement_ids: vec![ent_id.clone()],
+                app_user_ids: vec![au.clone()],
+                ..Default::default()
+            },
             GrantState::Current,
             &record::PageReq::first(1),
         )
@@ -383,7 +471,13 @@ pub async fn remove_membership(
 
 async fn accounts_by_id(s: &AppState, rows: &[GrantRow]) -> ApiResult<HashMap<String, AppUser>> {
     let ids: Vec<String> = rows.iter().map(|r| r.grant.app_user_id.clone()).collect();
-    let page = record::list::<AppUser, _>(s.store.pool(), &[Filter::In("id", ids)], true, &record::PageReq::first(1000)).await?;
+    let page = record::list::<AppUser, _>(
+        s.store.pool(),
+        &[Filter::In("id", ids)],
+        true,
+        &record::PageReq::first(1000),
+    )
+    .await?;
     Ok(page.items.into_iter().map(|u| (u.id.clone(), u)).collect())
 }
 
@@ -396,7 +490,10 @@ pub async fn list_users(
 ) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::entitlement(&s, &app_id, &ent_id).await?;
-    let q = GrantQuery { entitlement_ids: vec![ent_id], ..Default::default() };
+    let q = GrantQuery {
+        entitlement_ids: vec![ent_id],
+        ..Default::default()
+    };
     let page = grants::search(&s.store, &q, GrantState::Current, &page_req(&paging)).await?;
     let accounts = accounts_by_id(&s, &page.items).await?;
     let list: Vec<Value> = page
@@ -415,7 +512,9 @@ pub async fn list_users(
             })
         })
         .collect();
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": []})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": []}),
+    ))
 }
 
 /// `GET …/entitlements/{id}/grants`: every grant, including expired and removed ones.
@@ -427,14 +526,20 @@ pub async fn list_grants_with_expired(
 ) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::entitlement(&s, &app_id, &ent_id).await?;
-    let q = GrantQuery { entitlement_ids: vec![ent_id], ..Default::default() };
+    let q = GrantQuery {
+        entitlement_ids: vec![ent_id],
+        ..Default::default()
+    };
     let page = grants::search(&s.store, &q, GrantState::All, &page_req(&paging)).await?;
     let accounts = accounts_by_id(&s, &page.items).await?;
     let now = Timestamp::now();
     let mut list = Vec::with_capacity(page.items.len());
     for r in &page.items {
         let account = accounts.get(&r.grant.app_user_id);
-        let user = match account.map(|a| a.identity_user_id.as_str()).filter(|u| !u.is_empty()) {
+        let user = match account
+            .map(|a| a.identity_user_id.as_str())
+            .filter(|u| !u.is_empty())
+        {
             Some(uid) => record::get::<User, _>(s.store.pool(), uid, true).await?,
             None => None,
         };
@@ -455,7 +560,9 @@ pub async fn list_grants_with_expired(
             "grantSources": r.grant.grant_sources,
         }));
     }
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token}),
+    ))
 }
 
 /// `POST …/users/{app_user_id}/update-grant-duration`.
@@ -469,11 +576,17 @@ pub async fn update_grant_duration(
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::entitlement(&s, &app_id, &ent_id).await?;
     common::app_user(&s, &app_id, &au).await?;
-    let at = req.new_deprovision_at.ok_or_else(|| ApiError::invalid("newDeprovisionAt is required (RFC 3339), or use remove-grant-duration"))?;
+    let at = req.new_deprovision_at.ok_or_else(|| {
+        ApiError::invalid("newDeprovisionAt is required (RFC 3339), or use remove-grant-duration")
+    })?;
     if at <= Timestamp::now() {
-        return Err(ApiError::invalid(format!("newDeprovisionAt {at} is in the past; to end access now, remove the membership")));
+        return Err(ApiError::invalid(format!(
+            "newDeprovisionAt {at} is in the past; to end access now, remove the membership"
+        )));
     }
-    let binding = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { grants::set_deprovision_at(tx, &ent_id, &au, Some(at)).await })?;
+    let binding = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        grants::set_deprovision_at(tx, &ent_id, &au, Some(at)).await
+    })?;
     Ok(Json(json!({ "binding": binding })))
 }
 
@@ -488,7 +601,9 @@ pub async fn remove_grant_duration(
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::entitlement(&s, &app_id, &ent_id).await?;
     common::app_user(&s, &app_id, &au).await?;
-    let binding = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { grants::set_deprovision_at(tx, &ent_id, &au, None).await })?;
+    let binding = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        grants::set_deprovision_at(tx, &ent_id, &au, None).await
+    })?;
     Ok(Json(json!({ "binding": binding })))
 }
 
@@ -503,16 +618,24 @@ pub async fn list_for_app_user(
     if account.identity_user_id != caller.user_id() {
         authz::require_read(&caller)?;
     }
-    let q = GrantQuery { app_user_ids: vec![au], ..Default::default() };
+    let q = GrantQuery {
+        app_user_ids: vec![au],
+        ..Default::default()
+    };
     let page = grants::search(&s.store, &q, GrantState::Current, &page_req(&paging)).await?;
     let mut ents = Vec::with_capacity(page.items.len());
     for r in &page.items {
-        if let Some(e) = record::get::<AppEntitlement, _>(s.store.pool(), &r.grant.app_entitlement_id, false).await? {
+        if let Some(e) =
+            record::get::<AppEntitlement, _>(s.store.pool(), &r.grant.app_entitlement_id, false)
+                .await?
+        {
             ents.push(e);
         }
     }
     let (list, expanded) = views(&s, ents, None).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// `GET /api/v1/apps/{app_id}/entitlements/resource_types/{type}/resources/{resource}`.
@@ -524,5 +647,13 @@ pub async fn list_for_resource(
 ) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::resource(&s, &app_id, &type_id, &res_id).await?;
-    list_where(&s, vec![Filter::Eq("app_id", Col::Text(app_id)), Filter::Eq("resource_id", Col::Text(res_id))], &paging).await
+    list_where(
+        &s,
+        vec![
+            Filter::Eq("app_id", Col::Text(app_id)),
+            Filter::Eq("resource_id", Col::Text(res_id)),
+        ],
+        &paging,
+    )
+    .await
 }

@@ -25,18 +25,35 @@ pub struct CreateClientRequest {
     scoped_roles: Vec<String>,
 }
 
-/// Mints a client for `user_id` and stores its public key. Returns the client and the secret,
-/// which is shown once and never stored.
+/// What a new API client is for.
+pub struct NewClient<'a> {
+    /// The user the client acts as.
+    pub user_id: &'a str,
+    /// Shown in listings.
+    pub display_name: &'a str,
+    /// Created by the user for themselves (vs. by an administrator).
+    pub personal: bool,
+    /// When the client stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// Roles the client is narrowed to (empty: all of the user's roles).
+    pub scoped_roles: Vec<String>,
+}
+
+/// Mints a client and stores its public key. Returns the client and the secret, which is shown
+/// once and never stored. `host` is the server's public host, embedded in the client id.
 pub async fn mint_client(
     store: &Store,
     audit: &AuditCtx,
     host: &str,
-    user_id: &str,
-    display_name: &str,
-    personal: bool,
-    expires_at: Option<Timestamp>,
-    scoped_roles: Vec<String>,
+    new: NewClient<'_>,
 ) -> Result<(ApiClient, String), StoreError> {
+    let NewClient {
+        user_id,
+        display_name,
+        personal,
+        expires_at,
+        scoped_roles,
+    } = new;
     let cred = client_secret::mint(host, if personal { "pcc" } else { "svc" });
     let now = Timestamp::now();
     let client = ApiClient {
@@ -59,30 +76,52 @@ pub async fn mint_client(
 }
 
 /// `POST /api/v1/iam/personal_clients`: a credential for the calling user.
-pub async fn create_client(State(s): State<Shared>, caller: Caller, Body(r): Body<CreateClientRequest>) -> ApiResult<Json<Value>> {
+pub async fn create_client(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<CreateClientRequest>,
+) -> ApiResult<Json<Value>> {
     common::require_name("displayName", &r.display_name)?;
     if !r.allow_source_cidr.is_empty() {
-        return Err(ApiError::new(crate::error::Code::Unimplemented, "allowSourceCidr is not supported yet; create the client without it"));
+        return Err(ApiError::new(
+            crate::error::Code::Unimplemented,
+            "allowSourceCidr is not supported yet; create the client without it",
+        ));
     }
     for role in &r.scoped_roles {
         let parsed = Role::parse(role).ok_or_else(|| ApiError::invalid(format!("scopedRoles: `{role}` is not a role (use super-admin, app-admin, read-only-admin or basic-user)")))?;
         if !caller.principal.has(parsed) && parsed != Role::BasicUser {
-            return Err(ApiError::denied(format!("scopedRoles: you do not hold `{role}`, so a client of yours cannot either")));
+            return Err(ApiError::denied(format!(
+                "scopedRoles: you do not hold `{role}`, so a client of yours cannot either"
+            )));
         }
     }
     let expires_at = match r.expires {
-        Some(d) if d.seconds <= 0 => return Err(ApiError::invalid(format!("expires `{d}` must be positive"))),
+        Some(d) if d.seconds <= 0 => {
+            return Err(ApiError::invalid(format!("expires `{d}` must be positive")))
+        }
         Some(d) => Some(Timestamp::now().plus_seconds(d.seconds)),
         None => None,
     };
-    let (client, secret) = mint_client(&s.store, &caller.audit(), &s.public_host(), caller.user_id(), r.display_name.trim(), true, expires_at, r.scoped_roles).await?;
-    Ok(Json(json!({"client": client.client, "clientSecret": secret})))
+    let new = NewClient {
+        user_id: caller.user_id(),
+        display_name: r.display_name.trim(),
+        personal: true,
+        expires_at,
+        scoped_roles: r.scoped_roles,
+    };
+    let (client, secret) = mint_client(&s.store, &caller.audit(), &s.public_host(), new).await?;
+    Ok(Json(
+        json!({"client": client.client, "clientSecret": secret}),
+    ))
 }
 
 async fn own_client(s: &crate::AppState, caller: &Caller, id: &str) -> ApiResult<ApiClient> {
     let c: ApiClient = common::load(s, "id", id).await?;
     if c.client.user_id != caller.user_id() {
-        return Err(ApiError::not_found(format!("personal client `{id}` was not found")));
+        return Err(ApiError::not_found(format!(
+            "personal client `{id}` was not found"
+        )));
     }
     Ok(c)
 }
@@ -91,25 +130,41 @@ async fn own_client(s: &crate::AppState, caller: &Caller, id: &str) -> ApiResult
 pub async fn list_clients(State(s): State<Shared>, caller: Caller) -> ApiResult<Json<Value>> {
     let page = record::list::<ApiClient, _>(
         s.store.pool(),
-        &[Filter::Eq("user_id", Col::Text(caller.user_id().to_string()))],
+        &[Filter::Eq(
+            "user_id",
+            Col::Text(caller.user_id().to_string()),
+        )],
         false,
         &record::PageReq::first(100),
     )
     .await?;
-    Ok(Json(json!({"list": page.items.into_iter().map(|c| c.client).collect::<Vec<_>>(), "nextPageToken": page.next_page_token})))
+    Ok(Json(
+        json!({"list": page.items.into_iter().map(|c| c.client).collect::<Vec<_>>(), "nextPageToken": page.next_page_token}),
+    ))
 }
 
 /// `GET /api/v1/iam/personal_clients/{id}`.
-pub async fn get_client(State(s): State<Shared>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_client(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let c = own_client(&s, &caller, &id).await?;
     Ok(Json(json!({"client": c.client})))
 }
 
 /// `DELETE /api/v1/iam/personal_clients/{id}`: revokes at once; tokens it issued stop working
 /// on their next use.
-pub async fn delete_client(State(s): State<Shared>, caller: Caller, Path(id): Path<String>, Body(_): Body<Value>) -> ApiResult<Json<Value>> {
+pub async fn delete_client(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(_): Body<Value>,
+) -> ApiResult<Json<Value>> {
     own_client(&s, &caller, &id).await?;
-    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { tx.soft_delete::<ApiClient>(&id).await.map(|_| ()) })?;
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        tx.soft_delete::<ApiClient>(&id).await.map(|_| ())
+    })?;
     Ok(Json(json!({})))
 }
 
@@ -119,7 +174,9 @@ fn role_json(r: Role) -> Value {
 
 /// `GET /api/v1/iam/roles`.
 pub async fn list_roles(_caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"list": Role::ALL.iter().map(|r| role_json(*r)).collect::<Vec<_>>(), "nextPageToken": ""})))
+    Ok(Json(
+        json!({"list": Role::ALL.iter().map(|r| role_json(*r)).collect::<Vec<_>>(), "nextPageToken": ""}),
+    ))
 }
 
 /// `GET /api/v1/auth/introspect`: who the token belongs to and their roles.

@@ -185,7 +185,10 @@ pub fn public(_state: Shared) -> Router<Shared> {
     Router::new()
         .route("/auth/v1/token", axum::routing::post(token::token))
         .route("/auth/v1/jwks", axum::routing::get(token::jwks))
-        .route("/.well-known/oauth-authorization-server", axum::routing::get(token::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            axum::routing::get(token::metadata),
+        )
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/metrics", axum::routing::get(ops::metrics))

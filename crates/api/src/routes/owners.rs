@@ -40,8 +40,15 @@ async fn owner_users(s: &AppState, kind: OwnedKind, id: &str, paging: &Paging) -
             users.push(u);
         }
     }
-    let next = if start + size < ids.len() { chamberlain_store::page::encode("owners", &(start + size).to_string()) } else { String::new() };
-    Ok(common::list_json(Page { items: users, next_page_token: next }))
+    let next = if start + size < ids.len() {
+        chamberlain_store::page::encode("owners", &(start + size).to_string())
+    } else {
+        String::new()
+    };
+    Ok(common::list_json(Page {
+        items: users,
+        next_page_token: next,
+    }))
 }
 
 async fn target(s: &AppState, kind: OwnedKind, ids: &[String]) -> ApiResult<String> {
@@ -52,7 +59,13 @@ async fn target(s: &AppState, kind: OwnedKind, ids: &[String]) -> ApiResult<Stri
     }
 }
 
-async fn change(s: &AppState, caller: &Caller, kind: OwnedKind, path: &[String], op: Op) -> ApiResult<Json<Value>> {
+async fn change(
+    s: &AppState,
+    caller: &Caller,
+    kind: OwnedKind,
+    path: &[String],
+    op: Op,
+) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &path[0])?;
     authz::require_app_write(s, caller, &path[0]).await?;
     let object_id = target(s, kind, path).await?;
@@ -64,7 +77,8 @@ async fn change(s: &AppState, caller: &Caller, kind: OwnedKind, path: &[String],
             }
         }
     }
-    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { match &op {
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        match &op {
             Op::Set(ids) => owners::set(tx, kind, &object_id, ids).await,
             Op::Add(ids) => {
                 for id in ids {
@@ -73,7 +87,8 @@ async fn change(s: &AppState, caller: &Caller, kind: OwnedKind, path: &[String],
                 Ok(())
             }
             Op::Remove(ids) => owners::remove(tx, kind, &object_id, ids).await,
-        } })?;
+        }
+    })?;
     Ok(Json(json!({})))
 }
 
@@ -92,57 +107,158 @@ fn one_user(b: &OwnersBody, from_path: Option<&String>) -> ApiResult<Vec<String>
 }
 
 /// `GET /api/v1/apps/{app_id}/owners`.
-pub async fn app_list(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn app_list(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::app(&s, &app_id).await?.id;
     Ok(Json(owner_users(&s, OwnedKind::App, &id, &paging).await?))
 }
 /// `GET /api/v1/apps/{app_id}/ownerids`.
-pub async fn app_ids(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn app_ids(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::app(&s, &app_id).await?.id;
-    Ok(Json(json!({"userIds": owners::list(&s.store, OwnedKind::App, &id).await?})))
+    Ok(Json(
+        json!({"userIds": owners::list(&s.store, OwnedKind::App, &id).await?}),
+    ))
 }
 /// `PUT /api/v1/apps/{app_id}/owners`.
-pub async fn app_set(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
+pub async fn app_set(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
     change(&s, &caller, OwnedKind::App, &[app_id], Op::Set(b.user_ids)).await
 }
 /// `DELETE /api/v1/apps/{app_id}/owners` with `{userIds}`.
-pub async fn app_delete(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::App, &[app_id], Op::Remove(b.user_ids)).await
+pub async fn app_delete(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::App,
+        &[app_id],
+        Op::Remove(b.user_ids),
+    )
+    .await
 }
 /// `POST /api/v1/apps/{app_id}/owners/{user_id}`.
-pub async fn app_add(State(s): State<Shared>, caller: Caller, Path((app_id, user_id)): Path<(String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::App, &[app_id], Op::Add(one_user(&b, Some(&user_id))?)).await
+pub async fn app_add(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, user_id)): Path<(String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::App,
+        &[app_id],
+        Op::Add(one_user(&b, Some(&user_id))?),
+    )
+    .await
 }
 /// `DELETE /api/v1/apps/{app_id}/owners/{user_id}`.
-pub async fn app_remove(State(s): State<Shared>, caller: Caller, Path((app_id, user_id)): Path<(String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::App, &[app_id], Op::Remove(one_user(&b, Some(&user_id))?)).await
+pub async fn app_remove(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, user_id)): Path<(String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::App,
+        &[app_id],
+        Op::Remove(one_user(&b, Some(&user_id))?),
+    )
+    .await
 }
 
 /// `GET …/entitlements/{entitlement_id}/owners`.
-pub async fn ent_list(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn ent_list(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::entitlement(&s, &app_id, &id).await?.id;
-    Ok(Json(owner_users(&s, OwnedKind::Entitlement, &id, &paging).await?))
+    Ok(Json(
+        owner_users(&s, OwnedKind::Entitlement, &id, &paging).await?,
+    ))
 }
 /// `GET …/entitlements/{entitlement_id}/ownerids`.
-pub async fn ent_ids(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn ent_ids(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::entitlement(&s, &app_id, &id).await?.id;
-    Ok(Json(json!({"userIds": owners::list(&s.store, OwnedKind::Entitlement, &id).await?})))
+    Ok(Json(
+        json!({"userIds": owners::list(&s.store, OwnedKind::Entitlement, &id).await?}),
+    ))
 }
 /// `POST …/entitlements/{entitlement_id}/owners` with `{userId}`.
-pub async fn ent_add(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Entitlement, &[app_id, id], Op::Add(one_user(&b, None)?)).await
+pub async fn ent_add(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Entitlement,
+        &[app_id, id],
+        Op::Add(one_user(&b, None)?),
+    )
+    .await
 }
 /// `PUT …/entitlements/{entitlement_id}/owners` with `{userIds}`.
-pub async fn ent_set(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Entitlement, &[app_id, id], Op::Set(b.user_ids)).await
+pub async fn ent_set(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Entitlement,
+        &[app_id, id],
+        Op::Set(b.user_ids),
+    )
+    .await
 }
 /// `DELETE …/entitlements/{entitlement_id}/owners`: removes every owner.
-pub async fn ent_delete(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, Body(_): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Entitlement, &[app_id, id], Op::Set(vec![])).await
+pub async fn ent_delete(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    Body(_): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Entitlement,
+        &[app_id, id],
+        Op::Set(vec![]),
+    )
+    .await
 }
 /// `DELETE …/entitlements/{entitlement_id}/owners/{user_id}`.
 pub async fn ent_remove(
@@ -151,34 +267,102 @@ pub async fn ent_remove(
     Path((app_id, id, user_id)): Path<(String, String, String)>,
     Body(b): Body<OwnersBody>,
 ) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Entitlement, &[app_id, id], Op::Remove(one_user(&b, Some(&user_id))?)).await
+    change(
+        &s,
+        &caller,
+        OwnedKind::Entitlement,
+        &[app_id, id],
+        Op::Remove(one_user(&b, Some(&user_id))?),
+    )
+    .await
 }
 
 /// `GET …/resource/{resource_id}/owners`.
-pub async fn res_list(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn res_list(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::resource(&s, &a, &t, &r).await?.id;
-    Ok(Json(owner_users(&s, OwnedKind::Resource, &id, &paging).await?))
+    Ok(Json(
+        owner_users(&s, OwnedKind::Resource, &id, &paging).await?,
+    ))
 }
 /// `GET …/resource/{resource_id}/ownerids`.
-pub async fn res_ids(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>) -> ApiResult<Json<Value>> {
+pub async fn res_ids(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let id = common::resource(&s, &a, &t, &r).await?.id;
-    Ok(Json(json!({"userIds": owners::list(&s.store, OwnedKind::Resource, &id).await?})))
+    Ok(Json(
+        json!({"userIds": owners::list(&s.store, OwnedKind::Resource, &id).await?}),
+    ))
 }
 /// `POST …/resource/{resource_id}/owners` with `{userId}`.
-pub async fn res_add(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Resource, &[a, t, r], Op::Add(one_user(&b, None)?)).await
+pub async fn res_add(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Resource,
+        &[a, t, r],
+        Op::Add(one_user(&b, None)?),
+    )
+    .await
 }
 /// `PUT …/resource/{resource_id}/owners` with `{userIds}`.
-pub async fn res_set(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Resource, &[a, t, r], Op::Set(b.user_ids)).await
+pub async fn res_set(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Resource,
+        &[a, t, r],
+        Op::Set(b.user_ids),
+    )
+    .await
 }
 /// `DELETE …/resource/{resource_id}/owners` with `{userId}`.
-pub async fn res_remove(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>, Body(b): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Resource, &[a, t, r], Op::Remove(one_user(&b, None)?)).await
+pub async fn res_remove(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+    Body(b): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Resource,
+        &[a, t, r],
+        Op::Remove(one_user(&b, None)?),
+    )
+    .await
 }
 /// `DELETE …/resource/{resource_id}/ownerids`: removes every owner.
-pub async fn res_delete(State(s): State<Shared>, caller: Caller, Path((a, t, r)): Path<(String, String, String)>, Body(_): Body<OwnersBody>) -> ApiResult<Json<Value>> {
-    change(&s, &caller, OwnedKind::Resource, &[a, t, r], Op::Set(vec![])).await
+pub async fn res_delete(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((a, t, r)): Path<(String, String, String)>,
+    Body(_): Body<OwnersBody>,
+) -> ApiResult<Json<Value>> {
+    change(
+        &s,
+        &caller,
+        OwnedKind::Resource,
+        &[a, t, r],
+        Op::Set(vec![]),
+    )
+    .await
 }

@@ -9,7 +9,9 @@ use crate::extract::{Body, Paging};
 use crate::state::{Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
-use chamberlain_model::app::{merge_annotations, validate_annotations, AppResource, AppResourceType, ManualResourceTypeKind};
+use chamberlain_model::app::{
+    merge_annotations, validate_annotations, AppResource, AppResourceType, ManualResourceTypeKind,
+};
 use chamberlain_model::{mask, new_id, Timestamp};
 use chamberlain_store::repo::owners::{self, OwnedKind};
 use chamberlain_store::{record, Col, Filter, StoreError};
@@ -73,15 +75,31 @@ fn trait_for(kind: ManualResourceTypeKind) -> &'static str {
 }
 
 /// `GET /api/v1/apps/{app_id}/resource_types`.
-pub async fn list_types(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn list_types(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::app(&s, &app_id).await?;
-    let page = record::list::<AppResourceType, _>(s.store.pool(), &[Filter::Eq("app_id", Col::Text(app_id))], false, &page_req(&paging)).await?;
+    let page = record::list::<AppResourceType, _>(
+        s.store.pool(),
+        &[Filter::Eq("app_id", Col::Text(app_id))],
+        false,
+        &page_req(&paging),
+    )
+    .await?;
     Ok(Json(list_json(page.map(type_view))))
 }
 
 /// `POST /api/v1/apps/{app_id}/resource_types`.
-pub async fn create_type(State(s): State<Shared>, caller: Caller, Path(app_id): Path<String>, Body(req): Body<CreateTypeRequest>) -> ApiResult<Json<Value>> {
+pub async fn create_type(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(req): Body<CreateTypeRequest>,
+) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::app(&s, &app_id).await?;
@@ -102,11 +120,17 @@ pub async fn create_type(State(s): State<Shared>, caller: Caller, Path(app_id): 
 }
 
 /// `GET /api/v1/apps/{app_id}/resource_types/{id}`.
-pub async fn get_type(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get_type(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     common::app(&s, &app_id).await?;
     let t = common::resource_type(&s, &app_id, &id).await?;
-    Ok(Json(json!({ "appResourceTypeView": type_view(t), "expanded": [] })))
+    Ok(Json(
+        json!({ "appResourceTypeView": type_view(t), "expanded": [] }),
+    ))
 }
 
 /// `POST /api/v1/apps/{app_id}/resource_types/{id}`.
@@ -119,25 +143,41 @@ pub async fn update_type(
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::resource_type(&s, &app_id, &id).await?;
-    let patch = req.app_resource_type.ok_or_else(|| ApiError::invalid("`appResourceType` is required"))?;
-    let _: AppResourceType = serde_json::from_value(patch.clone()).map_err(|e| ApiError::invalid(format!("field `appResourceType`: {e}")))?;
+    let patch = req
+        .app_resource_type
+        .ok_or_else(|| ApiError::invalid("`appResourceType` is required"))?;
+    let _: AppResourceType = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::invalid(format!("field `appResourceType`: {e}")))?;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            let before: AppResourceType = tx.must_get(&id).await?;
-            let mut doc = serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            mask::apply(&mut doc, &patch, req.update_mask.as_deref(), AppResourceType::WRITABLE).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut after: AppResourceType = serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if after.display_name.trim().is_empty() {
-                return Err(StoreError::Invalid("displayName must not be blank".into()));
-            }
-            after.updated_at = Some(tx.now());
-            tx.replace(&before, &after).await?;
-            Ok(after)
-        })?;
+        let before: AppResourceType = tx.must_get(&id).await?;
+        let mut doc =
+            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        mask::apply(
+            &mut doc,
+            &patch,
+            req.update_mask.as_deref(),
+            AppResourceType::WRITABLE,
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut after: AppResourceType =
+            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if after.display_name.trim().is_empty() {
+            return Err(StoreError::Invalid("displayName must not be blank".into()));
+        }
+        after.updated_at = Some(tx.now());
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
     Ok(Json(json!({ "appResourceType": after, "expanded": [] })))
 }
 
 /// `DELETE /api/v1/apps/{app_id}/resource_types/{id}`: refuses while resources remain.
-pub async fn delete_type(State(s): State<Shared>, caller: Caller, Path((app_id, id)): Path<(String, String)>, Body(_): Body<Value>) -> ApiResult<Json<Value>> {
+pub async fn delete_type(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    Body(_): Body<Value>,
+) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::resource_type(&s, &app_id, &id).await?;
@@ -149,13 +189,21 @@ pub async fn delete_type(State(s): State<Shared>, caller: Caller, Path((app_id, 
     )
     .await?;
     if !remaining.items.is_empty() {
-        return Err(ApiError::precondition(format!("resource type `{id}` still has resources; delete them first")));
+        return Err(ApiError::precondition(format!(
+            "resource type `{id}` still has resources; delete them first"
+        )));
     }
-    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { tx.soft_delete::<AppResourceType>(&id).await.map(|_| ()) })?;
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        tx.soft_delete::<AppResourceType>(&id).await.map(|_| ())
+    })?;
     Ok(Json(json!({})))
 }
 
-async fn resource_view(s: &crate::AppState, r: AppResource, ex: Option<&mut Expander>) -> ApiResult<Value> {
+async fn resource_view(
+    s: &crate::AppState,
+    r: AppResource,
+    ex: Option<&mut Expander>,
+) -> ApiResult<Value> {
     let mut view = json!({"appResource": r, "appPath": "", "resourceTypePath": "", "parentResourcePath": "", "parentResourceTypePath": "", "objectPermissions": null});
     if let Some(ex) = ex {
         if let Ok(app) = common::app(s, &r.app_id).await {
@@ -179,7 +227,10 @@ pub async fn list_resources(
     common::resource_type(&s, &app_id, &type_id).await?;
     let page = record::list::<AppResource, _>(
         s.store.pool(),
-        &[Filter::Eq("app_id", Col::Text(app_id)), Filter::Eq("resource_type_id", Col::Text(type_id))],
+        &[
+            Filter::Eq("app_id", Col::Text(app_id)),
+            Filter::Eq("resource_type_id", Col::Text(type_id)),
+        ],
         false,
         &page_req(&paging),
     )
@@ -188,7 +239,9 @@ pub async fn list_resources(
     for r in page.items {
         list.push(resource_view(&s, r, None).await?);
     }
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": []})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": []}),
+    ))
 }
 
 /// `POST /api/v1/apps/{app_id}/resource_types/{type_id}/resources`.
@@ -219,12 +272,12 @@ pub async fn create_resource(
     };
     let owners_list = req.resource_owner_user_ids;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            tx.create(&r).await?;
-            if !owners_list.is_empty() {
-                owners::set(tx, OwnedKind::Resource, &r.id, &owners_list).await?;
-            }
-            Ok(())
-        })?;
+        tx.create(&r).await?;
+        if !owners_list.is_empty() {
+            owners::set(tx, OwnedKind::Resource, &r.id, &owners_list).await?;
+        }
+        Ok(())
+    })?;
     Ok(Json(json!({ "appResource": r })))
 }
 
@@ -238,7 +291,9 @@ pub async fn get_resource(
     let r = common::resource(&s, &app_id, &type_id, &id).await?;
     let mut ex = Expander::default();
     let view = resource_view(&s, r, Some(&mut ex)).await?;
-    Ok(Json(json!({"appResourceView": view, "expanded": ex.finish()})))
+    Ok(Json(
+        json!({"appResourceView": view, "expanded": ex.finish()}),
+    ))
 }
 
 /// `POST /api/v1/apps/{app_id}/resource_types/{type_id}/resources/{id}`.
@@ -252,29 +307,42 @@ pub async fn update_resource(
     authz::require_app_write(&s, &caller, &app_id).await?;
     common::resource(&s, &app_id, &type_id, &id).await?;
     let _ = req.expand_mask;
-    let patch = req.app_resource.ok_or_else(|| ApiError::invalid("`appResource` is required"))?;
-    let typed: AppResource = serde_json::from_value(patch.clone()).map_err(|e| ApiError::invalid(format!("field `appResource`: {e}")))?;
+    let patch = req
+        .app_resource
+        .ok_or_else(|| ApiError::invalid("`appResource` is required"))?;
+    let typed: AppResource = serde_json::from_value(patch.clone())
+        .map_err(|e| ApiError::invalid(format!("field `appResource`: {e}")))?;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            let before: AppResource = tx.must_get(&id).await?;
-            let mut doc = serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let paths = mask::apply(&mut doc, &patch, req.update_mask.as_deref(), AppResource::WRITABLE).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let mut after: AppResource = serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            if paths.iter().any(|p| p == "annotations") {
-                let mut merged = before.annotations.clone();
-                merge_annotations(&mut merged, &typed.annotations);
-                after.annotations = merged;
-            }
-            validate_annotations(&after.annotations).map_err(StoreError::Invalid)?;
-            if after.display_name.trim().is_empty() {
-                return Err(StoreError::Invalid("displayName must not be blank".into()));
-            }
-            after.updated_at = Some(tx.now());
-            tx.replace(&before, &after).await?;
-            Ok(after)
-        })?;
+        let before: AppResource = tx.must_get(&id).await?;
+        let mut doc =
+            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let paths = mask::apply(
+            &mut doc,
+            &patch,
+            req.update_mask.as_deref(),
+            AppResource::WRITABLE,
+        )
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut after: AppResource =
+            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if paths.iter().any(|p| p == "annotations") {
+            let mut merged = before.annotations.clone();
+            merge_annotations(&mut merged, &typed.annotations);
+            after.annotations = merged;
+        }
+        validate_annotations(&after.annotations).map_err(StoreError::Invalid)?;
+        if after.display_name.trim().is_empty() {
+            return Err(StoreError::Invalid("displayName must not be blank".into()));
+        }
+        after.updated_at = Some(tx.now());
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
     let mut ex = Expander::default();
     let view = resource_view(&s, after, Some(&mut ex)).await?;
-    Ok(Json(json!({"appResourceView": view, "expanded": ex.finish()})))
+    Ok(Json(
+        json!({"appResourceView": view, "expanded": ex.finish()}),
+    ))
 }
 
 /// `DELETE /api/v1/apps/{app_id}/resource_types/{type_id}/resources/{id}`: also removes the
@@ -290,11 +358,12 @@ pub async fn delete_resource(
     common::resource(&s, &app_id, &type_id, &id).await?;
     let ents = super::entitlements::entitlements_of_resource(&s, &id).await?;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            for e in &ents {
-                chamberlain_store::repo::grants::remove_all_holders(tx, e).await?;
-                tx.soft_delete::<chamberlain_model::app::AppEntitlement>(&e.id).await?;
-            }
-            tx.soft_delete::<AppResource>(&id).await.map(|_| ())
-        })?;
+        for e in &ents {
+            chamberlain_store::repo::grants::remove_all_holders(tx, e).await?;
+            tx.soft_delete::<chamberlain_model::app::AppEntitlement>(&e.id)
+                .await?;
+        }
+        tx.soft_delete::<AppResource>(&id).await.map(|_| ())
+    })?;
     Ok(Json(json!({})))
 }

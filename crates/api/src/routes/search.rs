@@ -20,7 +20,10 @@ use serde_json::{json, Value};
 
 fn unsupported(set: &[(&str, bool)]) -> ApiResult<()> {
     match set.iter().find(|(_, on)| *on) {
-        Some((name, _)) => Err(ApiError::new(crate::error::Code::Unimplemented, format!("search filter `{name}` is not supported yet; remove it"))),
+        Some((name, _)) => Err(ApiError::new(
+            crate::error::Code::Unimplemented,
+            format!("search filter `{name}` is not supported yet; remove it"),
+        )),
         None => Ok(()),
     }
 }
@@ -44,7 +47,11 @@ pub struct SearchAppsRequest {
 }
 
 /// `POST /api/v1/search/apps`.
-pub async fn apps(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchAppsRequest>) -> ApiResult<Json<Value>> {
+pub async fn apps(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchAppsRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     unsupported(&[("policyRefs", !r.policy_refs.is_empty())])?;
     let mut f: Vec<Filter> = in_filter("id", &r.app_ids).into_iter().collect();
@@ -53,12 +60,21 @@ pub async fn apps(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchA
         f.push(Filter::Eq("is_directory", Col::Int(1)));
     }
     if !r.display_name.is_empty() {
-        f.push(Filter::Eq("display_name_lc", Col::Text(r.display_name.to_lowercase())));
+        f.push(Filter::Eq(
+            "display_name_lc",
+            Col::Text(r.display_name.to_lowercase()),
+        ));
     }
     if !r.query.is_empty() {
         f.push(Filter::Contains(vec!["display_name_lc"], r.query));
     }
-    let mut page = record::list::<App, _>(s.store.pool(), &f, false, &body_page(r.page_size, &r.page_token)?).await?;
+    let mut page = record::list::<App, _>(
+        s.store.pool(),
+        &f,
+        false,
+        &body_page(r.page_size, &r.page_token)?,
+    )
+    .await?;
     super::apps::decorate(&s, &mut page.items).await?;
     Ok(Json(common::list_json(page)))
 }
@@ -97,14 +113,24 @@ pub struct SearchEntitlementsRequest {
 }
 
 /// `POST /api/v1/search/entitlements`.
-pub async fn entitlements(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchEntitlementsRequest>) -> ApiResult<Json<Value>> {
+pub async fn entitlements(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchEntitlementsRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     unsupported(&[
         ("accessReviewId", !r.access_review_id.is_empty()),
-        ("complianceFrameworkIds", !r.compliance_framework_ids.is_empty()),
+        (
+            "complianceFrameworkIds",
+            !r.compliance_framework_ids.is_empty(),
+        ),
         ("excludeAppUserIds", !r.exclude_app_user_ids.is_empty()),
         ("excludeImmutable", r.exclude_immutable),
-        ("excludedEntitlementRefs", !r.excluded_entitlement_refs.is_empty()),
+        (
+            "excludedEntitlementRefs",
+            !r.excluded_entitlement_refs.is_empty(),
+        ),
         ("isAutomated", r.is_automated),
         ("membershipType", !r.membership_type.is_empty()),
         ("onlyGetExpiring", r.only_get_expiring),
@@ -114,33 +140,63 @@ pub async fn entitlements(State(s): State<Shared>, caller: Caller, Body(r): Body
         ("riskLevelIds", !r.risk_level_ids.is_empty()),
         ("sourceConnectorId", !r.source_connector_id.is_empty()),
     ])?;
-    let mut f: Vec<Filter> = [in_filter("app_id", &r.app_ids), in_filter("resource_id", &r.resource_ids), in_filter("resource_type_id", &r.resource_type_ids)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut f: Vec<Filter> = [
+        in_filter("app_id", &r.app_ids),
+        in_filter("resource_id", &r.resource_ids),
+        in_filter("resource_type_id", &r.resource_type_ids),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     f.push(Filter::NotIn("app_id", r.exclude_app_ids));
-    f.push(Filter::NotIn("resource_type_id", r.exclude_resource_type_ids));
+    f.push(Filter::NotIn(
+        "resource_type_id",
+        r.exclude_resource_type_ids,
+    ));
     if !r.refs.is_empty() {
-        f.push(Filter::In("id", r.refs.iter().map(|x| x.id.clone()).collect()));
+        f.push(Filter::In(
+            "id",
+            r.refs.iter().map(|x| x.id.clone()).collect(),
+        ));
     }
     if !r.alias.is_empty() {
         f.push(Filter::Eq("alias", Col::Text(r.alias)));
     }
     if !r.display_name.is_empty() {
-        f.push(Filter::Eq("display_name_lc", Col::Text(r.display_name.to_lowercase())));
+        f.push(Filter::Eq(
+            "display_name_lc",
+            Col::Text(r.display_name.to_lowercase()),
+        ));
     }
     if !r.query.is_empty() {
-        f.push(Filter::Contains(vec!["display_name_lc", "slug", "alias"], r.query));
+        f.push(Filter::Contains(
+            vec!["display_name_lc", "slug", "alias"],
+            r.query,
+        ));
     }
     if !r.app_user_ids.is_empty() {
         let marks = vec!["?"; r.app_user_ids.len()].join(", ");
         let text = format!("id IN (SELECT entitlement_id FROM grants WHERE deleted_at IS NULL AND app_user_id IN ({marks}))");
-        f.push(Filter::Sql(text, r.app_user_ids.iter().map(|x| Col::Text(x.clone())).collect()));
+        f.push(Filter::Sql(
+            text,
+            r.app_user_ids
+                .iter()
+                .map(|x| Col::Text(x.clone()))
+                .collect(),
+        ));
     }
-    let page = record::list::<AppEntitlement, _>(s.store.pool(), &f, r.include_deleted, &body_page(r.page_size, &r.page_token)?).await?;
+    let page = record::list::<AppEntitlement, _>(
+        s.store.pool(),
+        &f,
+        r.include_deleted,
+        &body_page(r.page_size, &r.page_token)?,
+    )
+    .await?;
     let mask = ExpandMask::new(&r.expand_mask.map(|m| m.paths).unwrap_or_default());
     let (list, expanded) = super::entitlements::views(&s, page.items, Some(&mask)).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded, "facets": null})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded, "facets": null}),
+    ))
 }
 
 /// `AppEntitlementSearchServiceSearchGrantsRequest`.
@@ -162,7 +218,11 @@ pub struct SearchGrantsRequest {
 
 /// `POST /api/v1/search/grants`: current grants, each with its entitlement. A basic user may
 /// search only their own grants (`userId` = themselves).
-pub async fn grants(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchGrantsRequest>) -> ApiResult<Json<Value>> {
+pub async fn grants(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchGrantsRequest>,
+) -> ApiResult<Json<Value>> {
     if r.user_id.is_empty() || r.user_id != caller.user_id() {
         authz::require_read(&caller)?;
     }
@@ -179,19 +239,47 @@ pub async fn grants(State(s): State<Shared>, caller: Caller, Body(r): Body<Searc
         slugs: r.entitlement_slugs,
         purposes: r.purpose.iter().map(|p| p.as_str().to_string()).collect(),
     };
-    let page = grants::search(&s.store, &q, GrantState::Current, &body_page(r.page_size, &r.page_token)?).await?;
-    let ids: Vec<String> = page.items.iter().map(|g| g.grant.app_entitlement_id.clone()).collect();
-    let ents = record::list::<AppEntitlement, _>(s.store.pool(), &[Filter::In("id", ids)], true, &record::PageReq::first(1000)).await?;
+    let page = grants::search(
+        &s.store,
+        &q,
+        GrantState::Current,
+        &body_page(r.page_size, &r.page_token)?,
+    )
+    .await?;
+    let ids: Vec<String> = page
+        .items
+        .iter()
+        .map(|g| g.grant.app_entitlement_id.clone())
+        .collect();
+    let ents = record::list::<AppEntitlement, _>(
+        s.store.pool(),
+        &[Filter::In("id", ids)],
+        true,
+        &record::PageReq::first(1000),
+    )
+    .await?;
     let mask = ExpandMask::new(&r.expand_mask.map(|m| m.paths).unwrap_or_default());
     let (views, expanded) = super::entitlements::views(&s, ents.items, Some(&mask)).await?;
-    let by_id: std::collections::HashMap<String, Value> =
-        views.into_iter().map(|v| (v["appEntitlement"]["id"].as_str().unwrap_or_default().to_string(), v)).collect();
+    let by_id: std::collections::HashMap<String, Value> = views
+        .into_iter()
+        .map(|v| {
+            (
+                v["appEntitlement"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                v,
+            )
+        })
+        .collect();
     let list: Vec<Value> = page
         .items
         .iter()
         .map(|g| json!({"appEntitlementUserBinding": g.grant, "entitlement": by_id.get(&g.grant.app_entitlement_id)}))
         .collect();
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// `AppUserServiceSearchRequest`.
@@ -221,12 +309,19 @@ pub struct SearchAppUsersRequest {
 }
 
 /// `POST /api/v1/search/app_users`.
-pub async fn app_users(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchAppUsersRequest>) -> ApiResult<Json<Value>> {
+pub async fn app_users(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchAppUsersRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     unsupported(&[
         ("agentStatuses", !r.agent_statuses.is_empty()),
         ("appUserDomains", !r.app_user_domains.is_empty()),
-        ("appUserStatusDetails", !r.app_user_status_details.is_empty()),
+        (
+            "appUserStatusDetails",
+            !r.app_user_status_details.is_empty(),
+        ),
         ("nhiTypes", !r.nhi_types.is_empty()),
         ("refs", !r.refs.is_empty()),
         ("withOpenFindings", r.with_open_findings),
@@ -237,24 +332,51 @@ pub async fn app_users(State(s): State<Shared>, caller: Caller, Body(r): Body<Se
     if !r.app_id.is_empty() {
         app_ids.push(r.app_id);
     }
-    let mut f: Vec<Filter> = [in_filter("app_id", &app_ids), in_filter("id", &r.app_user_ids), in_filter("identity_user_id", &r.user_ids)]
-        .into_iter()
-        .flatten()
-        .collect();
+    let mut f: Vec<Filter> = [
+        in_filter("app_id", &app_ids),
+        in_filter("id", &r.app_user_ids),
+        in_filter("identity_user_id", &r.user_ids),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     f.push(Filter::NotIn("id", r.exclude_app_user_ids));
     if !r.app_user_statuses.is_empty() {
-        f.push(Filter::In("status", r.app_user_statuses.iter().map(|x| x.as_str().to_string()).collect()));
+        f.push(Filter::In(
+            "status",
+            r.app_user_statuses
+                .iter()
+                .map(|x| x.as_str().to_string())
+                .collect(),
+        ));
     }
     if !r.app_user_types.is_empty() {
-        f.push(Filter::In("user_type", r.app_user_types.iter().map(|x| x.as_str().to_string()).collect()));
+        f.push(Filter::In(
+            "user_type",
+            r.app_user_types
+                .iter()
+                .map(|x| x.as_str().to_string())
+                .collect(),
+        ));
     }
     if !r.query.is_empty() {
-        f.push(Filter::Contains(vec!["email_lc", "display_name_lc"], r.query));
+        f.push(Filter::Contains(
+            vec!["email_lc", "display_name_lc"],
+            r.query,
+        ));
     }
-    let page = record::list::<AppUser, _>(s.store.pool(), &f, false, &body_page(r.page_size, &r.page_token)?).await?;
+    let page = record::list::<AppUser, _>(
+        s.store.pool(),
+        &f,
+        false,
+        &body_page(r.page_size, &r.page_token)?,
+    )
+    .await?;
     let mask = ExpandMask::new(&r.expand_mask.map(|m| m.paths).unwrap_or_default());
     let (list, expanded) = super::app_users::views(&s, page.items, Some(&mask)).await?;
-    Ok(Json(json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded})))
+    Ok(Json(
+        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
+    ))
 }
 
 /// `SearchUsersRequest`.
@@ -284,10 +406,19 @@ pub struct SearchUsersRequest {
 }
 
 /// `POST /api/v1/search/users`.
-pub async fn users(State(s): State<Shared>, caller: Caller, Body(r): Body<SearchUsersRequest>) -> ApiResult<Json<Value>> {
+pub async fn users(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchUsersRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     unsupported(&[
-        ("delegateStatus", r.delegate_status.as_deref().is_some_and(|d| d != "DELEGATE_STATUS_UNSPECIFIED")),
+        (
+            "delegateStatus",
+            r.delegate_status
+                .as_deref()
+                .is_some_and(|d| d != "DELEGATE_STATUS_UNSPECIFIED"),
+        ),
         ("delegatedUserIds", !r.delegated_user_ids.is_empty()),
         ("departments", !r.departments.is_empty()),
         ("isDelegate", r.is_delegate),
@@ -303,19 +434,54 @@ pub async fn users(State(s): State<Shared>, caller: Caller, Body(r): Body<Search
         f.push(Filter::Eq("email_lc", Col::Text(r.email.to_lowercase())));
     }
     if !r.origins.is_empty() {
-        f.push(Filter::In("origin", r.origins.iter().map(|o| o.as_str().to_string()).collect()));
+        f.push(Filter::In(
+            "origin",
+            r.origins.iter().map(|o| o.as_str().to_string()).collect(),
+        ));
     }
-    f.push(Filter::NotIn("origin", r.exclude_origins.iter().map(|o| o.as_str().to_string()).collect()));
-    f.push(Filter::NotIn("user_type", r.exclude_types.iter().map(|o| o.as_str().to_string()).collect()));
+    f.push(Filter::NotIn(
+        "origin",
+        r.exclude_origins
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect(),
+    ));
+    f.push(Filter::NotIn(
+        "user_type",
+        r.exclude_types
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .collect(),
+    ));
     if !r.user_statuses.is_empty() {
-        f.push(Filter::In("status", r.user_statuses.iter().map(|o| o.as_str().to_string()).collect()));
+        f.push(Filter::In(
+            "status",
+            r.user_statuses
+                .iter()
+                .map(|o| o.as_str().to_string())
+                .collect(),
+        ));
     }
     for role in &r.role_ids {
-        f.push(Filter::Sql("roles LIKE ?".into(), vec![Col::Text(format!("%,{role},%"))]));
+        f.push(Filter::Sql(
+            "roles LIKE ?".into(),
+            vec![Col::Text(format!("%,{role},%"))],
+        ));
     }
     if !r.query.is_empty() {
-        f.push(Filter::Contains(vec!["email_lc", "display_name_lc"], r.query));
+        f.push(Filter::Contains(
+            vec!["email_lc", "display_name_lc"],
+            r.query,
+        ));
     }
-    let page = record::list::<User, _>(s.store.pool(), &f, false, &body_page(r.page_size, &r.page_token)?).await?;
-    Ok(Json(json!({"list": page.items.into_iter().map(super::users::view).collect::<Vec<_>>(), "nextPageToken": page.next_page_token, "expanded": []})))
+    let page = record::list::<User, _>(
+        s.store.pool(),
+        &f,
+        false,
+        &body_page(r.page_size, &r.page_token)?,
+    )
+    .await?;
+    Ok(Json(
+        json!({"list": page.items.into_iter().map(super::users::view).collect::<Vec<_>>(), "nextPageToken": page.next_page_token, "expanded": []}),
+    ))
 }

@@ -32,15 +32,26 @@ pub struct ListEventsRequest {
 }
 
 /// `POST /api/v1/systemlog/events`.
-pub async fn list_events(State(s): State<Shared>, caller: Caller, Body(r): Body<ListEventsRequest>) -> ApiResult<Json<Value>> {
+pub async fn list_events(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<ListEventsRequest>,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     if !r.since_event_uid.is_empty() || !r.until_event_uid.is_empty() {
-        return Err(ApiError::new(crate::error::Code::Unimplemented, "sinceEventUid/untilEventUid are not supported yet; use since/until"));
+        return Err(ApiError::new(
+            crate::error::Code::Unimplemented,
+            "sinceEventUid/untilEventUid are not supported yet; use since/until",
+        ));
     }
     let descending = match r.sort_direction.as_deref() {
         None | Some("SORT_DIRECTION_UNSPECIFIED") | Some("SORT_DIRECTION_ASC") => false,
         Some("SORT_DIRECTION_DESC") => true,
-        Some(other) => return Err(ApiError::invalid(format!("sortDirection `{other}` is not one of SORT_DIRECTION_ASC, SORT_DIRECTION_DESC"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "sortDirection `{other}` is not one of SORT_DIRECTION_ASC, SORT_DIRECTION_DESC"
+            )))
+        }
     };
     let mut page = body_page(r.page_size, &r.page_token)?;
     page.descending = descending;
@@ -52,5 +63,7 @@ pub async fn list_events(State(s): State<Shared>, caller: Caller, Body(r): Body<
         actor_user_id: (!r.actor_user_id.is_empty()).then_some(r.actor_user_id),
     };
     let events = syslog::list(&s.store, &q, &page).await?;
-    Ok(Json(json!({"list": events.items, "nextPageToken": events.next_page_token})))
+    Ok(Json(
+        json!({"list": events.items, "nextPageToken": events.next_page_token}),
+    ))
 }

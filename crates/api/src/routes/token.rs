@@ -26,16 +26,39 @@ struct TokenRequest {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
-    let description = format!("{} (request-id: {})", description.into(), crate::error::current_request_id());
-    (status, Json(json!({"error": error, "error_description": description}))).into_response()
+    let description = format!(
+        "{} (request-id: {})",
+        description.into(),
+        crate::error::current_request_id()
+    );
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
 }
 
-fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Response> {
-    let ctype = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Box<Response>> {
+    let ctype = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ctype.starts_with("application/json") {
-        return serde_json::from_slice(body).map_err(|e| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", format!("body is not valid JSON: {e}")));
+        return serde_json::from_slice(body).map_err(|e| {
+            Box::new(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("body is not valid JSON: {e}"),
+            ))
+        });
     }
-    let text = std::str::from_utf8(body).map_err(|_| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "body is not UTF-8"))?;
+    let text = std::str::from_utf8(body).map_err(|_| {
+        Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body is not UTF-8",
+        ))
+    })?;
     let mut req = TokenRequest::default();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -56,27 +79,52 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Respo
 pub async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let req = match parse_request(&headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if req.grant_type != "client_credentials" {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("grant_type `{}` is not supported; use client_credentials", req.grant_type));
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!(
+                "grant_type `{}` is not supported; use client_credentials",
+                req.grant_type
+            ),
+        );
     }
     if req.client_id.is_empty() {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "client_id is required (send it in the form body)");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id is required (send it in the form body)",
+        );
     }
-    let bad_client = || oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed: unknown client, revoked client or wrong credential");
+    let bad_client = || {
+        oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed: unknown client, revoked client or wrong credential",
+        )
+    };
     let client = match clients::by_client_id(&s.store, &req.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return bad_client(),
         Err(e) => {
             tracing::error!(error = %e, "token: client lookup failed");
-            return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "could not check the client; retry");
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "could not check the client; retry",
+            );
         }
     };
     let now = Timestamp::now().unix_seconds();
     if !req.client_assertion.is_empty() {
         if req.client_assertion_type != ASSERTION_TYPE {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", format!("client_assertion_type must be {ASSERTION_TYPE}"));
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("client_assertion_type must be {ASSERTION_TYPE}"),
+            );
         }
         let key = match client_secret::public_key(&client.public_key) {
             Ok(k) => k,
@@ -86,24 +134,43 @@ pub async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         if let Some(h) = client_secret::client_host(&req.client_id) {
             audiences.push(h.to_string());
         }
-        if let Err(e) = assertion::verify(&req.client_assertion, &req.client_id, &key, &audiences, now) {
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", format!("client_assertion rejected: {e}"));
+        if let Err(e) =
+            assertion::verify(&req.client_assertion, &req.client_id, &key, &audiences, now)
+        {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                format!("client_assertion rejected: {e}"),
+            );
         }
     } else if !req.client_secret.is_empty() {
         match client_secret::secret_matches(&req.client_secret, &client.public_key) {
             Ok(true) => {}
             Ok(false) => return bad_client(),
-            Err(e) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", format!("client_secret rejected: {e}")),
+            Err(e) => {
+                return oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    format!("client_secret rejected: {e}"),
+                )
+            }
         }
     } else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "send client_secret, or client_assertion with client_assertion_type, in the form body");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "send client_secret, or client_assertion with client_assertion_type, in the form body",
+        );
     }
     // The user must still be active; resolving the principal checks that.
-    if let Err(e) = crate::state::resolve_principal(&s, &client.client.user_id, &req.client_id).await {
+    if let Err(e) =
+        crate::state::resolve_principal(&s, &client.client.user_id, &req.client_id).await
+    {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", e.message);
     }
     let (access_token, expires_in) = s.issuer.issue(&client.client.user_id, &req.client_id, now);
-    Json(json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in})).into_response()
+    Json(json!({"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}))
+        .into_response()
 }
 
 /// `GET /auth/v1/jwks`.

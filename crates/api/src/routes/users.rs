@@ -19,14 +19,24 @@ pub fn view(u: User) -> Value {
 }
 
 /// `GET /api/v1/users`.
-pub async fn list(State(s): State<Shared>, caller: Caller, paging: Paging) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<Shared>,
+    caller: Caller,
+    paging: Paging,
+) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
     let page = record::list::<User, _>(s.store.pool(), &[], false, &page_req(&paging)).await?;
-    Ok(Json(json!({"list": page.items.into_iter().map(view).collect::<Vec<_>>(), "nextPageToken": page.next_page_token, "expanded": []})))
+    Ok(Json(
+        json!({"list": page.items.into_iter().map(view).collect::<Vec<_>>(), "nextPageToken": page.next_page_token, "expanded": []}),
+    ))
 }
 
 /// `GET /api/v1/users/{id}`: admins, or the user themselves.
-pub async fn get(State(s): State<Shared>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     authz::require_self_or_read(&caller, &id)?;
     let u = common::user(&s, &id).await?;
     Ok(Json(json!({"userView": view(u), "expanded": []})))

@@ -30,9 +30,18 @@ impl Record for ApiClient {
             ("user_id", self.client.user_id.clone().into()),
             ("personal", self.personal.into()),
             ("public_key", self.public_key.clone().into()),
-            ("expires_at", Col::OptInt(self.client.expires_time.map(|t| t.as_micros()))),
-            ("created_at", Col::Int(self.client.created_at.map(|t| t.as_micros()).unwrap_or(0))),
-            ("deleted_at", Col::OptInt(self.client.deleted_at.map(|t| t.as_micros()))),
+            (
+                "expires_at",
+                Col::OptInt(self.client.expires_time.map(|t| t.as_micros())),
+            ),
+            (
+                "created_at",
+                Col::Int(self.client.created_at.map(|t| t.as_micros()).unwrap_or(0)),
+            ),
+            (
+                "deleted_at",
+                Col::OptInt(self.client.deleted_at.map(|t| t.as_micros())),
+            ),
         ]
     }
     fn set_deleted(&mut self, at: Timestamp) {
@@ -43,9 +52,13 @@ impl Record for ApiClient {
 
 /// Finds a live, unexpired client by its client id.
 pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<ApiClient>, StoreError> {
-    let mut sql = Sql::new("SELECT doc, expires_at FROM api_clients WHERE deleted_at IS NULL AND client_id = ");
+    let mut sql = Sql::new(
+        "SELECT doc, expires_at FROM api_clients WHERE deleted_at IS NULL AND client_id = ",
+    );
     sql.arg(client_id);
-    let Some(row) = sql.query().fetch_optional(store.pool()).await? else { return Ok(None) };
+    let Some(row) = sql.query().fetch_optional(store.pool()).await? else {
+        return Ok(None);
+    };
     if let Some(exp) = row.try_get::<Option<i64>, _>("expires_at")? {
         if exp <= Timestamp::now().as_micros() {
             return Ok(None);

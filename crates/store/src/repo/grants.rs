@@ -31,8 +31,8 @@ pub struct GrantRow {
 
 /// Reads a grant row selected with [`GRANT_COLS`].
 pub fn grant_from_row(r: &AnyRow) -> Result<GrantRow, StoreError> {
-    let sources: Vec<AppEntitlementRef> =
-        serde_json::from_str(&r.try_get::<String, _>("sources")?).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+    let sources: Vec<AppEntitlementRef> = serde_json::from_str(&r.try_get::<String, _>("sources")?)
+        .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
     Ok(GrantRow {
         id: r.try_get("id")?,
         direct: r.try_get::<i64, _>("direct")? != 0,
@@ -42,21 +42,39 @@ pub fn grant_from_row(r: &AnyRow) -> Result<GrantRow, StoreError> {
             app_user_id: r.try_get("app_user_id")?,
             grant_sources: sources,
             created_at: Some(Timestamp::from_micros(r.try_get("created_at")?)),
-            deprovision_at: r.try_get::<Option<i64>, _>("deprovision_at")?.map(Timestamp::from_micros),
-            deleted_at: r.try_get::<Option<i64>, _>("deleted_at")?.map(Timestamp::from_micros),
+            deprovision_at: r
+                .try_get::<Option<i64>, _>("deprovision_at")?
+                .map(Timestamp::from_micros),
+            deleted_at: r
+                .try_get::<Option<i64>, _>("deleted_at")?
+                .map(Timestamp::from_micros),
         },
     })
 }
 
-async fn live_grant(tx: &mut Tx<'_>, entitlement_id: &str, app_user_id: &str) -> Result<Option<GrantRow>, StoreError> {
-    let mut sql = Sql::new(&format!("SELECT {GRANT_COLS} FROM grants g WHERE g.deleted_at IS NULL AND g.entitlement_id = "));
-    sql.arg(entitlement_id).push(" AND g.app_user_id = ").arg(app_user_id);
+async fn live_grant(
+    tx: &mut Tx<'_>,
+    entitlement_id: &str,
+    app_user_id: &str,
+) -> Result<Option<GrantRow>, StoreError> {
+    let mut sql = Sql::new(&format!(
+        "SELECT {GRANT_COLS} FROM grants g WHERE g.deleted_at IS NULL AND g.entitlement_id = "
+    ));
+    sql.arg(entitlement_id)
+        .push(" AND g.app_user_id = ")
+        .arg(app_user_id);
     let row = sql.query().fetch_optional(tx.conn()).await?;
     row.as_ref().map(grant_from_row).transpose()
 }
 
-async fn write_sources(tx: &mut Tx<'_>, row: &GrantRow, direct: bool, sources: &[AppEntitlementRef]) -> Result<(), StoreError> {
-    let json = serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+async fn write_sources(
+    tx: &mut Tx<'_>,
+    row: &GrantRow,
+    direct: bool,
+    sources: &[AppEntitlementRef],
+) -> Result<(), StoreError> {
+    let json =
+        serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
     let mut sql = Sql::new("UPDATE grants SET direct = ");
     sql.arg(i64::from(direct)).push(", sources = ").arg(json);
     if !direct && sources.is_empty() {
@@ -75,7 +93,8 @@ async fn insert_grant(
     sources: &[AppEntitlementRef],
     deprovision_at: Option<Timestamp>,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+    let json =
+        serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
     let mut sql = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at) VALUES (");
     sql.arg(new_id())
         .push(", ")
@@ -91,7 +110,9 @@ async fn insert_grant(
         .push(", ")
         .arg(tx.now().as_micros())
         .push(", ")
-        .arg(crate::record::Col::OptInt(deprovision_at.map(|t| t.as_micros())))
+        .arg(crate::record::Col::OptInt(
+            deprovision_at.map(|t| t.as_micros()),
+        ))
         .push(", NULL)");
     tx.exec(&sql).await?;
     Ok(())
@@ -118,7 +139,14 @@ pub async fn grant_direct(
     };
     let after = serde_json::json!({"appId": ent.app_id, "appEntitlementId": ent.id, "appUserId": app_user_id,
         "deprovisionAt": deprovision_at.map(|t| t.to_string())});
-    tx.audit(Activity::Create, "grant", &format!("{}:{}", ent.id, app_user_id), None, Some(after)).await?;
+    tx.audit(
+        Activity::Create,
+        "grant",
+        &format!("{}:{}", ent.id, app_user_id),
+        None,
+        Some(after),
+    )
+    .await?;
     if created {
         let mut seen = HashSet::from([ent.id.clone()]);
         propagate(tx, ent, app_user_id, &mut seen).await?;
@@ -128,14 +156,27 @@ pub async fn grant_direct(
 
 /// Removes the direct reason for a grant. The grant stays while a binding still implies it.
 /// Returns false when there was no direct grant.
-pub async fn revoke_direct(tx: &mut Tx<'_>, ent: &AppEntitlement, app_user_id: &str) -> Result<bool, StoreError> {
-    let Some(row) = live_grant(tx, &ent.id, app_user_id).await? else { return Ok(false) };
+pub async fn revoke_direct(
+    tx: &mut Tx<'_>,
+    ent: &AppEntitlement,
+    app_user_id: &str,
+) -> Result<bool, StoreError> {
+    let Some(row) = live_grant(tx, &ent.id, app_user_id).await? else {
+        return Ok(false);
+    };
     if !row.direct {
         return Ok(false);
     }
     write_sources(tx, &row, false, &row.grant.grant_sources).await?;
     let before = serde_json::to_value(&row.grant).ok();
-    tx.audit(Activity::Delete, "grant", &format!("{}:{}", ent.id, app_user_id), before, None).await?;
+    tx.audit(
+        Activity::Delete,
+        "grant",
+        &format!("{}:{}", ent.id, app_user_id),
+        before,
+        None,
+    )
+    .await?;
     if row.grant.grant_sources.is_empty() {
         let mut seen = HashSet::from([ent.id.clone()]);
         retract(tx, ent, app_user_id, &mut seen).await?;
@@ -144,18 +185,31 @@ pub async fn revoke_direct(tx: &mut Tx<'_>, ent: &AppEntitlement, app_user_id: &
 }
 
 /// Live proxy bindings whose source is `src_entitlement_id`.
-async fn bindings_from(tx: &mut Tx<'_>, src_entitlement_id: &str) -> Result<Vec<AppEntitlementProxy>, StoreError> {
-    let mut sql = Sql::new("SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ");
+async fn bindings_from(
+    tx: &mut Tx<'_>,
+    src_entitlement_id: &str,
+) -> Result<Vec<AppEntitlementProxy>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ",
+    );
     sql.arg(src_entitlement_id);
     let rows = sql.query().fetch_all(tx.conn()).await?;
     rows.iter()
-        .map(|r| serde_json::from_str(&r.try_get::<String, _>("doc")?).map_err(|e| StoreError::Corrupt("binding", e.to_string())))
+        .map(|r| {
+            serde_json::from_str(&r.try_get::<String, _>("doc")?)
+                .map_err(|e| StoreError::Corrupt("binding", e.to_string()))
+        })
         .collect()
 }
 
 /// Accounts in `dst_app_id` that stand for the same person as `app_user_id`: the account itself
 /// when the binding stays inside one app, else the accounts linked to the same user.
-async fn counterpart_accounts(tx: &mut Tx<'_>, app_user_id: &str, src_app_id: &str, dst_app_id: &str) -> Result<Vec<String>, StoreError> {
+async fn counterpart_accounts(
+    tx: &mut Tx<'_>,
+    app_user_id: &str,
+    src_app_id: &str,
+    dst_app_id: &str,
+) -> Result<Vec<String>, StoreError> {
     if src_app_id == dst_app_id {
         return Ok(vec![app_user_id.to_string()]);
     }
@@ -167,7 +221,9 @@ async fn counterpart_accounts(tx: &mut Tx<'_>, app_user_id: &str, src_app_id: &s
         .push(" AND s.identity_user_id <> '' AND d.deleted_at IS NULL AND d.app_id = ")
         .arg(dst_app_id);
     let rows = sql.query().fetch_all(tx.conn()).await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
 }
 
 async fn entitlement(tx: &mut Tx<'_>, id: &str) -> Result<Option<AppEntitlement>, StoreError> {
@@ -186,8 +242,13 @@ fn propagate<'a>(
             if !seen.insert(b.dst_app_entitlement_id.clone()) {
                 continue;
             }
-            let Some(dst) = entitlement(tx, &b.dst_app_entitlement_id).await? else { continue };
-            let source = AppEntitlementRef { app_id: src.app_id.clone(), id: src.id.clone() };
+            let Some(dst) = entitlement(tx, &b.dst_app_entitlement_id).await? else {
+                continue;
+            };
+            let source = AppEntitlementRef {
+                app_id: src.app_id.clone(),
+                id: src.id.clone(),
+            };
             for account in counterpart_accounts(tx, app_user_id, &src.app_id, &dst.app_id).await? {
                 imply(tx, &dst, &account, &source, seen).await?;
             }
@@ -233,8 +294,13 @@ fn retract<'a>(
                 continue;
             }
             if let Some(dst) = entitlement(tx, &b.dst_app_entitlement_id).await? {
-                let source = AppEntitlementRef { app_id: src.app_id.clone(), id: src.id.clone() };
-                for account in counterpart_accounts(tx, app_user_id, &src.app_id, &dst.app_id).await? {
+                let source = AppEntitlementRef {
+                    app_id: src.app_id.clone(),
+                    id: src.id.clone(),
+                };
+                for account in
+                    counterpart_accounts(tx, app_user_id, &src.app_id, &dst.app_id).await?
+                {
                     unimply(tx, &dst, &account, &source, seen).await?;
                 }
             }
@@ -251,11 +317,19 @@ async fn unimply(
     source: &AppEntitlementRef,
     seen: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
-    let Some(row) = live_grant(tx, &dst.id, account).await? else { return Ok(()) };
+    let Some(row) = live_grant(tx, &dst.id, account).await? else {
+        return Ok(());
+    };
     if !row.grant.grant_sources.contains(source) {
         return Ok(());
     }
-    let sources: Vec<_> = row.grant.grant_sources.iter().filter(|s| *s != source).cloned().collect();
+    let sources: Vec<_> = row
+        .grant
+        .grant_sources
+        .iter()
+        .filter(|s| *s != source)
+        .cloned()
+        .collect();
     write_sources(tx, &row, row.direct, &sources).await?;
     if !row.direct && sources.is_empty() {
         retract(tx, dst, account, seen).await?;
@@ -265,28 +339,51 @@ async fn unimply(
 
 /// Every live account holding `entitlement_id`.
 async fn holders(tx: &mut Tx<'_>, entitlement_id: &str) -> Result<Vec<String>, StoreError> {
-    let mut sql = Sql::new("SELECT app_user_id FROM grants WHERE deleted_at IS NULL AND entitlement_id = ");
+    let mut sql =
+        Sql::new("SELECT app_user_id FROM grants WHERE deleted_at IS NULL AND entitlement_id = ");
     sql.arg(entitlement_id);
     let rows = sql.query().fetch_all(tx.conn()).await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
 }
 
 /// Reads a live binding.
-pub async fn get_binding(tx: &mut Tx<'_>, src_entitlement_id: &str, dst_entitlement_id: &str) -> Result<Option<AppEntitlementProxy>, StoreError> {
-    let mut sql = Sql::new("SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ");
-    sql.arg(src_entitlement_id).push(" AND dst_entitlement_id = ").arg(dst_entitlement_id);
+pub async fn get_binding(
+    tx: &mut Tx<'_>,
+    src_entitlement_id: &str,
+    dst_entitlement_id: &str,
+) -> Result<Option<AppEntitlementProxy>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ",
+    );
+    sql.arg(src_entitlement_id)
+        .push(" AND dst_entitlement_id = ")
+        .arg(dst_entitlement_id);
     let row = sql.query().fetch_optional(tx.conn()).await?;
-    row.map(|r| serde_json::from_str(&r.try_get::<String, _>("doc")?).map_err(|e| StoreError::Corrupt("binding", e.to_string())))
-        .transpose()
+    row.map(|r| {
+        serde_json::from_str(&r.try_get::<String, _>("doc")?)
+            .map_err(|e| StoreError::Corrupt("binding", e.to_string()))
+    })
+    .transpose()
 }
 
 /// Creates a binding and implies the destination for every current holder of the source.
-pub async fn create_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEntitlement) -> Result<AppEntitlementProxy, StoreError> {
+pub async fn create_binding(
+    tx: &mut Tx<'_>,
+    src: &AppEntitlement,
+    dst: &AppEntitlement,
+) -> Result<AppEntitlementProxy, StoreError> {
     if src.id == dst.id {
-        return Err(StoreError::Invalid("an entitlement cannot be bound to itself".into()));
+        return Err(StoreError::Invalid(
+            "an entitlement cannot be bound to itself".into(),
+        ));
     }
     if get_binding(tx, &src.id, &dst.id).await?.is_some() {
-        return Err(StoreError::Conflict(format!("a binding from `{}` to `{}` already exists", src.id, dst.id)));
+        return Err(StoreError::Conflict(format!(
+            "a binding from `{}` to `{}` already exists",
+            src.id, dst.id
+        )));
     }
     let now = tx.now();
     let proxy = AppEntitlementProxy {
@@ -301,7 +398,8 @@ pub async fn create_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEnti
         updated_at: Some(now),
         deleted_at: None,
     };
-    let doc = serde_json::to_string(&proxy).map_err(|e| StoreError::Corrupt("binding", e.to_string()))?;
+    let doc =
+        serde_json::to_string(&proxy).map_err(|e| StoreError::Corrupt("binding", e.to_string()))?;
     let mut sql = Sql::new("INSERT INTO entitlement_proxies (id, src_app_id, src_entitlement_id, dst_app_id, dst_entitlement_id, created_at, deleted_at, doc) VALUES (");
     sql.arg(new_id())
         .push(", ")
@@ -318,9 +416,18 @@ pub async fn create_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEnti
         .arg(doc)
         .push(")");
     tx.exec(&sql).await?;
-    tx.audit(Activity::Create, "entitlement proxy binding", &format!("{}:{}", src.id, dst.id), None, serde_json::to_value(&proxy).ok())
-        .await?;
-    let source = AppEntitlementRef { app_id: src.app_id.clone(), id: src.id.clone() };
+    tx.audit(
+        Activity::Create,
+        "entitlement proxy binding",
+        &format!("{}:{}", src.id, dst.id),
+        None,
+        serde_json::to_value(&proxy).ok(),
+    )
+    .await?;
+    let source = AppEntitlementRef {
+        app_id: src.app_id.clone(),
+        id: src.id.clone(),
+    };
     for holder in holders(tx, &src.id).await? {
         let mut seen = HashSet::from([src.id.clone(), dst.id.clone()]);
         for account in counterpart_accounts(tx, &holder, &src.app_id, &dst.app_id).await? {
@@ -331,14 +438,22 @@ pub async fn create_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEnti
 }
 
 /// Deletes a binding; grants it implied disappear unless something else still justifies them.
-pub async fn delete_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEntitlement) -> Result<(), StoreError> {
+pub async fn delete_binding(
+    tx: &mut Tx<'_>,
+    src: &AppEntitlement,
+    dst: &AppEntitlement,
+) -> Result<(), StoreError> {
     let Some(mut proxy) = get_binding(tx, &src.id, &dst.id).await? else {
-        return Err(StoreError::not_found("entitlement proxy binding", format!("{} -> {}", src.id, dst.id)));
+        return Err(StoreError::not_found(
+            "entitlement proxy binding",
+            format!("{} -> {}", src.id, dst.id),
+        ));
     };
     let before = serde_json::to_value(&proxy).ok();
     let now = tx.now();
     proxy.deleted_at = Some(now);
-    let doc = serde_json::to_string(&proxy).map_err(|e| StoreError::Corrupt("binding", e.to_string()))?;
+    let doc =
+        serde_json::to_string(&proxy).map_err(|e| StoreError::Corrupt("binding", e.to_string()))?;
     let mut sql = Sql::new("UPDATE entitlement_proxies SET deleted_at = ");
     sql.arg(now.as_micros())
         .push(", doc = ")
@@ -348,8 +463,18 @@ pub async fn delete_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEnti
         .push(" AND dst_entitlement_id = ")
         .arg(dst.id.as_str());
     tx.exec(&sql).await?;
-    tx.audit(Activity::Delete, "entitlement proxy binding", &format!("{}:{}", src.id, dst.id), before, None).await?;
-    let source = AppEntitlementRef { app_id: src.app_id.clone(), id: src.id.clone() };
+    tx.audit(
+        Activity::Delete,
+        "entitlement proxy binding",
+        &format!("{}:{}", src.id, dst.id),
+        before,
+        None,
+    )
+    .await?;
+    let source = AppEntitlementRef {
+        app_id: src.app_id.clone(),
+        id: src.id.clone(),
+    };
     for holder in holders(tx, &src.id).await? {
         let mut seen = HashSet::from([src.id.clone(), dst.id.clone()]);
         for account in counterpart_accounts(tx, &holder, &src.app_id, &dst.app_id).await? {
@@ -360,17 +485,33 @@ pub async fn delete_binding(tx: &mut Tx<'_>, src: &AppEntitlement, dst: &AppEnti
 }
 
 /// Sets or clears the end of a live grant.
-pub async fn set_deprovision_at(tx: &mut Tx<'_>, entitlement_id: &str, app_user_id: &str, at: Option<Timestamp>) -> Result<Grant, StoreError> {
+pub async fn set_deprovision_at(
+    tx: &mut Tx<'_>,
+    entitlement_id: &str,
+    app_user_id: &str,
+    at: Option<Timestamp>,
+) -> Result<Grant, StoreError> {
     let Some(row) = live_grant(tx, entitlement_id, app_user_id).await? else {
-        return Err(StoreError::not_found("grant", format!("{entitlement_id} for app user {app_user_id}")));
+        return Err(StoreError::not_found(
+            "grant",
+            format!("{entitlement_id} for app user {app_user_id}"),
+        ));
     };
     let mut sql = Sql::new("UPDATE grants SET deprovision_at = ");
-    sql.arg(crate::record::Col::OptInt(at.map(|t| t.as_micros()))).push(" WHERE id = ").arg(row.id.as_str());
+    sql.arg(crate::record::Col::OptInt(at.map(|t| t.as_micros())))
+        .push(" WHERE id = ")
+        .arg(row.id.as_str());
     tx.exec(&sql).await?;
     let mut after = row.grant.clone();
     after.deprovision_at = at;
-    tx.audit(Activity::Update, "grant", &format!("{entitlement_id}:{app_user_id}"), serde_json::to_value(&row.grant).ok(), serde_json::to_value(&after).ok())
-        .await?;
+    tx.audit(
+        Activity::Update,
+        "grant",
+        &format!("{entitlement_id}:{app_user_id}"),
+        serde_json::to_value(&row.grant).ok(),
+        serde_json::to_value(&after).ok(),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -405,18 +546,29 @@ pub struct GrantQuery {
 }
 
 /// Lists grants matching `q`, paginated by grant id.
-pub async fn search(store: &Store, q: &GrantQuery, state: GrantState, page: &PageReq) -> Result<Page<GrantRow>, StoreError> {
-    let needs_entitlement = !q.resource_ids.is_empty() || !q.resource_type_ids.is_empty() || !q.slugs.is_empty() || !q.purposes.is_empty();
+pub async fn search(
+    store: &Store,
+    q: &GrantQuery,
+    state: GrantState,
+    page: &PageReq,
+) -> Result<Page<GrantRow>, StoreError> {
+    let needs_entitlement = !q.resource_ids.is_empty()
+        || !q.resource_type_ids.is_empty()
+        || !q.slugs.is_empty()
+        || !q.purposes.is_empty();
     let mut sql = Sql::new(&format!("SELECT {GRANT_COLS} FROM grants g"));
     if needs_entitlement {
         sql.push(" JOIN app_entitlements e ON e.id = g.entitlement_id");
     }
     if let Some(uid) = &q.identity_user_id {
-        sql.push(" JOIN app_users u ON u.id = g.app_user_id AND u.identity_user_id = ").arg(uid.as_str());
+        sql.push(" JOIN app_users u ON u.id = g.app_user_id AND u.identity_user_id = ")
+            .arg(uid.as_str());
     }
     sql.push(" WHERE 1 = 1");
     if state == GrantState::Current {
-        sql.push(" AND g.deleted_at IS NULL AND (g.deprovision_at IS NULL OR g.deprovision_at > ").arg(Timestamp::now().as_micros()).push(")");
+        sql.push(" AND g.deleted_at IS NULL AND (g.deprovision_at IS NULL OR g.deprovision_at > ")
+            .arg(Timestamp::now().as_micros())
+            .push(")");
     }
     let lists: [(&str, &Vec<String>); 7] = [
         ("g.entitlement_id", &q.entitlement_ids),
@@ -429,39 +581,57 @@ pub async fn search(store: &Store, q: &GrantQuery, state: GrantState, page: &Pag
     ];
     for (col, vals) in lists {
         if !vals.is_empty() {
-            sql.push(" AND ").push(col).push(" IN (").list(vals).push(")");
+            sql.push(" AND ")
+                .push(col)
+                .push(" IN (")
+                .list(vals)
+                .push(")");
         }
     }
     list_page(store.pool(), sql, "grants", page, "g.id", grant_from_row).await
 }
 
 /// Counts current grants per entitlement for a page of entitlements (for `grantCount`).
-pub async fn count_by_entitlement(store: &Store, entitlement_ids: &[String]) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+pub async fn count_by_entitlement(
+    store: &Store,
+    entitlement_ids: &[String],
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
     if entitlement_ids.is_empty() {
         return Ok(Default::default());
     }
     let mut sql = Sql::new("SELECT entitlement_id, COUNT(*) AS n FROM grants WHERE deleted_at IS NULL AND entitlement_id IN (");
     sql.list(entitlement_ids).push(") GROUP BY entitlement_id");
     let rows = sql.query().fetch_all(store.pool()).await?;
-    rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+        .collect()
 }
 
 /// Counts distinct accounts with a current grant in each app (for `userCount`).
-pub async fn count_users_by_app(store: &Store, app_ids: &[String]) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+pub async fn count_users_by_app(
+    store: &Store,
+    app_ids: &[String],
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
     if app_ids.is_empty() {
         return Ok(Default::default());
     }
     let mut sql = Sql::new("SELECT app_id, COUNT(DISTINCT app_user_id) AS n FROM grants WHERE deleted_at IS NULL AND app_id IN (");
     sql.list(app_ids).push(") GROUP BY app_id");
     let rows = sql.query().fetch_all(store.pool()).await?;
-    rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+        .collect()
 }
 
 /// Soft-deletes every live grant matching a column (cascade from a deleted app, entitlement or
 /// account). Bindings are not followed: the caller deletes whole subgraphs.
 pub async fn delete_where(tx: &mut Tx<'_>, column: &str, value: &str) -> Result<u64, StoreError> {
     let mut sql = Sql::new("UPDATE grants SET deleted_at = ");
-    sql.arg(tx.now().as_micros()).push(" WHERE deleted_at IS NULL AND ").push(column).push(" = ").arg(value);
+    sql.arg(tx.now().as_micros())
+        .push(" WHERE deleted_at IS NULL AND ")
+        .push(column)
+        .push(" = ")
+        .arg(value);
     tx.exec(&sql).await
 }
 
@@ -477,10 +647,21 @@ pub async fn remove_all_holders(tx: &mut Tx<'_>, ent: &AppEntitlement) -> Result
 }
 
 /// Reads a live binding outside a transaction.
-pub async fn find_binding(store: &Store, src_entitlement_id: &str, dst_entitlement_id: &str) -> Result<Option<AppEntitlementProxy>, StoreError> {
-    let mut sql = Sql::new("SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ");
-    sql.arg(src_entitlement_id).push(" AND dst_entitlement_id = ").arg(dst_entitlement_id);
+pub async fn find_binding(
+    store: &Store,
+    src_entitlement_id: &str,
+    dst_entitlement_id: &str,
+) -> Result<Option<AppEntitlementProxy>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ",
+    );
+    sql.arg(src_entitlement_id)
+        .push(" AND dst_entitlement_id = ")
+        .arg(dst_entitlement_id);
     let row = sql.query().fetch_optional(store.pool()).await?;
-    row.map(|r| serde_json::from_str(&r.try_get::<String, _>("doc")?).map_err(|e| StoreError::Corrupt("binding", e.to_string())))
-        .transpose()
+    row.map(|r| {
+        serde_json::from_str(&r.try_get::<String, _>("doc")?)
+            .map_err(|e| StoreError::Corrupt("binding", e.to_string()))
+    })
+    .transpose()
 }

@@ -3,10 +3,10 @@
 
 pub mod clients;
 pub mod grants;
+pub mod keys;
 pub mod owners;
 pub mod settings;
 pub mod syslog;
-pub mod keys;
 
 use crate::record::{Col, Record};
 use chamberlain_model::app::{App, AppEntitlement, AppResource, AppResourceType, AppUser};
@@ -118,7 +118,14 @@ impl Record for AppUser {
             ("identity_user_id", self.identity_user_id.clone().into()),
             ("email_lc", self.email.to_lowercase().into()),
             ("display_name_lc", self.display_name.to_lowercase().into()),
-            ("status", self.status.as_ref().map(|s| s.status.as_str()).unwrap_or("STATUS_UNSPECIFIED").into()),
+            (
+                "status",
+                self.status
+                    .as_ref()
+                    .map(|s| s.status.as_str())
+                    .unwrap_or("STATUS_UNSPECIFIED")
+                    .into(),
+            ),
             ("user_type", self.app_user_type.as_str().into()),
             ("created_at", created(&self.created_at)),
             ("deleted_at", ts(&self.deleted_at)),

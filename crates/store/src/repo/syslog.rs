@@ -21,7 +21,11 @@ pub struct EventQuery {
 }
 
 /// Lists events (OCSF JSON objects), oldest first or newest first per `page.descending`.
-pub async fn list(store: &Store, q: &EventQuery, page: &PageReq) -> Result<Page<serde_json::Value>, StoreError> {
+pub async fn list(
+    store: &Store,
+    q: &EventQuery,
+    page: &PageReq,
+) -> Result<Page<serde_json::Value>, StoreError> {
     let mut sql = Sql::new("SELECT id, doc FROM system_log WHERE 1 = 1");
     if let Some(s) = q.since {
         sql.push(" AND occurred_at >= ").arg(s);
@@ -39,13 +43,16 @@ pub async fn list(store: &Store, q: &EventQuery, page: &PageReq) -> Result<Page<
         sql.push(" AND actor_user_id = ").arg(a.as_str());
     }
     list_page(store.pool(), sql, "systemlog", page, "id", |r| {
-        serde_json::from_str(&r.try_get::<String, _>("doc")?).map_err(|e| StoreError::Corrupt("system log event", e.to_string()))
+        serde_json::from_str(&r.try_get::<String, _>("doc")?)
+            .map_err(|e| StoreError::Corrupt("system log event", e.to_string()))
     })
     .await
 }
 
 /// Number of events recorded (used by tests to prove that refused requests wrote nothing).
 pub async fn count(store: &Store) -> Result<i64, StoreError> {
-    let row = sqlx::query("SELECT COUNT(*) FROM system_log").fetch_one(store.pool()).await?;
+    let row = sqlx::query("SELECT COUNT(*) FROM system_log")
+        .fetch_one(store.pool())
+        .await?;
     Ok(row.try_get::<i64, _>(0)?)
 }

@@ -1,0 +1,43 @@
+"""The README's five-minute tour, run with C1's official Python SDK (conductorone-sdk) against a
+running Chamberlain. Used by scripts/test; exits non-zero on any mismatch.
+
+Usage: python scripts/sdk_tour.py BASE_URL CLIENT_ID CLIENT_SECRET
+"""
+import sys
+
+import requests
+from conductorone_sdk import SDK
+from conductorone_sdk.models import shared
+
+base, client_id, client_secret = sys.argv[1], sys.argv[2], sys.argv[3]
+
+# 1. Exchange the client credentials for an access token.
+resp = requests.post(
+    f"{base}/auth/v1/token",
+    data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+    timeout=10,
+)
+resp.raise_for_status()
+token = resp.json()["access_token"]
+
+# 2. Point the SDK at Chamberlain.
+sdk = SDK(security=shared.Security(bearer_auth=token, oauth=token), server_url=base)
+
+# 3. Create an app and an entitlement.
+app = sdk.apps.create(request={"display_name": "SDK tour app"}).create_app_response.app
+ent = sdk.app_entitlements.create(
+    request={"app_id": app.id, "create_app_entitlement_request": {"display_name": "Admins", "duration_grant": "3600s"}}
+).create_app_entitlement_response.app_entitlement_view.app_entitlement
+
+# 4. Add a member: the calling service user gets an account in the app and the grant.
+me = requests.get(f"{base}/api/v1/auth/introspect", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["userId"]
+sdk.app_entitlements.add_manually_managed_members(
+    request={"app_id": app.id, "app_entitlement_id": ent.id, "add_manually_managed_users_request": {"user_ids": [me]}}
+)
+
+# 5. Read it back.
+users = sdk.app_entitlements.list_users(request={"app_id": app.id, "app_entitlement_id": ent.id}).list_app_entitlement_users_response
+assert len(users.list) == 1, users
+apps = sdk.apps.list().list_apps_response
+assert any(a.id == app.id for a in apps.list), apps
+print(f"SDK tour OK: app {app.id}, entitlement {ent.id}, {len(users.list)} member")
