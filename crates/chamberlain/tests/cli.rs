@@ -1,0 +1,285 @@
+//! The binary's scriptable contract: `serve` and `admin create-client --output json` pointed at
+//! the same database, through flags, `CHAMBERLAIN_*` variables or a TOML file, on SQLite and
+//! PostgreSQL; clear refusals for bad configuration.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chamberlain");
+
+fn temp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("chamberlain-cli-{}", chamberlain_model::new_id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_ready(port: u16) {
+    for _ in 0..100 {
+        if let Ok(r) = raw_http::get_status(&format!("http://127.0.0.1:{port}/readyz")) {
+            if r == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("server on port {port} did not become ready");
+}
+
+mod raw_http {
+    /// Minimal blocking GET over a TCP socket, returning the status code (keeps the test free of
+    /// an async runtime).
+    pub fn get_status(url: &str) -> Result<u16, std::io::Error> {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut s = std::net::TcpStream::connect(host)?;
+        write!(
+            s,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+}
+
+fn token(port: u16, creds: &serde_json::Value) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            &format!("http://127.0.0.1:{port}/auth/v1/token"),
+        ])
+        .args(["--data-urlencode", "grant_type=client_credentials"])
+        .args([
+            "--data-urlencode",
+            &format!("client_id={}", creds["clientId"].as_str().unwrap()),
+        ])
+        .args([
+            "--data-urlencode",
+            &format!("client_secret={}", creds["clientSecret"].as_str().unwrap()),
+        ])
+        .output()
+        .expect("curl is needed by this test");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+fn create_client(envs: &[(&str, String)], args: &[&str]) -> serde_json::Value {
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "create-client",
+            "--role",
+            "super-admin",
+            "--output",
+            "json",
+        ])
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.clone())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "create-client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("create-client --output json prints one JSON object")
+}
+
+#[test]
+fn serve_and_create_client_with_flags_on_sqlite() {
+    let dir = temp_dir();
+    let port = free_port();
+    let d = dir.to_str().unwrap();
+    let creds = create_client(&[], &["--data-dir", d]);
+    assert!(creds["clientSecret"]
+        .as_str()
+        .unwrap()
+        .starts_with("secret-token:conductorone.com:v1:"));
+    let _srv = Server(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--data-dir",
+                d,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(port);
+    assert_eq!(token(port, &creds), 200);
+    assert!(dir.join("chamberlain.db").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn serve_and_create_client_with_env_on_postgres() {
+    let name = format!(
+        "chamberlain_cli_{}",
+        chamberlain_model::new_id().to_lowercase()
+    );
+    let admin_url = std::env::var("CHAMBERLAIN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let status = Command::new("psql")
+        .args([&admin_url, "-qc", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql is needed by this test");
+    assert!(status.success());
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let dir = temp_dir();
+    let port = free_port();
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes, base64
+    let envs = vec![
+        ("CHAMBERLAIN_DATABASE_URL", url.clone()),
+        ("CHAMBERLAIN_DATA_DIR", dir.to_str().unwrap().to_string()),
+        ("CHAMBERLAIN_ENCRYPTION_KEY", key.to_string()),
+        ("CHAMBERLAIN_LISTEN", format!("127.0.0.1:{port}")),
+    ];
+    let creds = create_client(&envs, &[]);
+    let _srv = Server(
+        Command::new(BIN)
+            .arg("serve")
+            .envs(envs.iter().map(|(k, v)| (*k, v.clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(port);
+    assert_eq!(token(port, &creds), 200);
+    assert!(
+        !dir.join("encryption.key").exists(),
+        "a configured key is used, none generated"
+    );
+    let migrate = Command::new(BIN)
+        .arg("migrate")
+        .envs(envs.iter().map(|(k, v)| (*k, v.clone())))
+        .output()
+        .unwrap();
+    assert!(migrate.status.success());
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("0 migration(s) applied"));
+    drop(_srv);
+    let _ = Command::new("psql")
+        .args([
+            &admin_url,
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .status();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn toml_file_configures_the_server() {
+    let dir = temp_dir();
+    let port = free_port();
+    let cfg = dir.join("chamberlain.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let creds = create_client(&[], &["--config", cfg.to_str().unwrap()]);
+    let _srv = Server(
+        Command::new(BIN)
+            .args(["serve", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(port);
+    assert_eq!(token(port, &creds), 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_configuration_is_refused_clearly() {
+    let dir = temp_dir();
+    let d = dir.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["serve", "--data-dir", d, "--listen", "localhost"],
+            "HOST:PORT",
+        ),
+        (
+            vec!["serve", "--data-dir", d, "--database-url", "mysql://x/y"],
+            "not supported",
+        ),
+        (
+            vec!["serve", "--data-dir", d, "--log-format", "xml"],
+            "log format",
+        ),
+        (
+            vec!["serve", "--data-dir", d, "--encryption-key", "short"],
+            "32",
+        ),
+        (
+            vec![
+                "admin",
+                "create-client",
+                "--data-dir",
+                d,
+                "--role",
+                "emperor",
+            ],
+            "not a role",
+        ),
+        (
+            vec!["serve", "--config", "/nonexistent/chamberlain.toml"],
+            "cannot read config file",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(needle),
+            "{args:?}: stderr `{err}` should mention `{needle}`"
+        );
+    }
+    let bad_toml = dir.join("bad.toml");
+    std::fs::write(&bad_toml, "listn = \"x\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", bad_toml.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listn"),
+        "unknown TOML keys are named"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
