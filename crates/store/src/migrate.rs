@@ -13,12 +13,20 @@ struct Migration {
     postgres: Option<&'static str>,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity_graph",
-    sql: include_str!("../migrations/0001_identity_graph.sql"),
-    postgres: None,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity_graph",
+        sql: include_str!("../migrations/0001_identity_graph.sql"),
+        postgres: None,
+    },
+    Migration {
+        version: 2,
+        name: "sync",
+        sql: include_str!("../migrations/0002_sync.sql"),
+        postgres: None,
+    },
+];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 

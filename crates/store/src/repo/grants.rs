@@ -340,7 +340,7 @@ async fn unimply(
 /// Every live account holding `entitlement_id`.
 async fn holders(tx: &mut Tx<'_>, entitlement_id: &str) -> Result<Vec<String>, StoreError> {
     let mut sql =
-        Sql::new("SELECT app_user_id FROM grants WHERE deleted_at IS NULL AND entitlement_id = ");
+        Sql::new("SELECT app_user_id FROM grants WHERE deleted_at IS NULL AND principal_kind = 'app_user' AND entitlement_id = ");
     sql.arg(entitlement_id);
     let rows = sql.query().fetch_all(tx.conn()).await?;
     rows.iter()
@@ -564,7 +564,9 @@ pub async fn search(
         sql.push(" JOIN app_users u ON u.id = g.app_user_id AND u.identity_user_id = ")
             .arg(uid.as_str());
     }
-    sql.push(" WHERE 1 = 1");
+    // Grants to non-account principals (groups) are kept for sync fidelity but are not
+    // "who has access" rows; listings show accounts.
+    sql.push(" WHERE g.principal_kind = 'app_user'");
     if state == GrantState::Current {
         sql.push(" AND g.deleted_at IS NULL AND (g.deprovision_at IS NULL OR g.deprovision_at > ")
             .arg(Timestamp::now().as_micros())
@@ -599,7 +601,7 @@ pub async fn count_by_entitlement(
     if entitlement_ids.is_empty() {
         return Ok(Default::default());
     }
-    let mut sql = Sql::new("SELECT entitlement_id, COUNT(*) AS n FROM grants WHERE deleted_at IS NULL AND entitlement_id IN (");
+    let mut sql = Sql::new("SELECT entitlement_id, COUNT(*) AS n FROM grants WHERE deleted_at IS NULL AND principal_kind = 'app_user' AND entitlement_id IN (");
     sql.list(entitlement_ids).push(") GROUP BY entitlement_id");
     let rows = sql.query().fetch_all(store.pool()).await?;
     rows.iter()
@@ -615,7 +617,7 @@ pub async fn count_users_by_app(
     if app_ids.is_empty() {
         return Ok(Default::default());
     }
-    let mut sql = Sql::new("SELECT app_id, COUNT(DISTINCT app_user_id) AS n FROM grants WHERE deleted_at IS NULL AND app_id IN (");
+    let mut sql = Sql::new("SELECT app_id, COUNT(DISTINCT app_user_id) AS n FROM grants WHERE deleted_at IS NULL AND principal_kind = 'app_user' AND app_id IN (");
     sql.list(app_ids).push(") GROUP BY app_id");
     let rows = sql.query().fetch_all(store.pool()).await?;
     rows.iter()

@@ -1,0 +1,641 @@
+//! The sync engine: maps a source snapshot onto an app and applies the difference.
+//!
+//! Objects are matched to what earlier syncs created through `external_ids` (source id → our
+//! id), so a re-sync updates in place. New objects are created, changed ones rewritten, and
+//! vanished ones soft-deleted; synced grants that vanished are soft-deleted too (their history
+//! stays searchable), while grants added by hand are left alone. An unchanged re-sync writes
+//! nothing. Everything happens in one transaction, so a failed sync leaves the previous data.
+
+use crate::c1z::proto::{self, type_urls, Resource, ResourceId};
+use crate::c1z::Snapshot;
+use chamberlain_model::app::{
+    AppEntitlement, AppEntitlementRef, AppResource, AppResourceType, AppUser, AppUserStatus,
+    AppUserStatusValue, AppUserType, EntitlementPurpose,
+};
+use chamberlain_model::{new_id, Timestamp};
+use chamberlain_store::record::{Col, Record, Sql};
+use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Added / changed / removed counts for one kind of object.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Total in the source.
+    pub total: u64,
+    /// Newly created.
+    pub added: u64,
+    /// Updated.
+    pub changed: u64,
+    /// Soft-deleted because the source no longer has them.
+    pub removed: u64,
+}
+
+/// What one sync did, per kind of object.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCounts {
+    /// App resource types.
+    pub resource_types: Counts,
+    /// App resources.
+    pub resources: Counts,
+    /// Accounts.
+    pub app_users: Counts,
+    /// Entitlements.
+    pub entitlements: Counts,
+    /// Grants.
+    pub grants: Counts,
+}
+
+/// The source snapshot mapped to C1 objects keyed by source id, not yet matched to stored ones.
+struct Desired {
+    types: BTreeMap<String, AppResourceType>,
+    resources: BTreeMap<String, AppResource>,
+    users: BTreeMap<String, AppUser>,
+    entitlements: BTreeMap<String, AppEntitlement>,
+    /// (entitlement source id, principal source id, principal is an account, source entitlement ids)
+    grants: Vec<(String, String, bool, Vec<String>)>,
+}
+
+fn rid_key(id: &ResourceId) -> String {
+    format!("{}:{}", id.resource_type, id.resource)
+}
+
+fn user_trait(r: &Resource) -> Option<proto::UserTrait> {
+    r.annotations
+        .iter()
+        .find(|a| a.type_url.ends_with(type_urls::USER_TRAIT))
+        .and_then(|a| proto::UserTrait::decode(a.value.as_slice()).ok())
+}
+
+fn status_of(code: i32, details: &str) -> AppUserStatus {
+    let status = match code {
+        1 => AppUserStatusValue::Enabled,
+        2 => AppUserStatusValue::Disabled,
+        3 => AppUserStatusValue::Deleted,
+        _ => AppUserStatusValue::Unspecified,
+    };
+    AppUserStatus {
+        status,
+        details: details.to_string(),
+    }
+}
+
+fn map_snapshot(app_id: &str, snap: &Snapshot) -> Desired {
+    let mut d = Desired {
+        types: BTreeMap::new(),
+        resources: BTreeMap::new(),
+        users: BTreeMap::new(),
+        entitlements: BTreeMap::new(),
+        grants: vec![],
+    };
+    let mut user_types: HashSet<String> = HashSet::new();
+    for rt in &snap.resource_types {
+        if rt.traits.contains(&1) {
+            user_types.insert(rt.id.clone());
+        }
+        let display_name = if rt.display_name.is_empty() {
+            rt.id.clone()
+        } else {
+            rt.display_name.clone()
+        };
+        d.types.insert(
+            rt.id.clone(),
+            AppResourceType {
+                app_id: app_id.to_string(),
+                display_name,
+                trait_ids: rt
+                    .traits
+                    .iter()
+                    .map(|t| proto::trait_name(*t).to_string())
+                    .collect(),
+                ..Default::default()
+            },
+        );
+    }
+    for r in &snap.resources {
+        let Some(id) = &r.id else { continue };
+        let key = rid_key(id);
+        d.resources.insert(
+            key.clone(),
+            AppResource {
+                app_id: app_id.to_string(),
+                display_name: if r.display_name.is_empty() {
+                    id.resource.clone()
+                } else {
+                    r.display_name.clone()
+                },
+                description: r.description.clone(),
+                external_id: key.clone(),
+                profile: r.profile.as_ref().map(proto::struct_to_json),
+                // Type and parent links are filled with our ids when applying.
+                app_resource_type_id: id.resource_type.clone(),
+                parent_app_resource_type_id: r
+                    .parent_resource_id
+                    .as_ref()
+                    .map(|p| p.resource_type.clone())
+                    .unwrap_or_default(),
+                parent_app_resource_id: r
+                    .parent_resource_id
+                    .as_ref()
+                    .map(rid_key)
+                    .unwrap_or_default(),
+                ..Default::default()
+            },
+        );
+        let trait_ = user_trait(r);
+        if trait_.is_none() && !user_types.contains(&id.resource_type) {
+            continue;
+        }
+        let t = trait_.unwrap_or_default();
+        let primary = t
+            .emails
+            .iter()
+            .find(|e| e.is_primary)
+            .or(t.emails.first())
+            .map(|e| e.address.clone())
+            .unwrap_or_default();
+        let mut usernames: Vec<String> = Vec::new();
+        if !t.login.is_empty() {
+            usernames.push(t.login.clone());
+        }
+        usernames.extend(t.login_aliases.iter().filter(|a| !a.is_empty()).cloned());
+        let status = r
+            .status
+            .as_ref()
+            .or(t.status.as_ref())
+            .map(|s| status_of(s.status, &s.details));
+        let profile = r
+            .profile
+            .as_ref()
+            .or(t.profile.as_ref())
+            .map(proto::struct_to_json);
+        d.users.insert(
+            key,
+            AppUser {
+                app_id: app_id.to_string(),
+                display_name: r.display_name.clone(),
+                email: primary,
+                emails: t.emails.iter().map(|e| e.address.clone()).collect(),
+                employee_ids: t.employee_ids.clone(),
+                username: usernames.first().cloned().unwrap_or_default(),
+                usernames,
+                status,
+                app_user_type: match t.account_type {
+                    2 => AppUserType::ServiceAccount,
+                    3 => AppUserType::SystemAccount,
+                    _ => AppUserType::User,
+                },
+                profile,
+                ..Default::default()
+            },
+        );
+    }
+    for e in &snap.entitlements {
+        let res = e
+            .resource
+            .as_ref()
+            .and_then(|r| r.id.clone())
+            .unwrap_or_default();
+        d.entitlements.insert(
+            e.id.clone(),
+            AppEntitlement {
+                app_id: app_id.to_string(),
+                display_name: if e.display_name.is_empty() {
+                    e.id.clone()
+                } else {
+                    e.display_name.clone()
+                },
+                description: e.description.clone(),
+                slug: e.slug.clone(),
+                purpose: match e.purpose {
+                    1 => EntitlementPurpose::Assignment,
+                    2 => EntitlementPurpose::Permission,
+                    3 => EntitlementPurpose::Ownership,
+                    _ => EntitlementPurpose::Unspecified,
+                },
+                external_id: e.id.clone(),
+                app_resource_type_id: res.resource_type.clone(),
+                app_resource_id: rid_key(&res),
+                ..Default::default()
+            },
+        );
+    }
+    for g in &snap.grants {
+        let principal = rid_key(&g.principal);
+        let is_account = d.users.contains_key(&principal);
+        d.grants.push((
+            g.entitlement_id.clone(),
+            principal,
+            is_account,
+            g.sources.clone(),
+        ));
+    }
+    d
+}
+
+/// Loads `external_id → object_id` for one kind of an app.
+async fn external_ids(
+    tx: &mut Tx<'_>,
+    app_id: &str,
+    kind: &str,
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut sql = Sql::new("SELECT external_id, object_id FROM external_ids WHERE app_id = ");
+    sql.arg(app_id).push(" AND kind = ").arg(kind);
+    let rows = sql.query().fetch_all(tx.conn()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+        .collect()
+}
+
+async fn remember(
+    tx: &mut Tx<'_>,
+    app_id: &str,
+    kind: &str,
+    external: &str,
+    object_id: &str,
+) -> Result<(), StoreError> {
+    let mut sql =
+        Sql::new("INSERT INTO external_ids (app_id, kind, external_id, object_id) VALUES (");
+    sql.arg(app_id)
+        .push(", ")
+        .arg(kind)
+        .push(", ")
+        .arg(external)
+        .push(", ")
+        .arg(object_id);
+    sql.push(
+        ") ON CONFLICT (app_id, kind, external_id) DO UPDATE SET object_id = excluded.object_id",
+    );
+    tx.exec(&sql).await?;
+    Ok(())
+}
+
+/// Something a sync writes that carries its own id and timestamps.
+trait Synced: Record + Clone + PartialEq {
+    const EXTERNAL_KIND: &'static str;
+    fn set_identity(&mut self, id: String, created: Option<Timestamp>, updated: Option<Timestamp>);
+    fn created_at(&self) -> Option<Timestamp>;
+    fn updated_at(&self) -> Option<Timestamp>;
+}
+
+macro_rules! synced {
+    ($t:ty, $kind:literal) => {
+        impl Synced for $t {
+            const EXTERNAL_KIND: &'static str = $kind;
+            fn set_identity(
+                &mut self,
+                id: String,
+                created: Option<Timestamp>,
+                updated: Option<Timestamp>,
+            ) {
+                self.id = id;
+                self.created_at = created;
+                self.updated_at = updated;
+            }
+            fn created_at(&self) -> Option<Timestamp> {
+                self.created_at
+            }
+            fn updated_at(&self) -> Option<Timestamp> {
+                self.updated_at
+            }
+        }
+    };
+}
+synced!(AppResourceType, "resource_type");
+synced!(AppResource, "resource");
+synced!(AppUser, "app_user");
+synced!(AppEntitlement, "entitlement");
+
+/// Creates, updates or soft-deletes one kind so the app matches `desired`; returns counts and
+/// the source id → object id map of what is now live.
+async fn reconcile<T: Synced>(
+    tx: &mut Tx<'_>,
+    app_id: &str,
+    desired: BTreeMap<String, T>,
+    keep_fields: impl Fn(&T, &mut T),
+) -> Result<(Counts, HashMap<String, String>), StoreError> {
+    let known = external_ids(tx, app_id, T::EXTERNAL_KIND).await?;
+    let mut counts = Counts {
+        total: desired.len() as u64,
+        ..Default::default()
+    };
+    let mut live = HashMap::with_capacity(desired.len());
+    let now = tx.now();
+    for (ext, mut want) in desired {
+        let existing = match known.get(&ext) {
+            Some(id) => tx.get::<T>(id).await?,
+            None => None,
+        };
+        match existing {
+            Some(have) => {
+                want.set_identity(have.id().to_string(), have.created_at(), have.updated_at());
+                keep_fields(&have, &mut want);
+                if want != have {
+                    want.set_identity(have.id().to_string(), have.created_at(), Some(now));
+                    tx.replace(&have, &want).await?;
+                    counts.changed += 1;
+                }
+                live.insert(ext, have.id().to_string());
+            }
+            None => {
+                let id = new_id();
+                want.set_identity(id.clone(), Some(now), Some(now));
+                tx.create(&want).await?;
+                remember(tx, app_id, T::EXTERNAL_KIND, &ext, &id).await?;
+                counts.added += 1;
+                live.insert(ext, id);
+            }
+        }
+    }
+    for (ext, id) in known {
+        if !live.contains_key(&ext) && tx.get::<T>(&id).await?.is_some() {
+            tx.soft_delete::<T>(&id).await?;
+            counts.removed += 1;
+        }
+    }
+    Ok((counts, live))
+}
+
+/// A sync run as recorded and listed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncRun {
+    /// Run id.
+    pub id: String,
+    /// App synced.
+    pub app_id: String,
+    /// Connector that produced the data (empty for uploads without one).
+    pub connector_id: String,
+    /// Source sync id (Baton's).
+    pub source_sync_id: String,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// When it finished.
+    pub completed_at: Option<Timestamp>,
+    /// `SYNC_STATUS_DONE` or `SYNC_STATUS_ERROR`.
+    pub status: String,
+    /// Error text when it failed.
+    pub last_error: String,
+    /// Duration in milliseconds.
+    pub duration_ms: i64,
+    /// What changed.
+    pub counts: SyncCounts,
+}
+
+/// Applies `snap` to `app_id` in one transaction and records the run.
+pub async fn apply(
+    store: &Store,
+    audit: &AuditCtx,
+    app_id: &str,
+    connector_id: &str,
+    snap: &Snapshot,
+) -> Result<SyncRun, StoreError> {
+    let started = std::time::Instant::now();
+    let started_at = Timestamp::now();
+    let desired = map_snapshot(app_id, snap);
+    let counts =
+        chamberlain_store::write_tx!(store, audit, |tx| { apply_in(tx, app_id, &desired).await })?;
+    let run = SyncRun {
+        id: new_id(),
+        app_id: app_id.to_string(),
+        connector_id: connector_id.to_string(),
+        source_sync_id: snap.sync_id.clone(),
+        started_at,
+        completed_at: Some(Timestamp::now()),
+        status: "SYNC_STATUS_DONE".into(),
+        last_error: String::new(),
+        duration_ms: started.elapsed().as_millis() as i64,
+        counts,
+    };
+    let doc =
+        serde_json::to_string(&run).map_err(|e| StoreError::Corrupt("sync run", e.to_string()))?;
+    let mut sql = Sql::new("INSERT INTO sync_runs (id, app_id, connector_id, started_at, completed_at, status, doc) VALUES (");
+    sql.arg(run.id.as_str())
+        .push(", ")
+        .arg(app_id)
+        .push(", ")
+        .arg(connector_id)
+        .push(", ")
+        .arg(started_at.as_micros())
+        .push(", ")
+        .arg(Col::OptInt(run.completed_at.map(|t| t.as_micros())))
+        .push(", ")
+        .arg(run.status.as_str())
+        .push(", ")
+        .arg(doc)
+        .push(")");
+    sql.query().execute(store.pool()).await?;
+    Ok(run)
+}
+
+async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCounts, StoreError> {
+    let mut out = SyncCounts::default();
+    let (c, type_ids) = reconcile(tx, app_id, d.types.clone(), |_, _| {}).await?;
+    out.resource_types = c;
+    // Resources: link type and parent by our ids. Parents are resolved from the snapshot's own
+    // keys first (two passes: create all, then the parent links resolve).
+    let mut resources = d.resources.clone();
+    for r in resources.values_mut() {
+        r.app_resource_type_id = type_ids
+            .get(&r.app_resource_type_id)
+            .cloned()
+            .unwrap_or_default();
+        r.parent_app_resource_type_id = type_ids
+            .get(&r.parent_app_resource_type_id)
+            .cloned()
+            .unwrap_or_default();
+    }
+    let parents: Vec<(String, String)> = resources
+        .iter()
+        .map(|(k, r)| (k.clone(), r.parent_app_resource_id.clone()))
+        .collect();
+    for r in resources.values_mut() {
+        r.parent_app_resource_id = String::new();
+    }
+    let (c, _) = reconcile(tx, app_id, resources.clone(), |_, _| {}).await?;
+    let resource_ids = external_ids(tx, app_id, "resource").await?;
+    for (k, parent) in &parents {
+        if let Some(pid) = resource_ids.get(parent) {
+            if let Some(r) = resources.get_mut(k) {
+                r.parent_app_resource_id = pid.clone();
+            }
+        }
+    }
+    let (c2, resource_ids) = reconcile(tx, app_id, resources, |_, _| {}).await?;
+    out.resources = Counts {
+        total: c.total,
+        added: c.added,
+        changed: c2.changed,
+        removed: c.removed,
+    };
+    // Accounts keep the user they were linked to (directory resolution owns that link).
+    let (c, user_ids) = reconcile(tx, app_id, d.users.clone(), |have, want| {
+        want.identity_user_id = have.identity_user_id.clone()
+    })
+    .await?;
+    out.app_users = c;
+    let mut ents = d.entitlements.clone();
+    for e in ents.values_mut() {
+        e.app_resource_type_id = type_ids
+            .get(&e.app_resource_type_id)
+            .cloned()
+            .unwrap_or_default();
+        e.app_resource_id = resource_ids
+            .get(&e.app_resource_id)
+            .cloned()
+            .unwrap_or_default();
+    }
+    // Settings an admin sets on an entitlement (policies, durations, owners) survive a sync.
+    let (c, ent_ids) = reconcile(tx, app_id, ents, |have, want| {
+        let mut merged = have.clone();
+        merged.display_name = want.display_name.clone();
+        merged.description = want.description.clone();
+        merged.slug = want.slug.clone();
+        merged.purpose = want.purpose;
+        merged.external_id = want.external_id.clone();
+        merged.app_resource_id = want.app_resource_id.clone();
+        merged.app_resource_type_id = want.app_resource_type_id.clone();
+        merged.grant_count = have.grant_count;
+        *want = merged;
+    })
+    .await?;
+    out.entitlements = c;
+    out.grants = reconcile_grants(tx, app_id, d, &ent_ids, &user_ids, &resource_ids).await?;
+    Ok(out)
+}
+
+async fn reconcile_grants(
+    tx: &mut Tx<'_>,
+    app_id: &str,
+    d: &Desired,
+    ent_ids: &HashMap<String, String>,
+    user_ids: &HashMap<String, String>,
+    resource_ids: &HashMap<String, String>,
+) -> Result<Counts, StoreError> {
+    // Current synced grants: (entitlement id, principal id) → (row id, sources json).
+    let mut sql = Sql::new("SELECT id, entitlement_id, app_user_id, sources FROM grants WHERE deleted_at IS NULL AND synced = 1 AND app_id = ");
+    sql.arg(app_id);
+    let rows = sql.query().fetch_all(tx.conn()).await?;
+    let mut have: HashMap<(String, String), (String, String)> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        have.insert(
+            (r.try_get(1)?, r.try_get(2)?),
+            (r.try_get(0)?, r.try_get(3)?),
+        );
+    }
+    let mut counts = Counts {
+        total: d.grants.len() as u64,
+        ..Default::default()
+    };
+    let mut seen: HashSet<(String, String)> = HashSet::with_capacity(d.grants.len());
+    let now = tx.now().as_micros();
+    for (ent, principal, is_account, sources) in &d.grants {
+        let Some(ent_id) = ent_ids.get(ent) else {
+            continue;
+        };
+        let principal_id = if *is_account {
+            user_ids.get(principal)
+        } else {
+            resource_ids.get(principal)
+        };
+        let Some(principal_id) = principal_id else {
+            continue;
+        };
+        let refs: Vec<AppEntitlementRef> = sources
+            .iter()
+            .filter_map(|s| ent_ids.get(s))
+            .map(|id| AppEntitlementRef {
+                app_id: app_id.to_string(),
+                id: id.clone(),
+            })
+            .collect();
+        let sources_json = serde_json::to_string(&refs)
+            .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+        let key = (ent_id.clone(), principal_id.clone());
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        match have.get(&key) {
+            Some((_, s)) if *s == sources_json => {}
+            Some((row, _)) => {
+                let mut up = Sql::new("UPDATE grants SET sources = ");
+                up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
+                tx.exec(&up).await?;
+                counts.changed += 1;
+            }
+            None => {
+                // A manual grant of the same pair becomes connector-confirmed rather than doubled.
+                let mut up = Sql::new("UPDATE grants SET synced = 1, sources = ");
+                up.arg(sources_json.clone())
+                    .push(" WHERE deleted_at IS NULL AND entitlement_id = ")
+                    .arg(ent_id.as_str())
+                    .push(" AND app_user_id = ")
+                    .arg(principal_id.as_str());
+                if tx.exec(&up).await? == 0 {
+                    let mut ins = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at, principal_kind, synced) VALUES (");
+                    ins.arg(new_id())
+                        .push(", ")
+                        .arg(app_id)
+                        .push(", ")
+                        .arg(ent_id.as_str())
+                        .push(", ")
+                        .arg(principal_id.as_str())
+                        .push(", 1, ")
+                        .arg(sources_json)
+                        .push(", ")
+                        .arg(now)
+                        .push(", NULL, NULL, ")
+                        .arg(if *is_account {
+                            "app_user"
+                        } else {
+                            "app_resource"
+                        })
+                        .push(", 1)");
+                    tx.exec(&ins).await?;
+                }
+                counts.added += 1;
+            }
+        }
+    }
+    for (key, (row, _)) in &have {
+        if !seen.contains(key) {
+            let mut del = Sql::new("UPDATE grants SET deleted_at = ");
+            del.arg(now).push(" WHERE id = ").arg(row.as_str());
+            tx.exec(&del).await?;
+            counts.removed += 1;
+        }
+    }
+    if counts.added + counts.changed + counts.removed > 0 {
+        let summary = serde_json::json!({"added": counts.added, "changed": counts.changed, "removed": counts.removed, "total": counts.total});
+        tx.audit(
+            Activity::Update,
+            "app grants (sync)",
+            app_id,
+            None,
+            Some(summary),
+        )
+        .await?;
+    }
+    Ok(counts)
+}
+
+/// Lists an app's sync runs, newest first.
+pub async fn list_runs(
+    store: &Store,
+    app_id: &str,
+    limit: i64,
+) -> Result<Vec<SyncRun>, StoreError> {
+    let mut sql = Sql::new("SELECT doc FROM sync_runs WHERE app_id = ");
+    sql.arg(app_id).push(" ORDER BY id DESC LIMIT ").arg(limit);
+    let rows = sql.query().fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            serde_json::from_str(&r.try_get::<String, _>(0)?)
+                .map_err(|e| StoreError::Corrupt("sync run", e.to_string()))
+        })
+        .collect()
+}
