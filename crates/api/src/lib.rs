@@ -66,7 +66,13 @@ async fn observe(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    // Uploads (c1z files) stream to disk with their own cap.
+    let limit = if req.uri().path().ends_with("/c1z") {
+        routes::connectors::MAX_UPLOAD_BYTES as usize
+    } else {
+        MAX_BODY_BYTES
+    };
+    if declared.is_some_and(|n| n > limit) {
         let err = error::ApiError {
             code: error::Code::ResourceExhausted,
             message: format!(

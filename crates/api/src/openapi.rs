@@ -40,6 +40,9 @@ pub fn document(server_url: &str) -> Value {
                 p.push(json!({"name": "page_token", "in": "query", "schema": {"type": "string"}}));
             }
         }
+        if r.extension {
+            op["x-chamberlain-extension"] = json!(true);
+        }
         if let Some(req) = r.request {
             op["requestBody"] =
                 json!({"content": {"application/json": {"schema": schema_ref(req)}}});

@@ -505,3 +505,70 @@ mod tests {
         );
     }
 }
+
+wire_enum!(
+    /// State of a connector's sync.
+    SyncStatus {
+        Unspecified = "SYNC_STATUS_UNSPECIFIED",
+        Running = "SYNC_STATUS_RUNNING",
+        Done = "SYNC_STATUS_DONE",
+        Error = "SYNC_STATUS_ERROR",
+        Disabled = "SYNC_STATUS_DISABLED",
+    }
+);
+
+/// `c1.api.app.v1.ConnectorStatus`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ConnectorStatus {
+    pub status: SyncStatus,
+    pub last_error: String,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// `c1.api.app.v1.Connector`. `config` is never returned (it may hold secrets); it is stored
+/// encrypted and `configUpdatedAt` says when it last changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Connector {
+    pub id: String,
+    pub app_id: String,
+    pub display_name: String,
+    pub description: String,
+    pub catalog_id: String,
+    pub can_resume_sync: bool,
+    pub config: Option<Value>,
+    pub config_updated_at: Option<Timestamp>,
+    pub connector_api_version: u32,
+    pub connector_sync_cron_schedule: Option<Value>,
+    pub disable_check_bad_sync: bool,
+    pub download_url: String,
+    pub oauth_authorized_as: Option<Value>,
+    pub parallel_sync_worker_count: Option<i32>,
+    pub profile_allow_list: Vec<String>,
+    pub profile_ignore_list: Vec<String>,
+    pub status: Option<ConnectorStatus>,
+    pub sync_config: Option<Value>,
+    pub sync_disabled_at: Option<Timestamp>,
+    pub sync_disabled_category: String,
+    pub sync_disabled_reason: String,
+    pub user_ids: Vec<String>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl Connector {
+    /// Fields a client may change with `POST …/connectors/{id}`.
+    pub const WRITABLE: &'static [&'static str] = &[
+        "displayName",
+        "description",
+        "catalogId",
+        "userIds",
+        "disableCheckBadSync",
+        "profileAllowList",
+        "profileIgnoreList",
+    ];
+}

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_sync.sql"),
         postgres: None,
     },
+    Migration {
+        version: 3,
+        name: "connectors",
+        sql: include_str!("../migrations/0003_connectors.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

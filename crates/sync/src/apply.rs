@@ -411,24 +411,7 @@ pub async fn apply(
         duration_ms: started.elapsed().as_millis() as i64,
         counts,
     };
-    let doc =
-        serde_json::to_string(&run).map_err(|e| StoreError::Corrupt("sync run", e.to_string()))?;
-    let mut sql = Sql::new("INSERT INTO sync_runs (id, app_id, connector_id, started_at, completed_at, status, doc) VALUES (");
-    sql.arg(run.id.as_str())
-        .push(", ")
-        .arg(app_id)
-        .push(", ")
-        .arg(connector_id)
-        .push(", ")
-        .arg(started_at.as_micros())
-        .push(", ")
-        .arg(Col::OptInt(run.completed_at.map(|t| t.as_micros())))
-        .push(", ")
-        .arg(run.status.as_str())
-        .push(", ")
-        .arg(doc)
-        .push(")");
-    sql.query().execute(store.pool()).await?;
+    insert_run(store, &run).await?;
     Ok(run)
 }
 
@@ -638,4 +621,77 @@ pub async fn list_runs(
                 .map_err(|e| StoreError::Corrupt("sync run", e.to_string()))
         })
         .collect()
+}
+
+/// Records a sync that failed before or while applying, so it shows in the connector's history.
+pub async fn record_failure(
+    store: &Store,
+    app_id: &str,
+    connector_id: &str,
+    started_at: Timestamp,
+    error: &str,
+) -> Result<SyncRun, StoreError> {
+    let now = Timestamp::now();
+    let run = SyncRun {
+        id: new_id(),
+        app_id: app_id.to_string(),
+        connector_id: connector_id.to_string(),
+        source_sync_id: String::new(),
+        started_at,
+        completed_at: Some(now),
+        status: "SYNC_STATUS_ERROR".into(),
+        last_error: error.to_string(),
+        duration_ms: (now.as_micros() - started_at.as_micros()) / 1000,
+        counts: SyncCounts::default(),
+    };
+    insert_run(store, &run).await?;
+    Ok(run)
+}
+
+async fn insert_run(store: &Store, run: &SyncRun) -> Result<(), StoreError> {
+    let doc =
+        serde_json::to_string(run).map_err(|e| StoreError::Corrupt("sync run", e.to_string()))?;
+    let mut sql = Sql::new("INSERT INTO sync_runs (id, app_id, connector_id, started_at, completed_at, status, doc) VALUES (");
+    sql.arg(run.id.as_str())
+        .push(", ")
+        .arg(run.app_id.as_str())
+        .push(", ")
+        .arg(run.connector_id.as_str())
+        .push(", ")
+        .arg(run.started_at.as_micros())
+        .push(", ")
+        .arg(Col::OptInt(run.completed_at.map(|t| t.as_micros())))
+        .push(", ")
+        .arg(run.status.as_str())
+        .push(", ")
+        .arg(doc)
+        .push(")");
+    sql.query().execute(store.pool()).await?;
+    Ok(())
+}
+
+/// Held while an app syncs in this process; a second sync of the same app is refused instead
+/// of interleaving with the first.
+pub struct AppSyncGuard(String);
+
+static SYNCING: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
+
+impl AppSyncGuard {
+    /// Claims `app_id`, or returns None when a sync of it is already running.
+    pub fn try_claim(app_id: &str) -> Option<AppSyncGuard> {
+        let mut set = SYNCING.lock().ok()?;
+        let set = set.get_or_insert_with(HashSet::new);
+        set.insert(app_id.to_string())
+            .then(|| AppSyncGuard(app_id.to_string()))
+    }
+}
+
+impl Drop for AppSyncGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = SYNCING.lock() {
+            if let Some(set) = set.as_mut() {
+                set.remove(&self.0);
+            }
+        }
+    }
 }

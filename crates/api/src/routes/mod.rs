@@ -6,6 +6,7 @@ pub mod app_users;
 pub mod apps;
 pub mod bindings;
 pub mod common;
+pub mod connectors;
 pub mod entitlements;
 pub mod iam;
 pub mod ops;
@@ -37,6 +38,8 @@ pub struct Route {
     pub response: &'static str,
     /// The handler.
     pub handler: MethodRouter<Shared>,
+    /// A Chamberlain addition that C1's spec does not have (documented in the README).
+    pub extension: bool,
 }
 
 impl Route {
@@ -73,7 +76,11 @@ macro_rules! route {
             request: $req,
             response: $resp,
             handler: on(filter(stringify!($m)), $h),
+            extension: false,
         }
+    };
+    (ext $m:ident $path:literal $op:literal [$tag:literal] $req:expr => $resp:literal, $h:expr) => {
+        Route { extension: true, ..route!($m $path $op [$tag] $req => $resp, $h) }
     };
 }
 
@@ -158,6 +165,16 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Get" ["App Entitlement Proxy Binding"] NONE => "c1.api.app.v1.GetAppEntitlementProxyResponse", bindings::get),
         route!(POST "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Create" ["App Entitlement Proxy Binding"] Some("c1.api.app.v1.CreateAppEntitlementProxyRequestInput") => "c1.api.app.v1.CreateAppEntitlementProxyResponse", bindings::create),
         route!(DELETE "/api/v1/apps/{src_app_id}/{src_app_entitlement_id}/bindings/{dst_app_id}/{dst_app_entitlement_id}" "c1.api.app.v1.AppEntitlementsProxy.Delete" ["App Entitlement Proxy Binding"] Some("c1.api.app.v1.DeleteAppEntitlementProxyRequestInput") => "c1.api.app.v1.DeleteAppEntitlementProxyResponse", bindings::delete),
+        // Connectors and sync
+        route!(GET "/api/v1/apps/{app_id}/connectors" "c1.api.app.v1.ConnectorService.List" ["Connector"] NONE => "c1.api.app.v1.ConnectorServiceListResponse", connectors::list),
+        route!(POST "/api/v1/apps/{app_id}/connectors" "c1.api.app.v1.ConnectorService.CreateDelegated" ["Connector"] Some("c1.api.app.v1.ConnectorServiceCreateDelegatedRequestInput") => "c1.api.app.v1.ConnectorServiceCreateResponse", connectors::create_delegated),
+        route!(POST "/api/v1/apps/{app_id}/connectors/create" "c1.api.app.v1.ConnectorService.Create" ["Connector"] Some("c1.api.app.v1.ConnectorServiceCreateRequestInput") => "c1.api.app.v1.ConnectorServiceCreateResponse", connectors::create),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{id}" "c1.api.app.v1.ConnectorService.Get" ["Connector"] NONE => "c1.api.app.v1.ConnectorServiceGetResponse", connectors::get),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{id}" "c1.api.app.v1.ConnectorService.Update" ["Connector"] Some("c1.api.app.v1.ConnectorServiceUpdateRequestInput") => "c1.api.app.v1.ConnectorServiceUpdateResponse", connectors::update),
+        route!(DELETE "/api/v1/apps/{app_id}/connectors/{id}" "c1.api.app.v1.ConnectorService.Delete" ["Connector"] Some("c1.api.app.v1.ConnectorServiceDeleteRequestInput") => "c1.api.app.v1.ConnectorServiceDeleteResponse", connectors::delete),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/force_sync" "c1.api.app.v1.ConnectorService.ForceSync" ["Connector"] Some("c1.api.app.v1.ForceSyncRequestInput") => "c1.api.app.v1.ForceSyncResponse", connectors::force_sync),
+        route!(ext POST "/api/v1/apps/{app_id}/connectors/{connector_id}/c1z" "chamberlain.v1.Sync.UploadC1z" ["Connector"] Some("chamberlain.v1.C1zFile") => "chamberlain.v1.UploadC1zResponse", connectors::upload_c1z),
+        route!(ext GET "/api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs" "chamberlain.v1.Sync.ListSyncRuns" ["Connector"] NONE => "chamberlain.v1.ListSyncRunsResponse", connectors::sync_runs),
         // Per-app settings
         route!(GET "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Get" ["App Usage Controls"] NONE => "c1.api.app.v1.GetAppUsageControlsResponse", settings::get_usage_controls),
         route!(POST "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Update" ["App Usage Controls"] Some("c1.api.app.v1.UpdateAppUsageControlsRequestInput") => "c1.api.app.v1.UpdateAppUsageControlsResponse", settings::update_usage_controls),

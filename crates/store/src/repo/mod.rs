@@ -160,3 +160,22 @@ impl Record for User {
         self.updated_at = Some(at);
     }
 }
+
+impl Record for chamberlain_model::app::Connector {
+    const TABLE: &'static str = "connectors";
+    const KIND: &'static str = "connector";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn columns(&self) -> Vec<(&'static str, Col)> {
+        vec![
+            ("app_id", self.app_id.clone().into()),
+            ("created_at", created(&self.created_at)),
+            ("deleted_at", ts(&self.deleted_at)),
+        ]
+    }
+    fn set_deleted(&mut self, at: Timestamp) {
+        self.deleted_at = Some(at);
+        self.updated_at = Some(at);
+    }
+}

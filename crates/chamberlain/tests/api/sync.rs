@@ -1,0 +1,252 @@
+//! c1z import through the API: the real Baton fixtures, on both backends.
+
+use crate::harness::TestServer;
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../sync/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn upload(s: &TestServer, app: &str, connector: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let resp = s
+        .http
+        .post(format!(
+            "{}/api/v1/apps/{app}/connectors/{connector}/c1z",
+            s.base
+        ))
+        .bearer_auth(&s.admin)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn c1z_import_and_resync(s: &TestServer) {
+    let app = s.create_app("Baton test connector").await;
+    let v = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors"),
+            Some(json!({"displayName": "Uploads"})),
+        )
+        .await;
+    let conn = v["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        v["connectorView"]["connector"]["status"]["status"],
+        "SYNC_STATUS_UNSPECIFIED"
+    );
+
+    let (st, v) = upload(
+        s,
+        &app,
+        &conn,
+        fixture("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded.c1z"),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let c = &v["syncRun"]["counts"];
+    assert_eq!(c["resourceTypes"]["added"], 4);
+    assert_eq!(c["resources"]["added"], 1221);
+    assert_eq!(c["appUsers"]["added"], 1000);
+    assert_eq!(c["entitlements"]["added"], 342);
+    assert_eq!(c["grants"]["added"], 14981);
+    assert_eq!(v["syncRun"]["sourceSyncId"], "36zfOAoWMxQdISbixanQCRBiX7E");
+    let got = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        got["connectorView"]["connector"]["status"]["status"],
+        "SYNC_STATUS_DONE"
+    );
+    assert!(got["connectorView"]["connector"]["status"]["completedAt"].is_string());
+
+    // The data is there, shaped as C1 objects.
+    let types = s
+        .ok("GET", &format!("/api/v1/apps/{app}/resource_types"), None)
+        .await;
+    let names: Vec<&str> = types["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["appResourceType"]["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let user_type = types["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["appResourceType"]["traitIds"] == json!(["TRAIT_USER"]))
+        .expect("user type keeps its trait");
+    assert!(user_type["appResourceType"]["id"].is_string());
+    let found = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "user-0@example.com"})),
+        )
+        .await;
+    let account = &found["list"][0]["appUser"];
+    assert_eq!(account["email"], "user-0@example.com");
+    assert_eq!(account["appUserType"], "APP_USER_TYPE_USER");
+    assert_eq!(account["status"]["status"], "STATUS_ENABLED");
+    assert!(
+        !account["usernames"].as_array().unwrap().is_empty(),
+        "login becomes the username"
+    );
+    let au = account["id"].as_str().unwrap().to_string();
+    let held = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/entitlements/users/{au}?page_size=100"),
+            None,
+        )
+        .await;
+    assert!(
+        !held["list"].as_array().unwrap().is_empty(),
+        "user-0 holds entitlements"
+    );
+    let derived = s
+        .ok(
+            "POST",
+            "/api/v1/search/grants",
+            Some(json!({"appIds": [app], "pageSize": 100})),
+        )
+        .await;
+    assert!(
+        derived["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| !g["appEntitlementUserBinding"]["grantSources"]
+                .as_array()
+                .unwrap()
+                .is_empty()),
+        "expansion-derived grants carry grantSources"
+    );
+
+    // An unchanged re-sync changes nothing and writes no events.
+    let events = s.event_count().await;
+    let (st, v) = upload(
+        s,
+        &app,
+        &conn,
+        fixture("sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded.c1z"),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    for kind in [
+        "resourceTypes",
+        "resources",
+        "appUsers",
+        "entitlements",
+        "grants",
+    ] {
+        let k = &v["syncRun"]["counts"][kind];
+        assert_eq!(
+            (
+                k["added"].as_i64(),
+                k["changed"].as_i64(),
+                k["removed"].as_i64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{kind}: {k}"
+        );
+    }
+    // Only the connector's status changes were recorded (RUNNING, DONE).
+    assert_eq!(s.event_count().await - events, 2);
+
+    // Refusals leave the data as it was and show in the connector's status and history.
+    let (st, e) = upload(s, &app, &conn, fixture("sync-in-progress.c1z")).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("no finished sync"),
+        "{e}"
+    );
+    let got = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        got["connectorView"]["connector"]["status"]["status"],
+        "SYNC_STATUS_ERROR"
+    );
+    assert!(got["connectorView"]["connector"]["status"]["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("no finished sync"));
+    let (st, e) = upload(
+        s,
+        &app,
+        &conn,
+        fixture("sync.36zGvJw3uxU1QMJKU2yPVQ1hBOC.unexpanded.pebble.c1z"),
+    )
+    .await;
+    assert_eq!(st, 400);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("--storage-engine sqlite"),
+        "{e}"
+    );
+    let (st, _) = upload(s, &app, &conn, vec![]).await;
+    assert_eq!(st, 400);
+    let runs = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}/sync_runs"),
+            None,
+        )
+        .await;
+    let statuses: Vec<&str> = runs["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            "SYNC_STATUS_ERROR",
+            "SYNC_STATUS_ERROR",
+            "SYNC_STATUS_DONE",
+            "SYNC_STATUS_DONE"
+        ]
+    );
+    let still = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "user-0@example.com"})),
+        )
+        .await;
+    assert_eq!(still["list"][0]["appUser"]["id"], au.as_str());
+    // force_sync explains what to do for an upload-fed connector.
+    let (st, e) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{conn}/force_sync"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(e["message"].as_str().unwrap().contains("/c1z"));
+}
