@@ -2,8 +2,10 @@
 //! (`admin …`, acting on the database directly), and client commands that go through the API.
 
 mod admin;
+mod client;
 mod config;
 mod server;
+mod sync_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -31,6 +33,9 @@ enum Command {
     /// Administer the database directly (first admin, local users).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Sync apps from connectors (through a running server).
+    #[command(subcommand)]
+    Sync(sync_cmd::SyncCommand),
 }
 
 fn main() -> Result<()> {
@@ -43,6 +48,7 @@ fn main() -> Result<()> {
             Command::Serve(s) => server::serve(&cli.db, &s).await,
             Command::Migrate => server::migrate_only(&cli.db).await,
             Command::Admin(a) => admin::run(&cli.db, a).await,
+            Command::Sync(c) => sync_cmd::run(c).await,
         }
     });
     if let Err(e) = &outcome {

@@ -283,3 +283,135 @@ fn bad_configuration_is_refused_clearly() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn sync_import_command_goes_through_the_api() {
+    let dir = temp_dir();
+    let port = free_port();
+    let d = dir.to_str().unwrap().to_string();
+    let creds = create_client(
+        &[],
+        &[
+            "--data-dir",
+            &d,
+            "--public-url",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+    );
+    let _srv = Server(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--data-dir",
+                &d,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::task::spawn_blocking(move || wait_ready(port))
+        .await
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = ::reqwest::Client::new();
+    let tok: serde_json::Value = http
+        .post(format!("{base}/auth/v1/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", creds["clientId"].as_str().unwrap()),
+            ("client_secret", creds["clientSecret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app: serde_json::Value = http
+        .post(format!("{base}/api/v1/apps"))
+        .bearer_auth(tok["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"displayName": "From the CLI"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = app["app"]["id"].as_str().unwrap().to_string();
+    let fixture = format!(
+        "{}/../sync/tests/fixtures/sync.36zfOAoWMxQdISbixanQCRBiX7E.expanded.c1z",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = |args: Vec<String>| {
+        let creds = creds.clone();
+        let base = base.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                Command::new(BIN)
+                    .args(args)
+                    .env("CHAMBERLAIN_SERVER", base)
+                    .env("CHAMBERLAIN_CLIENT_ID", creds["clientId"].as_str().unwrap())
+                    .env(
+                        "CHAMBERLAIN_CLIENT_SECRET",
+                        creds["clientSecret"].as_str().unwrap(),
+                    )
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = run(vec![
+        "sync".into(),
+        "import".into(),
+        "--app".into(),
+        app_id.clone(),
+        fixture.clone(),
+        "--output".into(),
+        "json".into(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["counts"]["grants"]["added"], 14981);
+    let out = run(vec![
+        "sync".into(),
+        "import".into(),
+        "--app".into(),
+        app_id.clone(),
+        fixture,
+    ])
+    .await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("grants") && text.contains("14981"), "{text}");
+    // A refused file: non-zero exit and the server's reason.
+    let bad = dir.join("in-progress.c1z");
+    std::fs::copy(
+        format!(
+            "{}/../sync/tests/fixtures/sync-in-progress.c1z",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        &bad,
+    )
+    .unwrap();
+    let out = run(vec![
+        "sync".into(),
+        "import".into(),
+        "--app".into(),
+        app_id,
+        bad.to_str().unwrap().into(),
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no finished sync"));
+    let _ = std::fs::remove_dir_all(dir);
+}

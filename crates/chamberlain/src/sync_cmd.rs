@@ -1,0 +1,111 @@
+//! `chamberlain sync …`: feeding apps from connectors through a running server.
+
+use crate::admin::Output;
+use crate::client::{ApiClient, ServerArgs};
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum SyncCommand {
+    /// Import a Baton .c1z file into an app as a sync, and print what changed.
+    Import {
+        /// The app to import into.
+        #[arg(long = "app")]
+        app_id: String,
+        /// The connector the file comes from [default: the app's first connector, created if none]
+        #[arg(long = "connector")]
+        connector_id: Option<String>,
+        /// The .c1z file.
+        file: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
+pub async fn run(cmd: SyncCommand) -> Result<()> {
+    match cmd {
+        SyncCommand::Import {
+            app_id,
+            connector_id,
+            file,
+            server,
+            output,
+        } => {
+            if !file.is_file() {
+                anyhow::bail!("{} is not a file", file.display());
+            }
+            let api = ApiClient::connect(&server).await?;
+            let connector = match connector_id {
+                Some(c) => c,
+                None => default_connector(&api, &app_id).await?,
+            };
+            let v = api
+                .upload(
+                    &format!("/api/v1/apps/{app_id}/connectors/{connector}/c1z"),
+                    &file,
+                )
+                .await
+                .context("import failed")?;
+            let run = &v["syncRun"];
+            match output {
+                Output::Json => println!("{run}"),
+                Output::Text => print_run(run),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn default_connector(api: &ApiClient, app_id: &str) -> Result<String> {
+    let list = api
+        .get(&format!("/api/v1/apps/{app_id}/connectors"))
+        .await?;
+    if let Some(id) = list["list"]
+        .as_array()
+        .and_then(|l| l.first())
+        .and_then(|c| c["connector"]["id"].as_str())
+    {
+        return Ok(id.to_string());
+    }
+    let created = api
+        .post(
+            &format!("/api/v1/apps/{app_id}/connectors"),
+            &json!({"displayName": "c1z uploads"}),
+        )
+        .await?;
+    created["connectorView"]["connector"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .context("the server did not return the new connector's id")
+}
+
+fn print_run(run: &Value) {
+    println!(
+        "Sync run {} ({}) of source sync {} in {} ms",
+        run["id"].as_str().unwrap_or(""),
+        run["status"].as_str().unwrap_or(""),
+        run["sourceSyncId"].as_str().unwrap_or(""),
+        run["durationMs"]
+    );
+    println!(
+        "{:<16} {:>10} {:>10} {:>10} {:>10}",
+        "kind", "total", "added", "changed", "removed"
+    );
+    for (label, key) in [
+        ("resource types", "resourceTypes"),
+        ("resources", "resources"),
+        ("accounts", "appUsers"),
+        ("entitlements", "entitlements"),
+        ("grants", "grants"),
+    ] {
+        let c = &run["counts"][key];
+        println!(
+            "{label:<16} {:>10} {:>10} {:>10} {:>10}",
+            c["total"], c["added"], c["changed"], c["removed"]
+        );
+    }
+}
