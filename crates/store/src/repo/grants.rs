@@ -667,3 +667,58 @@ pub async fn find_binding(
     })
     .transpose()
 }
+
+/// A grant to insert in bulk.
+#[derive(Clone, Debug)]
+pub struct NewGrant {
+    /// App of the entitlement.
+    pub app_id: String,
+    /// Entitlement granted.
+    pub entitlement_id: String,
+    /// Principal: an account id (or a resource id when `principal_kind` is `app_resource`).
+    pub principal_id: String,
+    /// `app_user` or `app_resource`.
+    pub principal_kind: &'static str,
+    /// Source entitlements (expansion or bindings).
+    pub sources: Vec<AppEntitlementRef>,
+    /// Reported by a connector (vs. added by hand).
+    pub synced: bool,
+}
+
+/// Inserts direct grants with multi-row INSERTs inside the caller's transaction. The caller
+/// guarantees the pairs are new (the live-pair unique index refuses duplicates) and audits a
+/// summary. Bindings are not propagated: bulk paths load whole snapshots.
+pub async fn bulk_insert(
+    conn: &mut sqlx::AnyConnection,
+    grants: &[NewGrant],
+    created_at: i64,
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    // 6 bound values per row; see record::MAX_PARAMS_PER_STATEMENT.
+    for part in grants.chunks(crate::record::MAX_PARAMS_PER_STATEMENT / 6) {
+        let mut sql = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at, principal_kind, synced) VALUES ");
+        for (i, g) in part.iter().enumerate() {
+            let sources = serde_json::to_string(&g.sources)
+                .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+            sql.push(if i == 0 { "(" } else { ", (" });
+            sql.arg(new_id())
+                .push(", ")
+                .arg(g.app_id.as_str())
+                .push(", ")
+                .arg(g.entitlement_id.as_str())
+                .push(", ")
+                .arg(g.principal_id.as_str())
+                .push(", 1, ")
+                .arg(sources)
+                .push(", ")
+                .arg(created_at)
+                .push(", NULL, NULL, ")
+                .arg(g.principal_kind)
+                .push(", ")
+                .arg(i64::from(g.synced))
+                .push(")");
+        }
+        written += sql.query().execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
+}
