@@ -9,9 +9,9 @@ use axum::response::Response;
 use chamberlain_auth::crypto::SecretBox;
 use chamberlain_auth::tokens::TokenIssuer;
 use chamberlain_model::principal::{Principal, Role};
-use chamberlain_model::user::{User, UserStatus};
+use chamberlain_model::user::UserStatus;
 use chamberlain_store::repo::clients;
-use chamberlain_store::{record, AuditCtx, Store};
+use chamberlain_store::{AuditCtx, Store};
 use std::sync::Arc;
 
 /// Everything handlers need.
@@ -109,27 +109,21 @@ pub async fn resolve_principal(
 ) -> Result<Principal, ApiError> {
     let revoked =
         || ApiError::unauthenticated("the credential behind this token was revoked or has expired");
-    let client = clients::by_client_id(&state.store, client_id)
+    let creds = clients::credentials(&state.store, client_id)
         .await?
         .ok_or_else(revoked)?;
-    if client.client.user_id != user_id {
+    if creds.user_id != user_id {
         return Err(revoked());
     }
-    let user: User = record::get::<User, _>(state.store.pool(), user_id, false)
-        .await?
-        .ok_or_else(revoked)?;
-    if user.status == UserStatus::Disabled || user.status == UserStatus::Deleted {
+    if creds.user_status == UserStatus::Disabled.as_str()
+        || creds.user_status == UserStatus::Deleted.as_str()
+    {
         return Err(ApiError::unauthenticated("this user is disabled"));
     }
-    let mut roles: Vec<Role> = user
-        .role_ids
-        .iter()
-        .filter_map(|r| Role::parse(r))
-        .collect();
+    let mut roles: Vec<Role> = creds.roles.iter().filter_map(|r| Role::parse(r)).collect();
     // A personal client may be narrowed to a subset of its owner's roles (`scopedRoles`).
-    if !client.client.scoped_roles.is_empty() {
-        let scoped: Vec<Role> = client
-            .client
+    if !creds.scoped_roles.is_empty() {
+        let scoped: Vec<Role> = creds
             .scoped_roles
             .iter()
             .filter_map(|r| Role::parse(r))
@@ -140,7 +134,7 @@ pub async fn resolve_principal(
         roles.push(Role::BasicUser);
     }
     Ok(Principal {
-        user_id: user.id,
+        user_id: creds.user_id,
         client_id: Some(client_id.to_string()),
         roles,
     })

@@ -98,27 +98,50 @@ fn check_duration(d: &Option<Duration>, unset: &Option<Map<String, Value>>) -> A
 
 /// Builds `AppEntitlementView`s (with `grantCount` filled) and, when `mask` asks, the
 /// expanded app, resource type and resource.
+/// `c1.api.app.v1.AppEntitlementView`, serialized directly (list pages are the hot path).
+#[derive(serde::Serialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub struct EntitlementView {
+    /// The entitlement, with `grantCount` filled.
+    pub app_entitlement: AppEntitlement,
+    /// `$.expanded[i]` of the app, when asked.
+    pub app_path: String,
+    /// `$.expanded[i]` of the resource, when asked.
+    pub app_resource_path: String,
+    /// `$.expanded[i]` of the resource type, when asked.
+    pub app_resource_type_path: String,
+    /// Not computed yet (null).
+    pub object_permissions: Option<Value>,
+}
+
 pub async fn views(
     s: &AppState,
     mut ents: Vec<AppEntitlement>,
     mask: Option<&ExpandMask>,
-) -> ApiResult<(Vec<Value>, Vec<Value>)> {
+) -> ApiResult<(Vec<EntitlementView>, Vec<Value>)> {
     let ids: Vec<String> = ents.iter().map(|e| e.id.clone()).collect();
     let counts = grants::count_by_entitlement(&s.store, &ids).await?;
     let mut ex = Expander::default();
     let mut out = Vec::with_capacity(ents.len());
-    for e in ents.iter_mut() {
+    for mut e in ents.drain(..) {
         e.grant_count = counts.get(&e.id).copied().unwrap_or(0);
-        let mut view = json!({"appEntitlement": e, "appPath": "", "appResourcePath": "", "appResourceTypePath": "", "objectPermissions": null});
+        let mut view = EntitlementView {
+            app_entitlement: e,
+            app_path: String::new(),
+            app_resource_path: String::new(),
+            app_resource_type_path: String::new(),
+            object_permissions: None,
+        };
+        let e = &view.app_entitlement;
         if let Some(m) = mask {
             if m.wants("appId") {
                 if let Ok(app) = common::app(s, &e.app_id).await {
-                    view["appPath"] = ex.add(types::APP, &app.id, &app).into();
+                    view.app_path = ex.add(types::APP, &app.id, &app);
                 }
             }
             if m.wants("appResourceTypeId") && !e.app_resource_type_id.is_empty() {
                 if let Ok(t) = common::resource_type(s, &e.app_id, &e.app_resource_type_id).await {
-                    view["appResourceTypePath"] = ex.add(types::RESOURCE_TYPE, &t.id, &t).into();
+                    view.app_resource_type_path = ex.add(types::RESOURCE_TYPE, &t.id, &t);
                 }
             }
             if m.wants("appResourceId") && !e.app_resource_id.is_empty() {
@@ -129,7 +152,7 @@ pub async fn views(
                 )
                 .await
                 {
-                    view["appResourcePath"] = ex.add(types::RESOURCE, &r.id, &r).into();
+                    view.app_resource_path = ex.add(types::RESOURCE, &r.id, &r);
                 }
             }
         }
@@ -180,8 +203,18 @@ pub async fn list(
     paging: Paging,
 ) -> ApiResult<Json<Value>> {
     authz::require_read(&caller)?;
-    common::app(&s, &app_id).await?;
-    list_where(&s, vec![Filter::Eq("app_id", Col::Text(app_id))], &paging).await
+    common::check_id("app_id", &app_id)?;
+    let resp = list_where(
+        &s,
+        vec![Filter::Eq("app_id", Col::Text(app_id.clone()))],
+        &paging,
+    )
+    .await?;
+    // An empty first page may mean the app does not exist; only then look it up.
+    if resp.0["list"].as_array().is_some_and(|l| l.is_empty()) {
+        common::app(&s, &app_id).await?;
+    }
+    Ok(resp)
 }
 
 /// `POST /api/v1/apps/{app_id}/entitlements`.

@@ -260,17 +260,9 @@ pub async fn grants(
     .await?;
     let mask = ExpandMask::new(&r.expand_mask.map(|m| m.paths).unwrap_or_default());
     let (views, expanded) = super::entitlements::views(&s, ents.items, Some(&mask)).await?;
-    let by_id: std::collections::HashMap<String, Value> = views
+    let by_id: std::collections::HashMap<String, super::entitlements::EntitlementView> = views
         .into_iter()
-        .map(|v| {
-            (
-                v["appEntitlement"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                v,
-            )
-        })
+        .map(|v| (v.app_entitlement.id.clone(), v))
         .collect();
     let list: Vec<Value> = page
         .items

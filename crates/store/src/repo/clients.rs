@@ -66,3 +66,49 @@ pub async fn by_client_id(store: &Store, client_id: &str) -> Result<Option<ApiCl
     }
     crate::record::parse_doc(&row.try_get::<String, _>("doc")?).map(Some)
 }
+
+/// What authentication needs about a client and its user, read in one query.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// The user the client acts as.
+    pub user_id: String,
+    /// The user's status (`ENABLED`, `DISABLED`, …).
+    pub user_status: String,
+    /// The user's role ids.
+    pub roles: Vec<String>,
+    /// Roles the client is narrowed to (empty: all of the user's).
+    pub scoped_roles: Vec<String>,
+}
+
+/// Looks up a live, unexpired client and its live user in one query (the per-request
+/// authentication path).
+pub async fn credentials(
+    store: &Store,
+    client_id: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT c.user_id, c.expires_at, c.doc, u.status, u.roles FROM api_clients c JOIN users u ON u.id = c.user_id \
+         WHERE c.deleted_at IS NULL AND u.deleted_at IS NULL AND c.client_id = ",
+    );
+    sql.arg(client_id);
+    let Some(row) = sql.query().fetch_optional(store.pool()).await? else {
+        return Ok(None);
+    };
+    if let Some(exp) = row.try_get::<Option<i64>, _>("expires_at")? {
+        if exp <= Timestamp::now().as_micros() {
+            return Ok(None);
+        }
+    }
+    let client: ApiClient = crate::record::parse_doc(&row.try_get::<String, _>("doc")?)?;
+    let roles: String = row.try_get("roles")?;
+    Ok(Some(Credentials {
+        user_id: row.try_get("user_id")?,
+        user_status: row.try_get("status")?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect(),
+        scoped_roles: client.client.scoped_roles,
+    }))
+}
