@@ -103,6 +103,20 @@ fn set_path(target: &mut Map<String, Value>, source: &Map<String, Value>, path: 
     }
 }
 
+/// Applies a mask to a typed object: `current` → JSON → [`apply`] → back to `T`, so the result
+/// passes the type's own checks. Returns the new object and the paths that were set.
+pub fn apply_typed<T: serde::Serialize + serde::de::DeserializeOwned>(
+    current: &T,
+    patch: &Value,
+    mask: Option<&str>,
+    writable: &[&str],
+) -> Result<(T, Vec<String>), String> {
+    let mut doc = serde_json::to_value(current).map_err(|e| e.to_string())?;
+    let paths = apply(&mut doc, patch, mask, writable).map_err(|e| e.to_string())?;
+    let after = serde_json::from_value(doc).map_err(|e| e.to_string())?;
+    Ok((after, paths))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

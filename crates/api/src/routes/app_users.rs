@@ -131,17 +131,13 @@ pub async fn update(
     }
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: AppUser = tx.must_get(&id).await?;
-        let mut doc =
-            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        chamberlain_model::mask::apply(
-            &mut doc,
+        let (mut after, _) = chamberlain_model::mask::apply_typed(
+            &before,
             &patch,
             req.update_mask.as_deref(),
             AppUser::WRITABLE,
         )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut after: AppUser =
-            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Invalid)?;
         if after.app_user_type == AppUserType::Unspecified
             && before.app_user_type != AppUserType::Unspecified
         {

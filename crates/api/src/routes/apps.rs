@@ -8,7 +8,7 @@ use crate::state::{Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
 use chamberlain_model::app::{merge_annotations, validate_annotations, App, IdentityMatching};
-use chamberlain_model::{mask, new_id, Timestamp};
+use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record;
 use chamberlain_store::repo::{grants, owners};
 use serde::Deserialize;
@@ -160,12 +160,13 @@ pub async fn update(
     }
     let updated = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: App = tx.must_get(&id).await?;
-        let mut doc = serde_json::to_value(&before)
-            .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
-        let paths = mask::apply(&mut doc, &patch, req.update_mask.as_deref(), App::WRITABLE)
-            .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
-        let mut after: App = serde_json::from_value(doc)
-            .map_err(|e| chamberlain_store::StoreError::Invalid(format!("field `app`: {e}")))?;
+        let (mut after, paths) = chamberlain_model::mask::apply_typed(
+            &before,
+            &patch,
+            req.update_mask.as_deref(),
+            App::WRITABLE,
+        )
+        .map_err(chamberlain_store::StoreError::Invalid)?;
         if paths.iter().any(|p| p == "annotations") {
             let mut merged = before.annotations.clone();
             merge_annotations(&mut merged, &typed.annotations);

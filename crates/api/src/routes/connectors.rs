@@ -13,7 +13,7 @@ use crate::state::{AppState, Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
 use chamberlain_model::app::{Connector, ConnectorStatus, SyncStatus};
-use chamberlain_model::{mask, new_id, Timestamp};
+use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record::{self, Sql};
 use chamberlain_store::{Col, Filter, StoreError};
 use chamberlain_sync::apply::{self, AppSyncGuard};
@@ -199,17 +199,13 @@ pub async fn update(
     common::users_exist(&s, &typed.user_ids).await?;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: Connector = tx.must_get(&id).await?;
-        let mut doc =
-            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        mask::apply(
-            &mut doc,
+        let (mut after, _) = chamberlain_model::mask::apply_typed(
+            &before,
             &patch,
             r.update_mask.as_deref(),
             Connector::WRITABLE,
         )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut after: Connector =
-            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Invalid)?;
         if after.display_name.trim().is_empty() {
             return Err(StoreError::Invalid("displayName must not be blank".into()));
         }

@@ -13,7 +13,7 @@ use chamberlain_model::app::{
     merge_annotations, validate_annotations, AppEntitlement, AppUser, EntitlementPurpose,
 };
 use chamberlain_model::user::User;
-use chamberlain_model::{mask, new_id, Duration, Timestamp};
+use chamberlain_model::{new_id, Duration, Timestamp};
 use chamberlain_store::repo::grants::{self, GrantQuery, GrantRow, GrantState};
 use chamberlain_store::repo::owners::{self, OwnedKind};
 use chamberlain_store::{record, Col, Filter, StoreError};
@@ -316,17 +316,13 @@ pub async fn update(
     let override_defaults = req.override_access_requests_defaults;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: AppEntitlement = tx.must_get(&id).await?;
-        let mut doc =
-            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let paths = mask::apply(
-            &mut doc,
+        let (mut after, paths) = chamberlain_model::mask::apply_typed(
+            &before,
             &patch,
             req.update_mask.as_deref(),
             AppEntitlement::WRITABLE,
         )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut after: AppEntitlement = serde_json::from_value(doc)
-            .map_err(|e| StoreError::Invalid(format!("field `entitlement`: {e}")))?;
+        .map_err(StoreError::Invalid)?;
         if paths.iter().any(|p| p == "annotations") {
             let mut merged = before.annotations.clone();
             merge_annotations(&mut merged, &typed.annotations);

@@ -12,7 +12,7 @@ use axum::Json;
 use chamberlain_model::app::{
     merge_annotations, validate_annotations, AppResource, AppResourceType, ManualResourceTypeKind,
 };
-use chamberlain_model::{mask, new_id, Timestamp};
+use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::repo::owners::{self, OwnedKind};
 use chamberlain_store::{record, Col, Filter, StoreError};
 use serde::Deserialize;
@@ -150,17 +150,13 @@ pub async fn update_type(
         .map_err(|e| ApiError::invalid(format!("field `appResourceType`: {e}")))?;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: AppResourceType = tx.must_get(&id).await?;
-        let mut doc =
-            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        mask::apply(
-            &mut doc,
+        let (mut after, _) = chamberlain_model::mask::apply_typed(
+            &before,
             &patch,
             req.update_mask.as_deref(),
             AppResourceType::WRITABLE,
         )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut after: AppResourceType =
-            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Invalid)?;
         if after.display_name.trim().is_empty() {
             return Err(StoreError::Invalid("displayName must not be blank".into()));
         }
@@ -314,17 +310,13 @@ pub async fn update_resource(
         .map_err(|e| ApiError::invalid(format!("field `appResource`: {e}")))?;
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let before: AppResource = tx.must_get(&id).await?;
-        let mut doc =
-            serde_json::to_value(&before).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let paths = mask::apply(
-            &mut doc,
+        let (mut after, paths) = chamberlain_model::mask::apply_typed(
+            &before,
             &patch,
             req.update_mask.as_deref(),
             AppResource::WRITABLE,
         )
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut after: AppResource =
-            serde_json::from_value(doc).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(StoreError::Invalid)?;
         if paths.iter().any(|p| p == "annotations") {
             let mut merged = before.annotations.clone();
             merge_annotations(&mut merged, &typed.annotations);
