@@ -67,7 +67,8 @@ async fn observe(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     // Uploads (c1z files) stream to disk with their own cap.
-    let limit = if req.uri().path().ends_with("/c1z") {
+    let path = req.uri().path();
+    let limit = if path.ends_with("/c1z") || path.ends_with("/file") {
         routes::connectors::MAX_UPLOAD_BYTES as usize
     } else {
         MAX_BODY_BYTES

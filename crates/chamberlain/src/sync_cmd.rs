@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum SyncCommand {
-    /// Import a Baton .c1z file into an app as a sync, and print what changed.
+    /// Import a Baton .c1z file, or a CSV/TSV in C1's file-app template, into an app as a sync,
+    /// and print what changed.
     Import {
         /// The app to import into.
         #[arg(long = "app")]
@@ -17,7 +18,7 @@ pub enum SyncCommand {
         /// The connector the file comes from [default: the app's first connector, created if none]
         #[arg(long = "connector")]
         connector_id: Option<String>,
-        /// The .c1z file.
+        /// The .c1z, .csv or .tsv file.
         file: PathBuf,
         #[command(flatten)]
         server: ServerArgs,
@@ -43,9 +44,20 @@ pub async fn run(cmd: SyncCommand) -> Result<()> {
                 Some(c) => c,
                 None => default_connector(&api, &app_id).await?,
             };
+            // Spreadsheets go to the file-app endpoint, everything else is read as a c1z.
+            let ext = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let endpoint = if matches!(ext.as_str(), "csv" | "tsv" | "txt") {
+                "file"
+            } else {
+                "c1z"
+            };
             let v = api
                 .upload(
-                    &format!("/api/v1/apps/{app_id}/connectors/{connector}/c1z"),
+                    &format!("/api/v1/apps/{app_id}/connectors/{connector}/{endpoint}"),
                     &file,
                 )
                 .await

@@ -7,3 +7,4 @@
 
 pub mod apply;
 pub mod c1z;
+pub mod file_app;

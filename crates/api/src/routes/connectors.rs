@@ -3,6 +3,8 @@
 //!
 //! - `POST /api/v1/apps/{app_id}/connectors/{connector_id}/c1z`: body = the `.c1z` file
 //!   (`application/octet-stream`); imports it as a sync and returns the sync run.
+//! - `POST /api/v1/apps/{app_id}/connectors/{connector_id}/file`: body = a CSV/TSV in C1's
+//!   file-app template; imports it as a sync.
 //! - `GET /api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs`: the connector's syncs.
 
 use super::common::{self, page_req, require_name};
@@ -265,25 +267,130 @@ async fn set_status(
 }
 
 /// `POST /api/v1/apps/{app_id}/connectors/{connector_id}/c1z` (extension): imports an uploaded
-/// c1z as a sync of the app. The body is streamed to a temp file, never held in memory.
+/// c1z as a sync of the app.
 pub async fn upload_c1z(
     State(s): State<Shared>,
     caller: Caller,
     Path((app_id, id)): Path<(String, String)>,
     body: axum::body::Body,
 ) -> ApiResult<Json<Value>> {
-    common::check_id("app_id", &app_id)?;
-    authz::require_app_write(&s, &caller, &app_id).await?;
-    common::app(&s, &app_id).await?;
-    connector(&s, &app_id, &id).await?;
-    let _guard = AppSyncGuard::try_claim(&app_id).ok_or_else(|| {
+    import(&s, &caller, &app_id, &id, body, Upload::C1z).await
+}
+
+/// `POST /api/v1/apps/{app_id}/connectors/{connector_id}/file` (extension): imports a CSV or
+/// TSV in C1's file-app template as a sync of the app.
+pub async fn upload_file(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    body: axum::body::Body,
+) -> ApiResult<Json<Value>> {
+    import(&s, &caller, &app_id, &id, body, Upload::Spreadsheet).await
+}
+
+/// What an upload holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upload {
+    C1z,
+    Spreadsheet,
+}
+
+/// Streams the body to a temp file (never held whole in memory), reads it into a snapshot, and
+/// applies it, keeping the connector's status and sync history current.
+async fn import(
+    s: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    id: &str,
+    body: axum::body::Body,
+    kind: Upload,
+) -> ApiResult<Json<Value>> {
+    common::check_id("app_id", app_id)?;
+    authz::require_app_write(s, caller, app_id).await?;
+    common::app(s, app_id).await?;
+    connector(s, app_id, id).await?;
+    let _guard = AppSyncGuard::try_claim(app_id).ok_or_else(|| {
         ApiError::new(
             Code::AlreadyExists,
             format!("a sync of app `{app_id}` is already running; wait for it to finish"),
         )
     })?;
     let started_at = Timestamp::now();
-    let file = TempFile(std::env::temp_dir().join(format!("chamberlain-upload-{}.c1z", new_id())));
+    let file = receive(body).await?;
+    set_status(
+        s,
+        caller,
+        id,
+        ConnectorStatus {
+            status: SyncStatus::Running,
+            started_at: Some(started_at),
+            updated_at: Some(started_at),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let snapshot = match kind {
+        Upload::C1z => c1z::read(&file.0, c1z::DEFAULT_MAX_DECOMPRESSED)
+            .await
+            .map_err(|e| ApiError::invalid(e.to_string())),
+        Upload::Spreadsheet => {
+            let bytes = std::fs::read(&file.0).map_err(|e| {
+                ApiError::new(Code::Internal, format!("cannot read the upload: {e}"))
+            })?;
+            if bytes.starts_with(b"PK\x03\x04") {
+                Err(ApiError::new(Code::Unimplemented, "XLSX files are not supported yet; save the sheet as CSV (comma or tab separated) and upload that"))
+            } else {
+                chamberlain_sync::file_app::parse_csv(&bytes)
+                    .map_err(|e| ApiError::invalid(e.to_string()))
+            }
+        }
+    };
+    let outcome = match snapshot {
+        Ok(snap) => apply::apply(&s.store, &caller.audit(), app_id, id, &snap)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let now = Timestamp::now();
+    match outcome {
+        Ok(run) => {
+            set_status(
+                s,
+                caller,
+                id,
+                ConnectorStatus {
+                    status: SyncStatus::Done,
+                    started_at: Some(started_at),
+                    completed_at: Some(now),
+                    updated_at: Some(now),
+                    last_error: String::new(),
+                },
+            )
+            .await?;
+            Ok(Json(json!({ "syncRun": run })))
+        }
+        Err(e) => {
+            apply::record_failure(&s.store, app_id, id, started_at, &e.message).await?;
+            set_status(
+                s,
+                caller,
+                id,
+                ConnectorStatus {
+                    status: SyncStatus::Error,
+                    started_at: Some(started_at),
+                    completed_at: Some(now),
+                    updated_at: Some(now),
+                    last_error: e.message.clone(),
+                },
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+async fn receive(body: axum::body::Body) -> ApiResult<TempFile> {
+    let file = TempFile(std::env::temp_dir().join(format!("chamberlain-upload-{}", new_id())));
     let mut out = std::fs::File::create(&file.0)
         .map_err(|e| ApiError::new(Code::Internal, format!("cannot store the upload: {e}")))?;
     let mut stream = body.into_data_stream();
@@ -302,64 +409,10 @@ pub async fn upload_c1z(
         out.write_all(&chunk)
             .map_err(|e| ApiError::new(Code::Internal, format!("cannot store the upload: {e}")))?;
     }
-    drop(out);
     if total == 0 {
-        return Err(ApiError::invalid("the request body is empty; send the .c1z file as the body (Content-Type: application/octet-stream)"));
+        return Err(ApiError::invalid("the request body is empty; send the file itself as the body (Content-Type: application/octet-stream or text/csv)"));
     }
-    set_status(
-        &s,
-        &caller,
-        &id,
-        ConnectorStatus {
-            status: SyncStatus::Running,
-            started_at: Some(started_at),
-            updated_at: Some(started_at),
-            ..Default::default()
-        },
-    )
-    .await?;
-    let outcome = match c1z::read(&file.0, c1z::DEFAULT_MAX_DECOMPRESSED).await {
-        Ok(snap) => apply::apply(&s.store, &caller.audit(), &app_id, &id, &snap)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(ApiError::invalid(e.to_string())),
-    };
-    let now = Timestamp::now();
-    match outcome {
-        Ok(run) => {
-            set_status(
-                &s,
-                &caller,
-                &id,
-                ConnectorStatus {
-                    status: SyncStatus::Done,
-                    started_at: Some(started_at),
-                    completed_at: Some(now),
-                    updated_at: Some(now),
-                    last_error: String::new(),
-                },
-            )
-            .await?;
-            Ok(Json(json!({ "syncRun": run })))
-        }
-        Err(e) => {
-            apply::record_failure(&s.store, &app_id, &id, started_at, &e.message).await?;
-            set_status(
-                &s,
-                &caller,
-                &id,
-                ConnectorStatus {
-                    status: SyncStatus::Error,
-                    started_at: Some(started_at),
-                    completed_at: Some(now),
-                    updated_at: Some(now),
-                    last_error: e.message.clone(),
-                },
-            )
-            .await?;
-            Err(e)
-        }
-    }
+    Ok(file)
 }
 
 /// `GET /api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs` (extension), newest first.

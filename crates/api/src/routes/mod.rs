@@ -174,6 +174,7 @@ pub fn table() -> Vec<Route> {
         route!(DELETE "/api/v1/apps/{app_id}/connectors/{id}" "c1.api.app.v1.ConnectorService.Delete" ["Connector"] Some("c1.api.app.v1.ConnectorServiceDeleteRequestInput") => "c1.api.app.v1.ConnectorServiceDeleteResponse", connectors::delete),
         route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/force_sync" "c1.api.app.v1.ConnectorService.ForceSync" ["Connector"] Some("c1.api.app.v1.ForceSyncRequestInput") => "c1.api.app.v1.ForceSyncResponse", connectors::force_sync),
         route!(ext POST "/api/v1/apps/{app_id}/connectors/{connector_id}/c1z" "chamberlain.v1.Sync.UploadC1z" ["Connector"] Some("chamberlain.v1.C1zFile") => "chamberlain.v1.UploadC1zResponse", connectors::upload_c1z),
+        route!(ext POST "/api/v1/apps/{app_id}/connectors/{connector_id}/file" "chamberlain.v1.Sync.UploadFile" ["Connector"] Some("chamberlain.v1.TemplateCsv") => "chamberlain.v1.UploadC1zResponse", connectors::upload_file),
         route!(ext GET "/api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs" "chamberlain.v1.Sync.ListSyncRuns" ["Connector"] NONE => "chamberlain.v1.ListSyncRunsResponse", connectors::sync_runs),
         // Per-app settings
         route!(GET "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Get" ["App Usage Controls"] NONE => "c1.api.app.v1.GetAppUsageControlsResponse", settings::get_usage_controls),

@@ -250,3 +250,114 @@ pub async fn c1z_import_and_resync(s: &TestServer) {
     assert_eq!(st, 400);
     assert!(e["message"].as_str().unwrap().contains("/c1z"));
 }
+
+async fn upload_file(s: &TestServer, app: &str, connector: &str, body: &str) -> (u16, Value) {
+    let resp = s
+        .http
+        .post(format!(
+            "{}/api/v1/apps/{app}/connectors/{connector}/file",
+            s.base
+        ))
+        .bearer_auth(&s.admin)
+        .header("content-type", "text/csv")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn csv_file_app_sync(s: &TestServer) {
+    let app = s.create_app("Spreadsheet app").await;
+    let v = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors"),
+            Some(json!({"displayName": "HR sheet"})),
+        )
+        .await;
+    let conn = v["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = "User ID,Email Address,First Name,Last Name,User Status,User Type,Resource Type,Resource Name,Entitlement,Entitlement Display Name\n\
+        u1,ann@example.com,Ann,Lee,Active,,Group,Admins,member,Admins member\n\
+        u1,ann@example.com,Ann,Lee,Active,,Group,Devs,member,Devs member\n\
+        u2,bob@example.com,Bob,Ray,Active,,Group,Devs,member,Devs member\n\
+        svc,ci@example.com,,,Active,Service,,,,\n";
+    let (st, v) = upload_file(s, &app, &conn, first).await;
+    assert_eq!(st, 200, "{v}");
+    let c = &v["syncRun"]["counts"];
+    assert_eq!(c["appUsers"]["added"], 3);
+    assert_eq!(c["entitlements"]["added"], 2);
+    assert_eq!(c["grants"]["added"], 3);
+    let found = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "ci@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        found["list"][0]["appUser"]["appUserType"],
+        "APP_USER_TYPE_SERVICE_ACCOUNT"
+    );
+    assert_eq!(
+        s.ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "ann@"}))
+        )
+        .await["list"][0]["appUser"]["displayName"],
+        "Ann Lee"
+    );
+    // Re-upload: Ann leaves Devs, Bob is disabled, the service account is gone.
+    let second = "User ID\tEmail Address\tFirst Name\tLast Name\tUser Status\tResource Type\tResource Name\tEntitlement\tEntitlement Display Name\n\
+        u1\tann@example.com\tAnn\tLee\tActive\tGroup\tAdmins\tmember\tAdmins member\n\
+        u2\tbob@example.com\tBob\tRay\tDisabled\tGroup\tDevs\tmember\tDevs member\n";
+    let (st, v) = upload_file(s, &app, &conn, second).await;
+    assert_eq!(st, 200, "{v}");
+    let c = &v["syncRun"]["counts"];
+    assert_eq!(
+        (
+            c["appUsers"]["changed"].as_i64(),
+            c["appUsers"]["removed"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{c}"
+    );
+    assert_eq!(c["grants"]["removed"], 1);
+    // A bad file changes nothing and says where the problem is.
+    let events = s.event_count().await;
+    let bad = "User ID,Email Address,User Status\nu1,ann@example.com,Active\nu9,nobody,Active\n";
+    let (st, e) = upload_file(s, &app, &conn, bad).await;
+    assert_eq!(st, 400);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 3, column Email Address"),
+        "{e}"
+    );
+    assert_eq!(
+        s.event_count().await - events,
+        2,
+        "only the connector status (RUNNING, ERROR) was recorded"
+    );
+    assert_eq!(
+        s.ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app}))
+        )
+        .await["list"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (st, e) = upload_file(s, &app, &conn, "PK\u{3}\u{4}not really a workbook").await;
+    assert_eq!(st, 501, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("CSV"));
+}
