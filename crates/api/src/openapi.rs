@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the route table: each operation carries the
 //! reference spec's path, method, operationId, tag and schema names, so C1 tooling recognises
-//! it. Component schemas are declared by name and point readers to C1's published definitions;
-//! the request and response shapes are the ones in `c1-openapi.yaml`.
+//! it. The core objects' schemas (App, AppEntitlement, AppUser, …) are derived from the Rust
+//! types themselves (property names and JSON types of their protojson form); request and
+//! response wrappers are declared by name and follow C1's published definitions.
 
 use crate::routes::table;
 use serde_json::{json, Map, Value};
@@ -16,6 +17,63 @@ fn params(path: &str) -> Vec<Value> {
 
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// A JSON Schema inferred from the protojson form of a value (every field is present there).
+fn infer(v: &Value) -> Value {
+    match v {
+        Value::Null => json!({"type": ["object", "string", "null"]}),
+        Value::Bool(_) => json!({"type": "boolean"}),
+        Value::Number(n) if n.is_f64() => json!({"type": "number"}),
+        Value::Number(_) => json!({"type": "integer"}),
+        Value::String(_) => json!({"type": "string"}),
+        Value::Array(_) => json!({"type": ["array", "null"]}),
+        Value::Object(m) => {
+            let props: Map<String, Value> = m.iter().map(|(k, v)| (k.clone(), infer(v))).collect();
+            json!({"type": "object", "properties": props})
+        }
+    }
+}
+
+fn object_schema<T: serde::Serialize + Default>() -> Value {
+    infer(&serde_json::to_value(T::default()).unwrap_or(Value::Null))
+}
+
+/// Schemas of the core objects, under C1's names.
+fn object_schemas() -> Vec<(&'static str, Value)> {
+    use chamberlain_model::app::*;
+    use chamberlain_model::user::{PersonalClient, User};
+    vec![
+        ("c1.api.app.v1.App", object_schema::<App>()),
+        (
+            "c1.api.app.v1.AppResourceType",
+            object_schema::<AppResourceType>(),
+        ),
+        ("c1.api.app.v1.AppResource", object_schema::<AppResource>()),
+        (
+            "c1.api.app.v1.AppEntitlement",
+            object_schema::<AppEntitlement>(),
+        ),
+        ("c1.api.app.v1.AppUser", object_schema::<AppUser>()),
+        (
+            "c1.api.app.v1.AppEntitlementUserBinding",
+            object_schema::<Grant>(),
+        ),
+        (
+            "c1.api.app.v1.AppEntitlementProxy",
+            object_schema::<AppEntitlementProxy>(),
+        ),
+        (
+            "c1.api.app.v1.AppUsageControls",
+            object_schema::<AppUsageControls>(),
+        ),
+        ("c1.api.app.v1.Connector", object_schema::<Connector>()),
+        ("c1.api.user.v1.User", object_schema::<User>()),
+        (
+            "c1.api.iam.v1.PersonalClient",
+            object_schema::<PersonalClient>(),
+        ),
+    ]
 }
 
 /// The document, with `server_url` as its server.
@@ -51,6 +109,9 @@ pub fn document(server_url: &str) -> Value {
         schemas.insert(r.response.to_string(), json!({"type": "object", "description": format!("See {} in the C1 API reference.", r.response)}));
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         entry[r.method.to_ascii_lowercase()] = op;
+    }
+    for (name, schema) in object_schemas() {
+        schemas.insert(name.to_string(), schema);
     }
     schemas.insert(
         "google.rpc.Status".into(),

@@ -1354,6 +1354,12 @@ async fn served_operations_exist_in_the_reference_spec() {
         }
     }
     assert!(served >= 70, "only {served} operations served");
+    let app = &doc["components"]["schemas"]["c1.api.app.v1.App"]["properties"];
+    assert_eq!(
+        app["userCount"]["type"], "string",
+        "int64 is a string in protojson"
+    );
+    assert_eq!(app["displayName"]["type"], "string");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
