@@ -19,7 +19,6 @@ pub use tx::{Activity, AuditCtx, Tx};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -130,15 +129,6 @@ impl Store {
                 Err(e)
             }
         }
-    }
-
-    /// Runs a read-only closure on a pooled connection.
-    pub async fn read<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(AnyPool) -> Fut,
-        Fut: Future<Output = Result<T, StoreError>>,
-    {
-        f(self.pool.clone()).await
     }
 
     /// Closes the pool, waiting for connections to be returned.

@@ -1,6 +1,6 @@
 //! The write transaction handed to [`crate::Store::write`] closures.
 
-use crate::record::{self, doc_of, Col, Record, Sql};
+use crate::record::{self, doc_of, Record, Sql};
 use crate::{Backend, StoreError};
 use chamberlain_model::{new_id, Timestamp};
 use serde_json::{json, Value};
@@ -245,10 +245,5 @@ impl<'a> Tx<'a> {
             .push(")");
         self.exec(&sql).await?;
         Ok(())
-    }
-
-    /// Convenience for a boolean column value.
-    pub fn flag(b: bool) -> Col {
-        Col::Int(i64::from(b))
     }
 }

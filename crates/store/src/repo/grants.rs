@@ -348,9 +348,9 @@ async fn holders(tx: &mut Tx<'_>, entitlement_id: &str) -> Result<Vec<String>, S
         .collect()
 }
 
-/// Reads a live binding.
-pub async fn get_binding(
-    tx: &mut Tx<'_>,
+/// Reads a live binding, on any executor (a transaction or the pool).
+async fn binding_on<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
     src_entitlement_id: &str,
     dst_entitlement_id: &str,
 ) -> Result<Option<AppEntitlementProxy>, StoreError> {
@@ -360,12 +360,21 @@ pub async fn get_binding(
     sql.arg(src_entitlement_id)
         .push(" AND dst_entitlement_id = ")
         .arg(dst_entitlement_id);
-    let row = sql.query().fetch_optional(tx.conn()).await?;
+    let row = sql.query().fetch_optional(e).await?;
     row.map(|r| {
         serde_json::from_str(&r.try_get::<String, _>("doc")?)
             .map_err(|e| StoreError::Corrupt("binding", e.to_string()))
     })
     .transpose()
+}
+
+/// Reads a live binding inside a transaction.
+pub async fn get_binding(
+    tx: &mut Tx<'_>,
+    src_entitlement_id: &str,
+    dst_entitlement_id: &str,
+) -> Result<Option<AppEntitlementProxy>, StoreError> {
+    binding_on(tx.conn(), src_entitlement_id, dst_entitlement_id).await
 }
 
 /// Creates a binding and implies the destination for every current holder of the source.
@@ -654,18 +663,7 @@ pub async fn find_binding(
     src_entitlement_id: &str,
     dst_entitlement_id: &str,
 ) -> Result<Option<AppEntitlementProxy>, StoreError> {
-    let mut sql = Sql::new(
-        "SELECT doc FROM entitlement_proxies WHERE deleted_at IS NULL AND src_entitlement_id = ",
-    );
-    sql.arg(src_entitlement_id)
-        .push(" AND dst_entitlement_id = ")
-        .arg(dst_entitlement_id);
-    let row = sql.query().fetch_optional(store.pool()).await?;
-    row.map(|r| {
-        serde_json::from_str(&r.try_get::<String, _>("doc")?)
-            .map_err(|e| StoreError::Corrupt("binding", e.to_string()))
-    })
-    .transpose()
+    binding_on(store.pool(), src_entitlement_id, dst_entitlement_id).await
 }
 
 /// A grant to insert in bulk.
