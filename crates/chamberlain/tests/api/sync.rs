@@ -11,21 +11,33 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-async fn upload(s: &TestServer, app: &str, connector: &str, bytes: Vec<u8>) -> (u16, Value) {
+/// POSTs a file body to one of a connector's upload endpoints (`c1z` or `file`).
+async fn post_file(
+    s: &TestServer,
+    app: &str,
+    connector: &str,
+    endpoint: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let resp = s
         .http
         .post(format!(
-            "{}/api/v1/apps/{app}/connectors/{connector}/c1z",
+            "{}/api/v1/apps/{app}/connectors/{connector}/{endpoint}",
             s.base
         ))
         .bearer_auth(&s.admin)
-        .header("content-type", "application/octet-stream")
+        .header("content-type", content_type)
         .body(bytes)
         .send()
         .await
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn upload(s: &TestServer, app: &str, connector: &str, bytes: Vec<u8>) -> (u16, Value) {
+    post_file(s, app, connector, "c1z", "application/octet-stream", bytes).await
 }
 
 pub async fn c1z_import_and_resync(s: &TestServer) {
@@ -252,20 +264,15 @@ pub async fn c1z_import_and_resync(s: &TestServer) {
 }
 
 async fn upload_file(s: &TestServer, app: &str, connector: &str, body: &str) -> (u16, Value) {
-    let resp = s
-        .http
-        .post(format!(
-            "{}/api/v1/apps/{app}/connectors/{connector}/file",
-            s.base
-        ))
-        .bearer_auth(&s.admin)
-        .header("content-type", "text/csv")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    post_file(
+        s,
+        app,
+        connector,
+        "file",
+        "text/csv",
+        body.as_bytes().to_vec(),
+    )
+    .await
 }
 
 pub async fn csv_file_app_sync(s: &TestServer) {
