@@ -28,6 +28,8 @@ pub struct AppState {
     pub audiences: Vec<String>,
     /// Request metrics.
     pub metrics: Metrics,
+    /// Background work: connector files, leases, polling.
+    pub jobs: crate::worker::JobSettings,
 }
 
 /// Shared handle to [`AppState`].

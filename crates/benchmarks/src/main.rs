@@ -355,6 +355,7 @@ async fn drive(store: &Store, a: &Args, data: &Data) -> Result<()> {
         public_url: base.clone(),
         audiences: vec![addr.to_string()],
         metrics: Metrics::default(),
+        jobs: chamberlain_api::worker::JobSettings::under(&std::env::temp_dir()),
     });
     tokio::spawn(async move {
         let _ = axum::serve(listener, chamberlain_api::app(state)).await;

@@ -40,6 +40,16 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]
     #[arg(long, env = "CHAMBERLAIN_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Lease of a background job (a replica that dies mid-job loses it after this long and
+    /// another retries the job) and of an app's sync lock, in seconds [default: 60]
+    #[arg(long, env = "CHAMBERLAIN_JOB_LEASE_SECONDS")]
+    pub job_lease_seconds: Option<u64>,
+    /// How often the background worker looks for due jobs, in milliseconds [default: 1000]
+    #[arg(long, env = "CHAMBERLAIN_WORKER_POLL_MS")]
+    pub worker_poll_ms: Option<u64>,
+    /// Wait before retrying a failed sync, in seconds, times the attempt number [default: 60]
+    #[arg(long, env = "CHAMBERLAIN_SYNC_RETRY_SECONDS")]
+    pub sync_retry_seconds: Option<u64>,
 }
 
 /// The TOML file's keys (all optional).
@@ -52,6 +62,9 @@ struct FileConfig {
     database_url: Option<String>,
     encryption_key: Option<String>,
     log_format: Option<String>,
+    job_lease_seconds: Option<u64>,
+    worker_poll_ms: Option<u64>,
+    sync_retry_seconds: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -63,6 +76,9 @@ pub struct Settings {
     pub database_url: String,
     pub encryption_key: Option<String>,
     pub log_format: LogFormat,
+    pub job_lease: std::time::Duration,
+    pub worker_poll: std::time::Duration,
+    pub sync_retry: std::time::Duration,
 }
 
 /// How logs are written.
@@ -116,7 +132,31 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         Some("json") => LogFormat::Json,
         Some(other) => bail!("log format `{other}` is not `text` or `json`"),
     };
+    let positive = |name: &str, v: Option<u64>, default: u64| -> Result<u64> {
+        match v.unwrap_or(default) {
+            0 => bail!("{name} must be greater than 0"),
+            n => Ok(n),
+        }
+    };
+    let job_lease = positive(
+        "job lease seconds",
+        serve.job_lease_seconds.or(file.job_lease_seconds),
+        60,
+    )?;
+    let worker_poll = positive(
+        "worker poll milliseconds",
+        serve.worker_poll_ms.or(file.worker_poll_ms),
+        1000,
+    )?;
+    let sync_retry = positive(
+        "sync retry seconds",
+        serve.sync_retry_seconds.or(file.sync_retry_seconds),
+        60,
+    )?;
     Ok(Settings {
+        job_lease: std::time::Duration::from_secs(job_lease),
+        worker_poll: std::time::Duration::from_millis(worker_poll),
+        sync_retry: std::time::Duration::from_secs(sync_retry),
         listen,
         public_url,
         data_dir,

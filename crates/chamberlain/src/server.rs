@@ -3,6 +3,7 @@
 use crate::config::{self, DbArgs, LogFormat, ServeArgs, Settings};
 use anyhow::{Context, Result};
 use chamberlain_api::metrics::Metrics;
+use chamberlain_api::worker::JobSettings;
 use chamberlain_api::AppState;
 use chamberlain_auth::crypto::SecretBox;
 use chamberlain_auth::jws::b64;
@@ -130,7 +131,15 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         public_url: settings.public_url.trim_end_matches('/').to_string(),
         audiences: vec![host, settings.listen.clone(), "localhost".into()],
         metrics: Metrics::default(),
+        jobs: JobSettings {
+            lease: settings.job_lease,
+            sync_lock_ttl: settings.job_lease,
+            poll: settings.worker_poll,
+            retry_delay: settings.sync_retry,
+            ..JobSettings::under(&settings.data_dir)
+        },
     });
+    let worker = chamberlain_api::worker::spawn(state.clone());
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -149,6 +158,8 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     axum::serve(listener, chamberlain_api::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // A job cut off here keeps its lease until it expires; then any replica retries it.
+    worker.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_grant_count_index.sql"),
         postgres: None,
     },
+    Migration {
+        version: 5,
+        name: "jobs",
+        sql: include_str!("../migrations/0005_jobs.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

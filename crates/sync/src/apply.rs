@@ -14,6 +14,7 @@ use chamberlain_model::app::{
 };
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record::{Col, Record, Sql};
+use chamberlain_store::repo::jobs;
 use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -394,13 +395,41 @@ pub async fn apply(
     connector_id: &str,
     snap: &Snapshot,
 ) -> Result<SyncRun, StoreError> {
+    apply_locked(store, audit, app_id, connector_id, snap, None).await
+}
+
+/// [`apply`] for a sync that holds the app's sync lock as `lock_owner`: the transaction commits
+/// only if the lock is still held, so a sync that outlived its lease changes nothing. When
+/// anything changed, an `app.synced` change event lands in the same transaction.
+pub async fn apply_locked(
+    store: &Store,
+    audit: &AuditCtx,
+    app_id: &str,
+    connector_id: &str,
+    snap: &Snapshot,
+    lock_owner: Option<&str>,
+) -> Result<SyncRun, StoreError> {
     let started = std::time::Instant::now();
     let started_at = Timestamp::now();
+    let run_id = new_id();
     let desired = map_snapshot(app_id, snap);
-    let counts =
-        chamberlain_store::write_tx!(store, audit, |tx| { apply_in(tx, app_id, &desired).await })?;
+    let counts = chamberlain_store::write_tx!(store, audit, |tx| {
+        let counts = apply_in(tx, app_id, &desired).await?;
+        if let Some(owner) = lock_owner {
+            jobs::check_sync_lock(tx, app_id, owner).await?;
+        }
+        if counts.changed_anything() {
+            let doc = serde_json::json!({
+                "syncRunId": run_id,
+                "connectorId": connector_id,
+                "counts": counts,
+            });
+            jobs::append_event(tx, EVENT_APP_SYNCED, app_id, &doc).await?;
+        }
+        Ok(counts)
+    })?;
     let run = SyncRun {
-        id: new_id(),
+        id: run_id,
         app_id: app_id.to_string(),
         connector_id: connector_id.to_string(),
         source_sync_id: snap.sync_id.clone(),
@@ -413,6 +442,24 @@ pub async fn apply(
     };
     insert_run(store, &run).await?;
     Ok(run)
+}
+
+/// Change event written when a sync changed an app: `{syncRunId, connectorId, counts}`.
+pub const EVENT_APP_SYNCED: &str = "app.synced";
+
+impl SyncCounts {
+    /// Whether the sync added, changed or removed anything.
+    pub fn changed_anything(&self) -> bool {
+        [
+            &self.resource_types,
+            &self.resources,
+            &self.app_users,
+            &self.entitlements,
+            &self.grants,
+        ]
+        .iter()
+        .any(|c| c.added + c.changed + c.removed > 0)
+    }
 }
 
 async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCounts, StoreError> {
@@ -668,30 +715,4 @@ async fn insert_run(store: &Store, run: &SyncRun) -> Result<(), StoreError> {
         .push(")");
     sql.query().execute(store.pool()).await?;
     Ok(())
-}
-
-/// Held while an app syncs in this process; a second sync of the same app is refused instead
-/// of interleaving with the first.
-pub struct AppSyncGuard(String);
-
-static SYNCING: std::sync::Mutex<Option<HashSet<String>>> = std::sync::Mutex::new(None);
-
-impl AppSyncGuard {
-    /// Claims `app_id`, or returns None when a sync of it is already running.
-    pub fn try_claim(app_id: &str) -> Option<AppSyncGuard> {
-        let mut set = SYNCING.lock().ok()?;
-        let set = set.get_or_insert_with(HashSet::new);
-        set.insert(app_id.to_string())
-            .then(|| AppSyncGuard(app_id.to_string()))
-    }
-}
-
-impl Drop for AppSyncGuard {
-    fn drop(&mut self) {
-        if let Ok(mut set) = SYNCING.lock() {
-            if let Some(set) = set.as_mut() {
-                set.remove(&self.0);
-            }
-        }
-    }
 }

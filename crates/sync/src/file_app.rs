@@ -90,9 +90,87 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Snapshot, FileError> {
         .headers()
         .map_err(|e| FileError(vec![format!("row 1: cannot read the header: {e}")]))?
         .iter()
-        .map(|h| h.trim().to_lowercase())
+        .map(String::from)
         .collect();
     let mut errors = Vec::new();
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        match record {
+            Ok(r) => rows.push((i + 2, r.iter().map(String::from).collect())),
+            Err(e) => errors.push(format!("row {}: {e}", i + 2)),
+        }
+    }
+    parse_table(&headers, rows, errors)
+}
+
+/// Reads a file of either kind: XLSX (a zip) or CSV/TSV text.
+pub fn parse(bytes: &[u8]) -> Result<Snapshot, FileError> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        parse_xlsx(bytes)
+    } else {
+        parse_csv(bytes)
+    }
+}
+
+/// Parses the first worksheet of an XLSX workbook laid out like the CSV template.
+pub fn parse_xlsx(bytes: &[u8]) -> Result<Snapshot, FileError> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| {
+            FileError(vec![format!(
+                "the file is not a readable XLSX workbook ({e}); save it again from your spreadsheet program as .xlsx or .csv"
+            )])
+        })?;
+    let Some(first) = book.sheet_names().first().cloned() else {
+        return Err(FileError(vec!["the workbook has no worksheets".into()]));
+    };
+    let range = book
+        .worksheet_range(&first)
+        .map_err(|e| FileError(vec![format!("worksheet `{first}`: {e}")]))?;
+    // Row numbers as the spreadsheet shows them, even when the used range starts lower.
+    let first_row = range.start().map(|(r, _)| r as usize + 1).unwrap_or(1);
+    let cell = |d: &Data| match d {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        // Ids typed as numbers come back as floats; 1042.0 should read as 1042.
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => b.to_string(),
+        other => other.to_string(),
+    };
+    let mut rows = range
+        .rows()
+        .enumerate()
+        .map(|(i, r)| (first_row + i, r.iter().map(cell).collect::<Vec<String>>()));
+    let Some((_, headers)) = rows.next() else {
+        return Err(FileError(vec![format!(
+            "worksheet `{first}` is empty; the first row must hold the template's column names"
+        )]));
+    };
+    // Trailing empty header cells are formatting, not columns.
+    let width = headers
+        .iter()
+        .rposition(|h| !h.trim().is_empty())
+        .map_or(0, |p| p + 1);
+    let headers = headers[..width].to_vec();
+    let rows: Vec<(usize, Vec<String>)> = rows
+        .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
+        .map(|(n, mut r)| {
+            r.truncate(width);
+            (n, r)
+        })
+        .collect();
+    parse_table(&headers, rows, Vec::new())
+}
+
+/// The template's rules over a table of cells: `rows` are (1-based row number, cells).
+fn parse_table(
+    headers: &[String],
+    rows: Vec<(usize, Vec<String>)>,
+    mut errors: Vec<String>,
+) -> Result<Snapshot, FileError> {
+    let headers: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
     for h in &headers {
         if !KNOWN.contains(&h.as_str()) {
             errors.push(format!("row 1: column `{h}` is not a template column (expected some of: User ID, Email Address, Username, First Name, Last Name, Full Name, User Status, Manager ID, User Type, Account Owner, Resource Type, Resource Name, Entitlement, Entitlement Display Name, Entitlement Description, Entitlement Slug)"));
@@ -124,19 +202,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Snapshot, FileError> {
             ..Default::default()
         },
     );
-    for (i, record) in reader.records().enumerate() {
-        let row = i + 2;
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("row {row}: {e}"));
-                continue;
-            }
-        };
+    for (row, record) in &rows {
+        let row = *row;
         let get = |name: &str| {
             col(name)
                 .and_then(|c| record.get(c))
-                .map(str::trim)
+                .map(|v| v.trim())
                 .unwrap_or("")
         };
         let user_id = get(USER_ID);

@@ -6,5 +6,8 @@
 //!   grants, and applies the difference to the app in one transaction, recording a sync run.
 
 pub mod apply;
+pub mod baton;
 pub mod c1z;
 pub mod file_app;
+pub mod runner;
+pub mod schedule;

@@ -2,6 +2,7 @@
 //! (`AppEntitlementUserBindingService`, `SearchAppEntitlementsWithExpired`).
 
 use super::common::{self, page_req, require_name};
+use super::connectors;
 use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::expand::{types, ExpandMask, ExpandMaskBody, Expander};
@@ -17,6 +18,7 @@ use chamberlain_model::{new_id, Duration, Timestamp};
 use chamberlain_store::repo::grants::{self, GrantQuery, GrantRow, GrantState};
 use chamberlain_store::repo::owners::{self, OwnedKind};
 use chamberlain_store::{record, Col, Filter, StoreError};
+use chamberlain_sync::baton::Provision;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -423,6 +425,33 @@ pub async fn add_manual_users(
     for id in &req.user_ids {
         members.push(resolve_member(&s, &app_id, id).await?);
     }
+    // Provision first through the app's Baton connector (if it provisions): a failure there
+    // leaves Chamberlain unchanged.
+    if let Some((c, cfg)) = connectors::provisioning_connector(&s, &app_id).await? {
+        for m in &members {
+            match m {
+                Member::Account(au) => {
+                    if let Some((ent_ext, user_ext)) =
+                        connectors::baton_ids(&s, &app_id, &ent.id, &au.id).await?
+                    {
+                        let (principal_type, principal) = connectors::principal_parts(&user_ext);
+                        let action = Provision::Grant {
+                            entitlement: ent_ext,
+                            principal,
+                            principal_type,
+                        };
+                        connectors::provision(&s, &c, &cfg, &action).await?;
+                    }
+                }
+                Member::NewAccountFor(u) => {
+                    return Err(ApiError::precondition(format!(
+                        "user `{}` has no account in app `{app_id}`, whose connector provisions changes; creating accounts through the connector is not supported yet: create the account in the source system, sync, then grant the account",
+                        u.id
+                    )));
+                }
+            }
+        }
+    }
     let deprovision_at = ent
         .duration_grant
         .map(|d| Timestamp::now().plus_seconds(d.seconds));
@@ -472,6 +501,30 @@ pub async fn remove_membership(
     let ent = common::entitlement(&s, &app_id, &ent_id).await?;
     common::app_user(&s, &app_id, &req.app_user_id).await?;
     let au = req.app_user_id.clone();
+    if let Some((c, cfg)) = connectors::provisioning_connector(&s, &app_id).await? {
+        let held = grants::search(
+            &s.store,
+            &GrantQuery {
+                entitlement_ids: vec![ent_id.clone()],
+                app_user_ids: vec![au.clone()],
+                ..Default::default()
+            },
+            GrantState::Current,
+            &record::PageReq::first(1),
+        )
+        .await?;
+        let direct = held.items.first().is_some_and(|g| g.direct);
+        if direct {
+            if let Some((ent_ext, user_ext)) =
+                connectors::baton_ids(&s, &app_id, &ent.id, &au).await?
+            {
+                let action = Provision::Revoke {
+                    grant: format!("{ent_ext}:{user_ext}"),
+                };
+                connectors::provision(&s, &c, &cfg, &action).await?;
+            }
+        }
+    }
     let removed = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         grants::revoke_direct(tx, &ent, &au).await
     })?;

@@ -81,6 +81,10 @@ impl TestServer {
         let base = format!("http://{addr}");
         let host = addr.to_string();
         let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let dir_path = match &dir {
+            Some(d) => d.0.clone(),
+            None => std::env::temp_dir().join(format!("chamberlain-test-{}", new_id())),
+        };
         let state = Arc::new(AppState {
             store: store.clone(),
             issuer: TokenIssuer::new(base.clone(), vec![("k1".into(), key)]).unwrap(),
@@ -88,7 +92,13 @@ impl TestServer {
             public_url: base.clone(),
             audiences: vec![host.clone()],
             metrics: Metrics::default(),
+            jobs: chamberlain_api::worker::JobSettings {
+                poll: std::time::Duration::from_millis(100),
+                retry_delay: std::time::Duration::from_millis(200),
+                ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
+            },
         });
+        chamberlain_api::worker::spawn(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, chamberlain_api::app(state))
                 .await

@@ -3,7 +3,7 @@
 mod harness;
 mod sync;
 
-use sync::{c1z_import_and_resync, csv_file_app_sync};
+use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 
 use harness::TestServer;
 use serde_json::{json, Value};
@@ -24,6 +24,7 @@ on_both_backends!(
     tokens_and_assertions,
     c1z_import_and_resync,
     csv_file_app_sync,
+    xlsx_file_app_sync,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

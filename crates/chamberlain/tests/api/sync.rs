@@ -365,6 +365,155 @@ pub async fn csv_file_app_sync(s: &TestServer) {
         2
     );
     let (st, e) = upload_file(s, &app, &conn, "PK\u{3}\u{4}not really a workbook").await;
-    assert_eq!(st, 501, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("CSV"));
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a readable XLSX workbook"),
+        "{e}"
+    );
+}
+
+/// A minimal XLSX workbook (one sheet, inline strings; numbers where a cell parses as one,
+/// as a spreadsheet program would store a typed-in id), built by hand so the test needs no
+/// spreadsheet writer.
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    use std::io::Write;
+    let mut sheet = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+    );
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!(r#"<row r="{}">"#, r + 1));
+        for (c, cell) in row.iter().enumerate() {
+            let at = format!("{}{}", (b'A' + c as u8) as char, r + 1);
+            if cell.is_empty() {
+                continue;
+            }
+            if cell.parse::<f64>().is_ok() {
+                sheet.push_str(&format!(r#"<c r="{at}"><v>{cell}</v></c>"#));
+            } else {
+                sheet.push_str(&format!(
+                    r#"<c r="{at}" t="inlineStr"><is><t>{cell}</t></is></c>"#
+                ));
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    let files = [
+        ("[Content_Types].xml", r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string()),
+        ("_rels/.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_string()),
+        ("xl/workbook.xml", r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Accounts" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
+        ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ];
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in files {
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(body.as_bytes()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+pub async fn xlsx_file_app_sync(s: &TestServer) {
+    let app = s.create_app("Workbook app").await;
+    let conn = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors"),
+            Some(json!({"displayName": "Workbook"})),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header: &[&str] = &[
+        "User ID",
+        "Email Address",
+        "Full Name",
+        "User Status",
+        "Resource Type",
+        "Resource Name",
+        "Entitlement",
+    ];
+    let book = xlsx(&[
+        header,
+        &[
+            "1042",
+            "ann@example.com",
+            "Ann Lee",
+            "Active",
+            "Team",
+            "Platform",
+            "member",
+        ],
+        &[
+            "1043",
+            "bob@example.com",
+            "Bob Ray",
+            "Disabled",
+            "Team",
+            "Platform",
+            "member",
+        ],
+        &["1043", "bob@example.com", "Bob Ray", "Disabled", "", "", ""],
+    ]);
+    let (st, v) = post_file(
+        s,
+        &app,
+        &conn,
+        "file",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        book,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let c = &v["syncRun"]["counts"];
+    assert_eq!(
+        (
+            c["appUsers"]["added"].as_i64(),
+            c["entitlements"]["added"].as_i64(),
+            c["grants"]["added"].as_i64()
+        ),
+        (Some(2), Some(1), Some(2)),
+        "{c}"
+    );
+    // A numeric id cell reads as the id typed in, not "1042.0".
+    let found = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "ann@"})),
+        )
+        .await;
+    assert_eq!(found["list"][0]["appUser"]["displayName"], "Ann Lee");
+    // Errors name the spreadsheet's row and column; nothing changes.
+    let bad = xlsx(&[
+        header,
+        &["1042", "ann@example.com", "Ann Lee", "Active", "", "", ""],
+        &["1044", "carol", "Carol", "Active", "", "", ""],
+    ]);
+    let (st, e) = post_file(s, &app, &conn, "file", "application/octet-stream", bad).await;
+    assert_eq!(st, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 3, column Email Address"),
+        "{e}"
+    );
+    let after = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app})),
+        )
+        .await;
+    assert_eq!(
+        after["list"].as_array().unwrap().len(),
+        2,
+        "the bad workbook changed nothing"
+    );
 }

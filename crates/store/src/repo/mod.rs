@@ -2,7 +2,9 @@
 //! one row (grants and their propagation, owners, cascading deletes).
 
 pub mod clients;
+pub mod connectors;
 pub mod grants;
+pub mod jobs;
 pub mod keys;
 pub mod owners;
 pub mod settings;

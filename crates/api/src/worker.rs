@@ -1,0 +1,248 @@
+//! The background worker every `chamberlain serve` replica runs: it claims due jobs from the job
+//! table (leased, so a replica that dies mid-job has its job retried elsewhere) and keeps one
+//! queued sync per scheduled connector.
+//!
+//! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result). Later
+//! features add their kinds to [`Worker::handle`].
+
+use crate::routes::connectors::{self as conn, SYNC_JOB};
+use crate::state::Shared;
+use chamberlain_model::app::Connector;
+use chamberlain_model::{new_id, Timestamp};
+use chamberlain_store::repo::jobs::{self, Job, NewJob, Outcome};
+use chamberlain_store::AuditCtx;
+use chamberlain_sync::runner::{self, Source, SyncError};
+use chamberlain_sync::schedule::Schedule;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How the worker behaves; the defaults suit production, tests shorten the times.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Where connectors keep their last sync file (`<data dir>/connectors`).
+    pub connectors_dir: PathBuf,
+    /// Job lease length; renewed every third of it while the job runs.
+    pub lease: Duration,
+    /// App sync-lock lease length.
+    pub sync_lock_ttl: Duration,
+    /// How often the worker looks for due jobs.
+    pub poll: Duration,
+    /// Wait before retrying a failed sync (multiplied by the attempt number).
+    pub retry_delay: Duration,
+    /// Jobs run at once by this replica.
+    pub concurrency: usize,
+}
+
+impl JobSettings {
+    /// Production defaults with connector files under `data_dir`.
+    pub fn under(data_dir: &std::path::Path) -> JobSettings {
+        JobSettings {
+            connectors_dir: data_dir.join("connectors"),
+            lease: Duration::from_secs(60),
+            sync_lock_ttl: runner::DEFAULT_LOCK_TTL,
+            poll: Duration::from_secs(1),
+            retry_delay: Duration::from_secs(60),
+            concurrency: 2,
+        }
+    }
+}
+
+/// Attempts of a sync job before it is marked failed.
+const SYNC_ATTEMPTS: i64 = 3;
+
+/// A replica's worker.
+pub struct Worker {
+    state: Shared,
+    owner: String,
+    slots: Arc<Semaphore>,
+}
+
+/// Starts the worker; it runs until the task is aborted.
+pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
+    let slots = Arc::new(Semaphore::new(state.jobs.concurrency.max(1)));
+    let worker = Arc::new(Worker {
+        owner: format!("replica:{}", new_id()),
+        state,
+        slots,
+    });
+    tokio::spawn(async move { worker.run().await })
+}
+
+impl Worker {
+    async fn run(self: Arc<Self>) {
+        tracing::info!(owner = %self.owner, "background worker started");
+        loop {
+            if let Err(e) = schedule_connectors(&self.state).await {
+                tracing::warn!(error = %e, "scheduling connector syncs failed");
+            }
+            let free = self.slots.available_permits() as i64;
+            if free > 0 {
+                match jobs::claim(
+                    &self.state.store,
+                    &self.owner,
+                    &[SYNC_JOB],
+                    self.state.jobs.lease,
+                    free,
+                )
+                .await
+                {
+                    Ok(claimed) => {
+                        for job in claimed {
+                            let permit = self.slots.clone().acquire_owned().await;
+                            let me = self.clone();
+                            tokio::spawn(async move {
+                                let _permit = permit;
+                                me.run_job(job).await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+                }
+            }
+            tokio::time::sleep(self.state.jobs.poll).await;
+        }
+    }
+
+    async fn run_job(&self, job: Job) {
+        let lease = self.state.jobs.lease;
+        let keeper = {
+            let (store, id, owner) = (self.state.store.clone(), job.id.clone(), self.owner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if !matches!(jobs::renew(&store, &id, &owner, lease).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
+        let outcome = self.handle(&job).await;
+        keeper.abort();
+        tracing::info!(job = %job.id, ?outcome, "job ended");
+        match jobs::finish(&self.state.store, &job.id, &self.owner, &outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(job = %job.id, "job lease was lost before it finished"),
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "recording a job's end failed"),
+        }
+    }
+
+    async fn handle(&self, job: &Job) -> Outcome {
+        match job.kind.as_str() {
+            SYNC_JOB => self.sync(job).await,
+            other => Outcome::Failed {
+                error: format!("unknown job kind `{other}`"),
+            },
+        }
+    }
+
+    async fn sync(&self, job: &Job) -> Outcome {
+        let s = &self.state;
+        let connector_id = job.subject_id.as_str();
+        let connector: Connector =
+            match chamberlain_store::record::get(s.store.pool(), connector_id, false).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Outcome::Done,
+                Err(e) => return retry(s, job, e.to_string()),
+            };
+        if connector.sync_disabled_at.is_some() {
+            return Outcome::Done;
+        }
+        let config = match conn::baton_config(s, connector_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Outcome::Failed {
+                    error: "the connector has no Baton binary configured".into(),
+                }
+            }
+            Err(e) => {
+                return Outcome::Failed {
+                    error: e.message.clone(),
+                }
+            }
+        };
+        let audit = AuditCtx::system("connector-sync");
+        let source = Source::Baton {
+            config,
+            work_dir: s.jobs.connectors_dir.clone(),
+        };
+        match runner::sync_connector(
+            &s.store,
+            &audit,
+            &connector.app_id,
+            connector_id,
+            &source,
+            s.jobs.sync_lock_ttl,
+        )
+        .await
+        {
+            Ok(_) => Outcome::Done,
+            Err(SyncError::Busy(_)) => Outcome::Postpone {
+                delay: Duration::from_secs(5).min(s.jobs.retry_delay),
+            },
+            Err(e) => retry(s, job, e.to_string()),
+        }
+    }
+}
+
+fn retry(s: &Shared, job: &Job, error: String) -> Outcome {
+    Outcome::Retry {
+        error,
+        delay: s.jobs.retry_delay * u32::try_from(job.attempts.max(1)).unwrap_or(1),
+    }
+}
+
+/// Makes sure every scheduled, unpaused connector with a binary has its next sync queued. The
+/// job key allows one live sync job per connector, so replicas doing this at once enqueue one.
+pub async fn schedule_connectors(s: &Shared) -> Result<(), chamberlain_store::StoreError> {
+    let now = Timestamp::now();
+    for (connector, has_config) in conn::all_connectors(s).await? {
+        let Some(cron) = connector.connector_sync_cron_schedule.as_ref() else {
+            continue;
+        };
+        if !has_config || connector.sync_disabled_at.is_some() {
+            continue;
+        }
+        let key = conn::sync_job_key(&connector.id);
+        if jobs::has_live(&s.store, &key).await? {
+            continue;
+        }
+        let spec = cron.get("cronSpec").and_then(|v| v.as_str()).unwrap_or("");
+        let tz = cron.get("timezone").and_then(|v| v.as_str()).unwrap_or("");
+        let Ok(schedule) = Schedule::parse(spec, tz) else {
+            continue;
+        };
+        let Ok(after) = jiff::Timestamp::from_microsecond(now.as_micros()) else {
+            continue;
+        };
+        let Some(next) = schedule.next_after(after) else {
+            continue;
+        };
+        let job = NewJob {
+            kind: SYNC_JOB.into(),
+            subject_id: connector.id.clone(),
+            active_key: Some(key),
+            payload: serde_json::json!({"appId": connector.app_id, "scheduled": true}),
+            run_at: Timestamp::from_micros(next.as_microsecond()),
+            max_attempts: SYNC_ATTEMPTS,
+        };
+        chamberlain_store::write_tx!(s.store, &AuditCtx::system("scheduler"), |tx| {
+            jobs::enqueue(tx, &job).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// A sync job for `connector` due now.
+pub fn sync_now(connector: &Connector) -> NewJob {
+    NewJob {
+        kind: SYNC_JOB.into(),
+        subject_id: connector.id.clone(),
+        active_key: Some(conn::sync_job_key(&connector.id)),
+        payload: serde_json::json!({"appId": connector.app_id, "scheduled": false}),
+        run_at: Timestamp::now(),
+        max_attempts: SYNC_ATTEMPTS,
+    }
+}
