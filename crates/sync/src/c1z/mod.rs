@@ -1,10 +1,15 @@
-//! Reading Baton `.c1z` files.
+//! Reading (and writing) Baton `.c1z` files.
 //!
 //! Format v1 is `C1ZF\0` followed by one zstd stream holding a SQLite database with `v1_*`
 //! tables whose `data` columns are protobuf messages. Format v3 (`C1Z3\0`, a Pebble store) has
 //! no Rust reader; it is refused with the manifest's sync summary and the fix.
+//!
+//! [`write`] produces v1 files (used by tests, the Baton stand-in and the benchmarks).
 
 pub mod proto;
+pub mod write;
+
+pub use write::{C1zWriteError, C1zWriter, WriteSummary, WriterOptions};
 
 use prost::Message;
 use proto::{ManifestV3, Resource, ResourceId, ResourceType};

@@ -1,5 +1,6 @@
-//! The subset of Baton's `c1.connector.v2` protobuf messages that an import needs, written by
-//! hand from the wire facts (field numbers) of the format; unknown fields are skipped by prost.
+//! The subset of Baton's `c1.connector.v2` protobuf messages that an import and the v1 writer
+//! need, written by hand from the wire facts (field numbers) of the format; unknown fields are
+//! skipped by prost.
 
 use std::collections::HashMap;
 
@@ -107,6 +108,19 @@ pub struct GrantSource {
     pub is_direct: bool,
 }
 
+/// `c1.connector.v2.GrantExpandable`: on a grant whose principal is itself a holder of
+/// entitlements (a group), the entitlements whose holders the grant extends to. Writers since
+/// Baton SDK v0.7.22 keep it out of the grant's `data` and store it in `v1_grants.expansion`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GrantExpandable {
+    #[prost(string, repeated, tag = "1")]
+    pub entitlement_ids: Vec<String>,
+    #[prost(bool, tag = "2")]
+    pub shallow: bool,
+    #[prost(string, repeated, tag = "3")]
+    pub resource_type_ids: Vec<String>,
+}
+
 /// `c1.connector.v2.UserTrait` (an annotation on user resources).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct UserTrait {
@@ -178,6 +192,19 @@ pub struct ManifestSyncStats {
 pub mod type_urls {
     /// `UserTrait`.
     pub const USER_TRAIT: &str = "c1.connector.v2.UserTrait";
+    /// `GrantExpandable`.
+    pub const GRANT_EXPANDABLE: &str = "c1.connector.v2.GrantExpandable";
+    /// The prefix Baton's `Any` annotations carry before the message name.
+    pub const PREFIX: &str = "type.googleapis.com/";
+}
+
+/// Wraps `msg` as an annotation (`google.protobuf.Any`) of message type `name`, e.g.
+/// `annotation(type_urls::USER_TRAIT, &trait_)`.
+pub fn annotation<M: prost::Message>(name: &str, msg: &M) -> prost_types::Any {
+    prost_types::Any {
+        type_url: format!("{}{name}", type_urls::PREFIX),
+        value: msg.encode_to_vec(),
+    }
 }
 
 /// Baton trait numbers → the names C1 shows in `traitIds`.
@@ -205,6 +232,32 @@ pub fn struct_to_json(s: &prost_types::Struct) -> serde_json::Map<String, serde_
         .iter()
         .map(|(k, v)| (k.clone(), value_to_json(v)))
         .collect()
+}
+
+/// Converts a JSON object to a protobuf `Struct` (the inverse of [`struct_to_json`]; numbers
+/// become doubles, as in protobuf's own JSON mapping).
+pub fn json_to_struct(m: &serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: m
+            .iter()
+            .map(|(k, v)| (k.clone(), json_to_value(v)))
+            .collect(),
+    }
+}
+
+fn json_to_value(v: &serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(json_to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
 }
 
 fn value_to_json(v: &prost_types::Value) -> serde_json::Value {
