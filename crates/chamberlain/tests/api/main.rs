@@ -1,7 +1,10 @@
 //! HTTP-level tests of the C1-compatible API, each run on SQLite and on PostgreSQL.
 
+mod connectors;
 mod harness;
 mod sync;
+
+use connectors::{baton_connector_syncs_and_provisions, connector_configuration_is_checked};
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 
@@ -25,6 +28,8 @@ on_both_backends!(
     c1z_import_and_resync,
     csv_file_app_sync,
     xlsx_file_app_sync,
+    baton_connector_syncs_and_provisions,
+    connector_configuration_is_checked,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

@@ -1,0 +1,531 @@
+//! Connectors that run a Baton binary: configuration (secrets never returned), syncs queued by
+//! force_sync and by schedule and run by the background worker, provisioning of grants and
+//! revocations through the binary, failures and time limits in `lastError`, pause/resume.
+//!
+//! The binary is `baton-standin`, a stand-in written for these tests that behaves like a Baton
+//! connector (crates/baton-standin); it is not a real connector.
+
+use crate::harness::TestServer;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Path of the stand-in connector binary, built on first use if the test run did not build it.
+pub fn standin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // Tests run from target/<profile>/deps; binaries sit one level up.
+            let exe = std::env::current_exe().unwrap();
+            let path = exe
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("baton-standin");
+            if !path.is_file() {
+                let status = std::process::Command::new(env!("CARGO"))
+                    .args(["build", "-p", "baton-standin"])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "building baton-standin failed");
+            }
+            assert!(path.is_file(), "{} is missing", path.display());
+            path
+        })
+        .clone()
+}
+
+fn temp_state() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "chamberlain-standin-{}",
+        chamberlain_model::new_id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("remote.json")
+}
+
+fn calls(state: &std::path::Path) -> Vec<Value> {
+    let path = format!("{}.calls.jsonl", state.display());
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn memberships(state: &std::path::Path) -> Vec<(String, String)> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    let mut out: Vec<(String, String)> = v["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["group"].as_str().unwrap().to_string(),
+                m["user"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn config(state: &std::path::Path, extra_env: Value) -> Value {
+    let mut env = json!({
+        "BATON_STANDIN_STATE": state.display().to_string(),
+        "BATON_API_TOKEN": "s3cret-token-value",
+    });
+    for (k, v) in extra_env.as_object().unwrap() {
+        env[k] = v.clone();
+    }
+    json!({
+        "command": standin().display().to_string(),
+        "args": ["--log-level", "info"],
+        "env": env,
+        "timeoutSeconds": 30,
+        "provisioning": true,
+    })
+}
+
+async fn connector(s: &TestServer, app: &str, id: &str) -> Value {
+    s.ok("GET", &format!("/api/v1/apps/{app}/connectors/{id}"), None)
+        .await["connectorView"]["connector"]
+        .clone()
+}
+
+async fn runs(s: &TestServer, app: &str, id: &str) -> Vec<Value> {
+    s.ok(
+        "GET",
+        &format!("/api/v1/apps/{app}/connectors/{id}/sync_runs"),
+        None,
+    )
+    .await["list"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until the connector has `n` sync runs; returns the newest.
+async fn wait_runs(s: &TestServer, app: &str, id: &str, n: usize) -> Value {
+    for _ in 0..300 {
+        let r = runs(s, app, id).await;
+        if r.len() >= n {
+            // The status is written right after the run is recorded.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return r[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("connector {id} did not reach {n} sync runs");
+}
+
+async fn force_sync(s: &TestServer, app: &str, id: &str) {
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/force_sync"),
+        Some(json!({})),
+    )
+    .await;
+}
+
+async fn update_config(s: &TestServer, app: &str, id: &str, cfg: Value) {
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}"),
+        Some(json!({"connector": {"config": cfg}, "updateMask": "config"})),
+    )
+    .await;
+}
+
+async fn entitlement_named(s: &TestServer, app: &str, name: &str) -> String {
+    let v = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/entitlements?page_size=100"),
+            None,
+        )
+        .await;
+    v["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["appEntitlement"]["displayName"] == name)
+        .unwrap_or_else(|| panic!("no entitlement {name}: {v}"))["appEntitlement"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn account_with_email(s: &TestServer, app: &str, email: &str) -> String {
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": email})),
+        )
+        .await;
+    v["list"][0]["appUser"]["id"].as_str().unwrap().to_string()
+}
+
+async fn holders(s: &TestServer, app: &str, ent: &str) -> usize {
+    s.ok(
+        "GET",
+        &format!("/api/v1/apps/{app}/entitlements/{ent}/users"),
+        None,
+    )
+    .await["list"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+pub async fn baton_connector_syncs_and_provisions(s: &TestServer) {
+    let state = temp_state();
+    let app = s.create_app("Stand-in directory").await;
+    let created = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            Some(json!({"displayName": "Stand-in", "config": config(&state, json!({}))})),
+        )
+        .await;
+    let text = created.to_string();
+    assert!(
+        !text.contains("s3cret"),
+        "secrets are never returned: {text}"
+    );
+    let c = &created["connectorView"]["connector"];
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        c["config"]["envNames"],
+        json!(["BATON_API_TOKEN", "BATON_STANDIN_STATE"])
+    );
+    assert_eq!(c["config"]["provisioning"], true);
+    let sealed = chamberlain_store::repo::connectors::sealed_config(&s.store, &id)
+        .await
+        .unwrap();
+    assert!(
+        !sealed.is_empty() && !sealed.contains("s3cret"),
+        "encrypted at rest"
+    );
+
+    // A forced sync is queued, run by the worker, and imported.
+    force_sync(s, &app, &id).await;
+    let run = wait_runs(s, &app, &id, 1).await;
+    assert_eq!(run["status"], "SYNC_STATUS_DONE", "{run}");
+    assert_eq!(run["counts"]["appUsers"]["added"], 3);
+    assert_eq!(run["counts"]["entitlements"]["added"], 2);
+    assert_eq!(run["counts"]["grants"]["added"], 2);
+    let c = connector(s, &app, &id).await;
+    assert_eq!(c["status"]["status"], "SYNC_STATUS_DONE");
+    assert!(c["status"]["completedAt"].is_string());
+    let call = calls(&state).last().unwrap().clone();
+    let argv: Vec<&str> = call["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&argv[0..2], &["--log-level", "info"], "{argv:?}");
+    assert!(
+        argv.windows(2).any(|w| w == ["--storage-engine", "sqlite"]),
+        "{argv:?}"
+    );
+    assert!(argv.contains(&"-f"), "{argv:?}");
+    assert_eq!(call["env"]["BATON_API_TOKEN"], "s3cret-token-value");
+
+    // Granting in Chamberlain provisions through the binary first.
+    let admins = entitlement_named(s, &app, "Admins Member").await;
+    let carol = account_with_email(s, &app, "carol@example.com").await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{admins}/add-manual-user"),
+        Some(json!({"userIds": [carol]})),
+    )
+    .await;
+    let call = calls(&state).last().unwrap().clone();
+    let argv = call["argv"].to_string();
+    assert!(
+        argv.contains(r#""-p""#)
+            && argv.contains(r#""--grant-entitlement","group:g1:member""#)
+            && argv.contains(r#""--grant-principal","u3""#)
+            && argv.contains(r#""--grant-principal-type","user""#),
+        "{argv}"
+    );
+    assert!(memberships(&state).contains(&("g1".into(), "u3".into())));
+    assert_eq!(holders(s, &app, &admins).await, 2);
+
+    // Revoking too.
+    let alice = account_with_email(s, &app, "alice@example.com").await;
+    s.ok(
+        "DELETE",
+        &format!("/api/v1/apps/{app}/entitlements/{admins}/remove-membership"),
+        Some(json!({"appUserId": alice})),
+    )
+    .await;
+    let argv = calls(&state).last().unwrap()["argv"].to_string();
+    assert!(
+        argv.contains(r#""--revoke-grant","group:g1:member:user:u1""#),
+        "{argv}"
+    );
+    assert!(!memberships(&state).contains(&("g1".into(), "u1".into())));
+    assert_eq!(holders(s, &app, &admins).await, 1);
+
+    // The next sync agrees with what was provisioned: it confirms Carol's grant as
+    // connector-reported (counted as added to the synced set) and removes nothing.
+    force_sync(s, &app, &id).await;
+    let run = wait_runs(s, &app, &id, 2).await;
+    assert_eq!(run["status"], "SYNC_STATUS_DONE", "{run}");
+    assert_eq!(run["counts"]["grants"]["total"], 2, "{run}");
+    assert_eq!(run["counts"]["grants"]["added"], 1, "{run}");
+    assert_eq!(run["counts"]["grants"]["removed"], 0, "{run}");
+    assert_eq!(holders(s, &app, &admins).await, 1);
+
+    // A provisioning failure changes nothing and says why.
+    update_config(
+        s,
+        &app,
+        &id,
+        config(&state, json!({"BATON_STANDIN_FAIL": "upstream said no"})),
+    )
+    .await;
+    let bob = account_with_email(s, &app, "bob@example.com").await;
+    let events = s.event_count().await;
+    let (st, e) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/entitlements/{admins}/add-manual-user"),
+            Some(json!({"userIds": [bob]})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    let msg = e["message"].as_str().unwrap();
+    assert!(
+        msg.contains("upstream said no") && msg.contains("exit code 3"),
+        "{msg}"
+    );
+    assert_eq!(holders(s, &app, &admins).await, 1);
+    assert_eq!(s.event_count().await, events, "nothing was written");
+
+    // A failed sync leaves the data, records the error, and is retried by the worker.
+    force_sync(s, &app, &id).await;
+    let run = wait_runs(s, &app, &id, 3).await;
+    assert_eq!(run["status"], "SYNC_STATUS_ERROR", "{run}");
+    assert!(
+        run["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("upstream said no"),
+        "{run}"
+    );
+    let c = connector(s, &app, &id).await;
+    assert_eq!(c["status"]["status"], "SYNC_STATUS_ERROR");
+    assert!(c["status"]["lastError"]
+        .as_str()
+        .unwrap()
+        .contains("exit code 3"));
+    assert_eq!(holders(s, &app, &admins).await, 1, "previous data intact");
+    let retried = wait_runs(s, &app, &id, 4).await;
+    assert_eq!(retried["status"], "SYNC_STATUS_ERROR");
+
+    // A hung connector is killed at its time limit.
+    let mut slow = config(&state, json!({"BATON_STANDIN_SLEEP_SECS": "30"}));
+    slow["timeoutSeconds"] = json!(1);
+    update_config(s, &app, &id, slow).await;
+    // Let the failing job's last retry pass first.
+    let before = runs(s, &app, &id).await.len();
+    let started = std::time::Instant::now();
+    force_sync(s, &app, &id).await;
+    let run = wait_runs(s, &app, &id, before.max(4) + 1).await;
+    assert!(
+        run["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("time limit")
+            || runs(s, &app, &id).await[0]["lastError"]
+                .as_str()
+                .unwrap()
+                .contains("time limit"),
+        "{run}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Pause: force_sync is refused and the status says DISABLED; resume restores it.
+    update_config(s, &app, &id, config(&state, json!({}))).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/pause"),
+        Some(json!({})),
+    )
+    .await;
+    let c = connector(s, &app, &id).await;
+    assert_eq!(c["status"]["status"], "SYNC_STATUS_DISABLED");
+    assert!(c["syncDisabledAt"].is_string());
+    assert_eq!(c["canResumeSync"], true);
+    let (st, e) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{id}/force_sync"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("paused"));
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/resume"),
+        Some(json!({})),
+    )
+    .await;
+    let c = connector(s, &app, &id).await;
+    assert_ne!(c["status"]["status"], "SYNC_STATUS_DISABLED");
+    assert_eq!(c["syncDisabledAt"], Value::Null);
+
+    // A schedule runs syncs with no one asking (six-field cron: every second).
+    let before = runs(s, &app, &id).await.len();
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/schedule"),
+        Some(json!({"cron": {"cronSpec": "* * * * * *", "timezone": "UTC"}})),
+    )
+    .await;
+    assert_eq!(
+        connector(s, &app, &id).await["connectorSyncCronSchedule"]["cronSpec"],
+        "* * * * * *"
+    );
+    let run = wait_runs(s, &app, &id, before + 2).await;
+    assert_eq!(run["status"], "SYNC_STATUS_DONE", "{run}");
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/schedule"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        connector(s, &app, &id).await["connectorSyncCronSchedule"],
+        Value::Null
+    );
+}
+
+pub async fn connector_configuration_is_checked(s: &TestServer) {
+    let state = temp_state();
+    let app = s.create_app("Checked").await;
+    let good = config(&state, json!({}));
+    let events = s.event_count().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            {
+                let mut c = good.clone();
+                c["command"] = json!("baton-okta");
+                c
+            },
+            "absolute path",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["command"] = json!("/nonexistent/baton-okta");
+                c
+            },
+            "does not exist",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["args"] = json!(["-f", "/tmp/x.c1z"]);
+                c
+            },
+            "must not contain `-f`",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["env"] = json!({"bad name": "x"});
+                c
+            },
+            "not a valid variable name",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["timeoutSeconds"] = json!(0);
+                c
+            },
+            "timeoutSeconds",
+        ),
+        (
+            {
+                let mut c = good.clone();
+                c["comand"] = json!("typo");
+                c
+            },
+            "unknown field `comand`",
+        ),
+    ];
+    for (cfg, want) in cases {
+        let (st, e) = s
+            .call(
+                &s.admin,
+                "POST",
+                &format!("/api/v1/apps/{app}/connectors/create"),
+                Some(json!({"config": cfg})),
+            )
+            .await;
+        assert_eq!(st, 400, "{cfg} -> {e}");
+        assert!(e["message"].as_str().unwrap().contains(want), "{want}: {e}");
+    }
+    assert_eq!(s.event_count().await, events, "nothing was created");
+    // Schedules are checked too.
+    let id = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            Some(json!({"config": good})),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (cron, want) in [
+        (json!({"cronSpec": "61 * * * *"}), "minute field"),
+        (
+            json!({"cronSpec": "0 * * * *", "timezone": "Nowhere/Land"}),
+            "IANA",
+        ),
+    ] {
+        let (st, e) = s
+            .call(
+                &s.admin,
+                "POST",
+                &format!("/api/v1/apps/{app}/connectors/{id}/schedule"),
+                Some(json!({ "cron": cron })),
+            )
+            .await;
+        assert_eq!(st, 400, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(want), "{e}");
+    }
+    // A connector without a binary cannot be force-synced, and says what to do instead.
+    let plain = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors"),
+            Some(json!({"displayName": "Uploads only"})),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, e) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{plain}/force_sync"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("/c1z"), "{e}");
+}
