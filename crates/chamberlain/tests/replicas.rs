@@ -1,0 +1,387 @@
+//! Several `chamberlain serve` processes on one database share background work through the job
+//! table: a replica killed mid-sync leaves the previous data intact and another replica retries
+//! the sync once the lease lapses; scheduled syncs run once per firing, never overlapping.
+//! Runs on PostgreSQL and on a shared SQLite file.
+//!
+//! The connector binary is `baton-standin`, a stand-in written for these tests that behaves
+//! like a Baton connector (crates/baton-standin); it is not a real connector.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chamberlain");
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const PUBLIC_URL: &str = "http://chamberlain.test";
+
+fn standin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("baton-standin");
+    if !path.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "baton-standin"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "chamberlain-replicas-{}",
+        chamberlain_model::new_id()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_replica(db_url: &str, root: &Path, name: &str) -> Replica {
+    let port = free_port();
+    let data = root.join(name);
+    std::fs::create_dir_all(&data).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", PUBLIC_URL])
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--database-url", db_url])
+        .args(["--job-lease-seconds", "2", "--worker-poll-ms", "100"])
+        .args(["--sync-retry-seconds", "1"])
+        .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return Replica { child, base };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("replica {name} did not become ready");
+}
+
+struct Api {
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, r: &Replica, method: &str, path: &str, body: Value) -> Value {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = self
+            .http
+            .request(m, format!("{}{path}", r.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+    async fn get(&self, r: &Replica, path: &str) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}{path}", r.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert!(status.is_success(), "GET {path}: {status} {v}");
+        v
+    }
+}
+
+async fn login(r: &Replica, db_url: &str, root: &Path) -> Api {
+    let out = Command::new(BIN)
+        .args(["admin", "create-client", "--role", "super-admin"])
+        .args(["--output", "json", "--public-url", PUBLIC_URL])
+        .args(["--database-url", db_url])
+        .args(["--data-dir", root.join("admin").to_str().unwrap()])
+        .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let http = reqwest::Client::new();
+    let tok: Value = http
+        .post(format!("{}/auth/v1/token", r.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", creds["clientId"].as_str().unwrap()),
+            ("client_secret", creds["clientSecret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Api {
+        http,
+        token: tok["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{tok}"))
+            .to_string(),
+    }
+}
+
+fn config(state: &Path, sleep: Option<u64>) -> Value {
+    let mut env = json!({"BATON_STANDIN_STATE": state.display().to_string()});
+    if let Some(s) = sleep {
+        env["BATON_STANDIN_SLEEP_SECS"] = json!(s.to_string());
+    }
+    json!({"command": standin().display().to_string(), "env": env, "timeoutSeconds": 120})
+}
+
+async fn runs(api: &Api, r: &Replica, app: &str, id: &str) -> Vec<Value> {
+    api.get(r, &format!("/api/v1/apps/{app}/connectors/{id}/sync_runs"))
+        .await["list"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn accounts(api: &Api, r: &Replica, app: &str) -> usize {
+    api.call(
+        r,
+        "POST",
+        "/api/v1/search/app_users",
+        json!({"appId": app, "pageSize": 100}),
+    )
+    .await["list"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+async fn wait_until<F, Fut>(what: &str, limit: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn sync_calls(state: &Path) -> usize {
+    std::fs::read_to_string(format!("{}.calls.jsonl", state.display()))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.contains(r#""-p""#))
+        .count()
+}
+
+async fn replicas_share_syncs(db_url: &str) {
+    let root = temp_dir();
+    let state = root.join("remote.json");
+    let mut a = start_replica(db_url, &root, "a").await;
+    let api = login(&a, db_url, &root).await;
+    let app = api
+        .call(
+            &a,
+            "POST",
+            "/api/v1/apps",
+            json!({"displayName": "Replicated"}),
+        )
+        .await["app"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = api
+        .call(
+            &a,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            json!({"config": config(&state, None)}),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let force = format!("/api/v1/apps/{app}/connectors/{id}/force_sync");
+    api.call(&a, "POST", &force, json!({})).await;
+    wait_until("the first sync", Duration::from_secs(20), || async {
+        runs(&api, &a, &app, &id).await.len() == 1
+    })
+    .await;
+    assert_eq!(accounts(&api, &a, &app).await, 3);
+
+    // The remote system gains a user; the next sync hangs in the connector and its replica dies.
+    let mut remote: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    remote["users"].as_array_mut().unwrap().push(
+        json!({"id": "u4", "login": "dave", "email": "dave@example.com", "displayName": "Dave"}),
+    );
+    std::fs::write(&state, remote.to_string()).unwrap();
+    api.call(
+        &a,
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}"),
+        json!({"connector": {"config": config(&state, Some(30))}, "updateMask": "config"}),
+    )
+    .await;
+    api.call(&a, "POST", &force, json!({})).await;
+    wait_until(
+        "the second sync to start",
+        Duration::from_secs(20),
+        || async {
+            api.get(&a, &format!("/api/v1/apps/{app}/connectors/{id}"))
+                .await["connectorView"]["connector"]["status"]["status"]
+                == "SYNC_STATUS_RUNNING"
+        },
+    )
+    .await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+
+    // Another replica sees the previous data, untouched by the dead sync.
+    let b = start_replica(db_url, &root, "b").await;
+    assert_eq!(accounts(&api, &b, &app).await, 3, "previous data intact");
+    assert_eq!(runs(&api, &b, &app, &id).await.len(), 1);
+    // The connector stops hanging; once the dead replica's lease lapses, b retries the sync.
+    api.call(
+        &b,
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}"),
+        json!({"connector": {"config": config(&state, None)}, "updateMask": "config"}),
+    )
+    .await;
+    wait_until("the retried sync", Duration::from_secs(30), || async {
+        runs(&api, &b, &app, &id).await.len() == 2
+    })
+    .await;
+    let run = &runs(&api, &b, &app, &id).await[0];
+    assert_eq!(run["status"], "SYNC_STATUS_DONE", "{run}");
+    assert_eq!(run["counts"]["appUsers"]["added"], 1, "{run}");
+    assert_eq!(accounts(&api, &b, &app).await, 4);
+
+    // Two live replicas and a schedule firing every two seconds: each firing runs once, on
+    // one replica, and runs never overlap.
+    let c = start_replica(db_url, &root, "c").await;
+    let calls_before = sync_calls(&state);
+    let runs_before = runs(&api, &b, &app, &id).await.len();
+    api.call(
+        &c,
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/schedule"),
+        json!({"cron": {"cronSpec": "*/2 * * * * *"}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    api.call(
+        &b,
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}/schedule"),
+        json!({}),
+    )
+    .await;
+    // Let a sync that already started finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let all = runs(&api, &b, &app, &id).await;
+    let new_runs = &all[..all.len() - runs_before];
+    let new_calls = sync_calls(&state) - calls_before;
+    assert!(
+        (3..=6).contains(&new_runs.len()),
+        "about one sync per firing in 9 s, got {}",
+        new_runs.len()
+    );
+    assert_eq!(
+        new_calls,
+        new_runs.len(),
+        "every connector run was applied once"
+    );
+    let mut spans: Vec<(String, String)> = new_runs
+        .iter()
+        .map(|r| {
+            (
+                r["startedAt"].as_str().unwrap().to_string(),
+                r["completedAt"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "syncs overlapped: {w:?}");
+    }
+    drop((b, c));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn replicas_share_syncs_on_postgres() {
+    let admin = std::env::var("CHAMBERLAIN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!(
+        "chamberlain_r_{}",
+        chamberlain_model::new_id().to_lowercase()
+    );
+    let psql = |sql: String| {
+        let out = Command::new("psql")
+            .args([admin.as_str(), "-q", "-c", &sql])
+            .output()
+            .expect("psql is needed by this test");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    replicas_share_syncs(&url).await;
+    psql(format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+#[tokio::test]
+async fn replicas_share_syncs_on_sqlite() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("shared.db").display());
+    replicas_share_syncs(&url).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
