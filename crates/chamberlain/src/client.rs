@@ -107,6 +107,19 @@ impl ApiClient {
         .await
     }
 
+    /// DELETE with a JSON body (C1 uses bodies on some deletes).
+    pub async fn delete(&self, path: &str, body: &Value) -> Result<Value> {
+        Self::finish(
+            self.http
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     /// POST a file's bytes to a path, streamed from disk.
     pub async fn upload(&self, path: &str, file: &std::path::Path) -> Result<Value> {
         let f = tokio::fs::File::open(file)

@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod config;
+mod grants_cmd;
 mod server;
 mod sync_cmd;
 
@@ -36,6 +37,10 @@ enum Command {
     /// Sync apps from connectors (through a running server).
     #[command(subcommand)]
     Sync(sync_cmd::SyncCommand),
+    /// Grant and revoke entitlements (through a running server; provisioned by the app's
+    /// connector when it provisions).
+    #[command(subcommand)]
+    Grants(grants_cmd::GrantsCommand),
 }
 
 fn main() -> Result<()> {
@@ -49,6 +54,7 @@ fn main() -> Result<()> {
             Command::Migrate => server::migrate_only(&cli.db).await,
             Command::Admin(a) => admin::run(&cli.db, a).await,
             Command::Sync(c) => sync_cmd::run(c).await,
+            Command::Grants(c) => grants_cmd::run(c).await,
         }
     });
     if let Err(e) = &outcome {

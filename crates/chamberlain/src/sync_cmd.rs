@@ -25,6 +25,23 @@ pub enum SyncCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Run a connector's Baton binary now (force sync), wait for the sync to finish and print
+    /// what changed. Exits non-zero if the sync failed.
+    Run {
+        /// The app.
+        #[arg(long = "app")]
+        app_id: String,
+        /// The connector (one configured with a Baton binary).
+        #[arg(long = "connector")]
+        connector_id: String,
+        /// Give up waiting after this many seconds (the sync goes on in the server).
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
 }
 
 pub async fn run(cmd: SyncCommand) -> Result<()> {
@@ -50,7 +67,7 @@ pub async fn run(cmd: SyncCommand) -> Result<()> {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_ascii_lowercase();
-            let endpoint = if matches!(ext.as_str(), "csv" | "tsv" | "txt") {
+            let endpoint = if matches!(ext.as_str(), "csv" | "tsv" | "txt" | "xlsx") {
                 "file"
             } else {
                 "c1z"
@@ -66,6 +83,45 @@ pub async fn run(cmd: SyncCommand) -> Result<()> {
             match output {
                 Output::Json => println!("{run}"),
                 Output::Text => print_run(run),
+            }
+        }
+        SyncCommand::Run {
+            app_id,
+            connector_id,
+            timeout,
+            server,
+            output,
+        } => {
+            let api = ApiClient::connect(&server).await?;
+            let runs_path = format!("/api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs");
+            let newest = |v: &Value| v["list"][0]["id"].as_str().unwrap_or("").to_string();
+            let before = newest(&api.get(&runs_path).await?);
+            api.post(
+                &format!("/api/v1/apps/{app_id}/connectors/{connector_id}/force_sync"),
+                &json!({}),
+            )
+            .await
+            .context("force sync failed")?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+            let run = loop {
+                let v = api.get(&runs_path).await?;
+                if newest(&v) != before {
+                    break v["list"][0].clone();
+                }
+                if std::time::Instant::now() > deadline {
+                    anyhow::bail!("the sync did not finish within {timeout}s; it goes on in the server (see {runs_path})");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            };
+            match output {
+                Output::Json => println!("{run}"),
+                Output::Text => print_run(&run),
+            }
+            if run["status"] != "SYNC_STATUS_DONE" {
+                anyhow::bail!(
+                    "the sync failed: {}",
+                    run["lastError"].as_str().unwrap_or("")
+                );
             }
         }
     }

@@ -212,6 +212,19 @@ impl BatonConfig {
             }
         }
         cmd.envs(&self.env).env("BATON_STORAGE_ENGINE", "sqlite");
+        #[cfg(target_os = "linux")]
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
+        // is async-signal-safe.
+        unsafe {
+            // If the server dies, even by SIGKILL, its connector dies too instead of running on
+            // unsupervised (a retried sync elsewhere would otherwise race it).
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| RunError(format!("{what}: cannot start `{}`: {e}", self.command)))?;

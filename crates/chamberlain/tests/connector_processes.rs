@@ -1,7 +1,9 @@
-//! Several `chamberlain serve` processes on one database share background work through the job
-//! table: a replica killed mid-sync leaves the previous data intact and another replica retries
-//! the sync once the lease lapses; scheduled syncs run once per firing, never overlapping.
-//! Runs on PostgreSQL and on a shared SQLite file.
+//! Connectors as separate processes, through the real binary:
+//! - several `chamberlain serve` processes on one database share background work through the
+//!   job table: a replica killed mid-sync leaves the previous data intact and another replica
+//!   retries the sync once the lease lapses; scheduled syncs run once per firing, never
+//!   overlapping (on PostgreSQL and on a shared SQLite file);
+//! - the CLI runs a connector's sync and provisions grants and revocations through it.
 //!
 //! The connector binary is `baton-standin`, a stand-in written for these tests that behaves
 //! like a Baton connector (crates/baton-standin); it is not a real connector.
@@ -209,6 +211,15 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// Whether a running process has `needle` in its command line.
+fn processes_mentioning(needle: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(needle))
+            .unwrap_or(false)
+    })
+}
+
 fn sync_calls(state: &Path) -> usize {
     std::fs::read_to_string(format!("{}.calls.jsonl", state.display()))
         .unwrap_or_default()
@@ -279,6 +290,17 @@ async fn replicas_share_syncs(db_url: &str) {
     .await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
+    // Its connector process dies with it rather than running on unsupervised.
+    let a_dir = root.join("a").display().to_string();
+    wait_until(
+        "the dead replica's connector to exit",
+        Duration::from_secs(5),
+        || {
+            let a_dir = a_dir.clone();
+            async move { !processes_mentioning(&a_dir) }
+        },
+    )
+    .await;
 
     // Another replica sees the previous data, untouched by the dead sync.
     let b = start_replica(db_url, &root, "b").await;
@@ -384,4 +406,190 @@ async fn replicas_share_syncs_on_sqlite() {
     let url = format!("sqlite://{}?mode=rwc", dir.join("shared.db").display());
     replicas_share_syncs(&url).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn cli(base: &str, creds: &Value, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("CHAMBERLAIN_SERVER", base)
+        .env("CHAMBERLAIN_CLIENT_ID", creds["clientId"].as_str().unwrap())
+        .env(
+            "CHAMBERLAIN_CLIENT_SECRET",
+            creds["clientSecret"].as_str().unwrap(),
+        )
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cli_syncs_and_provisions_through_a_connector() {
+    let root = temp_dir();
+    let db_url = format!("sqlite://{}?mode=rwc", root.join("cli.db").display());
+    let state = root.join("remote.json");
+    let r = start_replica(&db_url, &root, "srv").await;
+    let out = Command::new(BIN)
+        .args(["admin", "create-client", "--role", "super-admin"])
+        .args(["--output", "json", "--public-url", PUBLIC_URL])
+        .args(["--database-url", &db_url])
+        .args(["--data-dir", root.join("admin").to_str().unwrap()])
+        .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
+        .output()
+        .unwrap();
+    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let api = login(&r, &db_url, &root).await;
+    let app = api
+        .call(&r, "POST", "/api/v1/apps", json!({"displayName": "CLI"}))
+        .await["app"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut cfg = config(&state, None);
+    cfg["provisioning"] = json!(true);
+    let id = api
+        .call(
+            &r,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            json!({ "config": cfg }),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = r.base.clone();
+    let (c2, app2, id2) = (creds.clone(), app.clone(), id.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        cli(
+            &base,
+            &c2,
+            &[
+                "sync",
+                "run",
+                "--app",
+                &app2,
+                "--connector",
+                &id2,
+                "--output",
+                "json",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["status"], "SYNC_STATUS_DONE", "{run}");
+    assert_eq!(run["counts"]["appUsers"]["total"], 3, "{run}");
+    // Grant Bob the Admins membership and take it back, from the command line.
+    let ents = api
+        .get(
+            &r,
+            &format!("/api/v1/apps/{app}/entitlements?page_size=100"),
+        )
+        .await;
+    let admins = ents["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["appEntitlement"]["displayName"] == "Admins Member")
+        .unwrap()["appEntitlement"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob = api
+        .call(
+            &r,
+            "POST",
+            "/api/v1/search/app_users",
+            json!({"appId": app, "query": "bob@example.com"}),
+        )
+        .await["list"][0]["appUser"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = |state: &Path| {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+        v["memberships"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"group": "g1", "user": "u2"}))
+    };
+    for (verb, want) in [("add", true), ("revoke", false)] {
+        let (base, c2, app2, ad, bo) = (
+            r.base.clone(),
+            creds.clone(),
+            app.clone(),
+            admins.clone(),
+            bob.clone(),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            cli(
+                &base,
+                &c2,
+                &[
+                    "grants",
+                    verb,
+                    "--app",
+                    &app2,
+                    "--entitlement",
+                    &ad,
+                    "--app-user",
+                    &bo,
+                    "--output",
+                    "json",
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(member(&state), want, "{verb}");
+    }
+    // A connector that fails makes the command fail with the connector's reason.
+    cfg["env"]["BATON_STANDIN_FAIL"] = json!("token expired");
+    api.call(
+        &r,
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{id}"),
+        json!({"connector": {"config": cfg}, "updateMask": "config"}),
+    )
+    .await;
+    let (base, c2, app2, ad, bo) = (
+        r.base.clone(),
+        creds.clone(),
+        app.clone(),
+        admins.clone(),
+        bob.clone(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        cli(
+            &base,
+            &c2,
+            &[
+                "grants",
+                "add",
+                "--app",
+                &app2,
+                "--entitlement",
+                &ad,
+                "--app-user",
+                &bo,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token expired"));
+    assert!(!member(&state), "nothing was granted");
+    drop(r);
+    let _ = std::fs::remove_dir_all(&root);
 }
