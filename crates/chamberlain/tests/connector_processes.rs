@@ -80,12 +80,15 @@ async fn start_replica(db_url: &str, root: &Path, name: &str) -> Replica {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let replica = Replica {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+        if let Ok(r) = http.get(format!("{}/readyz", replica.base)).send().await {
             if r.status().is_success() {
-                return Replica { child, base };
+                return replica;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
