@@ -36,6 +36,16 @@ pub async fn require_app_write(state: &AppState, caller: &Caller, app_id: &str) 
     if caller.principal.is_super_admin() {
         return Ok(());
     }
+    // A connector credential reaches here only on its own connector's upload paths (the
+    // authentication layer refuses every other path).
+    if caller
+        .principal
+        .connector
+        .as_ref()
+        .is_some_and(|c| c.app_id == app_id)
+    {
+        return Ok(());
+    }
     if caller.principal.has(Role::AppAdmin)
         && owners::is_owner(&state.store, OwnedKind::App, app_id, caller.user_id()).await?
     {
@@ -57,4 +67,24 @@ pub fn require_self_or_read(caller: &Caller, user_id: &str) -> ApiResult<()> {
         return Ok(());
     }
     require_read(caller)
+}
+
+/// The only calls a connector credential may make: upload its connector's syncs and read its
+/// sync runs.
+pub fn connector_may_call(
+    scope: &chamberlain_model::principal::ConnectorScope,
+    method: &axum::http::Method,
+    path: &str,
+) -> bool {
+    let base = format!(
+        "/api/v1/apps/{}/connectors/{}",
+        scope.app_id, scope.connector_id
+    );
+    let Some(rest) = path.strip_prefix(&base) else {
+        return false;
+    };
+    matches!(
+        (method.as_str(), rest),
+        ("POST", "/c1z") | ("POST", "/file") | ("GET", "/sync_runs")
+    )
 }

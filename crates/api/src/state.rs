@@ -94,6 +94,14 @@ pub async fn authenticate(
         .verify(token, now)
         .map_err(|e| ApiError::unauthenticated(format!("invalid access token: {e}")))?;
     let principal = resolve_principal(&state, &claims.sub, &claims.client_id).await?;
+    if let Some(scope) = &principal.connector {
+        if !crate::authz::connector_may_call(scope, req.method(), req.uri().path()) {
+            return Err(ApiError::denied(format!(
+                "this is a credential of connector `{}`; it may only upload that connector's syncs (POST /api/v1/apps/{}/connectors/{}/c1z or /file) and read its sync runs",
+                scope.connector_id, scope.app_id, scope.connector_id
+            )));
+        }
+    }
     let request_id = crate::error::current_request_id();
     req.extensions_mut().insert(Caller {
         principal,
@@ -139,5 +147,6 @@ pub async fn resolve_principal(
         user_id: creds.user_id,
         client_id: Some(client_id.to_string()),
         roles,
+        connector: creds.connector,
     })
 }

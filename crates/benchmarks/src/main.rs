@@ -419,6 +419,7 @@ async fn admin_token(store: &Store, base: &str, host: &str) -> Result<String> {
         personal: false,
         expires_at: None,
         scoped_roles: vec![],
+        connector: None,
     };
     let (client, secret) =
         chamberlain_api::routes::iam::mint_client(store, &audit, host, new).await?;

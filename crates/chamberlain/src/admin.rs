@@ -106,6 +106,7 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
                     personal: false,
                     expires_at: None,
                     scoped_roles: vec![],
+                    connector: None,
                 },
             )
             .await?;

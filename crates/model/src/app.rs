@@ -528,6 +528,24 @@ pub struct ConnectorStatus {
     pub updated_at: Option<Timestamp>,
 }
 
+/// `c1.api.app.v1.ConnectorCredential`: a client credential a connector running elsewhere
+/// uses to send its syncs. `clientSecret` is only ever filled in the rotate response.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConnectorCredential {
+    pub id: String,
+    pub app_id: String,
+    pub connector_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub display_name: String,
+    pub expires_time: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
 /// `c1.api.app.v1.Connector`. `config` is never returned (it may hold secrets); it is stored
 /// encrypted and `configUpdatedAt` says when it last changed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

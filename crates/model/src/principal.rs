@@ -62,6 +62,18 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// The user's current roles.
     pub roles: Vec<Role>,
+    /// Set when the caller is a connector's credential: it may only feed that connector.
+    pub connector: Option<ConnectorScope>,
+}
+
+/// The connector a connector credential belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorScope {
+    /// The connector's app.
+    pub app_id: String,
+    /// The connector.
+    pub connector_id: String,
 }
 
 impl Principal {

@@ -14,9 +14,12 @@ use crate::extract::{Body, Paging};
 use crate::state::{AppState, Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
-use chamberlain_model::app::{Connector, ConnectorStatus, SyncStatus};
+use chamberlain_model::app::{Connector, ConnectorCredential, ConnectorStatus, SyncStatus};
+use chamberlain_model::principal::ConnectorScope;
+use chamberlain_model::user::{User, UserOrigin, UserStatus, UserType};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record;
+use chamberlain_store::repo::clients;
 use chamberlain_store::repo::connectors as connector_rows;
 use chamberlain_store::repo::jobs;
 use chamberlain_store::{Col, Filter, StoreError};
@@ -658,7 +661,10 @@ pub async fn sync_runs(
     caller: Caller,
     Path((app_id, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    authz::require_read(&caller)?;
+    // A connector credential reads its own connector's runs (authentication limits its paths).
+    if caller.principal.connector.is_none() {
+        authz::require_read(&caller)?;
+    }
     connector(&s, &app_id, &id).await?;
     let runs: Vec<_> = apply::list_runs(&s.store, &app_id, 100)
         .await?
@@ -673,4 +679,133 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// `ConnectorServiceRotateCredentialRequest`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RotateCredentialRequest {
+    app_id: String,
+    connector_id: String,
+}
+
+fn credential_view(client: &clients::ApiClient, secret: &str) -> ConnectorCredential {
+    let scope = client.connector.clone().unwrap_or_default();
+    ConnectorCredential {
+        id: client.client.id.clone(),
+        app_id: scope.app_id,
+        connector_id: scope.connector_id,
+        client_id: client.client.client_id.clone(),
+        client_secret: secret.to_string(),
+        display_name: client.client.display_name.clone(),
+        expires_time: client.client.expires_time,
+        last_used_at: client.client.last_used_at,
+        created_at: client.client.created_at,
+        updated_at: client.client.updated_at,
+        deleted_at: client.client.deleted_at,
+    }
+}
+
+/// `POST /api/v1/apps/connectors/credentials`: a new client credential for a connector that
+/// runs elsewhere and sends its syncs (`…/c1z` or `…/file`). It can do nothing else. Earlier
+/// credentials keep working until revoked, so a connector can switch without a gap.
+pub async fn rotate_credential(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<RotateCredentialRequest>,
+) -> ApiResult<Json<Value>> {
+    if r.app_id.is_empty() || r.connector_id.is_empty() {
+        return Err(ApiError::invalid("appId and connectorId are required"));
+    }
+    common::check_id("app_id", &r.app_id)?;
+    authz::require_app_write(&s, &caller, &r.app_id).await?;
+    if caller.principal.connector.is_some() {
+        return Err(ApiError::denied(
+            "a connector credential cannot mint credentials",
+        ));
+    }
+    let c = connector(&s, &r.app_id, &r.connector_id).await?;
+    // The credential acts as a service user of its own, so revoking it (or disabling that
+    // user) cuts it off without touching anyone else.
+    let now = Timestamp::now();
+    let user = User {
+        id: new_id(),
+        display_name: format!("Connector credential: {}", c.display_name),
+        user_type: UserType::Service,
+        origin: UserOrigin::System,
+        status: UserStatus::Enabled,
+        created_at: Some(now),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { tx.create(&user).await })?;
+    let (client, secret) = super::iam::mint_client(
+        &s.store,
+        &caller.audit(),
+        &s.public_host(),
+        super::iam::NewClient {
+            user_id: &user.id,
+            display_name: &format!("{} credential", c.display_name),
+            personal: false,
+            expires_at: None,
+            scoped_roles: vec![],
+            connector: Some(ConnectorScope {
+                app_id: r.app_id.clone(),
+                connector_id: r.connector_id.clone(),
+            }),
+        },
+    )
+    .await?;
+    Ok(Json(
+        json!({"credential": credential_view(&client, &secret)}),
+    ))
+}
+
+async fn credential(
+    s: &AppState,
+    app_id: &str,
+    connector_id: &str,
+    id: &str,
+) -> ApiResult<clients::ApiClient> {
+    let client: clients::ApiClient = common::load(s, "id", id).await?;
+    match &client.connector {
+        Some(scope) if scope.app_id == app_id && scope.connector_id == connector_id => Ok(client),
+        _ => Err(ApiError::not_found(format!(
+            "credential `{id}` was not found on connector `{connector_id}`"
+        ))),
+    }
+}
+
+/// `GET …/connectors/{connector_id}/credentials/{id}` (never the secret).
+pub async fn get_credential(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, connector_id, id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    authz::require_read(&caller)?;
+    connector(&s, &app_id, &connector_id).await?;
+    let client = credential(&s, &app_id, &connector_id, &id).await?;
+    Ok(Json(json!({"credential": credential_view(&client, "")})))
+}
+
+/// `POST …/connectors/{connector_id}/credentials/{id}`: revokes it; the next request made
+/// with it is refused.
+pub async fn revoke_credential(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, connector_id, id)): Path<(String, String, String)>,
+    Body(_): Body<Value>,
+) -> ApiResult<Json<Value>> {
+    common::check_id("app_id", &app_id)?;
+    authz::require_app_write(&s, &caller, &app_id).await?;
+    connector(&s, &app_id, &connector_id).await?;
+    let client = credential(&s, &app_id, &connector_id, &id).await?;
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        tx.soft_delete::<clients::ApiClient>(&client.client.id)
+            .await?;
+        tx.soft_delete::<User>(&client.client.user_id)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(Json(json!({})))
 }

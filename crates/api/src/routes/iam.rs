@@ -37,6 +37,8 @@ pub struct NewClient<'a> {
     pub expires_at: Option<Timestamp>,
     /// Roles the client is narrowed to (empty: all of the user's roles).
     pub scoped_roles: Vec<String>,
+    /// For a connector credential: the connector it may feed (and nothing else).
+    pub connector: Option<chamberlain_model::principal::ConnectorScope>,
 }
 
 /// Mints a client and stores its public key. Returns the client and the secret, which is shown
@@ -53,6 +55,7 @@ pub async fn mint_client(
         personal,
         expires_at,
         scoped_roles,
+        connector,
     } = new;
     let cred = client_secret::mint(host, if personal { "pcc" } else { "svc" });
     let now = Timestamp::now();
@@ -70,6 +73,7 @@ pub async fn mint_client(
         },
         public_key: cred.public_key,
         personal,
+        connector,
     };
     chamberlain_store::write_tx!(store, audit, |tx| { tx.create(&client).await })?;
     Ok((client, cred.secret))
@@ -109,6 +113,7 @@ pub async fn create_client(
         personal: true,
         expires_at,
         scoped_roles: r.scoped_roles,
+        connector: None,
     };
     let (client, secret) = mint_client(&s.store, &caller.audit(), &s.public_host(), new).await?;
     Ok(Json(

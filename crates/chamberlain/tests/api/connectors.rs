@@ -529,3 +529,142 @@ pub async fn connector_configuration_is_checked(s: &TestServer) {
     assert_eq!(st, 400, "{e}");
     assert!(e["message"].as_str().unwrap().contains("/c1z"), "{e}");
 }
+
+pub async fn connector_credentials_feed_only_their_connector(s: &TestServer) {
+    let app = s.create_app("Remote connector").await;
+    let mk = |name: &str| {
+        let name = name.to_string();
+        let app = app.clone();
+        async move {
+            s.ok(
+                "POST",
+                &format!("/api/v1/apps/{app}/connectors"),
+                Some(json!({ "displayName": name })),
+            )
+            .await["connectorView"]["connector"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let conn = mk("Remote").await;
+    let other = mk("Other").await;
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/apps/connectors/credentials",
+            Some(json!({"appId": app, "connectorId": conn})),
+        )
+        .await;
+    let cred = &v["credential"];
+    let (client_id, secret) = (
+        cred["clientId"].as_str().unwrap().to_string(),
+        cred["clientSecret"].as_str().unwrap().to_string(),
+    );
+    assert!(
+        secret.starts_with("secret-token:conductorone.com:v1:"),
+        "{v}"
+    );
+    assert_eq!(cred["connectorId"], conn.as_str());
+    let cred_id = cred["id"].as_str().unwrap().to_string();
+    let got = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}/credentials/{cred_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(got["credential"]["clientSecret"], "", "never shown again");
+    assert_eq!(got["credential"]["clientId"], client_id.as_str());
+
+    let tok: Value = s
+        .http
+        .post(format!("{}/auth/v1/token", s.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["access_token"].as_str().unwrap().to_string();
+    let csv = "User ID,Email Address\nu1,ann@example.com\n";
+    let upload = |connector: String| {
+        let token = token.clone();
+        let app = app.clone();
+        async move {
+            let resp = s
+                .http
+                .post(format!(
+                    "{}/api/v1/apps/{app}/connectors/{connector}/file",
+                    s.base
+                ))
+                .bearer_auth(token)
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            let st = resp.status().as_u16();
+            (st, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, v) = upload(conn.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["syncRun"]["counts"]["appUsers"]["added"], 1);
+    let (st, v) = upload(other.clone()).await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("may only upload"),
+        "{v}"
+    );
+    for (method, path) in [
+        ("GET", "/api/v1/apps".to_string()),
+        ("POST", "/api/v1/apps/connectors/credentials".to_string()),
+        ("GET", format!("/api/v1/apps/{app}/connectors/{conn}")),
+    ] {
+        let (st, v) = s.call(&token, method, &path, Some(json!({}))).await;
+        assert_eq!(st, 403, "{method} {path}: {v}");
+    }
+    let (st, _) = s
+        .call(
+            &token,
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}/sync_runs"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    // Only app writers mint credentials.
+    let (_, basic) = s.user_with_token("basic@example.com", &[]).await;
+    let (st, _) = s
+        .call(
+            &basic,
+            "POST",
+            "/api/v1/apps/connectors/credentials",
+            Some(json!({"appId": app, "connectorId": conn})),
+        )
+        .await;
+    assert_eq!(st, 403);
+    // Revoked: the next request is refused.
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{conn}/credentials/{cred_id}"),
+        Some(json!({})),
+    )
+    .await;
+    let (st, _) = upload(conn.clone()).await;
+    assert_eq!(st, 401);
+    let (st, e) = s
+        .call(
+            &s.admin,
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{other}/credentials/{cred_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404, "{e}");
+}

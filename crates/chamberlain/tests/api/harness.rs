@@ -158,6 +158,7 @@ impl TestServer {
                 personal: false,
                 expires_at: None,
                 scoped_roles: vec![],
+                connector: None,
             },
         )
         .await

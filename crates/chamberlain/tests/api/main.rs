@@ -4,7 +4,10 @@ mod connectors;
 mod harness;
 mod sync;
 
-use connectors::{baton_connector_syncs_and_provisions, connector_configuration_is_checked};
+use connectors::{
+    baton_connector_syncs_and_provisions, connector_configuration_is_checked,
+    connector_credentials_feed_only_their_connector,
+};
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 
@@ -30,6 +33,7 @@ on_both_backends!(
     xlsx_file_app_sync,
     baton_connector_syncs_and_provisions,
     connector_configuration_is_checked,
+    connector_credentials_feed_only_their_connector,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

@@ -3,6 +3,7 @@
 
 use crate::record::{Col, Record, Sql};
 use crate::{Store, StoreError};
+use chamberlain_model::principal::ConnectorScope;
 use chamberlain_model::user::PersonalClient;
 use chamberlain_model::Timestamp;
 use sqlx::Row;
@@ -16,6 +17,9 @@ pub struct ApiClient {
     pub public_key: String,
     /// Created by a user for themselves (`/iam/personal_clients`) rather than by the admin CLI.
     pub personal: bool,
+    /// Set for a connector credential: the client may only feed this connector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ConnectorScope>,
 }
 
 impl Record for ApiClient {
@@ -78,6 +82,8 @@ pub struct Credentials {
     pub roles: Vec<String>,
     /// Roles the client is narrowed to (empty: all of the user's).
     pub scoped_roles: Vec<String>,
+    /// The connector a connector credential is bound to.
+    pub connector: Option<ConnectorScope>,
 }
 
 /// Looks up a live, unexpired client and its live user in one query (the per-request
@@ -110,5 +116,6 @@ pub async fn credentials(
             .map(str::to_string)
             .collect(),
         scoped_roles: client.client.scoped_roles,
+        connector: client.connector,
     }))
 }
