@@ -7,6 +7,7 @@ use chamberlain_api::metrics::Metrics;
 use chamberlain_api::AppState;
 use chamberlain_auth::crypto::SecretBox;
 use chamberlain_auth::tokens::TokenIssuer;
+use chamberlain_benchmarks::db::prepare_database;
 use chamberlain_model::app::{
     App, AppEntitlement, AppUser, AppUserStatus, AppUserStatusValue, AppUserType,
 };
@@ -108,52 +109,6 @@ async fn main() -> Result<()> {
     store.close().await;
     cleanup.await?;
     result
-}
-
-async fn prepare_database(
-    url: Option<&str>,
-) -> Result<(String, impl std::future::Future<Output = Result<()>>)> {
-    // Only a database this run created is removed afterwards.
-    let temporary = url.is_none();
-    let (url, drop_db): (String, Option<(String, String)>) = match url {
-        None => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                std::env::temp_dir()
-                    .join(format!("chamberlain-bench-{}.db", new_id()))
-                    .display()
-            ),
-            None,
-        ),
-        Some(u) if u.starts_with("postgres") && u.ends_with('/') => {
-            let name = format!("chamberlain_bench_{}", new_id().to_lowercase());
-            let admin = Store::connect(&format!("{u}postgres")).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(admin.pool())
-                .await?;
-            admin.close().await;
-            (format!("{u}{name}"), Some((u.to_string(), name)))
-        }
-        Some(u) => (u.to_string(), None),
-    };
-    let file = url
-        .strip_prefix("sqlite://")
-        .filter(|_| temporary)
-        .map(|p| p.split('?').next().unwrap_or(p).to_string());
-    Ok((url, async move {
-        if let Some((server, name)) = drop_db {
-            let admin = Store::connect(&format!("{server}postgres")).await?;
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(admin.pool())
-                .await?;
-        }
-        if let Some(f) = file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{f}{suffix}"));
-            }
-        }
-        Ok(())
-    }))
 }
 
 /// Bulk-loads users, apps, entitlements, accounts and grants in large transactions.
