@@ -541,11 +541,15 @@ impl C1zWriter {
         table: usize,
         row: [Val; N],
     ) -> Result<(), C1zWriteError> {
+        let conn = self.conn.as_mut().ok_or_else(closed)?;
         let t = &mut self.tables[table];
         t.push(row);
         if t.rows >= self.batch_rows {
-            let conn = self.conn.as_mut().ok_or_else(closed)?;
-            t.flush(conn).await?;
+            if let Err(e) = t.flush(conn).await {
+                // The batch is half written: refuse everything after this.
+                self.conn = None;
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -725,8 +729,9 @@ fn compress(db: &Path, out: &Path) -> Result<(u64, u64), C1zWriteError> {
         }
     }
     let part = Remove(sibling(out, "part")?, true);
-    let mut src = std::fs::File::open(db)?;
+    let src = std::fs::File::open(db)?;
     let size = src.metadata()?.len();
+    let mut src = std::io::BufReader::with_capacity(1 << 20, src);
     let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&part.0)?);
     file.write_all(MAGIC_V1)?;
     let mut enc = zstd::stream::write::Encoder::new(file, ZSTD_LEVEL)?;
