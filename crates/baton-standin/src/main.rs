@@ -181,9 +181,8 @@ fn run() -> Result<(), Exit> {
         .map(PathBuf::from);
     let mut state = match &state_path {
         Some(p) => {
-            let state = load_or_create(p)?;
             record_call(p)?;
-            Some(state)
+            Some(load_or_create(p)?)
         }
         None => None,
     };
@@ -213,7 +212,11 @@ fn run() -> Result<(), Exit> {
         return Err(fail(3, ""));
     }
 
-    let cli = match Cli::try_parse() {
+    let (args, ignored) = split_unknown_flags(std::env::args_os().collect());
+    for flag in ignored {
+        eprintln!("baton-standin: ignoring unknown flag {flag}");
+    }
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help, --version
@@ -252,6 +255,71 @@ fn run() -> Result<(), Exit> {
             Ok(())
         }
     }
+}
+
+/// Long flags the stand-in knows, and whether each takes a value.
+const KNOWN_FLAGS: &[(&str, bool)] = &[
+    ("file", true),
+    ("storage-engine", true),
+    ("log-level", true),
+    ("log-format", true),
+    ("provisioning", false),
+    ("grant-entitlement", true),
+    ("grant-principal", true),
+    ("grant-principal-type", true),
+    ("revoke-grant", true),
+    ("create-account-login", true),
+    ("create-account-email", true),
+    ("create-account-profile", true),
+    ("help", false),
+    ("version", false),
+];
+
+/// Separates long flags the stand-in does not know (a real connector's own configuration, such
+/// as `--api-token X`) so they are accepted and ignored: `--name=value`, or `--name` followed
+/// by its value when the next argument does not start with `-`, or a lone `--name`. Short
+/// flags and positional arguments are left to the parser.
+fn split_unknown_flags(argv: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, Vec<String>) {
+    let mut keep = Vec::with_capacity(argv.len());
+    let mut ignored = Vec::new();
+    let mut it = argv.into_iter().peekable();
+    if let Some(program) = it.next() {
+        keep.push(program);
+    }
+    while let Some(arg) = it.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let Some(long) = text.strip_prefix("--").filter(|l| !l.is_empty()) else {
+            keep.push(arg);
+            continue;
+        };
+        let (name, inline_value) = match long.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (long, false),
+        };
+        match KNOWN_FLAGS.iter().find(|(k, _)| *k == name) {
+            Some((_, takes_value)) => {
+                keep.push(arg);
+                if *takes_value && !inline_value {
+                    if let Some(v) = it.next() {
+                        keep.push(v);
+                    }
+                }
+            }
+            None => {
+                let mut shown = text.clone();
+                if !inline_value
+                    && it
+                        .peek()
+                        .is_some_and(|v| !v.to_string_lossy().starts_with('-'))
+                {
+                    it.next();
+                    shown.push_str(" <value>");
+                }
+                ignored.push(shown);
+            }
+        }
+    }
+    (keep, ignored)
 }
 
 /// A provisioning request.

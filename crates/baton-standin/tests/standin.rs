@@ -550,3 +550,27 @@ fn state_is_required_and_unknown_fields_are_kept() {
     assert_eq!(state["users"][0]["title"], "CTO");
     assert_eq!(grant_ids(&env.sync()), vec!["group:team:member:user:x1"]);
 }
+
+#[test]
+fn unknown_long_flags_are_ignored_like_a_connectors_own_settings() {
+    let env = Env::new();
+    let args = [
+        "--api-token",
+        "s3cret",
+        "--region=eu",
+        "--storage-engine",
+        "sqlite",
+        "--verbose",
+        "-f",
+        env.c1z_str(),
+    ];
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ignoring unknown flag --api-token"));
+    assert_eq!(read(&env.c1z()).grants.len(), 2);
+    assert_eq!(env.calls()[0]["argv"], serde_json::json!(args));
+    // Positional arguments and unknown short flags are usage errors.
+    for args in [vec!["capabilities"], vec!["-x"]] {
+        assert_eq!(env.run(&args).status.code(), Some(1), "{args:?}");
+    }
+}
