@@ -268,7 +268,12 @@ async fn import_one(
 }
 
 fn report(backend: &str, setup_secs: f64, runs: &[Run], output: Output) -> Result<()> {
-    let peak = peak_rss_kib();
+    // VmHWM is synced from per-thread counters lazily, so a later reading can be a little
+    // lower than an earlier one: report the highest seen.
+    let peak = runs
+        .iter()
+        .map(|r| r.peak_rss_kib)
+        .fold(peak_rss_kib(), u64::max);
     if output == Output::Json {
         let runs: Vec<Value> = runs
             .iter()
