@@ -13,7 +13,8 @@ use chamberlain_model::app::{
     AppUserStatusValue, AppUserType, EntitlementPurpose,
 };
 use chamberlain_model::{new_id, Timestamp};
-use chamberlain_store::record::{Col, Record, Sql};
+use chamberlain_store::record::{self, Col, Record, Sql};
+use chamberlain_store::repo::grants::{self as grant_rows, NewGrant};
 use chamberlain_store::repo::jobs;
 use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
 use prost::Message;
@@ -320,6 +321,18 @@ async fn reconcile<T: Synced>(
     keep_fields: impl Fn(&T, &mut T),
 ) -> Result<(Counts, HashMap<String, String>), StoreError> {
     let known = external_ids(tx, app_id, T::EXTERNAL_KIND).await?;
+    // One read of the app's live objects of this kind instead of one per object.
+    let mut current: HashMap<String, T> = HashMap::new();
+    if !known.is_empty() {
+        let mut sql = Sql::new(&format!(
+            "SELECT doc FROM {} WHERE deleted_at IS NULL AND app_id = ",
+            T::TABLE
+        ));
+        sql.arg(app_id);
+        for obj in record::fetch_docs::<T, _>(tx.conn(), &sql).await? {
+            current.insert(obj.id().to_string(), obj);
+        }
+    }
     let mut counts = Counts {
         total: desired.len() as u64,
         ..Default::default()
@@ -327,10 +340,7 @@ async fn reconcile<T: Synced>(
     let mut live = HashMap::with_capacity(desired.len());
     let now = tx.now();
     for (ext, mut want) in desired {
-        let existing = match known.get(&ext) {
-            Some(id) => tx.get::<T>(id).await?,
-            None => None,
-        };
+        let existing = known.get(&ext).and_then(|id| current.remove(id));
         match existing {
             Some(have) => {
                 want.set_identity(have.id().to_string(), have.created_at(), have.updated_at());
@@ -353,7 +363,7 @@ async fn reconcile<T: Synced>(
         }
     }
     for (ext, id) in known {
-        if !live.contains_key(&ext) && tx.get::<T>(&id).await?.is_some() {
+        if !live.contains_key(&ext) && current.contains_key(&id) {
             tx.soft_delete::<T>(&id).await?;
             counts.removed += 1;
         }
@@ -557,11 +567,22 @@ async fn reconcile_grants(
             (r.try_get(0)?, r.try_get(3)?),
         );
     }
+    // Live grants added by hand: a source reporting the same pair confirms them instead of
+    // doubling them.
+    let mut manual_sql = Sql::new(
+        "SELECT id, entitlement_id, app_user_id FROM grants WHERE deleted_at IS NULL AND synced = 0 AND app_id = ",
+    );
+    manual_sql.arg(app_id);
+    let mut manual: HashMap<(String, String), String> = HashMap::new();
+    for r in manual_sql.query().fetch_all(tx.conn()).await? {
+        manual.insert((r.try_get(1)?, r.try_get(2)?), r.try_get(0)?);
+    }
     let mut counts = Counts {
         total: d.grants.len() as u64,
         ..Default::default()
     };
     let mut seen: HashSet<(String, String)> = HashSet::with_capacity(d.grants.len());
+    let mut new_grants: Vec<NewGrant> = Vec::new();
     let now = tx.now().as_micros();
     for (ent, principal, is_account, sources) in &d.grants {
         let Some(ent_id) = ent_ids.get(ent) else {
@@ -583,61 +604,64 @@ async fn reconcile_grants(
                 id: id.clone(),
             })
             .collect();
-        let sources_json = serde_json::to_string(&refs)
-            .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
         let key = (ent_id.clone(), principal_id.clone());
         if !seen.insert(key.clone()) {
             continue;
         }
         match have.get(&key) {
-            Some((_, s)) if *s == sources_json => {}
-            Some((row, _)) => {
-                let mut up = Sql::new("UPDATE grants SET sources = ");
-                up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
-                tx.exec(&up).await?;
-                counts.changed += 1;
+            Some((row, stored)) => {
+                let sources_json = serde_json::to_string(&refs)
+                    .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+                if *stored != sources_json {
+                    let mut up = Sql::new("UPDATE grants SET sources = ");
+                    up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
+                    tx.exec(&up).await?;
+                    counts.changed += 1;
+                }
             }
             None => {
-                // A manual grant of the same pair becomes connector-confirmed rather than doubled.
-                let mut up = Sql::new("UPDATE grants SET synced = 1, sources = ");
-                up.arg(sources_json.clone())
-                    .push(" WHERE deleted_at IS NULL AND entitlement_id = ")
-                    .arg(ent_id.as_str())
-                    .push(" AND app_user_id = ")
-                    .arg(principal_id.as_str());
-                if tx.exec(&up).await? == 0 {
-                    let mut ins = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at, principal_kind, synced) VALUES (");
-                    ins.arg(new_id())
-                        .push(", ")
-                        .arg(app_id)
-                        .push(", ")
-                        .arg(ent_id.as_str())
-                        .push(", ")
-                        .arg(principal_id.as_str())
-                        .push(", 1, ")
-                        .arg(sources_json)
-                        .push(", ")
-                        .arg(now)
-                        .push(", NULL, NULL, ")
-                        .arg(if *is_account {
+                if let Some(row) = manual.get(&key) {
+                    let sources_json = serde_json::to_string(&refs)
+                        .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+                    let mut up = Sql::new("UPDATE grants SET synced = 1, sources = ");
+                    up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
+                    tx.exec(&up).await?;
+                } else {
+                    new_grants.push(NewGrant {
+                        app_id: app_id.to_string(),
+                        entitlement_id: ent_id.clone(),
+                        principal_id: principal_id.clone(),
+                        principal_kind: if *is_account {
                             "app_user"
                         } else {
                             "app_resource"
-                        })
-                        .push(", 1)");
-                    tx.exec(&ins).await?;
+                        },
+                        sources: refs,
+                        synced: true,
+                    });
                 }
                 counts.added += 1;
             }
         }
     }
-    for (key, (row, _)) in &have {
-        if !seen.contains(key) {
-            let mut del = Sql::new("UPDATE grants SET deleted_at = ");
-            del.arg(now).push(" WHERE id = ").arg(row.as_str());
-            tx.exec(&del).await?;
-            counts.removed += 1;
+    grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
+    let gone: Vec<&String> = have
+        .iter()
+        .filter(|(key, _)| !seen.contains(*key))
+        .map(|(_, (row, _))| row)
+        .collect();
+    counts.removed = gone.len() as u64;
+    for part in gone.chunks(500) {
+        let mut del = Sql::new("UPDATE grants SET deleted_at = ");
+        del.arg(now).push(" WHERE id IN (");
+        for (i, id) in part.iter().enumerate() {
+            if i > 0 {
+                del.push(", ");
+            }
+            del.arg(id.as_str());
         }
+        del.push(")");
+        tx.exec(&del).await?;
     }
     if counts.added + counts.changed + counts.removed > 0 {
         let summary = serde_json::json!({"added": counts.added, "changed": counts.changed, "removed": counts.removed, "total": counts.total});
