@@ -15,7 +15,7 @@ mod tx;
 
 pub use error::StoreError;
 pub use record::{Col, Filter, Record};
-pub use tx::{Activity, AuditCtx, Tx};
+pub use tx::{Activity, AuditCtx, Tx, BULK_PARAMS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -28,6 +28,11 @@ impl AuditCtx {
     }
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO system_log (id, occurred_at, actor_user_id, actor_client_id, action, object_kind, object_id, request_id, doc) VALUES ";
+
+/// Bound values per bulk statement (see [`Tx::create_many`]).
+pub const BULK_PARAMS: usize = 240;
+
 /// A write transaction. Every change made through it should be paired with [`Tx::audit`].
 pub struct Tx<'a> {
     conn: &'a mut AnyConnection,
@@ -195,6 +200,22 @@ impl<'a> Tx<'a> {
         before: Option<Value>,
         after: Option<Value>,
     ) -> Result<(), StoreError> {
+        let mut sql = Sql::new(AUDIT_INSERT);
+        self.push_audit_row(&mut sql, activity, kind, object_id, before, after);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
+    /// Appends `(…)` values of one system-log row to an `INSERT INTO system_log … VALUES`.
+    fn push_audit_row(
+        &self,
+        sql: &mut Sql,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) {
         let id = new_id();
         let (activity_id, activity_name) = activity.ocsf();
         let event = json!({
@@ -222,10 +243,8 @@ impl<'a> Tx<'a> {
             "entity": {"type": kind, "uid": object_id, "data": before},
             "entity_result": {"type": kind, "uid": object_id, "data": after},
         });
-        let mut sql = Sql::new(
-            "INSERT INTO system_log (id, occurred_at, actor_user_id, actor_client_id, action, object_kind, object_id, request_id, doc) VALUES (",
-        );
-        sql.arg(id.as_str())
+        sql.push("(")
+            .arg(id.as_str())
             .push(", ")
             .arg(self.now.as_micros())
             .push(", ")
@@ -243,7 +262,54 @@ impl<'a> Tx<'a> {
             .push(", ")
             .arg(event.to_string())
             .push(")");
-        self.exec(&sql).await?;
+    }
+
+    /// Creates many records of one kind with multi-row INSERTs, each with its system-log event
+    /// (also written in bulk). Used by syncs, which create objects by the hundred thousand.
+    pub async fn create_many<R: Record>(&mut self, records: &[R]) -> Result<(), StoreError> {
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        let names: Vec<&'static str> = first.columns().iter().map(|(c, _)| *c).collect();
+        // Rows per statement: few enough bound values that SQLite's per-statement parameter
+        // lookups stay cheap, many enough to amortize each round trip.
+        let per_row = names.len() + 2;
+        let rows = (BULK_PARAMS / per_row).max(1);
+        for part in records.chunks(rows) {
+            let mut sql = Sql::new(&format!(
+                "INSERT INTO {} (id, doc, {}) VALUES ",
+                R::TABLE,
+                names.join(", ")
+            ));
+            for (i, r) in part.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" })
+                    .arg(r.id())
+                    .push(", ")
+                    .arg(doc_of(r)?);
+                for (_, v) in r.columns() {
+                    sql.push(", ").arg(v);
+                }
+                sql.push(")");
+            }
+            self.exec(&sql).await?;
+        }
+        for part in records.chunks((BULK_PARAMS / 9).max(1)) {
+            let mut sql = Sql::new(AUDIT_INSERT);
+            for (i, r) in part.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                self.push_audit_row(
+                    &mut sql,
+                    Activity::Create,
+                    R::KIND,
+                    r.id(),
+                    None,
+                    serde_json::to_value(r).ok(),
+                );
+            }
+            self.exec(&sql).await?;
+        }
         Ok(())
     }
 }

@@ -86,7 +86,9 @@ fn status_of(code: i32, details: &str) -> AppUserStatus {
     }
 }
 
-fn map_snapshot(app_id: &str, snap: &Snapshot) -> Desired {
+/// Maps the snapshot, consuming its grants (the bulk of a large sync) so they are not held
+/// twice.
+fn map_snapshot(app_id: &str, mut snap: Snapshot) -> Desired {
     let mut d = Desired {
         types: BTreeMap::new(),
         resources: BTreeMap::new(),
@@ -226,15 +228,14 @@ fn map_snapshot(app_id: &str, snap: &Snapshot) -> Desired {
             },
         );
     }
-    for g in &snap.grants {
+    let grants = std::mem::take(&mut snap.grants);
+    drop(snap);
+    d.grants.reserve_exact(grants.len());
+    for g in grants {
         let principal = rid_key(&g.principal);
         let is_account = d.users.contains_key(&principal);
-        d.grants.push((
-            g.entitlement_id.clone(),
-            principal,
-            is_account,
-            g.sources.clone(),
-        ));
+        d.grants
+            .push((g.entitlement_id, principal, is_account, g.sources));
     }
     d
 }
@@ -253,26 +254,32 @@ async fn external_ids(
         .collect()
 }
 
+/// Records `source id → object id` links for one kind of an app, in bulk.
 async fn remember(
     tx: &mut Tx<'_>,
     app_id: &str,
     kind: &str,
-    external: &str,
-    object_id: &str,
+    links: &[(&str, &str)],
 ) -> Result<(), StoreError> {
-    let mut sql =
-        Sql::new("INSERT INTO external_ids (app_id, kind, external_id, object_id) VALUES (");
-    sql.arg(app_id)
-        .push(", ")
-        .arg(kind)
-        .push(", ")
-        .arg(external)
-        .push(", ")
-        .arg(object_id);
-    sql.push(
-        ") ON CONFLICT (app_id, kind, external_id) DO UPDATE SET object_id = excluded.object_id",
-    );
-    tx.exec(&sql).await?;
+    for part in links.chunks(chamberlain_store::BULK_PARAMS / 4) {
+        let mut sql =
+            Sql::new("INSERT INTO external_ids (app_id, kind, external_id, object_id) VALUES ");
+        for (i, (external, object_id)) in part.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .arg(app_id)
+                .push(", ")
+                .arg(kind)
+                .push(", ")
+                .arg(*external)
+                .push(", ")
+                .arg(*object_id)
+                .push(")");
+        }
+        sql.push(
+            " ON CONFLICT (app_id, kind, external_id) DO UPDATE SET object_id = excluded.object_id",
+        );
+        tx.exec(&sql).await?;
+    }
     Ok(())
 }
 
@@ -338,6 +345,7 @@ async fn reconcile<T: Synced>(
         ..Default::default()
     };
     let mut live = HashMap::with_capacity(desired.len());
+    let mut created: Vec<T> = Vec::new();
     let now = tx.now();
     for (ext, mut want) in desired {
         let existing = known.get(&ext).and_then(|id| current.remove(id));
@@ -355,13 +363,19 @@ async fn reconcile<T: Synced>(
             None => {
                 let id = new_id();
                 want.set_identity(id.clone(), Some(now), Some(now));
-                tx.create(&want).await?;
-                remember(tx, app_id, T::EXTERNAL_KIND, &ext, &id).await?;
+                created.push(want);
                 counts.added += 1;
                 live.insert(ext, id);
             }
         }
     }
+    tx.create_many(&created).await?;
+    let new_links: Vec<(&str, &str)> = live
+        .iter()
+        .filter(|(ext, _)| !known.contains_key(*ext))
+        .map(|(ext, id)| (ext.as_str(), id.as_str()))
+        .collect();
+    remember(tx, app_id, T::EXTERNAL_KIND, &new_links).await?;
     for (ext, id) in known {
         if !live.contains_key(&ext) && current.contains_key(&id) {
             tx.soft_delete::<T>(&id).await?;
@@ -403,7 +417,7 @@ pub async fn apply(
     audit: &AuditCtx,
     app_id: &str,
     connector_id: &str,
-    snap: &Snapshot,
+    snap: Snapshot,
 ) -> Result<SyncRun, StoreError> {
     apply_locked(store, audit, app_id, connector_id, snap, None).await
 }
@@ -416,12 +430,13 @@ pub async fn apply_locked(
     audit: &AuditCtx,
     app_id: &str,
     connector_id: &str,
-    snap: &Snapshot,
+    snap: Snapshot,
     lock_owner: Option<&str>,
 ) -> Result<SyncRun, StoreError> {
     let started = std::time::Instant::now();
     let started_at = Timestamp::now();
     let run_id = new_id();
+    let source_sync_id = snap.sync_id.clone();
     let desired = map_snapshot(app_id, snap);
     let counts = chamberlain_store::write_tx!(store, audit, |tx| {
         let counts = apply_in(tx, app_id, &desired).await?;
@@ -442,7 +457,7 @@ pub async fn apply_locked(
         id: run_id,
         app_id: app_id.to_string(),
         connector_id: connector_id.to_string(),
-        source_sync_id: snap.sync_id.clone(),
+        source_sync_id,
         started_at,
         completed_at: Some(Timestamp::now()),
         status: "SYNC_STATUS_DONE".into(),
@@ -548,6 +563,9 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
     Ok(out)
 }
 
+/// New grants are written in batches of this many, so they are never all held at once.
+const GRANT_FLUSH: usize = 10_000;
+
 async fn reconcile_grants(
     tx: &mut Tx<'_>,
     app_id: &str,
@@ -581,8 +599,9 @@ async fn reconcile_grants(
         total: d.grants.len() as u64,
         ..Default::default()
     };
-    let mut seen: HashSet<(String, String)> = HashSet::with_capacity(d.grants.len());
-    let mut new_grants: Vec<NewGrant> = Vec::new();
+    // Borrowed ids: a million-grant sync must not hold every pair twice.
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(d.grants.len());
+    let mut new_grants: Vec<NewGrant> = Vec::with_capacity(GRANT_FLUSH);
     let now = tx.now().as_micros();
     for (ent, principal, is_account, sources) in &d.grants {
         let Some(ent_id) = ent_ids.get(ent) else {
@@ -604,10 +623,10 @@ async fn reconcile_grants(
                 id: id.clone(),
             })
             .collect();
-        let key = (ent_id.clone(), principal_id.clone());
-        if !seen.insert(key.clone()) {
+        if !seen.insert((ent_id.as_str(), principal_id.as_str())) {
             continue;
         }
+        let key = (ent_id.clone(), principal_id.clone());
         match have.get(&key) {
             Some((row, stored)) => {
                 let sources_json = serde_json::to_string(&refs)
@@ -639,6 +658,10 @@ async fn reconcile_grants(
                         sources: refs,
                         synced: true,
                     });
+                    if new_grants.len() >= GRANT_FLUSH {
+                        grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
+                        new_grants.clear();
+                    }
                 }
                 counts.added += 1;
             }
@@ -647,7 +670,7 @@ async fn reconcile_grants(
     grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
     let gone: Vec<&String> = have
         .iter()
-        .filter(|(key, _)| !seen.contains(*key))
+        .filter(|((e, p), _)| !seen.contains(&(e.as_str(), p.as_str())))
         .map(|(_, (row, _))| row)
         .collect();
     counts.removed = gone.len() as u64;

@@ -251,11 +251,10 @@ async fn import_one(
         source[1], source[2], source[3]
     );
     let t = Instant::now();
-    let run = apply::apply(store, audit, app_id, connector_id, &snap)
+    let run = apply::apply(store, audit, app_id, connector_id, snap)
         .await
         .with_context(|| format!("applying {}", file.display()))?;
     let apply_secs = t.elapsed().as_secs_f64();
-    drop(snap);
     Ok(Run {
         file: file.to_path_buf(),
         sync_id: run.source_sync_id,

@@ -692,8 +692,8 @@ pub async fn bulk_insert(
     created_at: i64,
 ) -> Result<u64, StoreError> {
     let mut written = 0;
-    // 6 bound values per row; see record::MAX_PARAMS_PER_STATEMENT.
-    for part in grants.chunks(crate::record::MAX_PARAMS_PER_STATEMENT / 6) {
+    // 6 bound values per row; see tx::BULK_PARAMS.
+    for part in grants.chunks(crate::BULK_PARAMS / 6) {
         let mut sql = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at, principal_kind, synced) VALUES ");
         for (i, g) in part.iter().enumerate() {
             let sources = serde_json::to_string(&g.sources)
