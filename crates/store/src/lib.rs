@@ -73,7 +73,7 @@ impl Store {
                         // writer wait for the lock instead of failing at once. Memory-mapped
                         // reads and a larger page cache avoid a pread() and copy per page,
                         // which dominated read latency on large databases.
-                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA mmap_size=4294967296; PRAGMA cache_size=-32768")
+                        conn.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA mmap_size=4294967296; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY")
                             .await?;
                     }
                     Ok(())
