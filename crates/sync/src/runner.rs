@@ -169,8 +169,7 @@ pub async fn sync_connector(
         )
         .await?;
         let (snap, keep) = read_source(source, connector_id).await?;
-        let run =
-            apply::apply_locked(store, audit, app_id, connector_id, snap, Some(&owner)).await;
+        let run = apply::apply_locked(store, audit, app_id, connector_id, snap, Some(&owner)).await;
         if let Some((fresh, last)) = keep {
             // The newest sync file is what provisioning looks objects up in.
             if run.is_ok() {

@@ -377,29 +377,7 @@ pub async fn pause(
     Path((app_id, id)): Path<(String, String)>,
     Body(_): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    common::check_id("app_id", &app_id)?;
-    authz::require_app_write(&s, &caller, &app_id).await?;
-    connector(&s, &app_id, &id).await?;
-    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-        let before: Connector = tx.must_get(&id).await?;
-        if before.sync_disabled_at.is_some() {
-            return Ok(());
-        }
-        let mut after = before.clone();
-        let now = tx.now();
-        after.sync_disabled_at = Some(now);
-        after.sync_disabled_reason = "paused by an administrator".into();
-        after.sync_disabled_category = "SYNC_DISABLED_CATEGORY_USER".into();
-        after.can_resume_sync = true;
-        let mut status = after.status.clone().unwrap_or_default();
-        status.status = SyncStatus::Disabled;
-        status.updated_at = Some(now);
-        after.status = Some(status);
-        after.updated_at = Some(now);
-        jobs::cancel_queued(tx, &sync_job_key(&id)).await?;
-        tx.replace(&before, &after).await
-    })?;
-    Ok(Json(json!({})))
+    set_paused(&s, &caller, &app_id, &id, true).await
 }
 
 /// `POST …/connectors/{connector_id}/resume`.
@@ -409,28 +387,47 @@ pub async fn resume(
     Path((app_id, id)): Path<(String, String)>,
     Body(_): Body<Value>,
 ) -> ApiResult<Json<Value>> {
-    common::check_id("app_id", &app_id)?;
-    authz::require_app_write(&s, &caller, &app_id).await?;
-    connector(&s, &app_id, &id).await?;
+    set_paused(&s, &caller, &app_id, &id, false).await
+}
+
+/// Pauses or resumes a connector's syncs; doing what is already done is a no-op.
+async fn set_paused(
+    s: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    id: &str,
+    paused: bool,
+) -> ApiResult<Json<Value>> {
+    common::check_id("app_id", app_id)?;
+    authz::require_app_write(s, caller, app_id).await?;
+    connector(s, app_id, id).await?;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-        let before: Connector = tx.must_get(&id).await?;
-        if before.sync_disabled_at.is_none() {
+        let before: Connector = tx.must_get(id).await?;
+        if before.sync_disabled_at.is_some() == paused {
             return Ok(());
         }
         let mut after = before.clone();
         let now = tx.now();
-        after.sync_disabled_at = None;
-        after.sync_disabled_reason = String::new();
-        after.sync_disabled_category = String::new();
-        after.can_resume_sync = false;
         let mut status = after.status.clone().unwrap_or_default();
-        status.status = if !status.last_error.is_empty() {
-            SyncStatus::Error
-        } else if status.completed_at.is_some() {
-            SyncStatus::Done
+        if paused {
+            after.sync_disabled_at = Some(now);
+            after.sync_disabled_reason = "paused by an administrator".into();
+            after.sync_disabled_category = "SYNC_DISABLED_CATEGORY_USER".into();
+            status.status = SyncStatus::Disabled;
+            jobs::cancel_queued(tx, &sync_job_key(id)).await?;
         } else {
-            SyncStatus::Unspecified
-        };
+            after.sync_disabled_at = None;
+            after.sync_disabled_reason = String::new();
+            after.sync_disabled_category = String::new();
+            status.status = if !status.last_error.is_empty() {
+                SyncStatus::Error
+            } else if status.completed_at.is_some() {
+                SyncStatus::Done
+            } else {
+                SyncStatus::Unspecified
+            };
+        }
+        after.can_resume_sync = paused;
         status.updated_at = Some(now);
         after.status = Some(status);
         after.updated_at = Some(now);
