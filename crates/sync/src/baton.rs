@@ -318,6 +318,15 @@ pub enum Provision {
         /// Baton grant id.
         grant: String,
     },
+    /// Create an account.
+    CreateAccount {
+        /// Login.
+        login: String,
+        /// Email (may be empty).
+        email: String,
+        /// Profile (a JSON object), e.g. `{"displayName": …}`.
+        profile: Value,
+    },
 }
 
 impl Provision {
@@ -336,6 +345,18 @@ impl Provision {
                 principal_type.clone(),
             ],
             Provision::Revoke { grant } => vec!["--revoke-grant".into(), grant.clone()],
+            Provision::CreateAccount {
+                login,
+                email,
+                profile,
+            } => {
+                let mut flags = vec!["--create-account-login".to_string(), login.clone()];
+                if !email.is_empty() {
+                    flags.extend(["--create-account-email".to_string(), email.clone()]);
+                }
+                flags.extend(["--create-account-profile".to_string(), profile.to_string()]);
+                flags
+            }
         }
     }
 
@@ -347,6 +368,9 @@ impl Provision {
                 ..
             } => format!("provisioning grant of `{entitlement}` to `{principal}`"),
             Provision::Revoke { grant } => format!("provisioning revocation of `{grant}`"),
+            Provision::CreateAccount { login, .. } => {
+                format!("provisioning a new account `{login}`")
+            }
         }
     }
 }

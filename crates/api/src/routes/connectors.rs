@@ -14,6 +14,7 @@ use crate::extract::{Body, Paging};
 use crate::state::{AppState, Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
+use chamberlain_model::app::AppUser;
 use chamberlain_model::app::{Connector, ConnectorCredential, ConnectorStatus, SyncStatus};
 use chamberlain_model::principal::ConnectorScope;
 use chamberlain_model::user::{User, UserOrigin, UserStatus, UserType};
@@ -531,6 +532,70 @@ pub async fn provision(
     cfg.provision(&file, action)
         .await
         .map_err(|e| provisioning_failed(&c.id, &e.0))
+}
+
+/// Creates an account for `user` through connector `c`, then syncs so the account arrives with
+/// its source id, and returns it. Fails (changing nothing in Chamberlain but the sync) if the
+/// connector refuses or the sync does not report an account with the user's email.
+pub async fn create_account(
+    s: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    c: &Connector,
+    cfg: &BatonConfig,
+    user: &User,
+) -> ApiResult<AppUser> {
+    let email = user.email.trim().to_string();
+    let login = if !user.username.is_empty() {
+        user.username.clone()
+    } else {
+        email.split('@').next().unwrap_or_default().to_string()
+    };
+    if login.is_empty() {
+        return Err(ApiError::precondition(format!(
+            "user `{}` has neither a username nor an email, so no account can be created for them",
+            user.id
+        )));
+    }
+    let action = Provision::CreateAccount {
+        login,
+        email: email.clone(),
+        profile: json!({"displayName": user.display_name, "email": email}),
+    };
+    provision(s, c, cfg, &action).await?;
+    let source = Source::Baton {
+        config: cfg.clone(),
+        work_dir: s.jobs.connectors_dir.clone(),
+    };
+    runner::sync_connector(
+        &s.store,
+        &caller.audit(),
+        app_id,
+        &c.id,
+        &source,
+        s.jobs.sync_lock_ttl,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::precondition(format!(
+            "the connector created the account, but the sync that should bring it in failed: {e}"
+        ))
+    })?;
+    let accounts = record::list::<AppUser, _>(
+        s.store.pool(),
+        &[
+            Filter::Eq("app_id", Col::Text(app_id.to_string())),
+            Filter::Eq("email_lc", Col::Text(email.to_lowercase())),
+        ],
+        false,
+        &record::PageReq::first(10),
+    )
+    .await?;
+    accounts.items.into_iter().next().ok_or_else(|| {
+        ApiError::precondition(format!(
+            "the connector created an account for `{email}`, but its sync reports no account with that email; sync again and grant the account directly"
+        ))
+    })
 }
 
 /// The Baton ids (entitlement, principal) behind a grant of our `entitlement_id` to account

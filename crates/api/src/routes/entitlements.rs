@@ -421,34 +421,35 @@ pub async fn add_manual_users(
             "userIds may name at most 1,000 users per call",
         ));
     }
-    let mut members = Vec::with_capacity(req.user_ids.len());
+    let mut members: Vec<Member> = Vec::with_capacity(req.user_ids.len());
     for id in &req.user_ids {
         members.push(resolve_member(&s, &app_id, id).await?);
     }
     // Provision first through the app's Baton connector (if it provisions): a failure there
     // leaves Chamberlain unchanged.
+    let mut link_to_user: HashMap<String, String> = HashMap::new();
     if let Some((c, cfg)) = connectors::provisioning_connector(&s, &app_id).await? {
-        for m in &members {
-            match m {
-                Member::Account(au) => {
-                    if let Some((ent_ext, user_ext)) =
-                        connectors::baton_ids(&s, &app_id, &ent.id, &au.id).await?
-                    {
-                        let (principal_type, principal) = connectors::principal_parts(&user_ext);
-                        let action = Provision::Grant {
-                            entitlement: ent_ext,
-                            principal,
-                            principal_type,
-                        };
-                        connectors::provision(&s, &c, &cfg, &action).await?;
-                    }
-                }
-                Member::NewAccountFor(u) => {
-                    return Err(ApiError::precondition(format!(
-                        "user `{}` has no account in app `{app_id}`, whose connector provisions changes; creating accounts through the connector is not supported yet: create the account in the source system, sync, then grant the account",
-                        u.id
-                    )));
-                }
+        for m in members.iter_mut() {
+            if let Member::NewAccountFor(u) = m {
+                // The user has no account here: the connector creates one, a sync brings it
+                // in with its source id, and it is linked to the user.
+                let au = connectors::create_account(&s, &caller, &app_id, &c, &cfg, u).await?;
+                link_to_user.insert(au.id.clone(), u.id.clone());
+                *m = Member::Account(Box::new(au));
+            }
+            let Member::Account(au) = m else {
+                continue;
+            };
+            if let Some((ent_ext, user_ext)) =
+                connectors::baton_ids(&s, &app_id, &ent.id, &au.id).await?
+            {
+                let (principal_type, principal) = connectors::principal_parts(&user_ext);
+                let action = Provision::Grant {
+                    entitlement: ent_ext,
+                    principal,
+                    principal_type,
+                };
+                connectors::provision(&s, &c, &cfg, &action).await?;
             }
         }
     }
@@ -458,7 +459,18 @@ pub async fn add_manual_users(
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         for m in &members {
             let account_id = match m {
-                Member::Account(au) => au.id.clone(),
+                Member::Account(au) => {
+                    if let Some(user_id) = link_to_user.get(&au.id) {
+                        let before: AppUser = tx.must_get(&au.id).await?;
+                        if before.identity_user_id.is_empty() {
+                            let mut after = before.clone();
+                            after.identity_user_id = user_id.clone();
+                            after.updated_at = Some(tx.now());
+                            tx.replace(&before, &after).await?;
+                        }
+                    }
+                    au.id.clone()
+                }
                 Member::NewAccountFor(u) => {
                     let au = AppUser {
                         id: new_id(),

@@ -282,6 +282,42 @@ pub async fn baton_connector_syncs_and_provisions(s: &TestServer) {
     assert_eq!(run["counts"]["grants"]["removed"], 0, "{run}");
     assert_eq!(holders(s, &app, &admins).await, 1);
 
+    // A user with no account: the connector creates one, a sync brings it in with its source
+    // id, it is linked to the user, and the grant is provisioned for it.
+    let (erin, _) = s.user_with_token("erin@example.com", &[]).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{admins}/add-manual-user"),
+        Some(json!({"userIds": [erin]})),
+    )
+    .await;
+    let all = calls(&state);
+    let create = all
+        .iter()
+        .find(|c| c["argv"].to_string().contains("--create-account-login"))
+        .expect("the connector was asked to create the account");
+    let argv = create["argv"].to_string();
+    assert!(
+        argv.contains(r#""--create-account-login","erin""#)
+            && argv.contains(r#""--create-account-email","erin@example.com""#),
+        "{argv}"
+    );
+    assert!(memberships(&state).contains(&("g1".into(), "erin".into())));
+    let found = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appId": app, "query": "erin@example.com"})),
+        )
+        .await;
+    assert_eq!(found["list"][0]["appUser"]["identityUserId"], erin.as_str());
+    assert_eq!(holders(s, &app, &admins).await, 2);
+    assert_eq!(
+        runs(s, &app, &id).await.len(),
+        3,
+        "the account arrived by a sync"
+    );
+
     // A provisioning failure changes nothing and says why.
     update_config(
         s,
@@ -306,12 +342,12 @@ pub async fn baton_connector_syncs_and_provisions(s: &TestServer) {
         msg.contains("upstream said no") && msg.contains("exit code 3"),
         "{msg}"
     );
-    assert_eq!(holders(s, &app, &admins).await, 1);
+    assert_eq!(holders(s, &app, &admins).await, 2);
     assert_eq!(s.event_count().await, events, "nothing was written");
 
     // A failed sync leaves the data, records the error, and is retried by the worker.
     force_sync(s, &app, &id).await;
-    let run = wait_runs(s, &app, &id, 3).await;
+    let run = wait_runs(s, &app, &id, 4).await;
     assert_eq!(run["status"], "SYNC_STATUS_ERROR", "{run}");
     assert!(
         run["lastError"]
@@ -320,36 +356,41 @@ pub async fn baton_connector_syncs_and_provisions(s: &TestServer) {
             .contains("upstream said no"),
         "{run}"
     );
-    let c = connector(s, &app, &id).await;
+    // The worker retries at once in these tests, so the status may already say RUNNING again:
+    // wait for a moment where it reports the failure.
+    let mut c = connector(s, &app, &id).await;
+    for _ in 0..100 {
+        if c["status"]["status"] == "SYNC_STATUS_ERROR" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c = connector(s, &app, &id).await;
+    }
     assert_eq!(c["status"]["status"], "SYNC_STATUS_ERROR");
     assert!(c["status"]["lastError"]
         .as_str()
         .unwrap()
         .contains("exit code 3"));
-    assert_eq!(holders(s, &app, &admins).await, 1, "previous data intact");
-    let retried = wait_runs(s, &app, &id, 4).await;
+    assert_eq!(holders(s, &app, &admins).await, 2, "previous data intact");
+    let retried = wait_runs(s, &app, &id, 5).await;
     assert_eq!(retried["status"], "SYNC_STATUS_ERROR");
 
     // A hung connector is killed at its time limit.
     let mut slow = config(&state, json!({"BATON_STANDIN_SLEEP_SECS": "30"}));
     slow["timeoutSeconds"] = json!(1);
     update_config(s, &app, &id, slow).await;
-    // Let the failing job's last retry pass first.
-    let before = runs(s, &app, &id).await.len();
+    // The failing job may still have a retry in flight; the newest run soon reports the kill.
     let started = std::time::Instant::now();
     force_sync(s, &app, &id).await;
-    let run = wait_runs(s, &app, &id, before.max(4) + 1).await;
-    assert!(
-        run["lastError"]
+    let mut killed = false;
+    while started.elapsed() < Duration::from_secs(15) && !killed {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        killed = runs(s, &app, &id).await[0]["lastError"]
             .as_str()
             .unwrap_or_default()
-            .contains("time limit")
-            || runs(s, &app, &id).await[0]["lastError"]
-                .as_str()
-                .unwrap()
-                .contains("time limit"),
-        "{run}"
-    );
+            .contains("longer than its time limit of 1s and was killed");
+    }
+    assert!(killed, "{:?}", runs(s, &app, &id).await.first());
     assert!(started.elapsed() < Duration::from_secs(20));
 
     // Pause: force_sync is refused and the status says DISABLED; resume restores it.
