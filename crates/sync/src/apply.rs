@@ -19,6 +19,7 @@ use chamberlain_store::repo::jobs;
 use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
 use prost::Message;
 use serde::{Deserialize, Serialize};
+use futures::TryStreamExt;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -574,16 +575,19 @@ async fn reconcile_grants(
     user_ids: &HashMap<String, String>,
     resource_ids: &HashMap<String, String>,
 ) -> Result<Counts, StoreError> {
-    // Current synced grants: (entitlement id, principal id) → (row id, sources json).
+    // Current synced grants: entitlement id → principal id → (row id, sources json), streamed
+    // (a million rows are never held twice). Pairs the source still reports are taken out as
+    // they are met, so what remains at the end is what vanished.
     let mut sql = Sql::new("SELECT id, entitlement_id, app_user_id, sources FROM grants WHERE deleted_at IS NULL AND synced = 1 AND app_id = ");
     sql.arg(app_id);
-    let rows = sql.query().fetch_all(tx.conn()).await?;
-    let mut have: HashMap<(String, String), (String, String)> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        have.insert(
-            (r.try_get(1)?, r.try_get(2)?),
-            (r.try_get(0)?, r.try_get(3)?),
-        );
+    let mut have: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
+    {
+        let mut rows = sql.query().fetch(tx.conn());
+        while let Some(r) = rows.try_next().await? {
+            have.entry(r.try_get(1)?)
+                .or_default()
+                .insert(r.try_get(2)?, (r.try_get(0)?, r.try_get(3)?));
+        }
     }
     // Live grants added by hand: a source reporting the same pair confirms them instead of
     // doubling them.
@@ -626,12 +630,16 @@ async fn reconcile_grants(
         if !seen.insert((ent_id.as_str(), principal_id.as_str())) {
             continue;
         }
-        let key = (ent_id.clone(), principal_id.clone());
-        match have.get(&key) {
+        let held = have
+            .get_mut(ent_id.as_str())
+            .and_then(|m| m.remove(principal_id.as_str()));
+        match held {
+            // Most grants have no sources: nothing to serialize to know they are unchanged.
+            Some((_, stored)) if refs.is_empty() && stored == "[]" => {}
             Some((row, stored)) => {
                 let sources_json = serde_json::to_string(&refs)
                     .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
-                if *stored != sources_json {
+                if stored != sources_json {
                     let mut up = Sql::new("UPDATE grants SET sources = ");
                     up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
                     tx.exec(&up).await?;
@@ -639,7 +647,12 @@ async fn reconcile_grants(
                 }
             }
             None => {
-                if let Some(row) = manual.get(&key) {
+                let confirms = if manual.is_empty() {
+                    None
+                } else {
+                    manual.get(&(ent_id.clone(), principal_id.clone()))
+                };
+                if let Some(row) = confirms {
                     let sources_json = serde_json::to_string(&refs)
                         .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
                     let mut up = Sql::new("UPDATE grants SET synced = 1, sources = ");
@@ -669,9 +682,8 @@ async fn reconcile_grants(
     }
     grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
     let gone: Vec<&String> = have
-        .iter()
-        .filter(|((e, p), _)| !seen.contains(&(e.as_str(), p.as_str())))
-        .map(|(_, (row, _))| row)
+        .values()
+        .flat_map(|m| m.values().map(|(row, _)| row))
         .collect();
     counts.removed = gone.len() as u64;
     for part in gone.chunks(500) {
