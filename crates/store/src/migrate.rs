@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0005_jobs.sql"),
         postgres: None,
     },
+    Migration {
+        version: 6,
+        name: "source_hash",
+        sql: include_str!("../migrations/0006_source_hash.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -17,9 +17,9 @@ use chamberlain_store::record::{self, Col, Record, Sql};
 use chamberlain_store::repo::grants::{self as grant_rows, NewGrant};
 use chamberlain_store::repo::jobs;
 use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
+use futures::TryStreamExt;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use futures::TryStreamExt;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -255,29 +255,32 @@ async fn external_ids(
         .collect()
 }
 
-/// Records `source id → object id` links for one kind of an app, in bulk.
+/// Records `source id → (object id, source digest)` links for one kind of an app, in bulk.
 async fn remember(
     tx: &mut Tx<'_>,
     app_id: &str,
     kind: &str,
-    links: &[(&str, &str)],
+    links: &[(String, String, String)],
 ) -> Result<(), StoreError> {
-    for part in links.chunks(chamberlain_store::BULK_PARAMS / 4) {
-        let mut sql =
-            Sql::new("INSERT INTO external_ids (app_id, kind, external_id, object_id) VALUES ");
-        for (i, (external, object_id)) in part.iter().enumerate() {
+    for part in links.chunks(chamberlain_store::BULK_PARAMS / 5) {
+        let mut sql = Sql::new(
+            "INSERT INTO external_ids (app_id, kind, external_id, object_id, source_hash) VALUES ",
+        );
+        for (i, (external, object_id, digest)) in part.iter().enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" })
                 .arg(app_id)
                 .push(", ")
                 .arg(kind)
                 .push(", ")
-                .arg(*external)
+                .arg(external.as_str())
                 .push(", ")
-                .arg(*object_id)
+                .arg(object_id.as_str())
+                .push(", ")
+                .arg(digest.as_str())
                 .push(")");
         }
         sql.push(
-            " ON CONFLICT (app_id, kind, external_id) DO UPDATE SET object_id = excluded.object_id",
+            " ON CONFLICT (app_id, kind, external_id) DO UPDATE SET object_id = excluded.object_id, source_hash = excluded.source_hash",
         );
         tx.exec(&sql).await?;
     }
@@ -320,25 +323,52 @@ synced!(AppResource, "resource");
 synced!(AppUser, "app_user");
 synced!(AppEntitlement, "entitlement");
 
+/// How much of a kind [`reconcile`] handles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Create what is missing; leave existing and vanished objects alone.
+    CreateMissing,
+    /// Create, update and soft-delete.
+    Full,
+}
+
+/// Digest of what the source says about an object (before ids and kept fields are merged in).
+fn source_digest<T: Serialize>(want: &T) -> Result<String, StoreError> {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(want).map_err(|e| StoreError::Corrupt("sync", e.to_string()))?;
+    let d = Sha256::digest(&bytes);
+    Ok(d[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Creates, updates or soft-deletes one kind so the app matches `desired`; returns counts and
 /// the source id → object id map of what is now live.
+///
+/// An object whose source digest matches the one recorded at the last sync is unchanged and
+/// is not even loaded; only objects the source changed are read, merged and compared.
 async fn reconcile<T: Synced>(
     tx: &mut Tx<'_>,
     app_id: &str,
     desired: BTreeMap<String, T>,
+    pass: Pass,
     keep_fields: impl Fn(&T, &mut T),
 ) -> Result<(Counts, HashMap<String, String>), StoreError> {
-    let known = external_ids(tx, app_id, T::EXTERNAL_KIND).await?;
-    // One read of the app's live objects of this kind instead of one per object.
-    let mut current: HashMap<String, T> = HashMap::new();
+    // Source id → (object id, digest) from earlier syncs, and which objects are still live.
+    let mut links =
+        Sql::new("SELECT external_id, object_id, source_hash FROM external_ids WHERE app_id = ");
+    links.arg(app_id).push(" AND kind = ").arg(T::EXTERNAL_KIND);
+    let mut known: HashMap<String, (String, String)> = HashMap::new();
+    for r in links.query().fetch_all(tx.conn()).await? {
+        known.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+    }
+    let mut live_ids: HashSet<String> = HashSet::new();
     if !known.is_empty() {
         let mut sql = Sql::new(&format!(
-            "SELECT doc FROM {} WHERE deleted_at IS NULL AND app_id = ",
+            "SELECT id FROM {} WHERE deleted_at IS NULL AND app_id = ",
             T::TABLE
         ));
         sql.arg(app_id);
-        for obj in record::fetch_docs::<T, _>(tx.conn(), &sql).await? {
-            current.insert(obj.id().to_string(), obj);
+        for r in sql.query().fetch_all(tx.conn()).await? {
+            live_ids.insert(r.try_get(0)?);
         }
     }
     let mut counts = Counts {
@@ -347,42 +377,72 @@ async fn reconcile<T: Synced>(
     };
     let mut live = HashMap::with_capacity(desired.len());
     let mut created: Vec<T> = Vec::new();
+    let mut changed_links: Vec<(String, String, String)> = Vec::new();
+    let mut to_compare: Vec<(String, String, String, T)> = Vec::new();
     let now = tx.now();
     for (ext, mut want) in desired {
-        let existing = known.get(&ext).and_then(|id| current.remove(id));
-        match existing {
-            Some(have) => {
-                want.set_identity(have.id().to_string(), have.created_at(), have.updated_at());
-                keep_fields(&have, &mut want);
-                if want != have {
-                    want.set_identity(have.id().to_string(), have.created_at(), Some(now));
-                    tx.replace(&have, &want).await?;
-                    counts.changed += 1;
+        match known.get(&ext) {
+            Some((id, stored)) if live_ids.contains(id) => {
+                if pass == Pass::Full {
+                    let digest = source_digest(&want)?;
+                    if *stored != digest {
+                        to_compare.push((ext.clone(), id.clone(), digest, want));
+                    }
                 }
-                live.insert(ext, have.id().to_string());
+                live.insert(ext, id.clone());
             }
-            None => {
+            _ => {
+                let digest = source_digest(&want)?;
                 let id = new_id();
                 want.set_identity(id.clone(), Some(now), Some(now));
                 created.push(want);
+                changed_links.push((ext.clone(), id.clone(), digest));
                 counts.added += 1;
                 live.insert(ext, id);
             }
         }
     }
     tx.create_many(&created).await?;
-    let new_links: Vec<(&str, &str)> = live
-        .iter()
-        .filter(|(ext, _)| !known.contains_key(*ext))
-        .map(|(ext, id)| (ext.as_str(), id.as_str()))
-        .collect();
-    remember(tx, app_id, T::EXTERNAL_KIND, &new_links).await?;
-    for (ext, id) in known {
-        if !live.contains_key(&ext) && current.contains_key(&id) {
-            tx.soft_delete::<T>(&id).await?;
-            counts.removed += 1;
+    drop(created);
+    // Objects the source changed: load them (in chunks), merge what Chamberlain owns, compare.
+    for part in to_compare.chunks(500) {
+        let mut sql = Sql::new(&format!("SELECT doc FROM {} WHERE id IN (", T::TABLE));
+        for (i, (_, id, _, _)) in part.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(id.as_str());
+        }
+        sql.push(")");
+        let mut current: HashMap<String, T> = record::fetch_docs::<T, _>(tx.conn(), &sql)
+            .await?
+            .into_iter()
+            .map(|o| (o.id().to_string(), o))
+            .collect();
+        for (ext, id, digest, want) in part {
+            let Some(have) = current.remove(id) else {
+                continue;
+            };
+            let mut want = want.clone();
+            want.set_identity(have.id().to_string(), have.created_at(), have.updated_at());
+            keep_fields(&have, &mut want);
+            if want != have {
+                want.set_identity(have.id().to_string(), have.created_at(), Some(now));
+                tx.replace(&have, &want).await?;
+                counts.changed += 1;
+            }
+            changed_links.push((ext.clone(), id.clone(), digest.clone()));
         }
     }
+    if pass == Pass::Full {
+        for (ext, (id, _)) in &known {
+            if !live.contains_key(ext) && live_ids.contains(id) {
+                tx.soft_delete::<T>(id).await?;
+                counts.removed += 1;
+            }
+        }
+    }
+    remember(tx, app_id, T::EXTERNAL_KIND, &changed_links).await?;
     Ok((counts, live))
 }
 
@@ -490,7 +550,7 @@ impl SyncCounts {
 
 async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCounts, StoreError> {
     let mut out = SyncCounts::default();
-    let (c, type_ids) = reconcile(tx, app_id, d.types.clone(), |_, _| {}).await?;
+    let (c, type_ids) = reconcile(tx, app_id, d.types.clone(), Pass::Full, |_, _| {}).await?;
     out.resource_types = c;
     // Resources: link type and parent by our ids. Parents are resolved from the snapshot's own
     // keys first (two passes: create all, then the parent links resolve).
@@ -512,7 +572,14 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
     for r in resources.values_mut() {
         r.parent_app_resource_id = String::new();
     }
-    let (c, _) = reconcile(tx, app_id, resources.clone(), |_, _| {}).await?;
+    let (c, _) = reconcile(
+        tx,
+        app_id,
+        resources.clone(),
+        Pass::CreateMissing,
+        |_, _| {},
+    )
+    .await?;
     let resource_ids = external_ids(tx, app_id, "resource").await?;
     for (k, parent) in &parents {
         if let Some(pid) = resource_ids.get(parent) {
@@ -521,15 +588,15 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
             }
         }
     }
-    let (c2, resource_ids) = reconcile(tx, app_id, resources, |_, _| {}).await?;
+    let (c2, resource_ids) = reconcile(tx, app_id, resources, Pass::Full, |_, _| {}).await?;
     out.resources = Counts {
         total: c.total,
         added: c.added,
         changed: c2.changed,
-        removed: c.removed,
+        removed: c2.removed,
     };
     // Accounts keep the user they were linked to (directory resolution owns that link).
-    let (c, user_ids) = reconcile(tx, app_id, d.users.clone(), |have, want| {
+    let (c, user_ids) = reconcile(tx, app_id, d.users.clone(), Pass::Full, |have, want| {
         want.identity_user_id = have.identity_user_id.clone()
     })
     .await?;
@@ -546,7 +613,7 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
             .unwrap_or_default();
     }
     // Settings an admin sets on an entitlement (policies, durations, owners) survive a sync.
-    let (c, ent_ids) = reconcile(tx, app_id, ents, |have, want| {
+    let (c, ent_ids) = reconcile(tx, app_id, ents, Pass::Full, |have, want| {
         let mut merged = have.clone();
         merged.display_name = want.display_name.clone();
         merged.description = want.description.clone();
