@@ -98,6 +98,18 @@ pub async fn all_connectors(s: &AppState) -> Result<Vec<(Connector, bool)>, Stor
     connector_rows::all_live(&s.store).await
 }
 
+/// A connector configuration names a program the server will run, so only Super Admins may
+/// set it (an App Admin owning one app must not gain code execution on the server).
+fn require_config_admin(caller: &Caller) -> ApiResult<()> {
+    if caller.principal.is_super_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::denied(
+            "only a Super Admin may set a connector's `config`: it names a program the server runs",
+        ))
+    }
+}
+
 /// Parses `config` from a request: a Baton configuration, or null/absent for none.
 fn parse_config(v: &Option<Value>) -> ApiResult<Option<BatonConfig>> {
     match v {
@@ -153,6 +165,9 @@ async fn create_any(
     };
     require_name("displayName", &display_name)?;
     let config = parse_config(&r.config)?;
+    if config.is_some() {
+        require_config_admin(caller)?;
+    }
     let now = Timestamp::now();
     let id = new_id();
     let sealed = seal(s, &id, config.as_ref());
@@ -270,6 +285,7 @@ pub async fn update(
         None => patch.get("config").is_some(),
     };
     let new_config = if config_named {
+        require_config_admin(&caller)?;
         Some(parse_config(&patch.get("config").cloned())?)
     } else {
         None

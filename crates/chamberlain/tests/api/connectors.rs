@@ -569,6 +569,51 @@ pub async fn connector_configuration_is_checked(s: &TestServer) {
         .await;
     assert_eq!(st, 400, "{e}");
     assert!(e["message"].as_str().unwrap().contains("/c1z"), "{e}");
+
+    // A configuration names a program the server runs: an App Admin who owns the app may add
+    // connectors and upload to them, but not set one.
+    let (aa_id, aa) = s.user_with_token("owner@example.com", &["app-admin"]).await;
+    s.ok(
+        "PUT",
+        &format!("/api/v1/apps/{app}/owners"),
+        Some(json!({"userIds": [aa_id]})),
+    )
+    .await;
+    let (st, v) = s
+        .call(
+            &aa,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors"),
+            Some(json!({"displayName": "Owner's uploads"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let events = s.event_count().await;
+    let (st, e) = s
+        .call(
+            &aa,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            Some(json!({"config": config(&state, json!({}))})),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("Super Admin"),
+        "{e}"
+    );
+    let (st, e) = s
+        .call(
+            &aa,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{plain}"),
+            Some(
+                json!({"connector": {"config": config(&state, json!({}))}, "updateMask": "config"}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 403, "{e}");
+    assert_eq!(s.event_count().await, events, "nothing changed");
 }
 
 pub async fn connector_credentials_feed_only_their_connector(s: &TestServer) {
