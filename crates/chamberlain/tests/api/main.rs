@@ -2,12 +2,14 @@
 
 mod connectors;
 mod harness;
+mod jobs;
 mod sync;
 
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
 };
+use jobs::jobs_leases_locks_and_events;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 
@@ -34,6 +36,7 @@ on_both_backends!(
     baton_connector_syncs_and_provisions,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
+    jobs_leases_locks_and_events,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {
