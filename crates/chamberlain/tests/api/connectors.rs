@@ -521,15 +521,8 @@ pub async fn connector_configuration_is_checked(s: &TestServer) {
     assert_eq!(s.event_count().await, events, "nothing was created");
     // Schedules are checked too.
     let id = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/connectors/create"),
-            Some(json!({"config": good})),
-        )
-        .await["connectorView"]["connector"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .create_connector(&app, "connectors/create", json!({"config": good}))
+        .await;
     for (cron, want) in [
         (json!({"cronSpec": "61 * * * *"}), "minute field"),
         (
@@ -550,15 +543,8 @@ pub async fn connector_configuration_is_checked(s: &TestServer) {
     }
     // A connector without a binary cannot be force-synced, and says what to do instead.
     let plain = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/connectors"),
-            Some(json!({"displayName": "Uploads only"})),
-        )
-        .await["connectorView"]["connector"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .create_connector(&app, "connectors", json!({"displayName": "Uploads only"}))
+        .await;
     let (st, e) = s
         .call(
             &s.admin,
@@ -622,15 +608,8 @@ pub async fn connector_credentials_feed_only_their_connector(s: &TestServer) {
         let name = name.to_string();
         let app = app.clone();
         async move {
-            s.ok(
-                "POST",
-                &format!("/api/v1/apps/{app}/connectors"),
-                Some(json!({ "displayName": name })),
-            )
-            .await["connectorView"]["connector"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            s.create_connector(&app, "connectors", json!({ "displayName": name }))
+                .await
         }
     };
     let conn = mk("Remote").await;

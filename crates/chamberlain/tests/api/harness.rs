@@ -276,6 +276,16 @@ impl TestServer {
         v["app"]["id"].as_str().unwrap().to_string()
     }
 
+    /// Creates a connector under `app` with `path` (`connectors` for C1's CreateDelegated,
+    /// `connectors/create` for Create) and `body`; returns its id.
+    pub async fn create_connector(&self, app: &str, path: &str, body: Value) -> String {
+        self.ok("POST", &format!("/api/v1/apps/{app}/{path}"), Some(body))
+            .await["connectorView"]["connector"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn create_entitlement(&self, app: &str, name: &str) -> String {
         let v = self
             .ok(

@@ -42,17 +42,16 @@ async fn upload(s: &TestServer, app: &str, connector: &str, bytes: Vec<u8>) -> (
 
 pub async fn c1z_import_and_resync(s: &TestServer) {
     let app = s.create_app("Baton test connector").await;
+    let conn = s
+        .create_connector(&app, "connectors", json!({"displayName": "Uploads"}))
+        .await;
     let v = s
         .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/connectors"),
-            Some(json!({"displayName": "Uploads"})),
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{conn}"),
+            None,
         )
         .await;
-    let conn = v["connectorView"]["connector"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
         v["connectorView"]["connector"]["status"]["status"],
         "SYNC_STATUS_UNSPECIFIED"
@@ -277,17 +276,9 @@ async fn upload_file(s: &TestServer, app: &str, connector: &str, body: &str) -> 
 
 pub async fn csv_file_app_sync(s: &TestServer) {
     let app = s.create_app("Spreadsheet app").await;
-    let v = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/connectors"),
-            Some(json!({"displayName": "HR sheet"})),
-        )
+    let conn = s
+        .create_connector(&app, "connectors", json!({"displayName": "HR sheet"}))
         .await;
-    let conn = v["connectorView"]["connector"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let first = "User ID,Email Address,First Name,Last Name,User Status,User Type,Resource Type,Resource Name,Entitlement,Entitlement Display Name\n\
         u1,ann@example.com,Ann,Lee,Active,,Group,Admins,member,Admins member\n\
         u1,ann@example.com,Ann,Lee,Active,,Group,Devs,member,Devs member\n\
@@ -420,15 +411,8 @@ fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
 pub async fn xlsx_file_app_sync(s: &TestServer) {
     let app = s.create_app("Workbook app").await;
     let conn = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/connectors"),
-            Some(json!({"displayName": "Workbook"})),
-        )
-        .await["connectorView"]["connector"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .create_connector(&app, "connectors", json!({"displayName": "Workbook"}))
+        .await;
     let header: &[&str] = &[
         "User ID",
         "Email Address",
