@@ -703,6 +703,29 @@ pub async fn connector_credentials_feed_only_their_connector(s: &TestServer) {
         )
         .await;
     assert_eq!(st, 200);
+    // Bad requests are refused by name and mint nothing.
+    let events = s.event_count().await;
+    for (body, status, want) in [
+        (json!({"appId": app}), 400, "connectorId are required"),
+        (json!({"appId": app, "connectorId": "nope"}), 404, "nope"),
+        (
+            json!({"appId": app, "connectorId": conn, "extra": 1}),
+            400,
+            "extra",
+        ),
+    ] {
+        let (st, e) = s
+            .call(
+                &s.admin,
+                "POST",
+                "/api/v1/apps/connectors/credentials",
+                Some(body),
+            )
+            .await;
+        assert_eq!(st, status, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(want), "{want}: {e}");
+    }
+    assert_eq!(s.event_count().await, events);
     // Only app writers mint credentials.
     let (_, basic) = s.user_with_token("basic@example.com", &[]).await;
     let (st, _) = s
