@@ -132,7 +132,8 @@ impl Api {
     }
 }
 
-async fn login(r: &Replica, db_url: &str, root: &Path) -> Api {
+/// A super-admin client created with `chamberlain admin create-client` on the database.
+fn admin_client(db_url: &str, root: &Path) -> Value {
     let out = Command::new(BIN)
         .args(["admin", "create-client", "--role", "super-admin"])
         .args(["--output", "json", "--public-url", PUBLIC_URL])
@@ -146,7 +147,14 @@ async fn login(r: &Replica, db_url: &str, root: &Path) -> Api {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn login(r: &Replica, db_url: &str, root: &Path) -> Api {
+    login_as(r, &admin_client(db_url, root)).await
+}
+
+async fn login_as(r: &Replica, creds: &Value) -> Api {
     let http = reqwest::Client::new();
     let tok: Value = http
         .post(format!("{}/auth/v1/token", r.base))
@@ -411,16 +419,18 @@ async fn replicas_share_syncs_on_sqlite() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn cli(base: &str, creds: &Value, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
+/// Runs the CLI against a server (off the async runtime's threads).
+async fn cli(base: &str, creds: &Value, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env("CHAMBERLAIN_SERVER", base)
         .env("CHAMBERLAIN_CLIENT_ID", creds["clientId"].as_str().unwrap())
         .env(
             "CHAMBERLAIN_CLIENT_SECRET",
             creds["clientSecret"].as_str().unwrap(),
-        )
-        .output()
+        );
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
         .unwrap()
 }
 
@@ -430,16 +440,8 @@ async fn cli_syncs_and_provisions_through_a_connector() {
     let db_url = format!("sqlite://{}?mode=rwc", root.join("cli.db").display());
     let state = root.join("remote.json");
     let r = start_replica(&db_url, &root, "srv").await;
-    let out = Command::new(BIN)
-        .args(["admin", "create-client", "--role", "super-admin"])
-        .args(["--output", "json", "--public-url", PUBLIC_URL])
-        .args(["--database-url", &db_url])
-        .args(["--data-dir", root.join("admin").to_str().unwrap()])
-        .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
-        .output()
-        .unwrap();
-    let creds: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let api = login(&r, &db_url, &root).await;
+    let creds = admin_client(&db_url, &root);
+    let api = login_as(&r, &creds).await;
     let app = api
         .call(&r, "POST", "/api/v1/apps", json!({"displayName": "CLI"}))
         .await["app"]["id"]
@@ -459,26 +461,21 @@ async fn cli_syncs_and_provisions_through_a_connector() {
         .as_str()
         .unwrap()
         .to_string();
-    let base = r.base.clone();
-    let (c2, app2, id2) = (creds.clone(), app.clone(), id.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        cli(
-            &base,
-            &c2,
-            &[
-                "sync",
-                "run",
-                "--app",
-                &app2,
-                "--connector",
-                &id2,
-                "--output",
-                "json",
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let out = cli(
+        &r.base,
+        &creds,
+        &[
+            "sync",
+            "run",
+            "--app",
+            &app,
+            "--connector",
+            &id,
+            "--output",
+            "json",
+        ],
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -522,33 +519,23 @@ async fn cli_syncs_and_provisions_through_a_connector() {
             .contains(&json!({"group": "g1", "user": "u2"}))
     };
     for (verb, want) in [("add", true), ("revoke", false)] {
-        let (base, c2, app2, ad, bo) = (
-            r.base.clone(),
-            creds.clone(),
-            app.clone(),
-            admins.clone(),
-            bob.clone(),
-        );
-        let out = tokio::task::spawn_blocking(move || {
-            cli(
-                &base,
-                &c2,
-                &[
-                    "grants",
-                    verb,
-                    "--app",
-                    &app2,
-                    "--entitlement",
-                    &ad,
-                    "--app-user",
-                    &bo,
-                    "--output",
-                    "json",
-                ],
-            )
-        })
-        .await
-        .unwrap();
+        let out = cli(
+            &r.base,
+            &creds,
+            &[
+                "grants",
+                verb,
+                "--app",
+                &app,
+                "--entitlement",
+                &admins,
+                "--app-user",
+                &bob,
+                "--output",
+                "json",
+            ],
+        )
+        .await;
         assert!(
             out.status.success(),
             "{verb}: {}",
@@ -565,31 +552,21 @@ async fn cli_syncs_and_provisions_through_a_connector() {
         json!({"connector": {"config": cfg}, "updateMask": "config"}),
     )
     .await;
-    let (base, c2, app2, ad, bo) = (
-        r.base.clone(),
-        creds.clone(),
-        app.clone(),
-        admins.clone(),
-        bob.clone(),
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        cli(
-            &base,
-            &c2,
-            &[
-                "grants",
-                "add",
-                "--app",
-                &app2,
-                "--entitlement",
-                &ad,
-                "--app-user",
-                &bo,
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let out = cli(
+        &r.base,
+        &creds,
+        &[
+            "grants",
+            "add",
+            "--app",
+            &app,
+            "--entitlement",
+            &admins,
+            "--app-user",
+            &bob,
+        ],
+    )
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("token expired"));
     assert!(!member(&state), "nothing was granted");

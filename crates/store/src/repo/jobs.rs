@@ -125,18 +125,6 @@ pub async fn enqueue(tx: &mut Tx<'_>, job: &NewJob) -> Result<(String, bool), St
     Ok((row.try_get(0)?, false))
 }
 
-/// The live job holding `active_key`, if any.
-pub async fn live_by_key(tx: &mut Tx<'_>, active_key: &str) -> Result<Option<Job>, StoreError> {
-    let mut sql = Sql::new(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE active_key = "
-    ));
-    sql.arg(active_key);
-    match sql.query().fetch_optional(tx.conn()).await? {
-        Some(r) => Ok(Some(job_from_row(&r)?)),
-        None => Ok(None),
-    }
-}
-
 /// Whether a live (queued or running) job holds `active_key`; a cheap read before enqueueing.
 pub async fn has_live(store: &Store, active_key: &str) -> Result<bool, StoreError> {
     let mut sql = Sql::new("SELECT 1 FROM jobs WHERE active_key = ");
