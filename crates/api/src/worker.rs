@@ -2,8 +2,9 @@
 //! table (leased, so a replica that dies mid-job has its job retried elsewhere) and keeps one
 //! queued sync per scheduled connector.
 //!
-//! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result). Later
-//! features add their kinds to [`Worker::handle`].
+//! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result) and
+//! `identity_resolve` (directory resolution or one app's account linking, queued whenever a
+//! scope in `identity_scopes` is behind). Later features add their kinds to [`Worker::handle`].
 
 use crate::routes::connectors::{self as conn, SYNC_JOB};
 use crate::state::Shared;
@@ -77,12 +78,15 @@ impl Worker {
             if let Err(e) = schedule_connectors(&self.state).await {
                 tracing::warn!(error = %e, "scheduling connector syncs failed");
             }
+            if let Err(e) = schedule_identity(&self.state).await {
+                tracing::warn!(error = %e, "scheduling identity resolution failed");
+            }
             let free = self.slots.available_permits() as i64;
             if free > 0 {
                 match jobs::claim(
                     &self.state.store,
                     &self.owner,
-                    &[SYNC_JOB],
+                    &[SYNC_JOB, IDENTITY_JOB],
                     self.state.jobs.lease,
                     free,
                 )
@@ -132,9 +136,24 @@ impl Worker {
     async fn handle(&self, job: &Job) -> Outcome {
         match job.kind.as_str() {
             SYNC_JOB => self.sync(job).await,
+            IDENTITY_JOB => self.resolve(job).await,
             other => Outcome::Failed {
                 error: format!("unknown job kind `{other}`"),
             },
+        }
+    }
+
+    async fn resolve(&self, job: &Job) -> Outcome {
+        let s = &self.state;
+        match chamberlain_identity::run_scope(
+            &s.store,
+            &job.subject_id,
+            &AuditCtx::system("identity"),
+        )
+        .await
+        {
+            Ok(_) => Outcome::Done,
+            Err(e) => retry(s, job, e.to_string()),
         }
     }
 
@@ -226,6 +245,32 @@ pub async fn schedule_connectors(s: &Shared) -> Result<(), chamberlain_store::St
             active_key: Some(key),
             payload: serde_json::json!({"appId": connector.app_id, "scheduled": true}),
             run_at: Timestamp::from_micros(next.as_microsecond()),
+            max_attempts: SYNC_ATTEMPTS,
+        };
+        chamberlain_store::write_tx!(s.store, &AuditCtx::system("scheduler"), |tx| {
+            jobs::enqueue(tx, &job).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
+/// Job kind of an identity-resolution run; the subject is the scope.
+pub const IDENTITY_JOB: &str = "identity_resolve";
+
+/// Queues a run for every identity scope that is behind (one live job per scope; a change
+/// made while a run is going leaves the scope behind, so it runs again afterwards).
+pub async fn schedule_identity(s: &Shared) -> Result<(), chamberlain_store::StoreError> {
+    for (scope, _) in chamberlain_store::repo::identity::dirty_scopes(&s.store).await? {
+        let key = format!("{IDENTITY_JOB}:{scope}");
+        if jobs::has_live(&s.store, &key).await? {
+            continue;
+        }
+        let job = NewJob {
+            kind: IDENTITY_JOB.into(),
+            subject_id: scope.clone(),
+            active_key: Some(key),
+            payload: serde_json::json!({ "scope": scope }),
+            run_at: Timestamp::now(),
             max_attempts: SYNC_ATTEMPTS,
         };
         chamberlain_store::write_tx!(s.store, &AuditCtx::system("scheduler"), |tx| {

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_source_hash.sql"),
         postgres: None,
     },
+    Migration {
+        version: 7,
+        name: "directories",
+        sql: include_str!("../migrations/0007_directories.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -264,6 +264,81 @@ impl<'a> Tx<'a> {
             .push(")");
     }
 
+    /// Writes many changed records of one kind with multi-row upserts (`INSERT … ON CONFLICT (id)
+    /// DO UPDATE`, which SQLite and PostgreSQL both speak), each change with its system-log
+    /// event carrying both versions. Used by identity resolution, which updates users and
+    /// accounts by the thousand.
+    pub async fn replace_many<R: Record>(&mut self, changes: &[(R, R)]) -> Result<(), StoreError> {
+        let afters: Vec<&R> = changes.iter().map(|(_, a)| a).collect();
+        self.upsert_rows(&afters).await?;
+        let events: Vec<(&str, Option<Value>, Option<Value>)> = changes
+            .iter()
+            .map(|(b, a)| {
+                (
+                    a.id(),
+                    serde_json::to_value(b).ok(),
+                    serde_json::to_value(a).ok(),
+                )
+            })
+            .collect();
+        self.audit_many(Activity::Update, R::KIND, &events).await
+    }
+
+    /// Writes records (new or existing) with multi-row upserts, without auditing: the caller
+    /// audits (see [`Tx::audit_many`]).
+    pub async fn upsert_rows<R: Record>(&mut self, records: &[&R]) -> Result<(), StoreError> {
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        let names: Vec<&'static str> = first.columns().iter().map(|(c, _)| *c).collect();
+        let per_row = names.len() + 2;
+        let rows = (BULK_PARAMS / per_row).max(1);
+        let mut set = String::from("doc = excluded.doc");
+        for n in &names {
+            set.push_str(&format!(", {n} = excluded.{n}"));
+        }
+        for part in records.chunks(rows) {
+            let mut sql = Sql::new(&format!(
+                "INSERT INTO {} (id, doc, {}) VALUES ",
+                R::TABLE,
+                names.join(", ")
+            ));
+            for (i, r) in part.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" })
+                    .arg(r.id())
+                    .push(", ")
+                    .arg(doc_of(*r)?);
+                for (_, v) in r.columns() {
+                    sql.push(", ").arg(v);
+                }
+                sql.push(")");
+            }
+            sql.push(" ON CONFLICT (id) DO UPDATE SET ").push(&set);
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends many system-log events of one kind in bulk: `(object id, before, after)`.
+    pub async fn audit_many(
+        &mut self,
+        activity: Activity,
+        kind: &str,
+        events: &[(&str, Option<Value>, Option<Value>)],
+    ) -> Result<(), StoreError> {
+        for part in events.chunks((BULK_PARAMS / 9).max(1)) {
+            let mut sql = Sql::new(AUDIT_INSERT);
+            for (i, (id, before, after)) in part.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                self.push_audit_row(&mut sql, activity, kind, id, before.clone(), after.clone());
+            }
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
+
     /// Creates many records of one kind with multi-row INSERTs, each with its system-log event
     /// (also written in bulk). Used by syncs, which create objects by the hundred thousand.
     pub async fn create_many<R: Record>(&mut self, records: &[R]) -> Result<(), StoreError> {

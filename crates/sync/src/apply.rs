@@ -511,6 +511,8 @@ pub async fn apply_locked(
                 "counts": counts,
             });
             jobs::append_event(tx, EVENT_APP_SYNCED, app_id, &doc).await?;
+            // Its accounts changed: who they belong to may have too.
+            chamberlain_store::repo::identity::mark_app_changed(tx, app_id).await?;
         }
         Ok(counts)
     })?;

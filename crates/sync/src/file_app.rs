@@ -28,6 +28,13 @@ const ENTITLEMENT: &str = "entitlement";
 const ENT_DISPLAY: &str = "entitlement display name";
 const ENT_DESCRIPTION: &str = "entitlement description";
 const ENT_SLUG: &str = "entitlement slug";
+/// HR columns (Chamberlain additions to the template), read by directories.
+const EMPLOYEE_ID: &str = "employee id";
+const DEPARTMENT: &str = "department";
+const JOB_TITLE: &str = "job title";
+const EMPLOYMENT_TYPE: &str = "employment type";
+const EMPLOYMENT_STATUS: &str = "employment status";
+const MANAGER_EMAIL: &str = "manager email";
 const KNOWN: &[&str] = &[
     USER_ID,
     EMAIL,
@@ -45,6 +52,12 @@ const KNOWN: &[&str] = &[
     ENT_DISPLAY,
     ENT_DESCRIPTION,
     ENT_SLUG,
+    EMPLOYEE_ID,
+    DEPARTMENT,
+    JOB_TITLE,
+    EMPLOYMENT_TYPE,
+    EMPLOYMENT_STATUS,
+    MANAGER_EMAIL,
 ];
 
 /// Resource type that holds the accounts.
@@ -173,7 +186,7 @@ fn parse_table(
     let headers: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
     for h in &headers {
         if !KNOWN.contains(&h.as_str()) {
-            errors.push(format!("row 1: column `{h}` is not a template column (expected some of: User ID, Email Address, Username, First Name, Last Name, Full Name, User Status, Manager ID, User Type, Account Owner, Resource Type, Resource Name, Entitlement, Entitlement Display Name, Entitlement Description, Entitlement Slug)"));
+            errors.push(format!("row 1: column `{h}` is not a template column (expected some of: User ID, Email Address, Username, First Name, Last Name, Full Name, User Status, Manager ID, User Type, Account Owner, Resource Type, Resource Name, Entitlement, Entitlement Display Name, Entitlement Description, Entitlement Slug, Employee ID, Department, Job Title, Employment Type, Employment Status, Manager Email)"));
         }
     }
     for required in [USER_ID, EMAIL] {
@@ -253,6 +266,11 @@ fn parse_table(
             ("last_name", LAST),
             ("manager_id", MANAGER),
             ("account_owner", OWNER),
+            ("department", DEPARTMENT),
+            ("title", JOB_TITLE),
+            ("employment_type", EMPLOYMENT_TYPE),
+            ("employment_status", EMPLOYMENT_STATUS),
+            ("manager_email", MANAGER_EMAIL),
         ] {
             let v = get(name);
             if !v.is_empty() {
@@ -275,6 +293,10 @@ fn parse_table(
             }),
             account_type,
             login: get(USERNAME).into(),
+            employee_ids: match get(EMPLOYEE_ID) {
+                "" => vec![],
+                id => vec![id.to_string()],
+            },
             ..Default::default()
         };
         let resource = Resource {

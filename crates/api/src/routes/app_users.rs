@@ -11,6 +11,7 @@ use axum::Json;
 use chamberlain_model::app::{AppUser, AppUserType};
 use chamberlain_model::user::User;
 use chamberlain_model::Timestamp;
+use chamberlain_store::repo::identity::{self, LinkSource};
 use chamberlain_store::{record, Col, Filter, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -147,6 +148,10 @@ pub async fn update(
         }
         after.updated_at = Some(Timestamp::now());
         tx.replace(&before, &after).await?;
+        if touches_owner {
+            // An admin's decision (a link or an unlink) is kept by automatic matching.
+            identity::set_link_source(tx, std::slice::from_ref(&id), LinkSource::Manual).await?;
+        }
         Ok(after)
     })?;
     let m = ExpandMask::new(&req.expand_mask.map(|m| m.paths).unwrap_or_default());

@@ -10,6 +10,7 @@ use axum::Json;
 use chamberlain_model::app::{merge_annotations, validate_annotations, App, IdentityMatching};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record;
+use chamberlain_store::repo::identity;
 use chamberlain_store::repo::{grants, owners};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -179,7 +180,17 @@ pub async fn update(
             ));
         }
         after.updated_at = Some(tx.now());
+        let matching_changed = after.identity_matching != before.identity_matching
+            || after.app_user_mapper != before.app_user_mapper;
+        if matching_changed {
+            // Refuse rules that cannot run, naming the field and the position in it.
+            chamberlain_identity::rules::app_cases(&after)
+                .map_err(|e| chamberlain_store::StoreError::Invalid(e.to_string()))?;
+        }
         tx.replace(&before, &after).await?;
+        if matching_changed {
+            identity::mark_app_changed(tx, &id).await?;
+        }
         Ok(after)
     })?;
     one(&s, updated).await

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod bindings;
 pub mod common;
 pub mod connectors;
+pub mod directories;
 pub mod entitlements;
 pub mod iam;
 pub mod ops;
@@ -183,6 +184,14 @@ pub fn table() -> Vec<Route> {
         route!(ext POST "/api/v1/apps/{app_id}/connectors/{connector_id}/file" "chamberlain.v1.Sync.UploadFile" ["Connector"] Some("chamberlain.v1.TemplateCsv") => "chamberlain.v1.UploadC1zResponse", connectors::upload_file),
         route!(ext GET "/api/v1/apps/{app_id}/connectors/{connector_id}/sync_runs" "chamberlain.v1.Sync.ListSyncRuns" ["Connector"] NONE => "chamberlain.v1.ListSyncRunsResponse", connectors::sync_runs),
         // Per-app settings
+        route!(GET "/api/v1/directories" "c1.api.directory.v1.DirectoryService.List" ["Directory"] NONE => "c1.api.directory.v1.DirectoryServiceListResponse", directories::list),
+        route!(POST "/api/v1/directories" "c1.api.directory.v1.DirectoryService.Create" ["Directory"] Some("c1.api.directory.v1.DirectoryServiceCreateRequest") => "c1.api.directory.v1.DirectoryServiceCreateResponse", directories::create),
+        route!(GET "/api/v1/directories/{app_id}" "c1.api.directory.v1.DirectoryService.Get" ["Directory"] NONE => "c1.api.directory.v1.DirectoryServiceGetResponse", directories::get),
+        route!(PUT "/api/v1/directories/{app_id}" "c1.api.directory.v1.DirectoryService.Update" ["Directory"] Some("c1.api.directory.v1.DirectoryServiceUpdateRequestInput") => "c1.api.directory.v1.DirectoryServiceUpdateResponse", directories::update),
+        route!(DELETE "/api/v1/directories/{app_id}" "c1.api.directory.v1.DirectoryService.Delete" ["Directory"] Some("c1.api.directory.v1.DirectoryServiceDeleteRequestInput") => "c1.api.directory.v1.DirectoryServiceDeleteResponse", directories::delete),
+        route!(ext POST "/api/v1/directories/preview" "chamberlain.v1.Directory.Preview" ["Directory"] Some("c1.api.directory.v1.DirectoryServiceCreateRequest") => "chamberlain.v1.IdentityRunPreview", directories::preview),
+        route!(ext GET "/api/v1/directories/runs" "chamberlain.v1.Directory.ListRuns" ["Directory"] NONE => "chamberlain.v1.ListIdentityRunsResponse", directories::runs),
+        route!(ext GET "/api/v1/apps/{app_id}/identity_runs" "chamberlain.v1.Directory.ListAppIdentityRuns" ["Directory"] NONE => "chamberlain.v1.ListIdentityRunsResponse", directories::app_runs),
         route!(GET "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Get" ["App Usage Controls"] NONE => "c1.api.app.v1.GetAppUsageControlsResponse", settings::get_usage_controls),
         route!(POST "/api/v1/apps/{app_id}/usage_controls" "c1.api.app.v1.AppUsageControlsService.Update" ["App Usage Controls"] Some("c1.api.app.v1.UpdateAppUsageControlsRequestInput") => "c1.api.app.v1.UpdateAppUsageControlsResponse", settings::update_usage_controls),
         route!(GET "/api/v1/apps/{app_id}/access_request_defaults" "c1.api.app.v1.AppAccessRequestsDefaultsService.GetAppAccessRequestsDefaults" ["AppAccessRequestDefaults"] NONE => "c1.api.app.v1.AppAccessRequestDefaults", settings::get_request_defaults),

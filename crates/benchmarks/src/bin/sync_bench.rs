@@ -15,6 +15,7 @@
 use anyhow::{Context, Result};
 use chamberlain_benchmarks::c1zgen::{self, Spec};
 use chamberlain_benchmarks::db::prepare_database;
+use chamberlain_benchmarks::peak_rss_kib;
 use chamberlain_model::app::{App, Connector};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::{AuditCtx, Store};
@@ -330,16 +331,4 @@ fn report(backend: &str, setup_secs: f64, runs: &[Run], output: Output) -> Resul
     }
     println!("\npeak RSS of the process: {:.0} MiB", peak as f64 / 1024.0);
     Ok(())
-}
-
-/// The process's peak resident set size (VmHWM) in KiB, 0 where /proc is not available.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -46,6 +46,13 @@ impl Drop for TempDir {
 
 impl TestServer {
     pub async fn start(db: Db) -> TestServer {
+        // `CHAMBERLAIN_TEST_LOG=debug cargo test … -- --nocapture` shows the server's log.
+        if let Ok(filter) = std::env::var("CHAMBERLAIN_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let (url, pg_db, dir) = match db {
             Db::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("chamberlain-test-{}", new_id()));
@@ -298,6 +305,48 @@ impl TestServer {
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// Creates a local user (no roles, no client) with a display name and employee ids.
+    pub async fn local_user(
+        &self,
+        email: &str,
+        display_name: &str,
+        employee_ids: &[&str],
+    ) -> String {
+        let now = Timestamp::now();
+        let user = User {
+            id: new_id(),
+            email: email.into(),
+            emails: vec![email.into()],
+            display_name: display_name.into(),
+            employee_ids: employee_ids.iter().map(|e| e.to_string()).collect(),
+            status: UserStatus::Enabled,
+            origin: UserOrigin::Local,
+            user_type: UserType::Human,
+            created_at: Some(now),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        chamberlain_store::write_tx!(self.store, &AuditCtx::system("test"), |tx| {
+            tx.create(&user).await
+        })
+        .unwrap();
+        user.id
+    }
+
+    /// Waits until the background worker has run every pending identity resolution.
+    pub async fn wait_identity(&self) {
+        for _ in 0..300 {
+            let dirty = chamberlain_store::repo::identity::dirty_scopes(&self.store)
+                .await
+                .unwrap();
+            if dirty.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("identity resolution did not finish within 30 s");
     }
 
     /// Number of system log events: a refused request must not change it.

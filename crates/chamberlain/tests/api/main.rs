@@ -1,6 +1,7 @@
 //! HTTP-level tests of the C1-compatible API, each run on SQLite and on PostgreSQL.
 
 mod connectors;
+mod directories;
 mod harness;
 mod jobs;
 mod sync;
@@ -8,6 +9,10 @@ mod sync;
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
+};
+use directories::{
+    accounts_in_other_apps_are_linked, directories_create_match_ignore_and_remove,
+    directory_bad_input_is_refused, directory_merge_rules_conflicts_and_preview,
 };
 use jobs::jobs_leases_locks_and_events;
 
@@ -37,6 +42,10 @@ on_both_backends!(
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,
+    directories_create_match_ignore_and_remove,
+    directory_merge_rules_conflicts_and_preview,
+    accounts_in_other_apps_are_linked,
+    directory_bad_input_is_refused,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

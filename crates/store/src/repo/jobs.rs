@@ -427,6 +427,35 @@ pub async fn append_event(
     Ok(id)
 }
 
+/// Appends many change events of one kind in bulk: `(app id, body)` each (see
+/// [`append_event`]).
+pub async fn append_events(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    events: &[(String, Value)],
+) -> Result<(), StoreError> {
+    let now = tx.now().as_micros();
+    for part in events.chunks(crate::BULK_PARAMS / 5) {
+        let mut sql =
+            Sql::new("INSERT INTO change_events (id, occurred_at, kind, app_id, doc) VALUES ");
+        for (i, (app_id, doc)) in part.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" })
+                .arg(new_id())
+                .push(", ")
+                .arg(now)
+                .push(", ")
+                .arg(kind)
+                .push(", ")
+                .arg(app_id.as_str())
+                .push(", ")
+                .arg(doc.to_string())
+                .push(")");
+        }
+        tx.exec(&sql).await?;
+    }
+    Ok(())
+}
+
 /// Change events after `cursor` (an event id, or "" for the start), oldest first. Events newer
 /// than `settle` are held back: ids are taken inside transactions on several replicas, so a
 /// just-committed event may carry an id a little older than one already read.

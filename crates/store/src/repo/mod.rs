@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod connectors;
 pub mod grants;
+pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod owners;

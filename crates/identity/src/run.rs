@@ -1,0 +1,409 @@
+//! Running resolution against the store: load, plan, apply in one transaction, record the run.
+
+use crate::link::plan_app_links;
+use crate::resolve::{plan_directories, DirectoryInput, LinkChange, Plan};
+use crate::rules::{app_cases, CompiledDirectory, RuleError};
+use crate::Account;
+use chamberlain_model::app::{App, AppUser, IdentityMatching};
+use chamberlain_model::directory::{Directory, IdentityRun};
+use chamberlain_model::user::User;
+use chamberlain_model::{new_id, Timestamp};
+use chamberlain_store::record::{self, parse_doc, Sql};
+use chamberlain_store::repo::identity::{self as repo, LinkSource, DIRECTORIES};
+use chamberlain_store::repo::jobs;
+use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
+use serde_json::json;
+use sqlx::Row;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A stored configuration no longer compiles (it was checked when saved).
+    #[error("{0}")]
+    Rules(String),
+    /// Storage failed; the run changed nothing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RuleError> for ResolveError {
+    fn from(e: RuleError) -> Self {
+        ResolveError::Rules(e.to_string())
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ResolveError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ResolveError::Rules(format!("resolution stopped unexpectedly: {e}")))
+}
+
+/// Samples per outcome in a preview.
+pub const PREVIEW_SAMPLES: usize = 10;
+
+/// Live users, oldest first.
+async fn load_users(store: &Store) -> Result<Vec<User>, StoreError> {
+    record::fetch_docs(
+        store.pool(),
+        &Sql::new("SELECT doc FROM users WHERE deleted_at IS NULL ORDER BY id"),
+    )
+    .await
+}
+
+/// An app's live accounts with their link sources and source ids.
+async fn load_accounts(store: &Store, app_id: &str) -> Result<Vec<Account>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT a.doc, a.link_source, e.external_id FROM app_users a \
+         LEFT JOIN external_ids e ON e.object_id = a.id AND e.app_id = a.app_id AND e.kind = 'app_user' \
+         WHERE a.deleted_at IS NULL AND a.app_id = ",
+    );
+    sql.arg(app_id).push(" ORDER BY a.id");
+    let rows = sql.query().fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            let doc: String = r.try_get(0)?;
+            let link: String = r.try_get(1)?;
+            let ext: Option<String> = r.try_get(2)?;
+            let source_id = ext
+                .map(|e| e.split_once(':').map(|(_, id)| id.to_string()).unwrap_or(e))
+                .unwrap_or_default();
+            Ok(Account {
+                app_user: parse_doc::<AppUser>(&doc)?,
+                link: LinkSource::parse(&link),
+                source_id,
+            })
+        })
+        .collect()
+}
+
+async fn live_apps(store: &Store) -> Result<Vec<App>, StoreError> {
+    record::fetch_docs(
+        store.pool(),
+        &Sql::new("SELECT doc FROM apps WHERE deleted_at IS NULL ORDER BY id"),
+    )
+    .await
+}
+
+async fn directory_inputs(
+    store: &Store,
+    dirs: &[Directory],
+) -> Result<Vec<DirectoryInput>, ResolveError> {
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        out.push(DirectoryInput {
+            dir: CompiledDirectory::compile(d)?,
+            accounts: load_accounts(store, &d.app_id).await?,
+        });
+    }
+    Ok(out)
+}
+
+fn started(scope: &str, dry_run: bool) -> IdentityRun {
+    IdentityRun {
+        id: new_id(),
+        scope: scope.to_string(),
+        state: "RUNNING".into(),
+        dry_run,
+        started_at: Some(Timestamp::now()),
+        ..Default::default()
+    }
+}
+
+/// Runs `scope` ([`DIRECTORIES`] or an app scope) and records the run. Returns the run.
+pub async fn run_scope(
+    store: &Store,
+    scope: &str,
+    audit: &AuditCtx,
+) -> Result<IdentityRun, ResolveError> {
+    let generation = repo::wanted(store, scope).await?;
+    let mut run = started(scope, false);
+    repo::save_run(store.pool(), &run).await?;
+    let result = if scope == DIRECTORIES {
+        run_directories(store, audit, generation).await
+    } else if let Some(app_id) = scope.strip_prefix("app:") {
+        run_app(store, audit, app_id, generation, None).await
+    } else {
+        Err(ResolveError::Rules(format!(
+            "unknown resolution scope `{scope}`"
+        )))
+    };
+    let id = run.id.clone();
+    let started_at = run.started_at;
+    match result {
+        Ok(done) => {
+            run = done;
+            run.id = id;
+            run.scope = scope.to_string();
+            run.started_at = started_at;
+            run.state = "DONE".into();
+        }
+        Err(e) => {
+            run.state = "ERROR".into();
+            run.error = e.to_string();
+        }
+    }
+    run.completed_at = Some(Timestamp::now());
+    repo::save_run(store.pool(), &run).await?;
+    if run.state == "ERROR" {
+        return Err(ResolveError::Rules(run.error.clone()));
+    }
+    Ok(run)
+}
+
+async fn run_directories(
+    store: &Store,
+    audit: &AuditCtx,
+    generation: i64,
+) -> Result<IdentityRun, ResolveError> {
+    let dirs = repo::live_directories(store.pool()).await?;
+    let inputs = directory_inputs(store, &dirs).await?;
+    let users = load_users(store).await?;
+    let now = Timestamp::now();
+    // Planning is CPU work (expressions over every account): keep it off the async threads.
+    let mut plan = blocking(move || plan_directories(&inputs, &users, now, &mut new_id, 0)).await?;
+    plan.run.samples = None;
+    let users_after = std::mem::take(&mut plan.users);
+    let run = plan.run.clone();
+    let keys_changed = !plan.created.is_empty()
+        || plan
+            .updated
+            .iter()
+            .any(|(b, a)| matching_fields_differ(b, a));
+    let any_changed = !plan.created.is_empty() || !plan.updated.is_empty();
+    write_directories_plan(store, audit, plan, generation).await?;
+    // Other apps' accounts may match differently now: relink the apps whose rules can see
+    // what changed (built-in rules read only emails, usernames and names; custom rules may
+    // read anything). Apps with their own pending changes run anyway.
+    let dir_ids: Vec<&str> = dirs.iter().map(|d| d.app_id.as_str()).collect();
+    for app in live_apps(store).await? {
+        if dir_ids.contains(&app.id.as_str()) {
+            continue;
+        }
+        let custom = app.identity_matching == IdentityMatching::Custom;
+        let affected = keys_changed || (custom && any_changed);
+        if !affected {
+            continue;
+        }
+        let scope = repo::app_scope(&app.id);
+        let app_generation = repo::wanted(store, &scope).await?;
+        let mut app_run =
+            run_app(store, audit, &app.id, app_generation, Some(&users_after)).await?;
+        app_run.id = new_id();
+        app_run.scope = scope;
+        app_run.state = "DONE".into();
+        app_run.started_at = Some(now);
+        app_run.completed_at = Some(Timestamp::now());
+        repo::save_run(store.pool(), &app_run).await?;
+    }
+    Ok(run)
+}
+
+/// Whether a user change can change what the built-in matching rules see.
+fn matching_fields_differ(a: &User, b: &User) -> bool {
+    a.email != b.email
+        || a.emails != b.emails
+        || a.username != b.username
+        || a.usernames != b.usernames
+        || a.display_name != b.display_name
+        || a.employee_ids != b.employee_ids
+        || a.deleted_at != b.deleted_at
+}
+
+async fn write_directories_plan(
+    store: &Store,
+    audit: &AuditCtx,
+    plan: Plan,
+    generation: i64,
+) -> Result<(), StoreError> {
+    chamberlain_store::write_tx!(store, audit, |tx| {
+        tx.create_many(&plan.created).await?;
+        tx.replace_many(&plan.updated).await?;
+        write_links(tx, &plan.links).await?;
+        let created: Vec<&str> = plan.created.iter().map(|u| u.id.as_str()).collect();
+        let (removed, updated): (Vec<&str>, Vec<&str>) = plan
+            .updated
+            .iter()
+            .map(|(_, u)| u.id.as_str())
+            .partition(|id| plan.removed.contains(*id));
+        for (kind, ids) in [
+            ("user.created", created),
+            ("user.updated", updated),
+            ("user.removed", removed),
+        ] {
+            let events: Vec<(String, serde_json::Value)> = ids
+                .chunks(LINKS_PER_EVENT)
+                .map(|part| (String::new(), json!({ "userIds": part })))
+                .collect();
+            jobs::append_events(tx, kind, &events).await?;
+        }
+        repo::mark_resolved(tx, DIRECTORIES, generation).await?;
+        Ok(())
+    })
+}
+
+/// Links per system-log and change event: a run that links half a million accounts writes a
+/// thousand events that list them, not half a million.
+const LINKS_PER_EVENT: usize = 500;
+
+/// Writes account links: the documents and their link sources, then per app and batch one
+/// system-log event (each account's owner before and after) and one `account.linked` /
+/// `account.unlinked` change event (`{"links": [{appUserId, userId, previousUserId}]}`).
+async fn write_links(tx: &mut Tx<'_>, links: &[LinkChange]) -> Result<(), StoreError> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let afters: Vec<&AppUser> = links.iter().map(|l| &l.after).collect();
+    tx.upsert_rows(&afters).await?;
+    for source in [
+        LinkSource::None,
+        LinkSource::Directory,
+        LinkSource::Matching,
+    ] {
+        let ids: Vec<String> = links
+            .iter()
+            .filter(|l| l.source == source)
+            .map(|l| l.after.id.clone())
+            .collect();
+        repo::set_link_source(tx, &ids, source).await?;
+    }
+    let mut by_app: std::collections::BTreeMap<&str, Vec<&LinkChange>> = Default::default();
+    for l in links {
+        by_app.entry(l.after.app_id.as_str()).or_default().push(l);
+    }
+    let entry = |l: &LinkChange| {
+        json!({
+            "appUserId": l.after.id,
+            "userId": l.after.identity_user_id,
+            "previousUserId": l.before.identity_user_id,
+            "linkedBy": l.source.as_str(),
+        })
+    };
+    for (app_id, app_links) in by_app {
+        for part in app_links.chunks(LINKS_PER_EVENT) {
+            let before: Vec<_> = part
+                .iter()
+                .map(|l| json!({"appUserId": l.after.id, "identityUserId": l.before.identity_user_id}))
+                .collect();
+            let after: Vec<_> = part.iter().map(|l| entry(l)).collect();
+            tx.audit(
+                Activity::Update,
+                "app user links",
+                app_id,
+                Some(json!({ "links": before })),
+                Some(json!({ "links": after })),
+            )
+            .await?;
+        }
+        let (linked, unlinked): (Vec<&LinkChange>, Vec<&LinkChange>) = app_links
+            .iter()
+            .partition(|l| !l.after.identity_user_id.is_empty());
+        for (kind, list) in [("account.linked", linked), ("account.unlinked", unlinked)] {
+            let events: Vec<(String, serde_json::Value)> = list
+                .chunks(LINKS_PER_EVENT)
+                .map(|part| {
+                    let links: Vec<_> = part.iter().map(|l| entry(l)).collect();
+                    (app_id.to_string(), json!({ "links": links }))
+                })
+                .collect();
+            jobs::append_events(tx, kind, &events).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Links one non-directory app's accounts. `users` saves reloading them after a directories
+/// run.
+async fn run_app(
+    store: &Store,
+    audit: &AuditCtx,
+    app_id: &str,
+    generation: i64,
+    users: Option<&[User]>,
+) -> Result<IdentityRun, ResolveError> {
+    let scope = repo::app_scope(app_id);
+    let Some(app) = record::get::<App, _>(store.pool(), app_id, false).await? else {
+        // The app is gone: nothing to link.
+        chamberlain_store::write_tx!(store, audit, |tx| {
+            repo::mark_resolved(tx, &scope, generation).await
+        })?;
+        return Ok(IdentityRun::default());
+    };
+    if repo::live_directories(store.pool())
+        .await?
+        .iter()
+        .any(|d| d.app_id == app.id)
+    {
+        // A directory's accounts are linked by the directories run.
+        chamberlain_store::write_tx!(store, audit, |tx| {
+            repo::mark_resolved(tx, &scope, generation).await
+        })?;
+        return Ok(IdentityRun::default());
+    }
+    let loaded;
+    let users = match users {
+        Some(u) => u,
+        None => {
+            loaded = load_users(store).await?;
+            &loaded
+        }
+    };
+    let cases = app_cases(&app)?;
+    let custom = app.identity_matching == IdentityMatching::Custom;
+    let accounts = load_accounts(store, app_id).await?;
+    let users = users.to_vec();
+    let (links, run) =
+        blocking(move || plan_app_links(&cases, custom, &accounts, &users, Timestamp::now()))
+            .await?;
+    chamberlain_store::write_tx!(store, audit, |tx| {
+        write_links(tx, &links).await?;
+        repo::mark_resolved(tx, &scope, generation).await?;
+        Ok(())
+    })?;
+    Ok(run)
+}
+
+/// Computes what the directories run would do if `proposed` were saved (added, or replacing
+/// the directory of the same app), without changing anything.
+pub async fn preview(store: &Store, proposed: &Directory) -> Result<IdentityRun, ResolveError> {
+    let mut dirs: Vec<Directory> = repo::live_directories(store.pool())
+        .await?
+        .into_iter()
+        .filter(|d| d.app_id != proposed.app_id)
+        .collect();
+    dirs.push(proposed.clone());
+    dirs.sort_by(|a, b| {
+        (
+            a.priority,
+            a.created_at.map(|t| t.as_micros()).unwrap_or(i64::MAX),
+        )
+            .cmp(&(
+                b.priority,
+                b.created_at.map(|t| t.as_micros()).unwrap_or(i64::MAX),
+            ))
+    });
+    let inputs = directory_inputs(store, &dirs).await?;
+    let users = load_users(store).await?;
+    let plan = blocking(move || {
+        let mut n = 0u64;
+        let mut fake_id = || {
+            n += 1;
+            format!("(new user {n})")
+        };
+        plan_directories(
+            &inputs,
+            &users,
+            Timestamp::now(),
+            &mut fake_id,
+            PREVIEW_SAMPLES,
+        )
+    })
+    .await?;
+    let mut run = plan.run;
+    run.id = String::new();
+    run.scope = DIRECTORIES.into();
+    run.state = "DONE".into();
+    run.dry_run = true;
+    Ok(run)
+}
