@@ -43,6 +43,11 @@ enum Command {
     Grants(grants_cmd::GrantsCommand),
 }
 
+/// mimalloc instead of glibc's allocator: bulk work (syncs, identity resolution) allocates and
+/// frees millions of small objects, where glibc's consolidation passes cost ~15% (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()

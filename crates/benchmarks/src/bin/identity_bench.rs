@@ -25,6 +25,9 @@ use clap::Parser;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "chamberlain-identity-bench",
@@ -109,6 +112,11 @@ async fn insert_accounts(store: &Store, accounts: &[AppUser]) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    // RUST_LOG=chamberlain_identity=debug shows the phases of each run.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let (url, cleanup) = prepare_database(args.database_url.as_deref()).await?;
     let result = run(&args, &url).await;
     cleanup.await?;
@@ -159,12 +167,10 @@ async fn run(args: &Args, url: &str) -> Result<()> {
                     format!("stranger{j}@else.example"),
                     AppUserType::User,
                 ),
-                _ => account(
-                    &app,
-                    j % n.max(1),
-                    format!("Person{}@ACME.example", (j * 7 + k) % n.max(1)),
-                    AppUserType::User,
-                ),
+                _ => {
+                    let p = (j * 7 + k) % n.max(1);
+                    account(&app, p, format!("Person{p}@ACME.example"), AppUserType::User)
+                }
             };
             accounts.push(a);
         }
