@@ -147,46 +147,47 @@ struct Sig {
     directory: bool,
 }
 
-/// Source positions: node offsets → 1-based line and column (in characters).
+/// Source positions: byte offsets (as the parser reports them) → 1-based line and column,
+/// columns counted in characters.
 pub(crate) struct Lines {
-    /// (char offset, byte offset) of every line start.
+    src: String,
+    /// Byte offset of every line start.
     starts: Vec<usize>,
-    chars: usize,
+    len: usize,
 }
 
 impl Lines {
     pub(crate) fn new(src: &str) -> Lines {
         let mut starts = vec![0];
-        let mut n = 0;
-        for c in src.chars() {
-            n += 1;
-            if c == '\n' {
-                starts.push(n);
-            }
+        starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        Lines {
+            src: src.to_owned(),
+            starts,
+            len: src.len(),
         }
-        Lines { starts, chars: n }
     }
 
-    /// (line, column) of a char offset.
+    /// (line, column) of a byte offset.
     pub(crate) fn pos(&self, offset: usize) -> (u32, u32) {
-        let offset = offset.min(self.chars);
-        let line = match self.starts.binary_search(&offset) {
+        let mut b = offset.min(self.len);
+        while !self.src.is_char_boundary(b) {
+            b -= 1;
+        }
+        let line = match self.starts.binary_search(&b) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        ((line + 1) as u32, (offset - self.starts[line] + 1) as u32)
+        let col = self.src[self.starts[line]..b].chars().count() + 1;
+        ((line + 1) as u32, col as u32)
     }
 
-    pub(crate) fn marker(&self, start: usize, end_exclusive: usize, message: String) -> Marker {
+    /// A marker from byte `start` to byte `end` (exclusive); at least one column wide.
+    pub(crate) fn marker(&self, start: usize, end: usize, message: String) -> Marker {
         let (sl, sc) = self.pos(start);
-        let (el, ec) = self.pos(end_exclusive.max(start + 1).min(self.chars.max(start + 1)));
-        let (el, ec) = if end_exclusive > self.chars && self.chars > 0 {
-            // past the end: one column after the last character
-            let (l, c) = self.pos(self.chars - 1);
-            (l, c + 1)
-        } else {
-            (el, ec)
-        };
+        let (mut el, mut ec) = self.pos(end);
+        if (el, ec) <= (sl, sc) {
+            (el, ec) = (sl, sc + 1);
+        }
         Marker {
             start_line_number: sl,
             start_column: sc,
@@ -197,7 +198,7 @@ impl Lines {
     }
 
     pub(crate) fn whole(&self, message: String) -> Marker {
-        self.marker(0, self.chars, message)
+        self.marker(0, self.len, message)
     }
 }
 
@@ -213,9 +214,17 @@ struct Checker<'a> {
     /// Comprehension variables in scope (innermost last).
     locals: Vec<(String, Info)>,
     comprehension_depth: usize,
+    /// Spans of nodes as written, kept for nodes the checker rewrites (a qualified call loses
+    /// its target).
+    saved_spans: std::collections::HashMap<u64, (usize, usize)>,
 }
 
-/// Parses and checks `source` for `purpose`.
+/// Stack for the thread that parses and checks: the parser recurses once per nesting level of
+/// the source (and a few dozen frames per level in debug builds), so it gets room of its own
+/// rather than whatever stack the caller runs on (a tokio worker has 2 MiB).
+const CHECK_STACK: usize = 64 * 1024 * 1024;
+
+/// Parses and checks `source` for `purpose`, on a thread with a large stack.
 pub(crate) fn check(
     purpose: Purpose,
     source: &str,
@@ -229,6 +238,80 @@ pub(crate) fn check(
             budget.max_source_len
         ))]);
     }
+    if let Some(m) = nesting(source, budget.max_depth, &lines) {
+        return Err(vec![m]);
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("cel-check".to_owned())
+            .stack_size(CHECK_STACK)
+            .spawn_scoped(scope, || check_here(purpose, source, budget))
+            .map_err(|e| vec![lines.whole(format!("cannot check the expression now: {e}"))])?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(vec![lines.whole(
+                    "the expression could not be checked (internal error in the CEL parser)"
+                        .to_owned(),
+                )])
+            })
+    })
+}
+
+/// Refuses sources nesting brackets or unary operators deeper than `max` before the parser
+/// sees them: a marker where the limit is crossed.
+fn nesting(source: &str, max: usize, lines: &Lines) -> Option<Marker> {
+    let indexed: Vec<(usize, char)> = source.char_indices().collect();
+    let chars: Vec<char> = indexed.iter().map(|(_, c)| *c).collect();
+    let mut depth = 0usize;
+    let mut unary = 0usize;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' => {
+                // skip a string literal ('...', "...", triple-quoted, raw)
+                let triple = i + 2 < chars.len() && chars[i + 1] == c && chars[i + 2] == c;
+                let raw = i > 0 && matches!(chars[i - 1], 'r' | 'R');
+                let q = if triple { 3 } else { 1 };
+                i += q;
+                while i < chars.len() {
+                    if chars[i] == '\\' && !raw {
+                        i += 2;
+                        continue;
+                    }
+                    let closes = chars[i] == c
+                        && (!triple
+                            || (i + 2 < chars.len() && chars[i + 1] == c && chars[i + 2] == c));
+                    if closes {
+                        i += q;
+                        break;
+                    }
+                    i += 1;
+                }
+                unary = 0;
+                continue;
+            }
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '!' | '-' if !(i + 1 < chars.len() && chars[i + 1] == '=') => unary += 1,
+            c if c.is_whitespace() => {}
+            _ => unary = 0,
+        }
+        if depth + unary > max {
+            let at = indexed[i].0;
+            return Some(lines.marker(
+                at,
+                at + c.len_utf8(),
+                format!("the expression nests more than {max} levels deep here"),
+            ));
+        }
+        i += 1;
+    }
+    None
+}
+
+fn check_here(purpose: Purpose, source: &str, budget: &Budget) -> Result<Checked, Vec<Marker>> {
+    let lines = Lines::new(source);
     if source.trim().is_empty() {
         return Err(vec![lines.whole("the expression is empty".to_owned())]);
     }
@@ -266,6 +349,7 @@ pub(crate) fn check(
         next_id: max_id + 1,
         locals: Vec::new(),
         comprehension_depth: 0,
+        saved_spans: std::collections::HashMap::new(),
     };
     let root = c.value(&mut expr);
     if c.markers.is_empty() {
@@ -490,9 +574,15 @@ fn suggest<'n>(written: &str, names: impl IntoIterator<Item = &'n str>) -> Optio
     names
         .into_iter()
         .map(|n| (edit_distance(&w, &n.to_ascii_lowercase()), n))
-        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
+        .filter(|(d, n)| close_enough(*d, &w, n))
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
+}
+
+/// Whether an edit distance makes `name` a plausible correction of `written`.
+pub(crate) fn close_enough(d: usize, written: &str, name: &str) -> bool {
+    let shorter = written.chars().count().min(name.chars().count());
+    d < shorter && d <= 1.max(shorter / 4)
 }
 
 fn did_you_mean(s: Option<&str>) -> String {
@@ -504,6 +594,9 @@ impl<'a> Checker<'a> {
     // ---- positions and errors
 
     fn span(&self, e: &IdedExpr) -> (usize, usize) {
+        if let Some(sp) = self.saved_spans.get(&e.id) {
+            return *sp;
+        }
         let mut lo = usize::MAX;
         let mut hi = 0;
         let mut stack = vec![e];
@@ -515,7 +608,7 @@ impl<'a> Checker<'a> {
             stack.extend(children(n));
         }
         if lo == usize::MAX {
-            (0, self.lines.chars)
+            (0, self.lines.len)
         } else {
             (lo, hi.max(lo + 1))
         }
@@ -527,18 +620,16 @@ impl<'a> Checker<'a> {
         self.markers.push(m);
     }
 
-    /// An error on the field name of a select (`.field`): from the dot to the end of the name.
+    /// An error on the field name of a select (`x.field`): the name.
     fn error_at_field(&mut self, e: &IdedExpr, field: &str, msg: String) {
         let (_, t) = self.span(e);
         let m = match self.info.offset_for(e.id) {
             // the select's own token is its `.`
             Some((o, _)) => {
                 let o = o as usize;
-                self.lines.marker(o, o + 1 + field.chars().count(), msg)
+                self.lines.marker(o + 1, o + 1 + field.len(), msg)
             }
-            None => self
-                .lines
-                .marker(t.saturating_sub(field.chars().count()), t, msg),
+            None => self.lines.marker(t.saturating_sub(field.len()), t, msg),
         };
         self.markers.push(m);
     }
@@ -935,7 +1026,9 @@ impl<'a> Checker<'a> {
     fn call(&mut self, e: &mut IdedExpr) -> Info {
         // Qualified functions: `c1.user.v1.HasApp(x, y)` is a call of `HasApp` on the name
         // `c1.user.v1`; make it a direct call of the full name.
+        let written_span = self.span(e);
         {
+            let id = e.id;
             let Expr::Call(call) = &mut e.expr else {
                 unreachable!("call")
             };
@@ -946,6 +1039,7 @@ impl<'a> Checker<'a> {
                         self.local(&root).is_some() || self.purpose.variable(&root).is_some();
                     let full = format!("{ns}.{}", call.func_name);
                     if !shadowed && known_qualified(&full).is_some() {
+                        self.saved_spans.insert(id, written_span);
                         call.target = None;
                         call.func_name = full;
                     } else if !shadowed
@@ -1520,7 +1614,7 @@ impl<'a> Checker<'a> {
                     }
                 };
                 let n = infos[0].n.saturating_add(infos[1].n);
-                if ty == Ty::String && n > self.budget.max_string_len as u64 {
+                if matches!(ty, Ty::String | Ty::Dyn) && n > self.budget.max_string_len as u64 {
                     self.error(
                         &whole,
                         format!(

@@ -266,7 +266,7 @@ fn check_len(s: &EvalState<'_>, f: &str, n: usize) -> Result<(), ExecutionError>
 /// A user from the directory as a value (whole, owning its strings).
 fn user_val<'v>(s: &EvalState<'_>, u: &User) -> BoxVal<'v> {
     let manager = |id: &str| -> Option<String> {
-        if !s.need_manager {
+        if !s.need_manager || s.directory.is_none() {
             return None;
         }
         match cached_user(s, "manager", id) {
@@ -288,9 +288,14 @@ fn cached_user(s: &EvalState<'_>, f: &str, id: &str) -> Result<Option<Arc<User>>
 
 /// The email of the user's first manager, for the `manager` field of input users.
 pub(crate) fn manager_email(id: &str) -> Option<String> {
-    state::with(|s| Ok(cached_user(s, "manager", id)?.map(|u| u.email.clone())))
-        .ok()
-        .flatten()
+    state::with(|s| {
+        if s.directory.is_none() {
+            return Ok(None);
+        }
+        Ok(cached_user(s, "manager", id)?.map(|u| u.email.clone()))
+    })
+    .ok()
+    .flatten()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ use crate::functions::{self, IpVal};
 use crate::state::{EvalState, Guard};
 use crate::values::{self, Borrow, BoxVal, Proj};
 use crate::{EvalError, Expression, Input, Outcome, Subject};
-use cel::common::value::CowVal;
 use cel::{Context, Env, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -106,22 +105,25 @@ pub(crate) fn evaluate(x: &Expression, input: &Input<'_>) -> Result<Outcome, Eva
         lookups: Cell::new(0),
     };
     let guard = Guard::enter(&state);
-    let mut ctx = Context::with_env(ENV.clone());
-    for (name, proj) in &inner.vars {
-        bind(&mut ctx, name, proj, input, inner.purpose)?;
-    }
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Value::resolve_val(&inner.expr, &ctx).map(|v: CowVal<'_, '_>| to_value(v.as_ref()))
-    }));
-    drop(ctx);
+    // Budget and lookup failures unwind to here (see `EvalState::fail`); so would a panic in
+    // the interpreter, which must not take the caller down.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+        || -> Result<Value, EvalError> {
+            let mut ctx = Context::with_env(ENV.clone());
+            for (name, proj) in &inner.vars {
+                bind(&mut ctx, name, proj, input, inner.purpose)?;
+            }
+            let v = Value::resolve_val(&inner.expr, &ctx)
+                .map_err(|e| EvalError::Runtime(e.to_string()))?;
+            to_value(v.as_ref()).map_err(EvalError::Runtime)
+        },
+    ));
     drop(guard);
     if let Some(f) = state.failure.borrow_mut().take() {
         return Err(f);
     }
     match result {
-        Ok(Ok(Ok(v))) => Ok(Outcome(v)),
-        Ok(Ok(Err(e))) => Err(EvalError::Runtime(e)),
-        Ok(Err(e)) => Err(EvalError::Runtime(e.to_string())),
+        Ok(r) => r.map(Outcome),
         Err(_) => Err(EvalError::Runtime(
             "the expression could not be evaluated (internal error in the CEL interpreter)"
                 .to_owned(),

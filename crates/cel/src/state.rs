@@ -47,13 +47,18 @@ pub(crate) struct EvalState<'a> {
 }
 
 impl<'a> EvalState<'a> {
+    /// Records the failure and stops the evaluation at once: it unwinds (without the panic
+    /// hook) to [`Expression::evaluate`](crate::Expression::evaluate), which reports the
+    /// failure. Returning an error instead would let `all()`/`exists()` keep iterating (they
+    /// defer errors, as CEL requires), so a budget would not stop a large comprehension.
     pub(crate) fn fail(&self, e: EvalError) -> cel::ExecutionError {
-        let msg = e.to_string();
-        let mut f = self.failure.borrow_mut();
-        if f.is_none() {
-            *f = Some(e);
+        {
+            let mut f = self.failure.borrow_mut();
+            if f.is_none() {
+                *f = Some(e);
+            }
         }
-        cel::ExecutionError::function_error("chamberlain", msg)
+        std::panic::resume_unwind(Box::new(Abort))
     }
 
     /// Called on every function call and comprehension step: checks the deadline (every few
@@ -105,6 +110,9 @@ impl<'a> EvalState<'a> {
         Ok(m)
     }
 }
+
+/// The unwind payload of [`EvalState::fail`].
+pub(crate) struct Abort;
 
 thread_local! {
     static CURRENT: Cell<*const ()> = const { Cell::new(std::ptr::null()) };

@@ -115,7 +115,7 @@ impl Obj {
         self.fields()
             .iter()
             .map(|(name, _)| (edit_distance(&written, &name.to_ascii_lowercase()), *name))
-            .filter(|(d, name)| *d <= 2.max(name.len() / 4))
+            .filter(|(d, name)| crate::check::close_enough(*d, &written, name))
             .min_by_key(|(d, _)| *d)
             .map(|(_, name)| name)
     }
