@@ -12,6 +12,7 @@ pub mod entitlements;
 pub mod iam;
 pub mod ops;
 pub mod owners;
+pub mod policies;
 pub mod resources;
 pub mod search;
 pub mod settings;
@@ -208,6 +209,8 @@ pub fn table() -> Vec<Route> {
         route!(DELETE "/api/v1/iam/personal_clients/{id}" "c1.api.iam.v1.PersonalClientService.Delete" ["Personal Client"] Some("c1.api.iam.v1.PersonalClientServiceDeleteRequestInput") => "c1.api.iam.v1.PersonalClientServiceDeleteResponse", iam::delete_client),
         route!(GET "/api/v1/iam/roles" "c1.api.iam.v1.Roles.List" ["Role"] NONE => "c1.api.iam.v1.ListRolesResponse", iam::list_roles),
         route!(GET "/api/v1/auth/introspect" "c1.api.auth.v1.Auth.Introspect" ["Auth"] NONE => "c1.api.auth.v1.IntrospectResponse", iam::introspect),
+        // Policies
+        route!(POST "/api/v1/policies/validate/cel" "c1.api.policy.v1.PolicyValidate.ValidateCEL" ["Policy"] Some("c1.api.policy.v1.EditorValidateRequest") => "c1.api.policy.v1.EditorValidateResponse", policies::validate_cel),
         // System log
         route!(POST "/api/v1/systemlog/events" "c1.api.systemlog.v1.SystemLogService.ListEvents" ["System Log"] Some("c1.api.systemlog.v1.SystemLogServiceListEventsRequest") => "c1.api.systemlog.v1.SystemLogServiceListEventsResponse", systemlog::list_events),
     ]

@@ -4,6 +4,7 @@ mod connectors;
 mod directories;
 mod harness;
 mod jobs;
+mod policies;
 mod sync;
 
 use connectors::{
@@ -15,6 +16,7 @@ use directories::{
     directory_bad_input_is_refused, directory_merge_rules_conflicts_and_preview,
 };
 use jobs::jobs_leases_locks_and_events;
+use policies::cel_validation_reports_markers;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 
@@ -46,6 +48,7 @@ on_both_backends!(
     directory_merge_rules_conflicts_and_preview,
     accounts_in_other_apps_are_linked,
     directory_bad_input_is_refused,
+    cel_validation_reports_markers,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {
