@@ -497,7 +497,7 @@ fn entitlement_members<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 fn now<'b, 'v>(_args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     let now = state::with(|s| {
         s.tick()?;
-        Ok(s.now)
+        Ok(s.now())
     })?;
     owned(CelTimestamp::from(now))
 }

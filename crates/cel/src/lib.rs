@@ -97,7 +97,8 @@
 //!
 //! # Budgets
 //!
-//! [`Budget::default`]: source ≤ 16 KiB, ≤ 2,000 AST nodes, nesting ≤ 64 deep,
+//! [`Budget::default`]: source ≤ 16 KiB, ≤ 2,000 AST nodes, nesting ≤ 32 deep (evaluation
+//! recurses once per level on the caller's stack, and must fit a 2 MiB one even in debug builds),
 //! comprehensions nested ≤ 3 deep, estimated worst-case cost ≤ 1,000,000 steps (lists the
 //! expression cannot know the size of are assumed to hold up to 1,000 items when read from
 //! the input, 10,000 when returned by a directory function; strings up to 4 KiB for typed
@@ -182,7 +183,7 @@ impl Default for Budget {
         Budget {
             max_source_len: 16 * 1024,
             max_ast_nodes: 2_000,
-            max_depth: 64,
+            max_depth: 32,
             max_comprehension_nesting: 3,
             max_cost: 1_000_000,
             max_eval_time: Duration::from_millis(100),

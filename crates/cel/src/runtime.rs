@@ -89,13 +89,10 @@ fn proj_elem(_p: &Proj) -> &'static Proj {
 pub(crate) fn evaluate(x: &Expression, input: &Input<'_>) -> Result<Outcome, EvalError> {
     let inner = &*x.inner;
     let budget = &inner.budget;
-    let now = match input.now {
-        Some(t) => crate::timefns::from_time(t),
-        None => chrono::Utc::now().fixed_offset(),
-    };
+    let now = input.now.map(crate::timefns::from_time);
     let state = EvalState {
         directory: input.directory,
-        now,
+        now: Cell::new(now),
         deadline: Instant::now() + budget.max_eval_time,
         budget,
         need_manager: inner.need_manager,

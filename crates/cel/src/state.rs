@@ -33,7 +33,8 @@ pub(crate) enum Memo {
 
 pub(crate) struct EvalState<'a> {
     pub directory: Option<&'a dyn Directory>,
-    pub now: DateTime<FixedOffset>,
+    /// `now()`: the input's time, else the clock read at the first call (constant afterwards).
+    pub now: Cell<Option<DateTime<FixedOffset>>>,
     pub deadline: Instant,
     pub budget: &'a Budget,
     /// Whether users returned by functions need their `manager` (email) field.
@@ -59,6 +60,17 @@ impl<'a> EvalState<'a> {
             }
         }
         std::panic::resume_unwind(Box::new(Abort))
+    }
+
+    pub(crate) fn now(&self) -> DateTime<FixedOffset> {
+        match self.now.get() {
+            Some(t) => t,
+            None => {
+                let t = chrono::Utc::now().fixed_offset();
+                self.now.set(Some(t));
+                t
+            }
+        }
     }
 
     /// Called on every function call and comprehension step: checks the deadline (every few

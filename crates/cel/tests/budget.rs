@@ -244,3 +244,33 @@ fn pathological_nesting_is_refused_without_crashing() {
         assert!(!m.is_empty(), "{}", &src[..40]);
     }
 }
+
+#[test]
+fn expressions_at_the_nesting_limit_evaluate_on_a_small_stack() {
+    // Just under the limit: compiles, and evaluates on a thread with a 2 MiB stack (a tokio worker's).
+    // `1 + (1 + (1 + ...))`: an AST 31 nodes deep
+    let src = format!("{}1{} == 30", "1 + (".repeat(29), ")".repeat(29));
+    let x = Expression::compile(Purpose::PolicyCondition, &src).unwrap();
+    let src2 = "[[1, 2], [3]].all(a, a.all(b, [b].exists(c, c > 0)))";
+    let y = Expression::compile(Purpose::PolicyCondition, src2).unwrap();
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || {
+            assert!(x.evaluate(&Input::default()).unwrap().as_bool().unwrap());
+            assert!(y.evaluate(&Input::default()).unwrap().as_bool().unwrap());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let over = format!("{}1{} == 1", "(".repeat(33), ")".repeat(33));
+    let m = Expression::compile(Purpose::PolicyCondition, &over).unwrap_err();
+    assert_eq!(
+        (m[0].start_line_number, m[0].start_column),
+        (1, 33),
+        "{m:?}"
+    );
+    assert_eq!(
+        m[0].message,
+        "the expression nests more than 32 levels deep here"
+    );
+}
