@@ -1068,10 +1068,7 @@ impl<'a> Checker<'a> {
         let Expr::Call(call) = &mut e.expr else {
             unreachable!("call")
         };
-        let target = match call.target.as_mut() {
-            Some(t) => Some(self.value(t)),
-            None => None,
-        };
+        let target = call.target.as_mut().map(|t| self.value(t));
         let args: Vec<Info> = call.args.iter_mut().map(|a| self.value(a)).collect();
         let argc = args.len();
         let kind = if member { Kind::Member } else { Kind::Global };
@@ -1398,7 +1395,7 @@ impl<'a> Checker<'a> {
             | "lowerAscii" | "upperAscii" | "trim" | "reverse" | "replace" | "split"
             | "substring" | "format" => on(&[Ty::String]),
             "size" => on(&[Ty::String, Ty::Bytes, list_any.clone(), map_any.clone()]),
-            "join" => on(&[list_any.clone()]),
+            "join" => on(std::slice::from_ref(&list_any)),
             "ifEmpty" => on(&[Ty::String, list_any.clone(), map_any.clone(), Ty::Null]),
             "removePlusSuffix" => on(&[Ty::String, Ty::list(Ty::String)]),
             "is4" | "is6" | "isPrivate" | "isLoopback" | "isGlobalUnicast" | "isMulticast"

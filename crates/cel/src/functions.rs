@@ -358,10 +358,7 @@ fn get_app_user_status<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     let status = state::with(|s| {
         let accounts = app_users_of(s, APP_STATUS, &user, &app)?;
         let st = |a: &chamberlain_model::app::AppUser| {
-            a.status
-                .as_ref()
-                .map(|s| s.status.clone())
-                .unwrap_or_default()
+            a.status.as_ref().map(|s| s.status).unwrap_or_default()
         };
         let chosen = accounts
             .iter()

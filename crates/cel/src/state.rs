@@ -84,7 +84,7 @@ impl<'a> EvalState<'a> {
                 self.budget.max_steps
             ))));
         }
-        if n % 16 == 0 && Instant::now() > self.deadline {
+        if n & 15 == 0 && Instant::now() > self.deadline {
             return Err(self.fail(EvalError::Budget(format!(
                 "the expression ran longer than {} ms",
                 self.budget.max_eval_time.as_millis()

@@ -241,10 +241,7 @@ pub(crate) fn app_user<'x, 'v>(a: &'x AppUser, proj: &Proj, m: &impl Strs<'x, 'v
                     st.put(
                         "status",
                         static_str(app_user_status(
-                            &a.status
-                                .as_ref()
-                                .map(|s| s.status.clone())
-                                .unwrap_or_default(),
+                            &a.status.as_ref().map(|s| s.status).unwrap_or_default(),
                         )),
                     );
                 }

@@ -74,8 +74,10 @@ fn strings_cannot_grow_past_the_limit() {
         Budget::default(),
         "string of up to",
     );
-    let mut small = Budget::default();
-    small.max_string_len = 10_000;
+    let small = Budget {
+        max_string_len: 10_000,
+        ..Budget::default()
+    };
     refused(
         "subject.email + subject.email + subject.email == \"\"",
         small,
