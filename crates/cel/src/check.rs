@@ -1069,7 +1069,24 @@ impl<'a> Checker<'a> {
             unreachable!("call")
         };
         let target = call.target.as_mut().map(|t| self.value(t));
-        let args: Vec<Info> = call.args.iter_mut().map(|a| self.value(a)).collect();
+        // The user functions read only a user's `id` (and `managerIds`): an input user passed
+        // to them need not be converted whole.
+        let reads_user_ids = !member && DIRECTORY_FUNCTIONS.iter().any(|(n, ..)| *n == name);
+        let mut args: Vec<Info> = Vec::with_capacity(call.args.len());
+        for (k, a) in call.args.iter_mut().enumerate() {
+            let mut i = self.visit(a);
+            if reads_user_ids && k == 0 && i.ty == Ty::Obj(Obj::User) {
+                if let Some((var, p)) = i.path.take() {
+                    for f in ["id", "managerIds"] {
+                        let mut q = p.clone();
+                        q.push(f.to_owned());
+                        self.use_path(Some((var, q)));
+                    }
+                }
+            }
+            self.use_path(i.path.take());
+            args.push(i);
+        }
         let argc = args.len();
         let kind = if member { Kind::Member } else { Kind::Global };
         let sig = match self.signature(&name, kind) {

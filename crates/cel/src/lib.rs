@@ -269,6 +269,28 @@ impl Expression {
         self.inner.vars.iter().map(|(n, _)| *n).collect()
     }
 
+    /// What the expression reads of its inputs, as dotted paths (`subject.email`,
+    /// `subject.profile.department`; a bare `subject` when it reads the whole object), sorted.
+    /// Evaluation converts only these; a caller can also use them to know which changes can
+    /// change the result.
+    pub fn reads(&self) -> Vec<String> {
+        fn walk(prefix: &str, p: &values::Proj, out: &mut Vec<String>) {
+            if p.whole || p.fields.is_empty() {
+                out.push(prefix.to_owned());
+                return;
+            }
+            for (k, sub) in &p.fields {
+                walk(&format!("{prefix}.{k}"), sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        for (name, p) in &self.inner.vars {
+            walk(name, p, &mut out);
+        }
+        out.sort();
+        out
+    }
+
     /// Evaluates against `input`.
     pub fn evaluate(&self, input: &Input<'_>) -> Result<Outcome, EvalError> {
         runtime::evaluate(self, input)

@@ -480,3 +480,18 @@ fn syntax_and_unsupported_forms() {
     refused(PC, "User{id: \"x\"}.id == \"x\"", "creating objects");
     refused(PC, "subject.id == 'a' && (", "syntax error");
 }
+
+#[test]
+fn brackets_inside_string_literals_do_not_count_as_nesting() {
+    let parens = "(".repeat(100);
+    compile(
+        PC,
+        &format!("subject.displayName != \"{parens}\" && subject.id != '{parens}'"),
+    );
+    compile(
+        PC,
+        &format!("subject.displayName != \"\"\"{parens}\"\"\" && subject.id != r\"\\{parens}\""),
+    );
+    compile(PC, &format!("subject.displayName != \"\\\"{parens}\""));
+    compile(PC, "!!!!true && -(-1) == 1 && 1 != -1");
+}

@@ -280,3 +280,66 @@ fn comprehensions_keep_working_with_the_step_guard() {
         assert_eq!(out.as_bool().unwrap(), want, "{src}");
     }
 }
+
+#[test]
+fn only_the_fields_read_are_converted() {
+    let x = compile(
+        Purpose::DirectoryAccountFilter,
+        r#"subject.status.status == "APP_USER_STATUS_ENABLED" && subject.email.endsWith("@acme.com") && subject.profile.department != "Contractors""#,
+    );
+    assert_eq!(
+        x.reads(),
+        vec![
+            "subject.email",
+            "subject.profile.department",
+            "subject.status.status"
+        ]
+    );
+    // aliases read the canonical field; has() reads the field it tests
+    let x = compile(
+        Purpose::DynamicGroup,
+        "subject.display_name != \"\" && has(subject.profile.cc) && subject.emails.exists(e, e != \"\")",
+    );
+    assert_eq!(
+        x.reads(),
+        vec![
+            "subject.displayName",
+            "subject.emails",
+            "subject.profile.cc"
+        ]
+    );
+    // a user passed to the user functions: its ids only
+    let x = compile(
+        Purpose::DynamicGroup,
+        r#"c1.user.v1.HasApp(subject, "gh") && size(c1.directory.users.v1.GetManagers(subject)) > 0"#,
+    );
+    assert_eq!(x.reads(), vec!["subject.id", "subject.managerIds"]);
+    // anything else that takes the whole object converts it whole
+    let x = compile(Purpose::ApproverExpression, "[subject] + appOwners");
+    assert_eq!(x.reads(), vec!["appOwners", "subject"]);
+    let x = compile(
+        Purpose::AutomationTrigger,
+        "ctx.trigger.user.email != \"\" && ctx.trigger.kind == \"x\"",
+    );
+    assert_eq!(
+        x.reads(),
+        vec!["ctx.trigger.kind", "ctx.trigger.user.email"]
+    );
+
+    // and evaluation works with what was converted
+    let d = directory();
+    let bob = d.users[1].clone();
+    let x = compile(
+        Purpose::DynamicGroup,
+        r#"c1.user.v1.HasApp(subject, "gh") && c1.directory.users.v1.GetManagers(subject)[0].id == "ann" && c1.directory.users.v1.DirectReports(subject) == []"#,
+    );
+    assert!(x
+        .evaluate(&Input {
+            subject: Some(Subject::User(&bob)),
+            directory: Some(&d),
+            ..Default::default()
+        })
+        .unwrap()
+        .as_bool()
+        .unwrap());
+}
