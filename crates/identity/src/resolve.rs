@@ -392,11 +392,11 @@ pub fn plan_directories(
     let manager_lookup = ManagerLookup::new(&users, &sources);
     let mut plan = Plan::default();
     let created: HashSet<usize> = created_idx.iter().copied().collect();
-    for i in 0..users.len() {
-        if users[i].deleted_at.is_some() {
+    for (i, current) in users.iter_mut().enumerate() {
+        if current.deleted_at.is_some() {
             continue;
         }
-        let mut next = users[i].clone();
+        let mut next = current.clone();
         match sources.get(&i) {
             Some(srcs) => {
                 let mut srcs = srcs.clone();
@@ -429,15 +429,15 @@ pub fn plan_directories(
         }
         if created.contains(&i) {
             next.updated_at = Some(now);
-            users[i] = next.clone();
+            *current = next.clone();
             plan.created.push(next);
-        } else if !same_ignoring_time(&users[i], &next) {
+        } else if !same_ignoring_time(current, &next) {
             next.updated_at = Some(now);
             if !plan.removed.contains(&next.id) {
                 counts.users_updated += 1;
             }
-            plan.updated.push((users[i].clone(), next.clone()));
-            users[i] = next;
+            plan.updated.push((current.clone(), next.clone()));
+            *current = next;
         }
     }
     counts.accounts_linked = links

@@ -161,11 +161,17 @@ async fn run_directories(
     let dirs = repo::live_directories(store.pool()).await?;
     let inputs = directory_inputs(store, &dirs).await?;
     let users = load_users(store).await?;
-    tracing::debug!(ms = clock.elapsed().as_millis() as u64, "directories run: loaded");
+    tracing::debug!(
+        ms = clock.elapsed().as_millis() as u64,
+        "directories run: loaded"
+    );
     let now = Timestamp::now();
     // Planning is CPU work (expressions over every account): keep it off the async threads.
     let mut plan = blocking(move || plan_directories(&inputs, &users, now, &mut new_id, 0)).await?;
-    tracing::debug!(ms = clock.elapsed().as_millis() as u64, "directories run: planned");
+    tracing::debug!(
+        ms = clock.elapsed().as_millis() as u64,
+        "directories run: planned"
+    );
     plan.run.samples = None;
     let users_after = std::mem::take(&mut plan.users);
     let run = plan.run.clone();
@@ -176,7 +182,10 @@ async fn run_directories(
             .any(|(b, a)| matching_fields_differ(b, a));
     let any_changed = !plan.created.is_empty() || !plan.updated.is_empty();
     write_directories_plan(store, audit, plan, generation).await?;
-    tracing::debug!(ms = clock.elapsed().as_millis() as u64, "directories run: written");
+    tracing::debug!(
+        ms = clock.elapsed().as_millis() as u64,
+        "directories run: written"
+    );
     // Other apps' accounts may match differently now: relink the apps whose rules can see
     // what changed (built-in rules read only emails, usernames and names; custom rules may
     // read anything). Apps with their own pending changes run anyway.
@@ -357,18 +366,30 @@ async fn run_app(
     let custom = app.identity_matching == IdentityMatching::Custom;
     let clock = std::time::Instant::now();
     let accounts = load_accounts(store, app_id).await?;
-    tracing::debug!(app_id, ms = clock.elapsed().as_millis() as u64, "linking: loaded");
+    tracing::debug!(
+        app_id,
+        ms = clock.elapsed().as_millis() as u64,
+        "linking: loaded"
+    );
     let users = users.to_vec();
     let (links, run) =
         blocking(move || plan_app_links(&cases, custom, &accounts, &users, Timestamp::now()))
             .await?;
-    tracing::debug!(app_id, ms = clock.elapsed().as_millis() as u64, "linking: planned");
+    tracing::debug!(
+        app_id,
+        ms = clock.elapsed().as_millis() as u64,
+        "linking: planned"
+    );
     chamberlain_store::write_tx!(store, audit, |tx| {
         write_links(tx, &links).await?;
         repo::mark_resolved(tx, &scope, generation).await?;
         Ok(())
     })?;
-    tracing::debug!(app_id, ms = clock.elapsed().as_millis() as u64, "linking: written");
+    tracing::debug!(
+        app_id,
+        ms = clock.elapsed().as_millis() as u64,
+        "linking: written"
+    );
     Ok(run)
 }
 

@@ -104,7 +104,7 @@ async fn insert_app(store: &Store, audit: &AuditCtx, name: &str) -> Result<Strin
 
 async fn insert_accounts(store: &Store, accounts: &[AppUser]) -> Result<()> {
     let mut tx = store.pool().begin().await?;
-    record::bulk_insert(&mut *tx, accounts).await?;
+    record::bulk_insert(&mut tx, accounts).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -169,7 +169,12 @@ async fn run(args: &Args, url: &str) -> Result<()> {
                 ),
                 _ => {
                     let p = (j * 7 + k) % n.max(1);
-                    account(&app, p, format!("Person{p}@ACME.example"), AppUserType::User)
+                    account(
+                        &app,
+                        p,
+                        format!("Person{p}@ACME.example"),
+                        AppUserType::User,
+                    )
                 }
             };
             accounts.push(a);

@@ -28,7 +28,10 @@ pub async fn cel_validation_reports_markers(s: &TestServer) {
     assert_eq!(m["endColumn"], 20);
     assert_eq!(m["severity"], "ERROR");
     let msg = m["message"].as_str().unwrap();
-    assert!(msg.contains("departmnt") && msg.contains("did you mean `department`"), "{msg}");
+    assert!(
+        msg.contains("departmnt") && msg.contains("did you mean `department`"),
+        "{msg}"
+    );
 
     // Syntax errors carry their position.
     let v = s
@@ -36,10 +39,15 @@ pub async fn cel_validation_reports_markers(s: &TestServer) {
         .await;
     let m = &v["markers"][0];
     assert_eq!(m["startLineNumber"], 2, "{v}");
-    assert!(m["message"].as_str().unwrap().contains("syntax error"), "{v}");
+    assert!(
+        m["message"].as_str().unwrap().contains("syntax error"),
+        "{v}"
+    );
 
     // A string is not a policy condition.
-    let v = s.ok("POST", PATH, Some(json!({"text": "subject.email"}))).await;
+    let v = s
+        .ok("POST", PATH, Some(json!({"text": "subject.email"})))
+        .await;
     assert!(
         v["markers"][0]["message"]
             .as_str()
@@ -65,7 +73,13 @@ pub async fn cel_validation_reports_markers(s: &TestServer) {
             Some(json!({"text": "\"MAYBE\"", "purpose": "directory_account_filter"})),
         )
         .await;
-    assert!(v["markers"][0]["message"].as_str().unwrap().contains("MAYBE"), "{v}");
+    assert!(
+        v["markers"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("MAYBE"),
+        "{v}"
+    );
     let v = s
         .ok(
             "POST",
@@ -83,14 +97,27 @@ pub async fn cel_validation_reports_markers(s: &TestServer) {
 
     // Unknown purposes and unknown fields are refused with 400 and the valid choices.
     let (st, e) = s
-        .call(&s.admin, "POST", PATH, Some(json!({"text": "true", "purpose": "policy"})))
+        .call(
+            &s.admin,
+            "POST",
+            PATH,
+            Some(json!({"text": "true", "purpose": "policy"})),
+        )
         .await;
     assert_eq!(st, 400, "{e}");
     assert_eq!(e["code"], 3);
     let msg = e["message"].as_str().unwrap();
-    assert!(msg.contains("policy_condition") && msg.contains("hook_filter"), "{msg}");
+    assert!(
+        msg.contains("policy_condition") && msg.contains("hook_filter"),
+        "{msg}"
+    );
     let (st, _) = s
-        .call(&s.admin, "POST", PATH, Some(json!({"text": "true", "txt": 1})))
+        .call(
+            &s.admin,
+            "POST",
+            PATH,
+            Some(json!({"text": "true", "txt": 1})),
+        )
         .await;
     assert_eq!(st, 400);
 
@@ -102,6 +129,8 @@ pub async fn cel_validation_reports_markers(s: &TestServer) {
         .call(&basic, "POST", PATH, Some(json!({"text": "true"})))
         .await;
     assert_eq!((st, v), (200, json!({"markers": []})));
-    let (st, _): (u16, Value) = s.call("", "POST", PATH, Some(json!({"text": "true"}))).await;
+    let (st, _): (u16, Value) = s
+        .call("", "POST", PATH, Some(json!({"text": "true"})))
+        .await;
     assert_eq!(st, 401);
 }
