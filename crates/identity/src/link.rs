@@ -82,7 +82,7 @@ pub fn plan_app_links(
                     after.updated_at = Some(now);
                     counts.accounts_linked += 1;
                     changes.push(LinkChange {
-                        before: a.clone(),
+                        previous_user_id: a.identity_user_id.clone(),
                         after,
                         source: LinkSource::Matching,
                     });
@@ -96,7 +96,7 @@ pub fn plan_app_links(
                     after.updated_at = Some(now);
                     counts.accounts_unlinked += 1;
                     changes.push(LinkChange {
-                        before: a.clone(),
+                        previous_user_id: a.identity_user_id.clone(),
                         after,
                         source: LinkSource::None,
                     });

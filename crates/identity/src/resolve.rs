@@ -21,10 +21,10 @@ use chamberlain_model::app::{AppUser, AppUserStatusValue, AppUserType};
 use chamberlain_model::directory::{
     AccountError, Conflict, IdentityRun, RunCounts, RunSamples, Sample,
 };
-use chamberlain_model::user::{User, UserOrigin, UserStatus, UserType};
+use chamberlain_model::user::{AttributeSource, User, UserOrigin, UserStatus, UserType};
 use chamberlain_model::Timestamp;
 use chamberlain_store::repo::identity::LinkSource;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Results listed in a run are capped; the totals count everything.
@@ -41,8 +41,8 @@ pub struct DirectoryInput {
 /// A change to an account's owner.
 #[derive(Clone, Debug)]
 pub struct LinkChange {
-    /// The account as stored.
-    pub before: AppUser,
+    /// The owner before the change (empty: none).
+    pub previous_user_id: String,
     /// With its new `identityUserId`.
     pub after: AppUser,
     /// Who set it.
@@ -219,12 +219,12 @@ fn push_capped<T>(v: &mut Vec<T>, item: T, cap: usize) {
 /// Plans the directories run.
 pub fn plan_directories(
     dirs: &[DirectoryInput],
-    stored: &[User],
+    stored: Vec<User>,
     now: Timestamp,
     new_id: &mut dyn FnMut() -> String,
     samples: usize,
 ) -> Plan {
-    let mut users: Vec<User> = stored.to_vec();
+    let mut users = stored;
     let mut by_id: HashMap<String, usize> = users
         .iter()
         .enumerate()
@@ -373,7 +373,7 @@ pub fn plan_directories(
                         after.identity_user_id = users[u].id.clone();
                         after.updated_at = Some(now);
                         links.push(LinkChange {
-                            before: a.clone(),
+                            previous_user_id: a.identity_user_id.clone(),
                             after,
                             source: LinkSource::Directory,
                         });
@@ -431,7 +431,7 @@ pub fn plan_directories(
             next.updated_at = Some(now);
             *current = next.clone();
             plan.created.push(next);
-        } else if !same_ignoring_time(current, &next) {
+        } else if !same_ignoring_time(current, &mut next) {
             next.updated_at = Some(now);
             if !plan.removed.contains(&next.id) {
                 counts.users_updated += 1;
@@ -466,16 +466,16 @@ fn unlink(a: &AppUser) -> LinkChange {
     let mut after = a.clone();
     after.identity_user_id = String::new();
     LinkChange {
-        before: a.clone(),
+        previous_user_id: a.identity_user_id.clone(),
         after,
         source: LinkSource::None,
     }
 }
 
-fn same_ignoring_time(a: &User, b: &User) -> bool {
-    let mut b2 = b.clone();
-    b2.updated_at = a.updated_at;
-    *a == b2
+/// Whether `b` equals `a` apart from `updatedAt` (`b` takes `a`'s; the caller sets its own).
+fn same_ignoring_time(a: &User, b: &mut User) -> bool {
+    b.updated_at = a.updated_at;
+    *a == *b
 }
 
 fn clear_sources(u: &mut User) {
@@ -505,15 +505,15 @@ fn profile_text(a: &AppUser, keys: &[&str]) -> Option<(String, String)> {
     None
 }
 
-fn source(a: &AppUser, key: &str, priority: usize, value: &str) -> Value {
-    json!({
-        "appId": a.app_id,
-        "appUserId": a.id,
-        "appUserProfileAttributeKey": key,
-        "priority": priority,
-        "userAttributeMappingId": "",
-        "value": value,
-    })
+fn source(a: &AppUser, key: &str, priority: usize, value: &str) -> AttributeSource {
+    AttributeSource {
+        app_id: a.app_id.clone(),
+        app_user_id: a.id.clone(),
+        app_user_profile_attribute_key: key.to_string(),
+        priority: priority as u32,
+        user_attribute_mapping_id: String::new(),
+        value: value.to_string(),
+    }
 }
 
 fn status_of(a: &AppUser) -> UserStatus {
@@ -536,7 +536,7 @@ fn apply_attributes(
         accounts: &[&AppUser],
         key: &str,
         get: impl Fn(&AppUser) -> Option<(String, String)>,
-    ) -> (String, Vec<Value>) {
+    ) -> (String, Vec<AttributeSource>) {
         let mut winner = String::new();
         let mut list = Vec::new();
         for a in accounts {

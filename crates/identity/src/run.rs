@@ -14,6 +14,7 @@ use chamberlain_store::repo::jobs;
 use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
 use serde_json::json;
 use sqlx::Row;
+use std::sync::Arc;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
@@ -167,13 +168,13 @@ async fn run_directories(
     );
     let now = Timestamp::now();
     // Planning is CPU work (expressions over every account): keep it off the async threads.
-    let mut plan = blocking(move || plan_directories(&inputs, &users, now, &mut new_id, 0)).await?;
+    let mut plan = blocking(move || plan_directories(&inputs, users, now, &mut new_id, 0)).await?;
     tracing::debug!(
         ms = clock.elapsed().as_millis() as u64,
         "directories run: planned"
     );
     plan.run.samples = None;
-    let users_after = std::mem::take(&mut plan.users);
+    let users_after = Arc::new(std::mem::take(&mut plan.users));
     let run = plan.run.clone();
     let keys_changed = !plan.created.is_empty()
         || plan
@@ -201,8 +202,14 @@ async fn run_directories(
         }
         let scope = repo::app_scope(&app.id);
         let app_generation = repo::wanted(store, &scope).await?;
-        let mut app_run =
-            run_app(store, audit, &app.id, app_generation, Some(&users_after)).await?;
+        let mut app_run = run_app(
+            store,
+            audit,
+            &app.id,
+            app_generation,
+            Some(users_after.clone()),
+        )
+        .await?;
         app_run.id = new_id();
         app_run.scope = scope;
         app_run.state = "DONE".into();
@@ -289,7 +296,7 @@ async fn write_links(tx: &mut Tx<'_>, links: &[LinkChange]) -> Result<(), StoreE
         json!({
             "appUserId": l.after.id,
             "userId": l.after.identity_user_id,
-            "previousUserId": l.before.identity_user_id,
+            "previousUserId": l.previous_user_id,
             "linkedBy": l.source.as_str(),
         })
     };
@@ -297,7 +304,7 @@ async fn write_links(tx: &mut Tx<'_>, links: &[LinkChange]) -> Result<(), StoreE
         for part in app_links.chunks(LINKS_PER_EVENT) {
             let before: Vec<_> = part
                 .iter()
-                .map(|l| json!({"appUserId": l.after.id, "identityUserId": l.before.identity_user_id}))
+                .map(|l| json!({"appUserId": l.after.id, "identityUserId": l.previous_user_id}))
                 .collect();
             let after: Vec<_> = part.iter().map(|l| entry(l)).collect();
             tx.audit(
@@ -333,7 +340,7 @@ async fn run_app(
     audit: &AuditCtx,
     app_id: &str,
     generation: i64,
-    users: Option<&[User]>,
+    users: Option<Arc<Vec<User>>>,
 ) -> Result<IdentityRun, ResolveError> {
     let scope = repo::app_scope(app_id);
     let Some(app) = record::get::<App, _>(store.pool(), app_id, false).await? else {
@@ -354,13 +361,9 @@ async fn run_app(
         })?;
         return Ok(IdentityRun::default());
     }
-    let loaded;
     let users = match users {
         Some(u) => u,
-        None => {
-            loaded = load_users(store).await?;
-            &loaded
-        }
+        None => Arc::new(load_users(store).await?),
     };
     let cases = app_cases(&app)?;
     let custom = app.identity_matching == IdentityMatching::Custom;
@@ -371,7 +374,6 @@ async fn run_app(
         ms = clock.elapsed().as_millis() as u64,
         "linking: loaded"
     );
-    let users = users.to_vec();
     let (links, run) =
         blocking(move || plan_app_links(&cases, custom, &accounts, &users, Timestamp::now()))
             .await?;
@@ -422,7 +424,7 @@ pub async fn preview(store: &Store, proposed: &Directory) -> Result<IdentityRun,
         };
         plan_directories(
             &inputs,
-            &users,
+            users,
             Timestamp::now(),
             &mut fake_id,
             PREVIEW_SAMPLES,

@@ -61,18 +61,31 @@ pub struct User {
     pub status: UserStatus,
     #[serde(rename = "type")]
     pub user_type: UserType,
-    pub department_sources: Vec<Value>,
-    pub directory_status_sources: Vec<Value>,
-    pub email_sources: Vec<Value>,
-    pub employee_id_sources: Vec<Value>,
-    pub employment_status_sources: Vec<Value>,
-    pub employment_type_sources: Vec<Value>,
-    pub job_title_sources: Vec<Value>,
-    pub manager_sources: Vec<Value>,
-    pub username_sources: Vec<Value>,
+    pub department_sources: Vec<AttributeSource>,
+    pub directory_status_sources: Vec<AttributeSource>,
+    pub email_sources: Vec<AttributeSource>,
+    pub employee_id_sources: Vec<AttributeSource>,
+    pub employment_status_sources: Vec<AttributeSource>,
+    pub employment_type_sources: Vec<AttributeSource>,
+    pub job_title_sources: Vec<AttributeSource>,
+    pub manager_sources: Vec<AttributeSource>,
+    pub username_sources: Vec<AttributeSource>,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
+}
+
+/// `c1.api.user.v1.UserAttributeMappingSource`: where one value of a user attribute came from
+/// (a directory account, and the profile key read). `priority` 0 is the winning source.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AttributeSource {
+    pub app_id: String,
+    pub app_user_id: String,
+    pub app_user_profile_attribute_key: String,
+    pub priority: u32,
+    pub user_attribute_mapping_id: String,
+    pub value: String,
 }
 
 /// `c1.api.iam.v1.PersonalClient`: an API client credential owned by a user. The secret is
