@@ -67,7 +67,7 @@ fn profile(rng: &mut StdRng, i: usize) -> Map<String, Value> {
     p.insert("employeeNumber".into(), json!(i));
     p.insert("manager".into(), json!(format!("mgr{}@acme.com", i % 500)));
     p.insert("groups".into(), json!(["all", format!("team-{}", i % 40)]));
-    p.insert("mfa".into(), json!(i % 7 != 0));
+    p.insert("mfa".into(), json!(rng.gen_bool(0.85)));
     p.insert("lastLogin".into(), json!("2026-11-01T10:00:00Z"));
     p.insert("github".into(), json!(format!("gh-user-{i}")));
     p.insert("phone".into(), json!(format!("+1-555-{:04}", i % 10_000)));
