@@ -91,6 +91,24 @@ fn strs<'x, 'v>(items: &'x [String], m: &impl Strs<'x, 'v>) -> BoxVal<'v> {
     ))
 }
 
+/// `emails` / `usernames`: the list with the primary value first when the list lacks it, so
+/// "all emails" always includes the primary one (identity matching's presets rely on it).
+fn with_primary<'x, 'v>(
+    primary: &'x String,
+    items: &'x [String],
+    m: &impl Strs<'x, 'v>,
+) -> BoxVal<'v> {
+    if primary.is_empty() || items.iter().any(|i| i == primary) {
+        return strs(items, m);
+    }
+    Box::new(CelList::from(
+        std::iter::once(primary)
+            .chain(items.iter())
+            .map(|s| Box::new(m.s(s)) as BoxVal<'v>)
+            .collect::<Vec<_>>(),
+    ))
+}
+
 struct MapBuilder<'v>(HashMap<CelMapKey<'v>, BoxVal<'v>>);
 
 impl<'v> MapBuilder<'v> {
@@ -186,10 +204,10 @@ pub(crate) fn user<'x, 'v>(
         let v: BoxVal<'v> = match *name {
             "id" => s(&u.id),
             "email" => s(&u.email),
-            "emails" => strs(&u.emails, m),
+            "emails" => with_primary(&u.email, &u.emails, m),
             "displayName" => s(&u.display_name),
             "username" => s(&u.username),
-            "usernames" => strs(&u.usernames, m),
+            "usernames" => with_primary(&u.username, &u.usernames, m),
             "department" => s(&u.department),
             "jobTitle" => s(&u.job_title),
             "employmentType" => s(&u.employment_type),
@@ -230,9 +248,9 @@ pub(crate) fn app_user<'x, 'v>(a: &'x AppUser, proj: &Proj, m: &impl Strs<'x, 'v
             "appId" => s(&a.app_id),
             "displayName" => s(&a.display_name),
             "username" => s(&a.username),
-            "usernames" => strs(&a.usernames, m),
+            "usernames" => with_primary(&a.username, &a.usernames, m),
             "email" => s(&a.email),
-            "emails" => strs(&a.emails, m),
+            "emails" => with_primary(&a.email, &a.emails, m),
             "employeeIds" => strs(&a.employee_ids, m),
             "appUserType" => static_str(a.app_user_type.as_str()),
             "status" => {

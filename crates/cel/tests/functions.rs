@@ -337,6 +337,7 @@ fn strings_if_empty_and_remove_plus_suffix() {
         "plain".into(),
     ];
     u.department = String::new();
+    u.username = String::new();
     let keys = |src: &str| {
         compile(Purpose::UserKey, src)
             .evaluate(&Input {
@@ -355,9 +356,10 @@ fn strings_if_empty_and_remove_plus_suffix() {
         keys("subject.email.removePlusSuffix()"),
         vec!["Jane@Acme.com"]
     );
+    // `emails` includes the primary email (first, as it is not in the list).
     assert_eq!(
         keys("removePlusSuffix(subject.emails)"),
-        vec!["jane@acme.com", "jane@acme.com", "plain"]
+        vec!["Jane@Acme.com", "jane@acme.com", "jane@acme.com", "plain"]
     );
     assert_eq!(keys(r#"subject.department.ifEmpty("none")"#), vec!["none"]);
     assert_eq!(
@@ -368,7 +370,7 @@ fn strings_if_empty_and_remove_plus_suffix() {
         keys(r#"subject.usernames.ifEmpty(["x", "y"])"#),
         vec!["x", "y"]
     );
-    assert_eq!(keys(r#"subject.emails.ifEmpty(["x"])[2]"#), vec!["plain"]);
+    assert_eq!(keys(r#"subject.emails.ifEmpty(["x"])[3]"#), vec!["plain"]);
     // strings extension
     assert_eq!(
         keys(r#"subject.email.split("@")[1].lowerAscii()"#),

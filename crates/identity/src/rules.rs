@@ -409,6 +409,56 @@ mod tests {
         assert_eq!(preset("subject.profile.email"), None);
     }
 
+    /// The direct field reads must give exactly what the interpreter gives for the same text.
+    #[test]
+    fn presets_agree_with_the_interpreter() {
+        let accounts = [
+            AppUser {
+                email: "Ann+x@Acme.com".into(),
+                emails: vec!["ann@acme.com".into(), "a.lee@acme.com".into()],
+                username: "ann".into(),
+                usernames: vec!["alee".into()],
+                display_name: " Ann Lee ".into(),
+                employee_ids: vec!["E1".into(), "".into()],
+                ..Default::default()
+            },
+            AppUser::default(),
+        ];
+        let users = [
+            User {
+                email: "bob+hr@acme.com".into(),
+                emails: vec!["bob@acme.com".into()],
+                username: "bob".into(),
+                display_name: "Bob".into(),
+                employee_ids: vec!["E2".into()],
+                ..Default::default()
+            },
+            User::default(),
+        ];
+        for field in [
+            Field::PrimaryEmail,
+            Field::AllEmails,
+            Field::Username,
+            Field::DisplayName,
+            Field::EmployeeId,
+        ] {
+            for plus in [false, true] {
+                let src = field.cel(plus);
+                let direct = Extractor::compile(Purpose::AccountKey, &src).unwrap();
+                assert!(matches!(direct, Extractor::Field { .. }), "{src}");
+                let cel = Extractor::Cel(Expression::compile(Purpose::AccountKey, &src).unwrap());
+                for a in &accounts {
+                    assert_eq!(direct.account_keys(a), cel.account_keys(a), "{src}");
+                }
+                let direct = Extractor::compile(Purpose::UserKey, &src).unwrap();
+                let cel = Extractor::Cel(Expression::compile(Purpose::UserKey, &src).unwrap());
+                for u in &users {
+                    assert_eq!(direct.user_keys(u), cel.user_keys(u), "{src}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn keys_are_case_insensitive_and_plus_suffix_is_removed() {
         assert_eq!(remove_plus_suffix("Ann+ops@Acme.com"), "Ann@Acme.com");
