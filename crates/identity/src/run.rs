@@ -147,6 +147,7 @@ pub async fn run_scope(
     }
     run.completed_at = Some(Timestamp::now());
     repo::save_run(store.pool(), &run).await?;
+    repo::prune_runs(store, scope).await?;
     if run.state == "ERROR" {
         return Err(ResolveError::Rules(run.error.clone()));
     }

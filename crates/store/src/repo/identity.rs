@@ -181,6 +181,22 @@ pub async fn save_run<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     Ok(())
 }
 
+/// Runs kept per scope: older ones are deleted when a run is recorded.
+pub const RUNS_KEPT: i64 = 100;
+
+/// Deletes all but the newest [`RUNS_KEPT`] runs of `scope`.
+pub async fn prune_runs(store: &Store, scope: &str) -> Result<(), StoreError> {
+    let mut sql = Sql::new("DELETE FROM identity_runs WHERE scope = ");
+    sql.arg(scope)
+        .push(" AND id NOT IN (SELECT id FROM identity_runs WHERE scope = ")
+        .arg(scope)
+        .push(" ORDER BY id DESC LIMIT ")
+        .arg(RUNS_KEPT)
+        .push(")");
+    sql.query().execute(store.pool()).await?;
+    Ok(())
+}
+
 /// Runs of `scope`, newest first, after the page token `before` (a run id).
 pub async fn list_runs(
     store: &Store,
