@@ -508,7 +508,7 @@ fn tz_arg(f: &str, args: &[CowVal<'_, '_>], i: usize) -> Result<Option<String>, 
 
 fn time_parse<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     const F: &str = "time.parse";
-    state::with(|s| s.tick())?;
+    tick_now()?;
     let value = string(F, args[0].as_ref())?;
     let layout = string(F, args[1].as_ref())?;
     let tz = tz_arg(F, &args, 2)?;
@@ -518,7 +518,7 @@ fn time_parse<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 
 fn time_format<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     const F: &str = "time.format";
-    state::with(|s| s.tick())?;
+    tick_now()?;
     let ts = timestamp(F, args[0].as_ref())?;
     let layout = string(F, args[1].as_ref())?;
     let tz = tz_arg(F, &args, 2)?;
@@ -528,7 +528,7 @@ fn time_format<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 
 fn time_start_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     const F: &str = "time.start_of";
-    state::with(|s| s.tick())?;
+    tick_now()?;
     let ts = timestamp(F, args[0].as_ref())?;
     let unit = string(F, args[1].as_ref())?;
     let tz = tz_arg(F, &args, 2)?;
@@ -538,7 +538,7 @@ fn time_start_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 
 fn time_end_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
     const F: &str = "time.end_of";
-    state::with(|s| s.tick())?;
+    tick_now()?;
     let ts = timestamp(F, args[0].as_ref())?;
     let unit = string(F, args[1].as_ref())?;
     let tz = tz_arg(F, &args, 2)?;
@@ -549,17 +549,25 @@ fn time_end_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 // ---------------------------------------------------------------------------------------------
 // IP and CIDR
 
+/// The deadline and step check every function makes.
+fn tick_now() -> Result<(), ExecutionError> {
+    state::with(|s| s.tick())
+}
+
 fn ip_new<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     owned(IpVal(ip("ip", args[0].as_ref())?))
 }
 
 fn cidr_new<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     owned(cidr("cidr", args[0].as_ref())?)
 }
 
 macro_rules! ip_predicate {
     ($name:ident, $cel:literal, |$a:ident| $body:expr) => {
         fn $name<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+            tick_now()?;
             let $a = ip($cel, args[0].as_ref())?;
             owned(CelBool::from($body))
         }
@@ -600,18 +608,21 @@ ip_predicate!(ip_is_global_unicast, "isGlobalUnicast", |a| match a {
 });
 
 fn cidr_contains<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     let net = cidr("contains", args[0].as_ref())?;
     let a = ip("contains", args[1].as_ref())?;
     owned(CelBool::from(net.contains(&a)))
 }
 
 fn ip_within<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     let a = ip("within", args[0].as_ref())?;
     let net = cidr("within", args[1].as_ref())?;
     owned(CelBool::from(net.contains(&a)))
 }
 
 fn to_string_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     let v = args[0].as_ref();
     if let Some(i) = v.downcast_ref::<IpVal>() {
         return owned(CelString::from(i.0.to_string()));
@@ -627,6 +638,7 @@ fn to_string_ip<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 
 /// `x.ifEmpty(default)`: `default` when `x` is the empty string or list.
 fn if_empty<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     let empty = {
         let v = args[0].as_ref();
         if let Some(s) = v.downcast_ref::<CelString>() {
@@ -655,6 +667,7 @@ pub(crate) fn remove_plus(s: &str) -> String {
 }
 
 fn remove_plus_suffix<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
+    tick_now()?;
     const F: &str = "removePlusSuffix";
     let v = args[0].as_ref();
     if let Some(s) = v.downcast_ref::<CelString>() {
@@ -679,7 +692,7 @@ fn remove_plus_suffix<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 /// Internal: called on every comprehension step (the checker wraps the step in it) and returns
 /// its argument; checks the evaluation's deadline and step budget.
 fn tick<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
-    state::with(|s| s.tick())?;
+    tick_now()?;
     Ok(args.pop().expect("one argument"))
 }
 
