@@ -11,7 +11,7 @@ use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record::{self, parse_doc, Sql};
 use chamberlain_store::repo::identity::{self as repo, LinkSource, DIRECTORIES};
 use chamberlain_store::repo::jobs;
-use chamberlain_store::{Activity, AuditCtx, Store, StoreError, Tx};
+use chamberlain_store::{Activity, AuditCtx, Col, Store, StoreError, Tx};
 use serde_json::json;
 use sqlx::Row;
 use std::sync::Arc;
@@ -276,19 +276,9 @@ async fn write_links(tx: &mut Tx<'_>, links: &[LinkChange]) -> Result<(), StoreE
         return Ok(());
     }
     let afters: Vec<&AppUser> = links.iter().map(|l| &l.after).collect();
-    tx.upsert_rows(&afters).await?;
-    for source in [
-        LinkSource::None,
-        LinkSource::Directory,
-        LinkSource::Matching,
-    ] {
-        let ids: Vec<String> = links
-            .iter()
-            .filter(|l| l.source == source)
-            .map(|l| l.after.id.clone())
-            .collect();
-        repo::set_link_source(tx, &ids, source).await?;
-    }
+    let sources: Vec<Col> = links.iter().map(|l| Col::from(l.source.as_str())).collect();
+    tx.upsert_rows_with(&afters, Some(("link_source", &sources)))
+        .await?;
     let mut by_app: std::collections::BTreeMap<&str, Vec<&LinkChange>> = Default::default();
     for l in links {
         by_app.entry(l.after.app_id.as_str()).or_default().push(l);

@@ -1,6 +1,6 @@
 //! The write transaction handed to [`crate::Store::write`] closures.
 
-use crate::record::{self, doc_of, Record, Sql};
+use crate::record::{self, doc_of, Col, Record, Sql};
 use crate::{Backend, StoreError};
 use chamberlain_model::{new_id, Timestamp};
 use serde_json::{json, Value};
@@ -287,17 +287,32 @@ impl<'a> Tx<'a> {
     /// Writes records (new or existing) with multi-row upserts, without auditing: the caller
     /// audits (see [`Tx::audit_many`]).
     pub async fn upsert_rows<R: Record>(&mut self, records: &[&R]) -> Result<(), StoreError> {
+        self.upsert_rows_with(records, None).await
+    }
+
+    /// [`Tx::upsert_rows`] that also sets a column the record does not derive (`extra`: its
+    /// name and one value per record), in the same statement: SQLite rewrites a whole row per
+    /// update, so a second `UPDATE` would write every document twice.
+    pub async fn upsert_rows_with<R: Record>(
+        &mut self,
+        records: &[&R],
+        extra: Option<(&'static str, &[Col])>,
+    ) -> Result<(), StoreError> {
         let Some(first) = records.first() else {
             return Ok(());
         };
-        let names: Vec<&'static str> = first.columns().iter().map(|(c, _)| *c).collect();
+        let mut names: Vec<&'static str> = first.columns().iter().map(|(c, _)| *c).collect();
+        if let Some((name, values)) = extra {
+            debug_assert_eq!(values.len(), records.len());
+            names.push(name);
+        }
         let per_row = names.len() + 2;
         let rows = (BULK_PARAMS / per_row).max(1);
         let mut set = String::from("doc = excluded.doc");
         for n in &names {
             set.push_str(&format!(", {n} = excluded.{n}"));
         }
-        for part in records.chunks(rows) {
+        for (chunk, part) in records.chunks(rows).enumerate() {
             let mut sql = Sql::new(&format!(
                 "INSERT INTO {} (id, doc, {}) VALUES ",
                 R::TABLE,
@@ -310,6 +325,9 @@ impl<'a> Tx<'a> {
                     .arg(doc_of(*r)?);
                 for (_, v) in r.columns() {
                     sql.push(", ").arg(v);
+                }
+                if let Some((_, values)) = extra {
+                    sql.push(", ").arg(values[chunk * rows + i].clone());
                 }
                 sql.push(")");
             }
