@@ -28,17 +28,20 @@
 //! |---|---|---|
 //! | `policy_condition` | `subject: User`, `account: AppUser`, `entitlement`, `task`, `ip` | bool |
 //! | `approver_expression` | `subject`, `entitlement`, `task`, `appOwners: list<User>` | User or list<User> |
-//! | `directory_account_filter` | `subject: AppUser` | bool or `"CREATE"`/`"MATCH_ONLY"`/`"IGNORE"` |
-//! | `account_key` | `subject: AppUser` | string or list<string> |
-//! | `user_key` | `subject: User` | string or list<string> |
+//! | `directory_account_filter` | `subject: AppUser` (no directory functions) | bool or `"CREATE"`/`"MATCH_ONLY"`/`"IGNORE"` |
+//! | `account_key` | `subject: AppUser` (no directory functions) | string or list<string> |
+//! | `user_key` | `subject: User` (no directory functions) | string or list<string> |
 //! | `access_review_user_filter` | `subject: User` | bool |
 //! | `access_review_account_filter` | `subject: AppUser` | bool |
 //! | `dynamic_group` | `subject: User` | bool |
 //! | `automation_trigger` | `ctx` (no directory functions) | bool |
 //! | `account_provisioning` | `subject: User`, `entitlement`, `task` | string |
-//! | `user_attribute_mapping` | `subject: AppUser` | string or list<string> |
+//! | `user_attribute_mapping` | `subject: AppUser` (no directory functions) | string or list<string> |
 //! | `entitlement_rule` | `entitlement` (no directory functions) | bool |
 //! | `hook_filter` | `ctx` (no directory functions) | bool |
+//!
+//! Identity resolution evaluates directory filters, keys and attribute mappings over every
+//! account and user at once, so they read only their subject (no per-account lookups).
 //!
 //! `task` and `ctx` are JSON maps (any key). Missing inputs are an evaluation error only when
 //! the expression reads them.

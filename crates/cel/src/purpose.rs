@@ -165,10 +165,21 @@ impl Purpose {
     }
 
     /// Whether the `c1.user.v1` / `c1.directory.*` functions may be called.
+    ///
+    /// Not in automation triggers, hook filters and entitlement rules (C1's rule), nor in the
+    /// expressions identity resolution runs over every account and user at once (directory
+    /// filters, match keys, attribute mappings), where a lookup per account would make a run
+    /// over 100,000 accounts a 100,000-query run.
     pub fn allows_directory(self) -> bool {
         !matches!(
             self,
-            Purpose::AutomationTrigger | Purpose::HookFilter | Purpose::EntitlementRule
+            Purpose::AutomationTrigger
+                | Purpose::HookFilter
+                | Purpose::EntitlementRule
+                | Purpose::DirectoryAccountFilter
+                | Purpose::AccountKey
+                | Purpose::UserKey
+                | Purpose::UserAttributeMapping
         )
     }
 

@@ -529,6 +529,10 @@ pub async fn directory_bad_input_is_refused(s: &TestServer) {
             "empty",
         ),
         (
+            json!({"appId": hr, "celExpression": {"expression": "c1.directory.users.v1.FindByEmail(subject.email).email == subject.email"}}),
+            "not available",
+        ),
+        (
             json!({"appId": hr, "all": {}, "celExpression": {"expression": "true"}}),
             "not both",
         ),
