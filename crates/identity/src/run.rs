@@ -161,8 +161,15 @@ async fn run_directories(
 ) -> Result<IdentityRun, ResolveError> {
     let clock = std::time::Instant::now();
     let dirs = repo::live_directories(store.pool()).await?;
+    // Users and accounts load (and parse) at the same time, on two threads.
+    let users = tokio::spawn({
+        let store = store.clone();
+        async move { load_users(&store).await }
+    });
     let inputs = directory_inputs(store, &dirs).await?;
-    let users = load_users(store).await?;
+    let users = users
+        .await
+        .map_err(|e| ResolveError::Rules(format!("loading users stopped unexpectedly: {e}")))??;
     tracing::debug!(
         ms = clock.elapsed().as_millis() as u64,
         "directories run: loaded"
@@ -192,27 +199,28 @@ async fn run_directories(
     // what changed (built-in rules read only emails, usernames and names; custom rules may
     // read anything). Apps with their own pending changes run anyway.
     let dir_ids: Vec<&str> = dirs.iter().map(|d| d.app_id.as_str()).collect();
-    for app in live_apps(store).await? {
-        if dir_ids.contains(&app.id.as_str()) {
-            continue;
-        }
-        let custom = app.identity_matching == IdentityMatching::Custom;
-        let affected = keys_changed || (custom && any_changed);
-        if !affected {
-            continue;
-        }
-        let scope = repo::app_scope(&app.id);
-        let app_generation = repo::wanted(store, &scope).await?;
-        let mut app_run = run_app(
-            store,
-            audit,
-            &app.id,
-            app_generation,
-            Some(users_after.clone()),
-        )
-        .await?;
+    let targets: Vec<App> = live_apps(store)
+        .await?
+        .into_iter()
+        .filter(|app| !dir_ids.contains(&app.id.as_str()))
+        .filter(|app| {
+            let custom = app.identity_matching == IdentityMatching::Custom;
+            keys_changed || (custom && any_changed)
+        })
+        .collect();
+    // Pipelined: the next app's accounts load and plan while this app's links are written
+    // (writing is the slow part, and SQLite takes one writer at a time anyway).
+    let start = |app: &App| tokio::spawn(plan_app(store.clone(), app.clone(), users_after.clone()));
+    let mut next = targets.first().map(start);
+    for (k, app) in targets.iter().enumerate() {
+        let Some(planning) = next.take() else { break };
+        let planned = planning
+            .await
+            .map_err(|e| ResolveError::Rules(format!("linking stopped unexpectedly: {e}")))??;
+        next = targets.get(k + 1).map(start);
+        let mut app_run = commit_app(store, audit, &app.id, planned).await?;
         app_run.id = new_id();
-        app_run.scope = scope;
+        app_run.scope = repo::app_scope(&app.id);
         app_run.state = "DONE".into();
         app_run.started_at = Some(now);
         app_run.completed_at = Some(Timestamp::now());
@@ -356,26 +364,58 @@ async fn run_app(
         Some(u) => u,
         None => Arc::new(load_users(store).await?),
     };
+    let mut planned = plan_app(store.clone(), app, users).await?;
+    // This job's scope generation was read when it started.
+    planned.generation = generation;
+    commit_app(store, audit, app_id, planned).await
+}
+
+/// One app's links, planned and not yet written.
+struct PlannedApp {
+    /// The app scope's generation when planning started.
+    generation: i64,
+    links: Vec<LinkChange>,
+    run: IdentityRun,
+}
+
+/// Loads an app's accounts and plans their links (nothing written).
+async fn plan_app(
+    store: Store,
+    app: App,
+    users: Arc<Vec<User>>,
+) -> Result<PlannedApp, ResolveError> {
+    let generation = repo::wanted(&store, &repo::app_scope(&app.id)).await?;
     let cases = app_cases(&app)?;
     let custom = app.identity_matching == IdentityMatching::Custom;
     let clock = std::time::Instant::now();
-    let accounts = load_accounts(store, app_id).await?;
-    tracing::debug!(
-        app_id,
-        ms = clock.elapsed().as_millis() as u64,
-        "linking: loaded"
-    );
+    let accounts = load_accounts(&store, &app.id).await?;
     let (links, run) =
         blocking(move || plan_app_links(&cases, custom, &accounts, &users, Timestamp::now()))
             .await?;
     tracing::debug!(
-        app_id,
+        app_id = app.id,
         ms = clock.elapsed().as_millis() as u64,
-        "linking: planned"
+        "linking: loaded and planned"
     );
+    Ok(PlannedApp {
+        generation,
+        links,
+        run,
+    })
+}
+
+/// Writes an app's planned links and marks its scope resolved, in one transaction.
+async fn commit_app(
+    store: &Store,
+    audit: &AuditCtx,
+    app_id: &str,
+    planned: PlannedApp,
+) -> Result<IdentityRun, ResolveError> {
+    let clock = std::time::Instant::now();
+    let scope = repo::app_scope(app_id);
     chamberlain_store::write_tx!(store, audit, |tx| {
-        write_links(tx, &links).await?;
-        repo::mark_resolved(tx, &scope, generation).await?;
+        write_links(tx, &planned.links).await?;
+        repo::mark_resolved(tx, &scope, planned.generation).await?;
         Ok(())
     })?;
     tracing::debug!(
@@ -383,7 +423,7 @@ async fn run_app(
         ms = clock.elapsed().as_millis() as u64,
         "linking: written"
     );
-    Ok(run)
+    Ok(planned.run)
 }
 
 /// Computes what the directories run would do if `proposed` were saved (added, or replacing
