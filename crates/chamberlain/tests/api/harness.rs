@@ -33,6 +33,7 @@ pub struct TestServer {
     pub admin_user_id: String,
     pub host: String,
     pg_db: Option<String>,
+    worker: tokio::task::JoinHandle<()>,
     _dir: Option<TempDir>,
 }
 
@@ -105,7 +106,7 @@ impl TestServer {
                 ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
             },
         });
-        chamberlain_api::worker::spawn(state.clone());
+        let worker = chamberlain_api::worker::spawn(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, chamberlain_api::app(state))
                 .await
@@ -120,6 +121,7 @@ impl TestServer {
             admin_user_id: String::new(),
             host,
             pg_db,
+            worker,
             _dir: dir,
         };
         let (uid, tok) = s
@@ -357,6 +359,8 @@ impl TestServer {
     }
 
     pub async fn finish(self) {
+        // Stop the worker first, as the server does, so it does not poll a closed pool.
+        self.worker.abort();
         self.store.close().await;
         if let Some(name) = self.pg_db {
             let admin = Store::connect(&pg_admin_url()).await.unwrap();
