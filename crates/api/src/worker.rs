@@ -254,6 +254,9 @@ pub async fn schedule_connectors(s: &Shared) -> Result<(), chamberlain_store::St
     Ok(())
 }
 
+/// How long a scope whose run failed for good waits before it is tried again.
+pub const IDENTITY_FAILURE_PAUSE: Duration = Duration::from_secs(600);
+
 /// Job kind of an identity-resolution run; the subject is the scope.
 pub const IDENTITY_JOB: &str = "identity_resolve";
 
@@ -263,6 +266,11 @@ pub async fn schedule_identity(s: &Shared) -> Result<(), chamberlain_store::Stor
     for (scope, _) in chamberlain_store::repo::identity::dirty_scopes(&s.store).await? {
         let key = format!("{IDENTITY_JOB}:{scope}");
         if jobs::has_live(&s.store, &key).await? {
+            continue;
+        }
+        // A scope whose run keeps failing (its last job used up its attempts) waits before
+        // the next try instead of failing in a loop; its runs show the error meanwhile.
+        if jobs::failed_recently(&s.store, IDENTITY_JOB, &scope, IDENTITY_FAILURE_PAUSE).await? {
             continue;
         }
         let job = NewJob {

@@ -97,6 +97,19 @@ pub async fn jobs_leases_locks_and_events(s: &TestServer) {
     .unwrap());
     let listed = jobs::for_subject(store, "subject-1", 10).await.unwrap();
     assert_eq!(listed[0].state, jobs::FAILED);
+    // Schedulers that re-queue on their own see the recent failure and wait.
+    let recently = |kind: &'static str, subject: &'static str| {
+        jobs::failed_recently(store, kind, subject, Duration::from_secs(600))
+    };
+    assert!(recently("test_job", "subject-1").await.unwrap());
+    assert!(!recently("test_job", "subject-2").await.unwrap());
+    assert!(!recently("other_job", "subject-1").await.unwrap());
+    assert!(
+        !jobs::failed_recently(store, "test_job", "subject-1", Duration::ZERO)
+            .await
+            .unwrap(),
+        "a failure older than the window does not count"
+    );
     let (next, created) =
         chamberlain_store::write_tx!(store, &audit, |tx| { jobs::enqueue(tx, &job("k1")).await })
             .unwrap();

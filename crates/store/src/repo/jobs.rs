@@ -132,6 +132,26 @@ pub async fn has_live(store: &Store, active_key: &str) -> Result<bool, StoreErro
     Ok(sql.query().fetch_optional(store.pool()).await?.is_some())
 }
 
+/// Whether a job of `kind` for `subject_id` failed for good within the last `within`: a
+/// scheduler that re-queues work on its own uses it to wait instead of failing in a loop.
+pub async fn failed_recently(
+    store: &Store,
+    kind: &str,
+    subject_id: &str,
+    within: Duration,
+) -> Result<bool, StoreError> {
+    let since = Timestamp::now().as_micros() - micros(within);
+    let mut sql = Sql::new("SELECT 1 FROM jobs WHERE subject_id = ");
+    sql.arg(subject_id)
+        .push(" AND kind = ")
+        .arg(kind)
+        .push(" AND state = ")
+        .arg(FAILED)
+        .push(" AND updated_at > ")
+        .arg(since);
+    Ok(sql.query().fetch_optional(store.pool()).await?.is_some())
+}
+
 /// Moves a queued job's start to now (a "run now" request). Returns whether a queued job moved.
 pub async fn run_now(tx: &mut Tx<'_>, active_key: &str) -> Result<bool, StoreError> {
     let now = tx.now().as_micros();
