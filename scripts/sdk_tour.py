@@ -4,6 +4,7 @@ running Chamberlain. Used by scripts/test; exits non-zero on any mismatch.
 Usage: python scripts/sdk_tour.py BASE_URL CLIENT_ID CLIENT_SECRET
 """
 import sys
+import time
 
 import requests
 from conductorone_sdk import SDK
@@ -40,4 +41,22 @@ users = sdk.app_entitlements.list_users(request={"app_id": app.id, "app_entitlem
 assert len(users.list) == 1, users
 apps = sdk.apps.list().list_apps_response
 assert any(a.id == app.id for a in apps.list), apps
-print(f"SDK tour OK: app {app.id}, entitlement {ent.id}, {len(users.list)} member")
+# 6. Make an HR spreadsheet app a directory and read the users it created.
+hr = sdk.apps.create(request={"display_name": "SDK tour HR"}).create_app_response.app
+auth = {"Authorization": f"Bearer {token}"}
+conn = requests.post(f"{base}/api/v1/apps/{hr.id}/connectors", json={"displayName": "sheet"}, headers=auth, timeout=10).json()
+conn_id = conn["connectorView"]["connector"]["id"]
+csv = "User ID,Email Address,Full Name,Department\nu1,tour.ann@example.com,Ann Tour,Eng\n"
+requests.post(f"{base}/api/v1/apps/{hr.id}/connectors/{conn_id}/file", data=csv, headers=auth, timeout=10).raise_for_status()
+created = sdk.directory.create(request={"app_id": hr.id}).directory_service_create_response
+assert created.directory_view.directory.app_id == hr.id, created
+dirs = sdk.directory.list().directory_service_list_response
+assert any(d.directory.app_id == hr.id for d in dirs.list), dirs
+for _ in range(100):
+    found = sdk.user_search.search(request={"email": "tour.ann@example.com"}).search_users_response
+    if found.list:
+        break
+    time.sleep(0.1)
+assert found.list and found.list[0].user.department == "Eng", found
+
+print(f"SDK tour OK: app {app.id}, entitlement {ent.id}, {len(users.list)} member, directory {hr.id}")
