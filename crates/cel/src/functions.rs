@@ -656,7 +656,7 @@ fn if_empty<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> R<'b, 'v> {
 
 /// Chamberlain extension: `user+tag@example.com` → `user@example.com` (strings, or each string
 /// of a list).
-pub(crate) fn remove_plus(s: &str) -> String {
+pub fn remove_plus(s: &str) -> String {
     match s.split_once('@') {
         Some((local, domain)) => match local.split_once('+') {
             Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),

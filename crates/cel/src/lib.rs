@@ -121,6 +121,9 @@ mod types;
 mod values;
 
 pub use directory::{Directory, IndexedDirectory, LookupError, MemoryDirectory};
+/// What the `removePlusSuffix` extension does to one string, for callers that apply the same
+/// normalization outside an expression (identity matching's presets).
+pub use functions::remove_plus as remove_plus_suffix;
 pub use purpose::Purpose;
 
 use chamberlain_model::app::{AppEntitlement, AppUser};

@@ -8,7 +8,9 @@
 //! [`Extractor`] recognizes those preset forms and reads the field directly instead of running
 //! the interpreter, which is what makes resolving hundreds of thousands of accounts cheap.
 
-use chamberlain_cel::{Expression, ImportDecision, Input, Marker, Purpose, Subject};
+use chamberlain_cel::{
+    remove_plus_suffix, Expression, ImportDecision, Input, Marker, Purpose, Subject,
+};
 use chamberlain_model::app::{App, AppUser, IdentityMatching};
 use chamberlain_model::directory::{AppUserMapper, Directory, MatchCase};
 use chamberlain_model::user::User;
@@ -87,17 +89,6 @@ pub fn normalize(key: &str) -> Option<String> {
     (!k.is_empty()).then(|| k.to_lowercase())
 }
 
-/// `user+tag@example.com` → `user@example.com` (other values unchanged).
-pub fn remove_plus_suffix(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => match local.split_once('+') {
-            Some((base, _)) => format!("{base}@{domain}"),
-            None => email.to_string(),
-        },
-        None => email.to_string(),
-    }
-}
-
 /// A compiled key extractor.
 #[derive(Clone)]
 pub enum Extractor {
@@ -124,8 +115,8 @@ impl Extractor {
             Extractor::Field { field, remove_plus } => Ok(finish(
                 match field {
                     Field::PrimaryEmail => vec![a.email.as_str()],
-                    Field::AllEmails => emails(&a.email, &a.emails),
-                    Field::Username => names(&a.username, &a.usernames),
+                    Field::AllEmails => with_primary(&a.email, &a.emails),
+                    Field::Username => with_primary(&a.username, &a.usernames),
                     Field::DisplayName => vec![a.display_name.as_str()],
                     Field::EmployeeId => a.employee_ids.iter().map(String::as_str).collect(),
                 },
@@ -147,8 +138,8 @@ impl Extractor {
             Extractor::Field { field, remove_plus } => Ok(finish(
                 match field {
                     Field::PrimaryEmail => vec![u.email.as_str()],
-                    Field::AllEmails => emails(&u.email, &u.emails),
-                    Field::Username => names(&u.username, &u.usernames),
+                    Field::AllEmails => with_primary(&u.email, &u.emails),
+                    Field::Username => with_primary(&u.username, &u.usernames),
                     Field::DisplayName => vec![u.display_name.as_str()],
                     Field::EmployeeId => u.employee_ids.iter().map(String::as_str).collect(),
                 },
@@ -165,14 +156,12 @@ impl Extractor {
     }
 }
 
-fn emails<'a>(primary: &'a str, all: &'a [String]) -> Vec<&'a str> {
+/// A primary value and its list (`email` + `emails`, `username` + `usernames`), as the CEL
+/// environment presents `emails` / `usernames`.
+fn with_primary<'a>(primary: &'a str, all: &'a [String]) -> Vec<&'a str> {
     let mut v = vec![primary];
     v.extend(all.iter().map(String::as_str));
     v
-}
-
-fn names<'a>(primary: &'a str, all: &'a [String]) -> Vec<&'a str> {
-    emails(primary, all)
 }
 
 fn finish(raw: Vec<&str>, remove_plus: bool) -> Vec<String> {
@@ -422,6 +411,11 @@ mod tests {
                 employee_ids: vec!["E1".into(), "".into()],
                 ..Default::default()
             },
+            AppUser {
+                email: "+tag@acme.com".into(),
+                emails: vec!["no-at-sign+x".into()],
+                ..Default::default()
+            },
             AppUser::default(),
         ];
         let users = [
@@ -461,8 +455,6 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive_and_plus_suffix_is_removed() {
-        assert_eq!(remove_plus_suffix("Ann+ops@Acme.com"), "Ann@Acme.com");
-        assert_eq!(remove_plus_suffix("no-at-sign+x"), "no-at-sign+x");
         assert_eq!(
             finish(vec!["Ann+ops@Acme.com", "ann@acme.com ", ""], true),
             vec!["ann@acme.com".to_string()]

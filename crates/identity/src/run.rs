@@ -349,11 +349,7 @@ async fn run_app(
         })?;
         return Ok(IdentityRun::default());
     };
-    if repo::live_directories(store.pool())
-        .await?
-        .iter()
-        .any(|d| d.app_id == app.id)
-    {
+    if repo::is_directory(store.pool(), &app.id).await? {
         // A directory's accounts are linked by the directories run.
         chamberlain_store::write_tx!(store, audit, |tx| {
             repo::mark_resolved(tx, &scope, generation).await

@@ -56,6 +56,26 @@ fn check(d: &Directory) -> ApiResult<()> {
         .map_err(|e| ApiError::invalid(format!("directory for app `{}`: {e}", d.app_id)))
 }
 
+impl CreateRequest {
+    /// The directory this request proposes for `app_id`, checked: no filter means `all`, an
+    /// empty list of match cases the default rules.
+    fn directory(&self, app_id: &str, priority: u32) -> ApiResult<Directory> {
+        let d = Directory {
+            app_id: app_id.to_string(),
+            all: match (&self.all, &self.cel_expression) {
+                (None, None) => Some(Map::new()),
+                (all, _) => all.clone(),
+            },
+            cel_expression: self.cel_expression.clone(),
+            merge_config: normalize_merge(self.merge_config.clone()),
+            priority,
+            ..Default::default()
+        };
+        check(&d)?;
+        Ok(d)
+    }
+}
+
 /// An empty list of match cases means the default rules.
 fn normalize_merge(m: Option<MergeConfig>) -> Option<MergeConfig> {
     m.filter(|m| !m.match_cases.is_empty())
@@ -133,20 +153,11 @@ pub async fn create(
         )));
     }
     let now = Timestamp::now();
-    let mut d = Directory {
-        app_id: app.id.clone(),
-        all: r.all,
-        cel_expression: r.cel_expression,
-        merge_config: normalize_merge(r.merge_config),
-        priority: r.priority.unwrap_or(0),
+    let d = Directory {
         created_at: Some(now),
         updated_at: Some(now),
-        deleted_at: None,
+        ..r.directory(&app.id, r.priority.unwrap_or(0))?
     };
-    if d.all.is_none() && d.cel_expression.is_none() {
-        d.all = Some(Map::new());
-    }
-    check(&d)?;
     let mask = ExpandMask::new(&r.expand_mask.map(|m| m.paths).unwrap_or_default());
     let d = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let mut d = d.clone();
@@ -265,22 +276,14 @@ pub async fn preview(
     authz::require_super_admin(&caller)?;
     let app = common::app(&s, &r.app_id).await?;
     let existing = record::get::<Directory, _>(s.store.pool(), &app.id, false).await?;
-    let mut d = Directory {
-        app_id: app.id.clone(),
-        all: r.all,
-        cel_expression: r.cel_expression,
-        merge_config: normalize_merge(r.merge_config),
-        priority: r
-            .priority
-            .or(existing.as_ref().map(|e| e.priority))
-            .unwrap_or(u32::MAX),
+    let priority = r
+        .priority
+        .or(existing.as_ref().map(|e| e.priority))
+        .unwrap_or(u32::MAX);
+    let d = Directory {
         created_at: existing.as_ref().and_then(|e| e.created_at),
-        ..Default::default()
+        ..r.directory(&app.id, priority)?
     };
-    if d.all.is_none() && d.cel_expression.is_none() {
-        d.all = Some(Map::new());
-    }
-    check(&d)?;
     let run = chamberlain_identity::preview(&s.store, &d)
         .await
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;

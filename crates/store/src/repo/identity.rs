@@ -90,11 +90,14 @@ pub async fn live_directories<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     .await
 }
 
-/// Whether `app_id` is a live directory (read in the caller's transaction).
-pub async fn is_directory(tx: &mut Tx<'_>, app_id: &str) -> Result<bool, StoreError> {
+/// Whether `app_id` is a live directory (in a transaction: `&mut *tx.conn()`).
+pub async fn is_directory<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    e: E,
+    app_id: &str,
+) -> Result<bool, StoreError> {
     let mut sql = Sql::new("SELECT 1 FROM directories WHERE deleted_at IS NULL AND id = ");
     sql.arg(app_id);
-    Ok(sql.query().fetch_optional(tx.conn()).await?.is_some())
+    Ok(sql.query().fetch_optional(e).await?.is_some())
 }
 
 /// Asks for `scope` to be resolved again, in the caller's transaction.
@@ -114,7 +117,7 @@ pub async fn mark_dirty(tx: &mut Tx<'_>, scope: &str) -> Result<(), StoreError> 
 /// After a change to `app_id`'s accounts: the directories run if it is a directory, its own
 /// linking otherwise.
 pub async fn mark_app_changed(tx: &mut Tx<'_>, app_id: &str) -> Result<(), StoreError> {
-    if is_directory(tx, app_id).await? {
+    if is_directory(&mut *tx.conn(), app_id).await? {
         mark_dirty(tx, DIRECTORIES).await
     } else {
         mark_dirty(tx, &app_scope(app_id)).await
