@@ -570,6 +570,54 @@ pub async fn directory_bad_input_is_refused(s: &TestServer) {
     let v = s.ok("GET", "/api/v1/directories", None).await;
     assert_eq!(v["list"], json!([]));
 
+    // An update is checked the same way and leaves the directory as it was.
+    s.ok("POST", "/api/v1/directories", Some(json!({"appId": hr})))
+        .await;
+    s.wait_identity().await;
+    let saved = s
+        .ok("GET", &format!("/api/v1/directories/{hr}"), None)
+        .await;
+    let before = s.event_count().await;
+    let updates: Vec<(Value, &str)> = vec![
+        (
+            json!({"celExpression": {"expression": "subject.emails.size() >"}}),
+            "line 1",
+        ),
+        (
+            json!({"all": {}, "celExpression": {"expression": "true"}}),
+            "not both",
+        ),
+        (
+            json!({"mergeConfig": {"matchCases": [{"appUserKeyCel": "subject.email", "userKeyCel": "  "}]}}),
+            "needs both keys",
+        ),
+        (json!({"priority": -1}), "priority"),
+        (json!({"priority": "first"}), "priority"),
+        (json!({"appId": hr}), "appId"),
+    ];
+    for (body, needle) in updates {
+        let (st, e) = s
+            .call(
+                &s.admin,
+                "PUT",
+                &format!("/api/v1/directories/{hr}"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(st, 400, "{body} → {e}");
+        let msg = e["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{body}: `{needle}` not in `{msg}`");
+    }
+    assert_eq!(
+        s.event_count().await,
+        before,
+        "refused updates change nothing"
+    );
+    let after = s
+        .ok("GET", &format!("/api/v1/directories/{hr}"), None)
+        .await;
+    assert_eq!(after, saved);
+
     // Only Super Admins designate directories.
     let (_, tok) = s
         .user_with_token("viewer@acme.com", &["read-only-admin"])
