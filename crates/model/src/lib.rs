@@ -9,8 +9,10 @@ pub mod app;
 pub mod directory;
 pub mod ids;
 pub mod mask;
+pub mod policy;
 pub mod principal;
 pub mod protojson;
+pub mod task;
 pub mod user;
 
 pub use ids::new_id;

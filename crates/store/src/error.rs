@@ -26,6 +26,9 @@ pub enum StoreError {
     /// A stored document no longer parses; this is a bug or a hand-edited database.
     #[error("stored {0} is corrupt: {1}")]
     Corrupt(&'static str, String),
+    /// A guarded update found the row changed since it was read; retrying re-reads it.
+    #[error("{0}")]
+    Stale(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -42,6 +45,9 @@ impl StoreError {
 
     /// Serialization failures and busy databases: the transaction may succeed if run again.
     pub fn is_retryable(&self) -> bool {
+        if matches!(self, StoreError::Stale(_)) {
+            return true;
+        }
         let StoreError::Db(e) = self else {
             return false;
         };

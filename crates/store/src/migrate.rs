@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0007_directories.sql"),
         postgres: None,
     },
+    Migration {
+        version: 8,
+        name: "access",
+        sql: include_str!("../migrations/0008_access.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

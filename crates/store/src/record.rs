@@ -18,6 +18,8 @@ pub enum Col {
     Int(i64),
     /// Nullable BIGINT.
     OptInt(Option<i64>),
+    /// Nullable TEXT.
+    OptText(Option<String>),
 }
 
 impl From<&str> for Col {
@@ -167,6 +169,7 @@ impl Sql {
                 Col::Text(s) => q.bind(s.clone()),
                 Col::Int(i) => q.bind(*i),
                 Col::OptInt(o) => q.bind(*o),
+                Col::OptText(o) => q.bind(o.clone()),
             };
         }
         q

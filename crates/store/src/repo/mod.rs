@@ -8,8 +8,10 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod owners;
+pub mod policies;
 pub mod settings;
 pub mod syslog;
+pub mod tasks;
 
 use crate::record::{Col, Record};
 use chamberlain_model::app::{App, AppEntitlement, AppResource, AppResourceType, AppUser};
