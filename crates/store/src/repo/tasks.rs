@@ -275,6 +275,9 @@ pub struct TaskQuery {
     pub created_after: Option<i64>,
     /// Created before (micros).
     pub created_before: Option<i64>,
+    /// Only tasks this user is involved in (subject, requester or current assignee): what a
+    /// caller without read-all access may see.
+    pub involving: Option<String>,
 }
 
 /// Searches tasks, one keyset page at a time (newest first when `page.descending`).
@@ -325,6 +328,15 @@ pub async fn search<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
             sql.arg(v.as_str());
         }
         sql.push(")");
+    }
+    if let Some(u) = &q.involving {
+        sql.push(" AND (t.subject_user_id = ")
+            .arg(u.as_str())
+            .push(" OR t.requester_id = ")
+            .arg(u.as_str())
+            .push(" OR t.id IN (SELECT task_id FROM task_assignees WHERE user_id = ")
+            .arg(u.as_str())
+            .push("))");
     }
     if let Some(step) = &q.current_step {
         sql.push(" AND t.current_step = ").arg(step.as_str());

@@ -1,0 +1,447 @@
+//! Tasks (`c1.api.task.v1`): grant and revoke requests, their actions, search and history.
+//! The engine (`chamberlain_access::engine`) decides; this module checks who may ask, maps
+//! C1's request shapes and renders `TaskView`s.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Body;
+use crate::routes::{common, connectors};
+use crate::state::{AppState, Caller, Shared};
+use axum::extract::{Path, State};
+use axum::Json;
+use chamberlain_access::engine::{
+    allowed_actions, Action, Actor, Change, Engine, EngineError, GrantRequest, Provisioner,
+    RevokeRequest,
+};
+use chamberlain_model::task::{Task, TaskOrigin};
+use chamberlain_model::{Duration, Timestamp};
+use chamberlain_store::record::PageReq;
+use chamberlain_store::repo::tasks::{self, TaskQuery};
+use chamberlain_sync::baton::Provision;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Provisioning through the apps' Baton connectors.
+pub struct ConnectorProvisioner(pub Shared);
+
+impl Provisioner for ConnectorProvisioner {
+    fn automatic<'a>(&'a self, app_id: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            connectors::provisioning_connector(&self.0, app_id)
+                .await
+                .map(|c| c.is_some())
+                .map_err(|e| e.message)
+        })
+    }
+
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let s: &AppState = &self.0;
+            let Some((c, cfg)) = connectors::provisioning_connector(s, &change.app_id)
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("the app no longer has a connector that provisions".into());
+            };
+            let Some((ent_ext, user_ext)) =
+                connectors::baton_ids(s, &change.app_id, &change.entitlement_id, &change.app_user_id)
+                    .await
+                    .map_err(|e| e.message)?
+            else {
+                return Err("the entitlement or the account did not come from the connector, so the connector cannot change it".into());
+            };
+            let action = if change.grant {
+                let (principal_type, principal) = connectors::principal_parts(&user_ext);
+                Provision::Grant {
+                    entitlement: ent_ext,
+                    principal,
+                    principal_type,
+                }
+            } else {
+                Provision::Revoke {
+                    grant: format!("{ent_ext}:{user_ext}"),
+                }
+            };
+            connectors::provision(s, &c, &cfg, &action)
+                .await
+                .map_err(|e| e.message)
+        })
+    }
+}
+
+/// The engine over this server's store and connectors.
+pub fn engine(s: &Shared) -> Engine {
+    Engine::new(s.store.clone(), Arc::new(ConnectorProvisioner(s.clone())))
+}
+
+/// The caller as the engine sees them.
+pub fn actor(caller: &Caller) -> Actor {
+    Actor {
+        user_id: caller.principal.user_id.clone(),
+        super_admin: caller.principal.is_super_admin(),
+        audit: caller.audit(),
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid(m) => ApiError::invalid(m),
+            EngineError::NotFound(m) => ApiError::not_found(m),
+            EngineError::Forbidden(m) => ApiError::denied(m),
+            EngineError::Precondition(m) => ApiError::precondition(m),
+            EngineError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// `TaskView` for `task` as `caller` sees it.
+pub fn view(task: Task, caller: &Caller) -> Value {
+    let mut task = task;
+    task.actions = allowed_actions(
+        &task,
+        &caller.principal.user_id,
+        caller.principal.is_super_admin(),
+    );
+    json!({ "task": task })
+}
+
+fn respond(task: Task, caller: &Caller) -> Json<Value> {
+    Json(json!({"taskView": view(task, caller), "expanded": [], "ticketActionId": ""}))
+}
+
+fn may_see(task: &Task, caller: &Caller) -> bool {
+    let me = &caller.principal.user_id;
+    caller.principal.can_read_all()
+        || task.user_id == *me
+        || task.created_by_user_id == *me
+        || task.step_approver_ids.contains(me)
+        || task.approver_ids.contains(me)
+}
+
+fn origin(caller: &Caller) -> TaskOrigin {
+    // Chamberlain's own CLI identifies itself with a client name header in a later issue; every
+    // API call is an API origin until then.
+    let _ = caller;
+    TaskOrigin::Api
+}
+
+/// `c1.api.task.v1.TaskServiceCreateGrantRequest`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CreateGrantRequest {
+    app_id: String,
+    app_entitlement_id: String,
+    app_user_id: String,
+    identity_user_id: String,
+    description: String,
+    emergency_access: bool,
+    grant_duration: Option<Duration>,
+    expand_mask: Option<Value>,
+    request_data: Option<Value>,
+    source: Option<Value>,
+}
+
+/// `c1.api.task.v1.TaskServiceCreateRevokeRequest`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CreateRevokeRequest {
+    app_id: String,
+    app_entitlement_id: String,
+    app_user_id: String,
+    identity_user_id: String,
+    description: String,
+    expand_mask: Option<Value>,
+}
+
+fn require(field: &str, v: &str) -> ApiResult<()> {
+    if v.trim().is_empty() {
+        return Err(ApiError::invalid(format!("`{field}` is required")));
+    }
+    Ok(())
+}
+
+/// Whose access a caller may request: their own; admins anyone's.
+async fn subject_allowed(
+    s: &Shared,
+    caller: &Caller,
+    app_id: &str,
+    app_user_id: &str,
+    identity_user_id: &str,
+) -> ApiResult<String> {
+    let me = caller.principal.user_id.clone();
+    let subject = if !identity_user_id.is_empty() {
+        identity_user_id.to_string()
+    } else if !app_user_id.is_empty() {
+        common::app_user(s, app_id, app_user_id).await?.identity_user_id
+    } else {
+        me.clone()
+    };
+    if subject != me && !caller.principal.is_super_admin() {
+        return Err(ApiError::denied(
+            "you may request or revoke access only for yourself; a super admin may act for others",
+        ));
+    }
+    Ok(subject)
+}
+
+/// `POST /api/v1/task/grant`: requests access. The same request while one is open returns the
+/// open task.
+pub async fn create_grant(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<CreateGrantRequest>,
+) -> ApiResult<Json<Value>> {
+    let _ = (&r.expand_mask, &r.request_data, &r.source);
+    require("appId", &r.app_id)?;
+    require("appEntitlementId", &r.app_entitlement_id)?;
+    let subject = subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
+    crate::routes::requestable::check(&s, &subject, &r.app_id, &r.app_entitlement_id).await?;
+    let task = engine(&s)
+        .create_grant(
+            &actor(&caller),
+            GrantRequest {
+                app_id: r.app_id,
+                entitlement_id: r.app_entitlement_id,
+                app_user_id: r.app_user_id,
+                identity_user_id: if r.identity_user_id.is_empty() { subject } else { r.identity_user_id },
+                justification: r.description,
+                duration: r.grant_duration,
+                emergency: r.emergency_access,
+                origin: origin(&caller),
+                steps_override: None,
+            },
+        )
+        .await?;
+    Ok(respond(task, &caller))
+}
+
+/// `POST /api/v1/task/revoke`: asks for access to be removed.
+pub async fn create_revoke(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<CreateRevokeRequest>,
+) -> ApiResult<Json<Value>> {
+    let _ = &r.expand_mask;
+    require("appId", &r.app_id)?;
+    require("appEntitlementId", &r.app_entitlement_id)?;
+    let subject = subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
+    let task = engine(&s)
+        .create_revoke(
+            &actor(&caller),
+            RevokeRequest {
+                app_id: r.app_id,
+                entitlement_id: r.app_entitlement_id,
+                app_user_id: r.app_user_id,
+                identity_user_id: if r.identity_user_id.is_empty() { subject } else { r.identity_user_id },
+                justification: r.description,
+                origin: origin(&caller),
+                steps_override: None,
+            },
+        )
+        .await?;
+    Ok(respond(task, &caller))
+}
+
+/// `GET /api/v1/tasks/{id}` (id or numeric id).
+pub async fn get(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let task = engine(&s).get(&id).await?;
+    if !may_see(&task, &caller) {
+        return Err(ApiError::not_found(format!("task `{id}` was not found")));
+    }
+    Ok(Json(json!({"taskView": view(task, &caller), "expanded": []})))
+}
+
+/// The body of every task action.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ActionRequest {
+    comment: String,
+    policy_step_id: String,
+    new_step_user_ids: Vec<String>,
+    duration: Option<Duration>,
+    expand_mask: Option<Value>,
+}
+
+async fn act(s: &Shared, caller: &Caller, id: &str, action: Action) -> ApiResult<Json<Value>> {
+    let e = engine(s);
+    let task = e.get(id).await?;
+    if !may_see(&task, caller) {
+        return Err(ApiError::not_found(format!("task `{id}` was not found")));
+    }
+    let task = e.act(&actor(caller), &task.id, action).await?;
+    Ok(respond(task, caller))
+}
+
+macro_rules! action_handler {
+    ($name:ident, $doc:literal, |$r:ident| $make:expr) => {
+        #[doc = $doc]
+        pub async fn $name(
+            State(s): State<Shared>,
+            caller: Caller,
+            Path(id): Path<String>,
+            Body($r): Body<ActionRequest>,
+        ) -> ApiResult<Json<Value>> {
+            let _ = &$r.expand_mask;
+            act(&s, &caller, &id, $make).await
+        }
+    };
+}
+
+action_handler!(approve, "`POST /api/v1/tasks/{task_id}/action/approve` (also completes a manual provisioning step).", |r| Action::Approve { comment: r.comment, step_id: r.policy_step_id });
+action_handler!(deny, "`POST /api/v1/tasks/{task_id}/action/deny`.", |r| Action::Deny { comment: r.comment, step_id: r.policy_step_id });
+action_handler!(comment, "`POST /api/v1/tasks/{task_id}/action/comment`.", |r| Action::Comment { comment: r.comment });
+action_handler!(reassign, "`POST /api/v1/tasks/{task_id}/action/reassign`.", |r| Action::Reassign { comment: r.comment, step_id: r.policy_step_id, user_ids: r.new_step_user_ids });
+action_handler!(close, "`POST /api/v1/tasks/{task_id}/action/close`: cancels an open task.", |r| Action::Close { comment: r.comment });
+action_handler!(escalate, "`POST /api/v1/tasks/{task_id}/action/escalate`: switches to the emergency policy.", |r| Action::Escalate { comment: r.comment });
+action_handler!(update_grant_duration, "`POST /api/v1/tasks/{task_id}/action/update-grant-duration`.", |r| Action::UpdateGrantDuration { duration: r.duration });
+action_handler!(skip_step, "`POST /api/v1/tasks/{task_id}/action/skip-step` (super admins).", |r| Action::SkipStep { comment: r.comment, step_id: r.policy_step_id });
+action_handler!(retry_provisioning, "`POST /api/v1/tasks/{task_id}/action/retry-provisioning`.", |r| Action::RetryProvisioning { comment: r.comment });
+
+/// `c1.api.task.v1.TaskSearchRequest` (the filters Chamberlain applies; others are refused
+/// when set, so a client never gets silently unfiltered results).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchRequest {
+    task_states: Vec<String>,
+    task_types: Vec<Value>,
+    assignees_in_ids: Vec<String>,
+    my_work_user_ids: Vec<String>,
+    subject_ids: Vec<String>,
+    app_user_subject_ids: Vec<String>,
+    application_ids: Vec<String>,
+    app_entitlement_ids: Vec<String>,
+    opener_ids: Vec<String>,
+    grant_outcomes: Vec<String>,
+    revoke_outcomes: Vec<String>,
+    current_step: String,
+    emergency_status: String,
+    exclude_ids: Vec<String>,
+    created_after: Option<Timestamp>,
+    created_before: Option<Timestamp>,
+    sort_by: String,
+    page_size: Option<i64>,
+    page_token: String,
+    expand_mask: Option<Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, Value>,
+}
+
+/// `POST /api/v1/search/tasks`.
+pub async fn search(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<SearchRequest>,
+) -> ApiResult<Json<Value>> {
+    let _ = &r.expand_mask;
+    if let Some((k, _)) = r.other.iter().find(|(_, v)| !is_empty(v)) {
+        return Err(ApiError::invalid(format!(
+            "search filter `{k}` is not supported by Chamberlain; remove it (supported: taskStates, taskTypes, assigneesInIds, myWorkUserIds, subjectIds, appUserSubjectIds, applicationIds, appEntitlementIds, openerIds, grantOutcomes, revokeOutcomes, currentStep, emergencyStatus, excludeIds, createdAfter, createdBefore, sortBy)"
+        )));
+    }
+    let mut kinds = Vec::new();
+    for t in &r.task_types {
+        let o = t.as_object().ok_or_else(|| ApiError::invalid("taskTypes entries are objects such as {\"grant\": {}}"))?;
+        for k in o.keys() {
+            match k.as_str() {
+                "grant" | "revoke" => kinds.push(k.clone()),
+                other => kinds.push(other.to_string()),
+            }
+        }
+    }
+    for st in &r.task_states {
+        if !matches!(st.as_str(), "TASK_STATE_OPEN" | "TASK_STATE_CLOSED") {
+            return Err(ApiError::invalid(format!("taskStates: `{st}` is not TASK_STATE_OPEN or TASK_STATE_CLOSED")));
+        }
+    }
+    let mut outcomes = r.grant_outcomes.clone();
+    outcomes.extend(r.revoke_outcomes.iter().cloned());
+    let current_step = match r.current_step.as_str() {
+        "" | "TASK_SEARCH_CURRENT_STEP_UNSPECIFIED" => None,
+        "TASK_SEARCH_CURRENT_STEP_APPROVAL" => Some("approval".to_string()),
+        "TASK_SEARCH_CURRENT_STEP_PROVISION" => Some("provision".to_string()),
+        other => return Err(ApiError::invalid(format!("currentStep: `{other}` is not a TASK_SEARCH_CURRENT_STEP_* value"))),
+    };
+    let emergency = match r.emergency_status.as_str() {
+        "" | "UNSPECIFIED" | "ALL" => None,
+        "EMERGENCY" => Some(true),
+        "NON_EMERGENCY" => Some(false),
+        other => return Err(ApiError::invalid(format!("emergencyStatus: `{other}` is not ALL, EMERGENCY or NON_EMERGENCY"))),
+    };
+    let descending = match r.sort_by.as_str() {
+        "" | "TASK_SEARCH_SORT_BY_UNSPECIFIED" | "TASK_SEARCH_SORT_BY_REVERSE_TICKET_ID" | "TASK_SEARCH_SORT_BY_REVERSE_CREATED_AT" => true,
+        "TASK_SEARCH_SORT_BY_TICKET_ID" | "TASK_SEARCH_SORT_BY_CREATED_AT" => false,
+        other => return Err(ApiError::invalid(format!("sortBy `{other}` is not supported; use TASK_SEARCH_SORT_BY_CREATED_AT or TASK_SEARCH_SORT_BY_REVERSE_CREATED_AT"))),
+    };
+    let mut assignees = r.assignees_in_ids.clone();
+    assignees.extend(r.my_work_user_ids.iter().cloned());
+    let q = TaskQuery {
+        kinds,
+        states: r.task_states.clone(),
+        assignees,
+        subjects: r.subject_ids.clone(),
+        requesters: r.opener_ids.clone(),
+        app_ids: r.application_ids.clone(),
+        entitlement_ids: r.app_entitlement_ids.clone(),
+        app_user_ids: r.app_user_subject_ids.clone(),
+        outcomes,
+        origins: vec![],
+        current_step,
+        emergency,
+        exclude_ids: r.exclude_ids.clone(),
+        created_after: r.created_after.map(|t| t.as_micros()),
+        created_before: r.created_before.map(|t| t.as_micros()),
+        involving: (!caller.principal.can_read_all()).then(|| caller.principal.user_id.clone()),
+    };
+    let mut page = common::body_page(r.page_size, &r.page_token)?;
+    page.descending = descending;
+    let found = tasks::search(s.store.pool(), &q, &page).await?;
+    let list: Vec<Value> = found.items.into_iter().map(|t| view(t.task, &caller)).collect();
+    Ok(Json(json!({"list": list, "nextPageToken": found.next_page_token, "expanded": []})))
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+    }
+}
+
+/// `c1.api.task.v1.TaskAuditListRequest`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AuditRequest {
+    task_id: String,
+    comments_only: bool,
+    newest_first: bool,
+    page_size: Option<i64>,
+    page_token: String,
+    refs: Vec<Value>,
+}
+
+/// `POST /api/v1/task/audits`: a task's history.
+pub async fn audits(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<AuditRequest>,
+) -> ApiResult<Json<Value>> {
+    let _ = &r.refs;
+    require("taskId", &r.task_id)?;
+    let task = engine(&s).get(&r.task_id).await?;
+    if !may_see(&task, &caller) {
+        return Err(ApiError::not_found(format!("task `{}` was not found", r.task_id)));
+    }
+    let mut page: PageReq = common::body_page(r.page_size, &r.page_token)?;
+    page.descending = r.newest_first;
+    let found = tasks::audits(s.store.pool(), &task.id, r.comments_only, &page).await?;
+    Ok(Json(json!({"list": found.items, "nextPageToken": found.next_page_token})))
+}
