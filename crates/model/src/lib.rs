@@ -6,6 +6,7 @@
 //! timestamps and protobuf duration strings. No I/O happens in this crate.
 
 pub mod app;
+pub mod catalog;
 pub mod directory;
 pub mod ids;
 pub mod mask;
