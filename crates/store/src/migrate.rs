@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0008_access.sql"),
         postgres: None,
     },
+    Migration {
+        version: 9,
+        name: "catalogs",
+        sql: include_str!("../migrations/0009_catalogs.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -1,6 +1,7 @@
 //! Repositories: how each C1 object maps to its table, and the operations that change more than
 //! one row (grants and their propagation, owners, cascading deletes).
 
+pub mod catalogs;
 pub mod clients;
 pub mod connectors;
 pub mod grants;
