@@ -58,8 +58,12 @@ impl Directory for StoreDirectory {
             return Ok(Some(u));
         }
         // Secondary addresses live only in the document.
-        let mut sql = Sql::new("SELECT doc FROM users WHERE deleted_at IS NULL AND LOWER(doc) LIKE ");
-        sql.arg(format!("%\"{}\"%", email.to_lowercase().replace(['%', '_', '"'], "")));
+        let mut sql =
+            Sql::new("SELECT doc FROM users WHERE deleted_at IS NULL AND LOWER(doc) LIKE ");
+        sql.arg(format!(
+            "%\"{}\"%",
+            email.to_lowercase().replace(['%', '_', '"'], "")
+        ));
         Ok(self.users(sql)?.into_iter().find(|u| {
             u.emails.iter().any(|e| e.eq_ignore_ascii_case(email))
                 || u.email.eq_ignore_ascii_case(email)
@@ -79,9 +83,8 @@ impl Directory for StoreDirectory {
     }
 
     fn app_users(&self, user_id: &str, app_id: &str) -> Result<Vec<AppUser>, LookupError> {
-        let mut sql = Sql::new(
-            "SELECT doc FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ",
-        );
+        let mut sql =
+            Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ");
         sql.arg(user_id).push(" AND app_id = ").arg(app_id);
         self.handle
             .block_on(fetch_docs::<AppUser, _>(self.store.pool(), &sql))

@@ -110,6 +110,8 @@ pub struct GrantRequest {
     /// Steps to run instead of the entitlement's policy (profile enrollment that bypasses the
     /// entitlement's policy; revocations by expiry). Recorded on the task as a built-in policy.
     pub steps_override: Option<(String, Vec<PolicyStep>)>,
+    /// The task that caused this one (profile enrollment), if any.
+    pub parent_task_id: String,
 }
 
 /// A request to remove access.
@@ -122,20 +124,45 @@ pub struct RevokeRequest {
     pub justification: String,
     pub origin: TaskOrigin,
     pub steps_override: Option<(String, Vec<PolicyStep>)>,
+    /// The task that caused this one (profile unenrollment), if any.
+    pub parent_task_id: String,
 }
 
 /// An action on an open task.
 #[derive(Clone, Debug)]
 pub enum Action {
-    Approve { comment: String, step_id: String },
-    Deny { comment: String, step_id: String },
-    Comment { comment: String },
-    Reassign { comment: String, step_id: String, user_ids: Vec<String> },
-    Close { comment: String },
-    Escalate { comment: String },
-    UpdateGrantDuration { duration: Option<Duration> },
-    SkipStep { comment: String, step_id: String },
-    RetryProvisioning { comment: String },
+    Approve {
+        comment: String,
+        step_id: String,
+    },
+    Deny {
+        comment: String,
+        step_id: String,
+    },
+    Comment {
+        comment: String,
+    },
+    Reassign {
+        comment: String,
+        step_id: String,
+        user_ids: Vec<String>,
+    },
+    Close {
+        comment: String,
+    },
+    Escalate {
+        comment: String,
+    },
+    UpdateGrantDuration {
+        duration: Option<Duration>,
+    },
+    SkipStep {
+        comment: String,
+        step_id: String,
+    },
+    RetryProvisioning {
+        comment: String,
+    },
 }
 
 /// The task engine.
@@ -249,7 +276,9 @@ impl Engine {
             Some((name, steps)) => (
                 builtin_policy(name, PolicyType::Grant, steps.clone()),
                 steps.clone(),
-                vec![format!("{name}: the entitlement's request policy is bypassed")],
+                vec![format!(
+                    "{name}: the entitlement's request policy is bypassed"
+                )],
             ),
             None => {
                 let policy_id = if req.emergency {
@@ -291,6 +320,7 @@ impl Engine {
                 &req.justification,
                 req.origin,
                 req.emergency,
+                &req.parent_task_id,
             )
             .await?;
         self.drive(&id).await?;
@@ -364,6 +394,7 @@ impl Engine {
                 &req.justification,
                 req.origin,
                 false,
+                &req.parent_task_id,
             )
             .await?;
         self.drive(&id).await?;
@@ -388,6 +419,7 @@ impl Engine {
         justification: &str,
         origin: TaskOrigin,
         emergency: bool,
+        parent_task_id: &str,
     ) -> Result<String> {
         // Every grant or revoke ends by provisioning; a policy without the step gets one.
         if !steps.iter().any(|s| s.provision.is_some()) && !steps.iter().any(|s| s.reject.is_some())
@@ -426,6 +458,7 @@ impl Engine {
                 user_id: subjects.user.id.clone(),
                 created_by_user_id: actor.user_id.clone(),
                 emergency_access: emergency,
+                parent_task_id: parent_task_id.to_string(),
                 created_at: Some(now),
                 updated_at: Some(now),
                 ..Default::default()
@@ -511,7 +544,7 @@ impl Engine {
     pub async fn drive(&self, task_id: &str) -> Result<()> {
         for _ in 0..8 {
             let Some((change, step_id, subjects)) = self.claim_provisioning(task_id).await? else {
-                return Ok(());
+                return Box::pin(self.follow_up(task_id)).await;
             };
             let outcome = self.provisioner.apply(&change).await;
             let store = self.store.clone();
@@ -563,7 +596,10 @@ impl Engine {
         let Some((step_id, prov)) = waiting else {
             return Ok(None);
         };
-        if task.state == TaskState::Closed || prov.method != "connector" || prov.state != ProvisionState::Init {
+        if task.state == TaskState::Closed
+            || prov.method != "connector"
+            || prov.state != ProvisionState::Init
+        {
             return Ok(None);
         }
         let subjects = self.subjects(&task).await?;
@@ -611,10 +647,20 @@ impl Engine {
         );
         sql.arg(Timestamp::now().as_micros())
             .push(" AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.open_key = ")
-            .push(concat_sql(self.store.backend(), &["'revoke:'", "g.entitlement_id", "':'", "g.app_user_id"]).as_str())
+            .push(
+                concat_sql(
+                    self.store.backend(),
+                    &["'revoke:'", "g.entitlement_id", "':'", "g.app_user_id"],
+                )
+                .as_str(),
+            )
             .push(") ORDER BY g.deprovision_at, g.id LIMIT ")
             .arg(limit);
-        let rows = sql.query().fetch_all(self.store.pool()).await.map_err(StoreError::from)?;
+        let rows = sql
+            .query()
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(StoreError::from)?;
         let mut opened = 0;
         let actor = Actor::system("grant expiry");
         for r in rows {
@@ -654,7 +700,11 @@ impl Engine {
                 }
                 let subjects = self.subjects(&task).await?;
                 let store = self.store.clone();
-                let actor = Actor::system(if step == "wait" { "wait step" } else { "escalation" });
+                let actor = Actor::system(if step == "wait" {
+                    "wait step"
+                } else {
+                    "escalation"
+                });
                 let replacement = match escalation_due(&task, now) {
                     Some(esc) => match &esc.replace_policy {
                         Some(r) => Some(
@@ -688,7 +738,17 @@ impl Engine {
                         let Some(esc) = escalation_due(&task, now) else {
                             return Ok(());
                         };
-                        escalate_step(tx, &store, &subjects, &mut task, &actor, &esc, replacement.clone(), &mut log).await?;
+                        escalate_step(
+                            tx,
+                            &store,
+                            &subjects,
+                            &mut task,
+                            &actor,
+                            &esc,
+                            replacement.clone(),
+                            &mut log,
+                        )
+                        .await?;
                     }
                     task.updated_at = Some(now);
                     tasks::update(tx, &task, stored.version).await?;
@@ -726,11 +786,19 @@ impl Engine {
                 _ => ("Default request policy (built in)", default_grant_steps()),
             };
             let note = if policy_id.is_empty() {
-                format!("no {} policy is set for entitlement \"{}\" or its app; {name} applies", ptype.baseline_key(), ent.display_name)
+                format!(
+                    "no {} policy is set for entitlement \"{}\" or its app; {name} applies",
+                    ptype.baseline_key(),
+                    ent.display_name
+                )
             } else {
                 format!("policy `{policy_id}` no longer exists; {name} applies")
             };
-            return Ok((builtin_policy(name, ptype, steps.clone()), steps, vec![note]));
+            return Ok((
+                builtin_policy(name, ptype, steps.clone()),
+                steps,
+                vec![note],
+            ));
         };
         let user = user.clone();
         let account = account.clone();
@@ -755,9 +823,15 @@ impl Engine {
         Ok((policy, steps, notes))
     }
 
-    async fn emergency_steps(&self, task: &Task, s: &Subjects) -> Result<(Policy, Vec<PolicyStep>, Vec<String>)> {
+    async fn emergency_steps(
+        &self,
+        task: &Task,
+        s: &Subjects,
+    ) -> Result<(Policy, Vec<PolicyStep>, Vec<String>)> {
         if task.task_type.grant.is_none() {
-            return Err(EngineError::Precondition("only grant tasks can be escalated to emergency access".into()));
+            return Err(EngineError::Precondition(
+                "only grant tasks can be escalated to emergency access".into(),
+            ));
         }
         if !s.entitlement.emergency_grant_enabled {
             return Err(EngineError::Precondition(format!(
@@ -788,20 +862,32 @@ impl Engine {
         } else if let Some(r) = &task.task_type.revoke {
             (&r.app_id, &r.app_entitlement_id, &r.app_user_id)
         } else {
-            return Err(EngineError::Precondition("this kind of task has no actions here".into()));
+            return Err(EngineError::Precondition(
+                "this kind of task has no actions here".into(),
+            ));
         };
         let app = self.app(app_id).await?;
-        let entitlement = chamberlain_store::record::get::<AppEntitlement, _>(self.store.pool(), ent_id, false)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("entitlement `{ent_id}` no longer exists")))?;
+        let entitlement =
+            chamberlain_store::record::get::<AppEntitlement, _>(self.store.pool(), ent_id, false)
+                .await?
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!("entitlement `{ent_id}` no longer exists"))
+                })?;
         let account = chamberlain_store::record::get::<AppUser, _>(self.store.pool(), au_id, false)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("app user `{au_id}` no longer exists")))?;
-        let user = chamberlain_store::record::get::<User, _>(self.store.pool(), &task.user_id, false)
-            .await?
-            .unwrap_or_default();
+        let user =
+            chamberlain_store::record::get::<User, _>(self.store.pool(), &task.user_id, false)
+                .await?
+                .unwrap_or_default();
         let automatic = self.automatic(&app.id).await?;
-        Ok(Subjects { app, entitlement, account, user, automatic })
+        Ok(Subjects {
+            app,
+            entitlement,
+            account,
+            user,
+            automatic,
+        })
     }
 
     async fn app(&self, id: &str) -> Result<App> {
@@ -889,15 +975,16 @@ impl Engine {
                 account.id, account.identity_user_id
             )));
         }
-        let user = chamberlain_store::record::get::<User, _>(self.store.pool(), &account.identity_user_id, false)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
-            .ok_or_else(|| {
-                EngineError::NotFound(format!(
-                    "user `{}` was not found",
-                    account.identity_user_id
-                ))
-            })?;
+        let user = chamberlain_store::record::get::<User, _>(
+            self.store.pool(),
+            &account.identity_user_id,
+            false,
+        )
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or_else(|| {
+            EngineError::NotFound(format!("user `{}` was not found", account.identity_user_id))
+        })?;
         Ok((account, user))
     }
 }
@@ -919,7 +1006,9 @@ fn refusal(e: StoreError) -> EngineError {
         StoreError::Conflict(m) if m.starts_with("forbidden: ") => {
             EngineError::Forbidden(m.trim_start_matches("forbidden: ").to_string())
         }
-        StoreError::NotFound { kind, id } => EngineError::NotFound(format!("{kind} `{id}` was not found")),
+        StoreError::NotFound { kind, id } => {
+            EngineError::NotFound(format!("{kind} `{id}` was not found"))
+        }
         other => EngineError::Store(other),
     }
 }
@@ -942,7 +1031,12 @@ fn action_name(a: &Action) -> &'static str {
     }
 }
 
-async fn write_log(tx: &mut Tx<'_>, task: &Task, actor: &Actor, log: Vec<Value>) -> Result<(), StoreError> {
+async fn write_log(
+    tx: &mut Tx<'_>,
+    task: &Task,
+    actor: &Actor,
+    log: Vec<Value>,
+) -> Result<(), StoreError> {
     for entry in log.into_iter().take(TASK_AUDIT_LIMIT) {
         tasks::audit(tx, task, &actor.user_id, entry).await?;
     }
@@ -1028,10 +1122,13 @@ async fn advance(
             }
             retire_current(task);
         }
-        let next = task
-            .policy
-            .as_mut()
-            .and_then(|p| if p.next.is_empty() { None } else { Some(p.next.remove(0)) });
+        let next = task.policy.as_mut().and_then(|p| {
+            if p.next.is_empty() {
+                None
+            } else {
+                Some(p.next.remove(0))
+            }
+        });
         let now = tx.now();
         let Some(step) = next else {
             finish(task, now, true, false, log);
@@ -1103,7 +1200,10 @@ async fn advance(
                 .as_ref()
                 .and_then(|pp| pp.manual.clone())
                 .or_else(|| entitlement_manual(&s.entitlement, task.task_type.grant.is_some()));
-            let forced_connector = p.provision_policy.as_ref().is_some_and(|pp| pp.connector.is_some());
+            let forced_connector = p
+                .provision_policy
+                .as_ref()
+                .is_some_and(|pp| pp.connector.is_some());
             if let Some(m) = manual {
                 task.step_approver_ids = m.user_ids.clone();
                 inst.provision = Some(ProvisionInstance {
@@ -1140,7 +1240,10 @@ async fn advance(
                     tx,
                     s,
                     task,
-                    &format!("app \"{}\" has no connector that provisions", s.app.display_name),
+                    &format!(
+                        "app \"{}\" has no connector that provisions",
+                        s.app.display_name
+                    ),
                     log,
                 )
                 .await?;
@@ -1156,7 +1259,9 @@ async fn advance(
             complete_provision(tx, s, task, "builtin", "", log).await?;
         } else {
             // Validation refuses other kinds; a stored snapshot with one is skipped, visibly.
-            log.push(json!({"stepSkipped": {}, "chamberlain": {"reason": "step kind not supported"}}));
+            log.push(
+                json!({"stepSkipped": {}, "chamberlain": {"reason": "step kind not supported"}}),
+            );
         }
     }
 }
@@ -1174,7 +1279,9 @@ fn entitlement_manual(
     let pol = if grant {
         ent.provisioner_policy.as_ref()
     } else {
-        ent.deprovisioner_policy.as_ref().or(ent.provisioner_policy.as_ref())
+        ent.deprovisioner_policy
+            .as_ref()
+            .or(ent.provisioner_policy.as_ref())
     }?;
     serde_json::from_value(pol.get("manual")?.clone()).ok()
 }
@@ -1206,7 +1313,9 @@ async fn complete_provision(
             });
         }
     }
-    log.push(json!({"connectorActionsEnd": {}, "chamberlain": {"provisioned": method, "by": by_user}}));
+    log.push(
+        json!({"connectorActionsEnd": {}, "chamberlain": {"provisioned": method, "by": by_user}}),
+    );
     Ok(())
 }
 
@@ -1285,11 +1394,17 @@ async fn resolve_approvers(
     } else if a.manager.is_some() {
         (s.user.manager_ids.clone(), "the requester's manager".into())
     } else if a.app_owners.is_some() {
-        (owners(tx, "app", &s.app.id).await?, format!("the owners of app \"{}\"", s.app.display_name))
+        (
+            owners(tx, "app", &s.app.id).await?,
+            format!("the owners of app \"{}\"", s.app.display_name),
+        )
     } else if a.entitlement_owners.is_some() {
         (
             owners(tx, "entitlement", &s.entitlement.id).await?,
-            format!("the owners of entitlement \"{}\"", s.entitlement.display_name),
+            format!(
+                "the owners of entitlement \"{}\"",
+                s.entitlement.display_name
+            ),
         )
     } else if a.resource_owners.is_some() {
         (
@@ -1297,10 +1412,14 @@ async fn resolve_approvers(
             "the owners of the entitlement's resource".into(),
         )
     } else if a.self_approval.is_some() {
-        (vec![s.user.id.clone()], "the subject (self-approval)".into())
+        (
+            vec![s.user.id.clone()],
+            "the subject (self-approval)".into(),
+        )
     } else if let Some(g) = &a.group {
         let mut sql = Sql::new("SELECT DISTINCT au.identity_user_id FROM grants g JOIN app_users au ON au.id = g.app_user_id WHERE g.deleted_at IS NULL AND au.deleted_at IS NULL AND au.identity_user_id <> '' AND g.entitlement_id = ");
-        sql.arg(g.app_group_id.as_str()).push(" ORDER BY 1 LIMIT 129");
+        sql.arg(g.app_group_id.as_str())
+            .push(" ORDER BY 1 LIMIT 129");
         let members = ids(tx, sql).await?;
         if members.len() > 128 {
             (vec![], "the group has more than 128 members".into())
@@ -1361,7 +1480,7 @@ async fn resolve_approvers(
         who = ids(tx, sql).await?;
     }
     let mut notes = vec![];
-    if !a.allows_self_approval() && who.iter().any(|u| *u == task.user_id) {
+    if !a.allows_self_approval() && who.contains(&task.user_id) {
         who.retain(|u| *u != task.user_id);
         notes.push("the requester may not approve their own request".to_string());
     }
@@ -1382,7 +1501,8 @@ async fn resolve_approvers(
             .collect();
         if !fallback.is_empty() {
             who = fallback;
-            reason = format!("{what} resolved to nobody; assigned to the step's fallback approvers");
+            reason =
+                format!("{what} resolved to nobody; assigned to the step's fallback approvers");
         } else {
             let admins: Vec<String> = super_admins(tx)
                 .await?
@@ -1466,7 +1586,11 @@ async fn resume_wait(
                     wi.state = WaitState::TimedOut;
                 }
             }
-            let comment = w.wait.as_ref().map(|w| w.comment_on_timeout.clone()).unwrap_or_default();
+            let comment = w
+                .wait
+                .as_ref()
+                .map(|w| w.comment_on_timeout.clone())
+                .unwrap_or_default();
             log.push(json!({"waitStepTimedOut": {}, "chamberlain": {"comment": comment}}));
             set_outcome_timeout(task, now, log);
         }
@@ -1518,7 +1642,8 @@ async fn escalate_step(
                     a.escalation_enabled = false;
                 }
                 ai.assigned_at = Some(now);
-                ai.assignment_reason = "the step's deadline passed; reassigned by escalation".into();
+                ai.assignment_reason =
+                    "the step's deadline passed; reassigned by escalation".into();
             }
         }
         task.step_approver_ids = r.approver_ids.clone();
@@ -1580,7 +1705,9 @@ async fn apply_action(
             return Err(StoreError::Invalid("comment must not be empty".into()));
         }
         if comment.len() > 8192 {
-            return Err(StoreError::Invalid("comment is longer than 8192 characters".into()));
+            return Err(StoreError::Invalid(
+                "comment is longer than 8192 characters".into(),
+            ));
         }
         let involved = actor.super_admin
             || actor.user_id == task.user_id
@@ -1656,7 +1783,11 @@ async fn apply_action(
                     log.push(json!({"comment": {"comment": comment, "updatedBy": actor.user_id}}));
                 }
                 advance(tx, store, s, task, actor, log).await
-            } else if cur.provision.as_ref().is_some_and(|p| p.method == "manual" && p.state == ProvisionState::Waiting) {
+            } else if cur
+                .provision
+                .as_ref()
+                .is_some_and(|p| p.method == "manual" && p.state == ProvisionState::Waiting)
+            {
                 if !assigned && !actor.super_admin {
                     return Err(forbidden(format!(
                         "you are not a provisioner of task {n}; it is assigned to {}",
@@ -1691,7 +1822,12 @@ async fn apply_action(
                     list_or_nobody(&task.step_approver_ids)
                 )));
             }
-            if ai.approval.as_ref().is_some_and(|a| a.require_denial_reason) && comment.trim().is_empty() {
+            if ai
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.require_denial_reason)
+                && comment.trim().is_empty()
+            {
                 return Err(StoreError::Invalid(format!(
                     "this step of task {n} requires a reason to deny; send it as comment"
                 )));
@@ -1713,7 +1849,11 @@ async fn apply_action(
             finish(task, now, false, true, log);
             Ok(())
         }
-        Action::Reassign { comment, step_id, user_ids } => {
+        Action::Reassign {
+            comment,
+            step_id,
+            user_ids,
+        } => {
             step_id_matches(task, step_id)?;
             let cur = current(task).cloned().unwrap_or_default();
             let Some(ai) = &cur.approval else {
@@ -1773,7 +1913,14 @@ async fn apply_action(
                         approval: Some(a.clone()),
                         state: ApprovalState::Waiting,
                         assigned_at: Some(now),
-                        assignment_reason: format!("reassigned by {}", if actor.user_id.is_empty() { "the system" } else { &actor.user_id }),
+                        assignment_reason: format!(
+                            "reassigned by {}",
+                            if actor.user_id.is_empty() {
+                                "the system"
+                            } else {
+                                &actor.user_id
+                            }
+                        ),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -1813,7 +1960,9 @@ async fn apply_action(
         }
         Action::Escalate { comment } => {
             if task.emergency_access {
-                return Err(StoreError::Precondition(format!("task {n} is already an emergency request")));
+                return Err(StoreError::Precondition(format!(
+                    "task {n} is already an emergency request"
+                )));
             }
             let may = actor.super_admin
                 || actor.user_id == task.user_id
@@ -1870,7 +2019,9 @@ async fn apply_action(
                 )));
             }
             let Some(g) = task.task_type.grant.as_mut() else {
-                return Err(StoreError::Precondition(format!("task {n} is not a grant task")));
+                return Err(StoreError::Precondition(format!(
+                    "task {n} is not a grant task"
+                )));
             };
             if let Some(d) = duration {
                 if d.seconds <= 0 {
@@ -1898,10 +2049,18 @@ async fn apply_action(
         Action::SkipStep { comment, step_id } => {
             step_id_matches(task, step_id)?;
             if !actor.super_admin {
-                return Err(forbidden(format!("only super admins may skip a step of task {n}")));
+                return Err(forbidden(format!(
+                    "only super admins may skip a step of task {n}"
+                )));
             }
-            if current(task).is_some_and(|c| c.provision.as_ref().is_some_and(|p| p.method == "connector" && p.state == ProvisionState::Waiting)) {
-                return Err(StoreError::Precondition(format!("task {n} is being provisioned by a connector right now; wait for the result")));
+            if current(task).is_some_and(|c| {
+                c.provision
+                    .as_ref()
+                    .is_some_and(|p| p.method == "connector" && p.state == ProvisionState::Waiting)
+            }) {
+                return Err(StoreError::Precondition(format!(
+                    "task {n} is being provisioned by a connector right now; wait for the result"
+                )));
             }
             if let Some(c) = current_mut(task) {
                 c.state = StepState::Done;
@@ -1926,7 +2085,9 @@ async fn apply_action(
             advance(tx, store, s, task, actor, log).await
         }
         Action::RetryProvisioning { comment } => {
-            let errored = current(task).and_then(|c| c.provision.as_ref()).is_some_and(|p| p.errored.is_some() && p.state == ProvisionState::Waiting);
+            let errored = current(task)
+                .and_then(|c| c.provision.as_ref())
+                .is_some_and(|p| p.errored.is_some() && p.state == ProvisionState::Waiting);
             if !errored {
                 return Err(StoreError::Precondition(format!(
                     "task {n} has no failed provisioning to retry (its current step is {})",
@@ -2012,10 +2173,8 @@ pub fn allowed_actions(task: &Task, user_id: &str, super_admin: bool) -> Vec<Str
                 out.push("TASK_ACTION_TYPE_REASSIGN".into());
             }
         }
-        Some(c) if c.provision.is_some() => {
-            if assigned || super_admin {
-                out.push("TASK_ACTION_TYPE_PROVISION_COMPLETE".into());
-            }
+        Some(c) if c.provision.is_some() && (assigned || super_admin) => {
+            out.push("TASK_ACTION_TYPE_PROVISION_COMPLETE".into());
         }
         _ => {}
     }

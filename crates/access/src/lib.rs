@@ -7,3 +7,4 @@
 pub mod directory;
 pub mod engine;
 pub mod policy;
+pub mod profiles;

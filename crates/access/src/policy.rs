@@ -51,7 +51,9 @@ pub fn validate(policy: &Policy, others: &HashMap<String, Policy>) -> Result<(),
     }
     for (key, seq) in &policy.policy_steps {
         if seq.steps.is_empty() {
-            return Err(format!("policySteps[\"{key}\"] has no steps; add at least one"));
+            return Err(format!(
+                "policySteps[\"{key}\"] has no steps; add at least one"
+            ));
         }
         if seq.steps.len() > 32 {
             return Err(format!("policySteps[\"{key}\"] has more than 32 steps"));
@@ -64,7 +66,9 @@ pub fn validate(policy: &Policy, others: &HashMap<String, Policy>) -> Result<(),
     for (i, rule) in policy.rules.iter().enumerate() {
         let at = format!("rules[{i}]");
         if rule.condition.trim().is_empty() {
-            return Err(format!("{at}.condition must be a CEL expression returning bool"));
+            return Err(format!(
+                "{at}.condition must be a CEL expression returning bool"
+            ));
         }
         if let Err(markers) = Expression::compile(Purpose::PolicyCondition, &rule.condition) {
             let m = &markers[0];
@@ -85,7 +89,12 @@ pub fn validate(policy: &Policy, others: &HashMap<String, Policy>) -> Result<(),
             (Some(k), None) if !policy.policy_steps.contains_key(k) => {
                 return Err(format!(
                     "{at}.stepKey \"{k}\" is not a key of policySteps (keys: {})",
-                    policy.policy_steps.keys().cloned().collect::<Vec<_>>().join(", ")
+                    policy
+                        .policy_steps
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             _ => {}
@@ -129,12 +138,16 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
         }
         if let Some(g) = &a.group {
             if g.app_id.is_empty() || g.app_group_id.is_empty() {
-                return Err("approval.group needs appId and appGroupId (the group's entitlement)".into());
+                return Err(
+                    "approval.group needs appId and appGroupId (the group's entitlement)".into(),
+                );
             }
         }
         if let Some(e) = &a.expression {
             if e.expressions.is_empty() {
-                return Err("approval.expression.expressions must hold at least one CEL expression".into());
+                return Err(
+                    "approval.expression.expressions must hold at least one CEL expression".into(),
+                );
             }
             for (i, src) in e.expressions.iter().enumerate() {
                 if let Err(markers) = Expression::compile(Purpose::ApproverExpression, src) {
@@ -208,7 +221,9 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
             }
             if let Some(m) = &pp.manual {
                 if m.user_ids.is_empty() {
-                    return Err("provisionPolicy.manual.userIds must name at least one provisioner".into());
+                    return Err(
+                        "provisionPolicy.manual.userIds must name at least one provisioner".into(),
+                    );
                 }
             }
         }
@@ -218,7 +233,9 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
             (Some(d), None, None) => {
                 let secs = d.duration.map(|d| d.seconds).unwrap_or(0);
                 if !(60..=31 * 86400).contains(&secs) {
-                    return Err("wait.duration.duration must be between 60s and 2678400s (31 days)".into());
+                    return Err(
+                        "wait.duration.duration must be between 60s and 2678400s (31 days)".into(),
+                    );
                 }
             }
             (None, Some(c), None) => {
@@ -235,7 +252,10 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
                 }
             }
             (None, None, Some(_)) => {
-                return Err("wait.untilTime is not supported by Chamberlain yet; use duration or condition".into())
+                return Err(
+                    "wait.untilTime is not supported by Chamberlain yet; use duration or condition"
+                        .into(),
+                )
             }
             _ => return Err("wait sets exactly one of duration, condition, untilTime".into()),
         }
@@ -259,7 +279,9 @@ pub fn references(policy: &Policy) -> Vec<&str> {
 fn check_references(policy: &Policy, others: &HashMap<String, Policy>) -> Result<(), String> {
     for r in references(policy) {
         if !policy.id.is_empty() && r == policy.id {
-            return Err(format!("policy {r} refers to itself; choose another policy"));
+            return Err(format!(
+                "policy {r} refers to itself; choose another policy"
+            ));
         }
         let Some(target) = others.get(r) else {
             return Err(format!("referenced policy `{r}` does not exist"));
@@ -489,14 +511,18 @@ mod tests {
     fn steps_must_be_well_formed() {
         let all = HashMap::new();
         let mut p = accept_policy("x");
-        p.policy_steps.get_mut("grant").unwrap().steps.push(PolicyStep {
-            approval: Some(Approval {
-                users: Some(UserApproval::default()),
-                manager: Some(Default::default()),
+        p.policy_steps
+            .get_mut("grant")
+            .unwrap()
+            .steps
+            .push(PolicyStep {
+                approval: Some(Approval {
+                    users: Some(UserApproval::default()),
+                    manager: Some(Default::default()),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        });
+            });
         let err = validate(&p, &all).unwrap_err();
         assert!(err.contains("exactly one of users"), "{err}");
         let mut p = accept_policy("x");

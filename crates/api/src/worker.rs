@@ -58,6 +58,7 @@ pub struct Worker {
     state: Shared,
     owner: String,
     slots: Arc<Semaphore>,
+    access_busy: std::sync::atomic::AtomicBool,
 }
 
 /// Starts the worker; it runs until the task is aborted.
@@ -67,6 +68,7 @@ pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
         owner: format!("replica:{}", new_id()),
         state,
         slots,
+        access_busy: Default::default(),
     });
     tokio::spawn(async move { worker.run().await })
 }
@@ -81,6 +83,7 @@ impl Worker {
             if let Err(e) = schedule_identity(&self.state).await {
                 tracing::warn!(error = %e, "scheduling identity resolution failed");
             }
+            self.access_housekeeping();
             let free = self.slots.available_permits() as i64;
             if free > 0 {
                 match jobs::claim(
@@ -107,6 +110,34 @@ impl Worker {
             }
             tokio::time::sleep(self.state.jobs.poll).await;
         }
+    }
+
+    /// Revokes expired grants and resumes waits and escalations, in the background, one round
+    /// at a time per replica. Replicas may overlap: a grant gets one open revoke task (unique
+    /// open key) and task updates are version-guarded, so nothing is done twice.
+    fn access_housekeeping(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.access_busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let engine = crate::routes::tasks::engine(&me.state);
+            loop {
+                match engine.expire_due(500).await {
+                    Ok(n) if n > 0 => tracing::info!(revoked = n, "expired grants revoked"),
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revoking expired grants failed");
+                        break;
+                    }
+                }
+            }
+            if let Err(e) = engine.tick().await {
+                tracing::warn!(error = %e, "resuming waiting tasks failed");
+            }
+            me.access_busy.store(false, Ordering::Release);
+        });
     }
 
     async fn run_job(&self, job: Job) {

@@ -201,13 +201,27 @@ impl Approval {
     /// The fallback approvers configured on whichever approver kind is set.
     pub fn fallback_user_ids(&self) -> &[String] {
         let candidates: [Option<(bool, &Vec<String>)>; 7] = [
-            self.manager.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.entitlement_owners.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.resource_owners.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.app_owners.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.expression.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.self_approval.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
-            self.group.as_ref().map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.manager
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.entitlement_owners
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.resource_owners
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.app_owners
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.expression
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.self_approval
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
+            self.group
+                .as_ref()
+                .map(|a| (a.fallback, &a.fallback_user_ids)),
         ];
         candidates
             .into_iter()

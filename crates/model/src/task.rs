@@ -143,6 +143,20 @@ pub struct Task {
     pub recommendation: String,
     pub analysis_id: String,
     pub policy_generation_id: String,
+    /// Chamberlain bookkeeping: the consequences of this task's outcome (profile enrollment and
+    /// unenrollment) have been started. Not on C1's wire.
+    #[serde(
+        rename = "chamberlainFollowUpsDone",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub follow_ups_done: bool,
+    /// Chamberlain bookkeeping: the task that caused this one (profile enrollment). Not on C1's
+    /// wire when empty.
+    #[serde(
+        rename = "chamberlainParentTaskId",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub parent_task_id: String,
     pub created_at: Option<Timestamp>,
     pub updated_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,

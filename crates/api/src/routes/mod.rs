@@ -13,10 +13,12 @@ pub mod iam;
 pub mod ops;
 pub mod owners;
 pub mod policies;
+pub mod requestable;
 pub mod resources;
 pub mod search;
 pub mod settings;
 pub mod systemlog;
+pub mod tasks;
 pub mod token;
 pub mod users;
 
@@ -211,6 +213,27 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/auth/introspect" "c1.api.auth.v1.Auth.Introspect" ["Auth"] NONE => "c1.api.auth.v1.IntrospectResponse", iam::introspect),
         // Policies
         route!(POST "/api/v1/policies/validate/cel" "c1.api.policy.v1.PolicyValidate.ValidateCEL" ["Policy"] Some("c1.api.policy.v1.EditorValidateRequest") => "c1.api.policy.v1.EditorValidateResponse", policies::validate_cel),
+        route!(GET "/api/v1/policies" "c1.api.policy.v1.Policies.List" ["Policy"] NONE => "c1.api.policy.v1.ListPolicyResponse", policies::list),
+        route!(POST "/api/v1/policies" "c1.api.policy.v1.Policies.Create" ["Policy"] Some("c1.api.policy.v1.CreatePolicyRequest") => "c1.api.policy.v1.CreatePolicyResponse", policies::create),
+        route!(GET "/api/v1/policies/{id}" "c1.api.policy.v1.Policies.Get" ["Policy"] NONE => "c1.api.policy.v1.GetPolicyResponse", policies::get),
+        route!(POST "/api/v1/policies/{id}" "c1.api.policy.v1.Policies.Update" ["Policy"] Some("c1.api.policy.v1.UpdatePolicyRequestInput") => "c1.api.policy.v1.UpdatePolicyResponse", policies::update),
+        route!(DELETE "/api/v1/policies/{id}" "c1.api.policy.v1.Policies.Delete" ["Policy"] Some("c1.api.policy.v1.DeletePolicyRequestInput") => "c1.api.policy.v1.DeletePolicyResponse", policies::delete),
+        route!(POST "/api/v1/search/policies" "c1.api.policy.v1.PolicySearch.Search" ["Policy"] Some("c1.api.policy.v1.SearchPoliciesRequest") => "c1.api.policy.v1.SearchPoliciesResponse", policies::search),
+        // Tasks
+        route!(POST "/api/v1/task/grant" "c1.api.task.v1.TaskService.CreateGrantTask" ["Task"] Some("c1.api.task.v1.TaskServiceCreateGrantRequest") => "c1.api.task.v1.TaskServiceCreateGrantResponse", tasks::create_grant),
+        route!(POST "/api/v1/task/revoke" "c1.api.task.v1.TaskService.CreateRevokeTask" ["Task"] Some("c1.api.task.v1.TaskServiceCreateRevokeRequest") => "c1.api.task.v1.TaskServiceCreateRevokeResponse", tasks::create_revoke),
+        route!(GET "/api/v1/tasks/{id}" "c1.api.task.v1.TaskService.Get" ["Task"] NONE => "c1.api.task.v1.TaskServiceGetResponse", tasks::get),
+        route!(POST "/api/v1/search/tasks" "c1.api.task.v1.TaskSearchService.Search" ["Task"] Some("c1.api.task.v1.TaskSearchRequest") => "c1.api.task.v1.TaskSearchResponse", tasks::search),
+        route!(POST "/api/v1/task/audits" "c1.api.task.v1.TaskAudit.List" ["Task"] Some("c1.api.task.v1.TaskAuditListRequest") => "c1.api.task.v1.TaskAuditListResponse", tasks::audits),
+        route!(POST "/api/v1/tasks/{task_id}/action/approve" "c1.api.task.v1.TaskActionsService.Approve" ["Task"] Some("c1.api.task.v1.TaskActionsServiceApproveRequestInput") => "c1.api.task.v1.TaskActionsServiceApproveResponse", tasks::approve),
+        route!(POST "/api/v1/tasks/{task_id}/action/deny" "c1.api.task.v1.TaskActionsService.Deny" ["Task"] Some("c1.api.task.v1.TaskActionsServiceDenyRequestInput") => "c1.api.task.v1.TaskActionsServiceDenyResponse", tasks::deny),
+        route!(POST "/api/v1/tasks/{task_id}/action/comment" "c1.api.task.v1.TaskActionsService.Comment" ["Task"] Some("c1.api.task.v1.TaskActionsServiceCommentRequestInput") => "c1.api.task.v1.TaskActionsServiceCommentResponse", tasks::comment),
+        route!(POST "/api/v1/tasks/{task_id}/action/reassign" "c1.api.task.v1.TaskActionsService.Reassign" ["Task"] Some("c1.api.task.v1.TaskActionsServiceReassignRequestInput") => "c1.api.task.v1.TaskActionsServiceReassignResponse", tasks::reassign),
+        route!(POST "/api/v1/tasks/{task_id}/action/close" "c1.api.task.v1.TaskActionsService.Close" ["Task"] Some("c1.api.task.v1.TaskActionsServiceCloseRequestInput") => "c1.api.task.v1.TaskActionsServiceCloseResponse", tasks::close),
+        route!(POST "/api/v1/tasks/{task_id}/action/escalate" "c1.api.task.v1.TaskActionsService.EscalateToEmergencyAccess" ["Task"] Some("c1.api.task.v1.TaskActionsServiceEscalateToEmergencyAccessRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::escalate),
+        route!(POST "/api/v1/tasks/{task_id}/action/update-grant-duration" "c1.api.task.v1.TaskActionsService.UpdateGrantDuration" ["Task"] Some("c1.api.task.v1.TaskActionsServiceUpdateGrantDurationRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::update_grant_duration),
+        route!(POST "/api/v1/tasks/{task_id}/action/skip-step" "c1.api.task.v1.TaskActionsService.SkipStep" ["Task"] Some("c1.api.task.v1.TaskActionsServiceSkipStepRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::skip_step),
+        route!(POST "/api/v1/tasks/{task_id}/action/retry-provisioning" "c1.api.task.v1.TaskActionsService.RetryProvisioning" ["Task"] Some("c1.api.task.v1.TaskActionsServiceRetryProvisioningRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::retry_provisioning),
         // System log
         route!(POST "/api/v1/systemlog/events" "c1.api.systemlog.v1.SystemLogService.ListEvents" ["System Log"] Some("c1.api.systemlog.v1.SystemLogServiceListEventsRequest") => "c1.api.systemlog.v1.SystemLogServiceListEventsResponse", systemlog::list_events),
     ]

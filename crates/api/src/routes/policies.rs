@@ -141,7 +141,11 @@ async fn check_users(s: &Shared, p: &Policy) -> ApiResult<()> {
                 }
                 ids.extend(a.fallback_user_ids().iter().cloned());
                 ids.extend(a.allowed_reassignees.iter().cloned());
-                if let Some(r) = a.escalation.as_ref().and_then(|e| e.reassign_to_approvers.as_ref()) {
+                if let Some(r) = a
+                    .escalation
+                    .as_ref()
+                    .and_then(|e| e.reassign_to_approvers.as_ref())
+                {
                     ids.extend(r.approver_ids.iter().cloned());
                 }
             }
@@ -213,7 +217,9 @@ pub async fn list(
     authz::require_read(&caller)?;
     let page =
         record::list::<Policy, _>(s.store.pool(), &[], false, &common::page_req(&paging)).await?;
-    Ok(Json(json!({"list": page.items, "nextPageToken": page.next_page_token})))
+    Ok(Json(
+        json!({"list": page.items, "nextPageToken": page.next_page_token}),
+    ))
 }
 
 /// `POST /api/v1/search/policies`.
@@ -232,18 +238,34 @@ pub async fn search(
         }
     }
     if !r.policy_types.is_empty() {
-        filters.push(chamberlain_store::Filter::In("policy_type", r.policy_types.clone()));
+        filters.push(chamberlain_store::Filter::In(
+            "policy_type",
+            r.policy_types.clone(),
+        ));
     }
     if !r.exclude_policy_ids.is_empty() {
-        filters.push(chamberlain_store::Filter::NotIn("id", r.exclude_policy_ids.clone()));
+        filters.push(chamberlain_store::Filter::NotIn(
+            "id",
+            r.exclude_policy_ids.clone(),
+        ));
     }
-    let q = if r.query.is_empty() { &r.display_name } else { &r.query };
+    let q = if r.query.is_empty() {
+        &r.display_name
+    } else {
+        &r.query
+    };
     if !q.is_empty() {
-        filters.push(chamberlain_store::Filter::Contains(vec!["name_lc"], q.to_lowercase()));
+        filters.push(chamberlain_store::Filter::Contains(
+            vec!["name_lc"],
+            q.to_lowercase(),
+        ));
     }
     let page = common::body_page(r.page_size, &r.page_token)?;
-    let page = record::list::<Policy, _>(s.store.pool(), &filters, r.include_deleted, &page).await?;
-    Ok(Json(json!({"list": page.items, "nextPageToken": page.next_page_token})))
+    let page =
+        record::list::<Policy, _>(s.store.pool(), &filters, r.include_deleted, &page).await?;
+    Ok(Json(
+        json!({"list": page.items, "nextPageToken": page.next_page_token}),
+    ))
 }
 
 /// `POST /api/v1/policies/{id}`: updates the fields in `updateMask` (all writable fields when
@@ -257,7 +279,9 @@ pub async fn update(
     authz::require_super_admin(&caller)?;
     common::check_id("id", &id)?;
     let patch = r.policy.ok_or_else(|| {
-        ApiError::invalid("`policy` is required: send {\"policy\": {...}, \"updateMask\": \"displayName,rules\"}")
+        ApiError::invalid(
+            "`policy` is required: send {\"policy\": {...}, \"updateMask\": \"displayName,rules\"}",
+        )
     })?;
     let typed: Policy = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::invalid(format!("field `policy`: {e}")))?;
@@ -269,7 +293,9 @@ pub async fn update(
     }
     let before: Policy = common::load(&s, "policy", &id).await?;
     if before.system_builtin {
-        return Err(ApiError::precondition(format!("policy `{id}` is built in and cannot be changed; copy it into a new policy")));
+        return Err(ApiError::precondition(format!(
+            "policy `{id}` is built in and cannot be changed; copy it into a new policy"
+        )));
     }
     let (mut after, _) =
         chamberlain_model::mask::apply_typed(&before, &patch, r.update_mask.as_deref(), WRITABLE)
@@ -298,7 +324,9 @@ pub async fn delete(
     authz::require_super_admin(&caller)?;
     let p: Policy = common::load(&s, "policy", &id).await?;
     if p.system_builtin {
-        return Err(ApiError::precondition(format!("policy `{id}` is built in and cannot be deleted")));
+        return Err(ApiError::precondition(format!(
+            "policy `{id}` is built in and cannot be deleted"
+        )));
     }
     let referrers: Vec<String> = others(&s, &id)
         .await?
@@ -335,13 +363,24 @@ async fn policy_users(s: &Shared, id: &str) -> ApiResult<Vec<String>> {
             "SELECT doc FROM {table} WHERE deleted_at IS NULL AND doc LIKE "
         ));
         sql.arg(needle.clone()).push(" LIMIT 50");
-        let rows = sql.query().fetch_all(s.store.pool()).await.map_err(StoreError::from)?;
+        let rows = sql
+            .query()
+            .fetch_all(s.store.pool())
+            .await
+            .map_err(StoreError::from)?;
         for r in rows {
-            let doc: Value = serde_json::from_str(&sqlx::Row::try_get::<String, _>(&r, 0).map_err(StoreError::from)?)
-                .unwrap_or_default();
-            let uses = ["grantPolicyId", "revokePolicyId", "certifyPolicyId", "emergencyGrantPolicyId"]
-                .iter()
-                .any(|k| doc.get(k).and_then(Value::as_str) == Some(id));
+            let doc: Value = serde_json::from_str(
+                &sqlx::Row::try_get::<String, _>(&r, 0).map_err(StoreError::from)?,
+            )
+            .unwrap_or_default();
+            let uses = [
+                "grantPolicyId",
+                "revokePolicyId",
+                "certifyPolicyId",
+                "emergencyGrantPolicyId",
+            ]
+            .iter()
+            .any(|k| doc.get(k).and_then(Value::as_str) == Some(id));
             if uses && out.len() < 5 {
                 out.push(format!(
                     "{what} \"{}\" ({})",

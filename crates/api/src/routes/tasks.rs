@@ -15,6 +15,7 @@ use chamberlain_access::engine::{
 use chamberlain_model::task::{Task, TaskOrigin};
 use chamberlain_model::{Duration, Timestamp};
 use chamberlain_store::record::PageReq;
+use chamberlain_store::repo::catalogs;
 use chamberlain_store::repo::tasks::{self, TaskQuery};
 use chamberlain_sync::baton::Provision;
 use futures::future::BoxFuture;
@@ -44,10 +45,14 @@ impl Provisioner for ConnectorProvisioner {
             else {
                 return Err("the app no longer has a connector that provisions".into());
             };
-            let Some((ent_ext, user_ext)) =
-                connectors::baton_ids(s, &change.app_id, &change.entitlement_id, &change.app_user_id)
-                    .await
-                    .map_err(|e| e.message)?
+            let Some((ent_ext, user_ext)) = connectors::baton_ids(
+                s,
+                &change.app_id,
+                &change.entitlement_id,
+                &change.app_user_id,
+            )
+            .await
+            .map_err(|e| e.message)?
             else {
                 return Err("the entitlement or the account did not come from the connector, so the connector cannot change it".into());
             };
@@ -174,7 +179,9 @@ async fn subject_allowed(
     let subject = if !identity_user_id.is_empty() {
         identity_user_id.to_string()
     } else if !app_user_id.is_empty() {
-        common::app_user(s, app_id, app_user_id).await?.identity_user_id
+        common::app_user(s, app_id, app_user_id)
+            .await?
+            .identity_user_id
     } else {
         me.clone()
     };
@@ -196,8 +203,16 @@ pub async fn create_grant(
     let _ = (&r.expand_mask, &r.request_data, &r.source);
     require("appId", &r.app_id)?;
     require("appEntitlementId", &r.app_entitlement_id)?;
-    let subject = subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
+    let subject =
+        subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
     crate::routes::requestable::check(&s, &subject, &r.app_id, &r.app_entitlement_id).await?;
+    if r.app_id == catalogs::BUILTIN_APP_ID && r.app_user_id.is_empty() {
+        // Profile membership: the user's account in the built-in app is made on first use.
+        let user = subject.clone();
+        chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+            catalogs::ensure_builtin_account(tx, &user).await
+        })?;
+    }
     let task = engine(&s)
         .create_grant(
             &actor(&caller),
@@ -205,12 +220,17 @@ pub async fn create_grant(
                 app_id: r.app_id,
                 entitlement_id: r.app_entitlement_id,
                 app_user_id: r.app_user_id,
-                identity_user_id: if r.identity_user_id.is_empty() { subject } else { r.identity_user_id },
+                identity_user_id: if r.identity_user_id.is_empty() {
+                    subject
+                } else {
+                    r.identity_user_id
+                },
                 justification: r.description,
                 duration: r.grant_duration,
                 emergency: r.emergency_access,
                 origin: origin(&caller),
                 steps_override: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -226,7 +246,8 @@ pub async fn create_revoke(
     let _ = &r.expand_mask;
     require("appId", &r.app_id)?;
     require("appEntitlementId", &r.app_entitlement_id)?;
-    let subject = subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
+    let subject =
+        subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
     let task = engine(&s)
         .create_revoke(
             &actor(&caller),
@@ -234,10 +255,15 @@ pub async fn create_revoke(
                 app_id: r.app_id,
                 entitlement_id: r.app_entitlement_id,
                 app_user_id: r.app_user_id,
-                identity_user_id: if r.identity_user_id.is_empty() { subject } else { r.identity_user_id },
+                identity_user_id: if r.identity_user_id.is_empty() {
+                    subject
+                } else {
+                    r.identity_user_id
+                },
                 justification: r.description,
                 origin: origin(&caller),
                 steps_override: None,
+                ..Default::default()
             },
         )
         .await?;
@@ -254,7 +280,9 @@ pub async fn get(
     if !may_see(&task, &caller) {
         return Err(ApiError::not_found(format!("task `{id}` was not found")));
     }
-    Ok(Json(json!({"taskView": view(task, &caller), "expanded": []})))
+    Ok(Json(
+        json!({"taskView": view(task, &caller), "expanded": []}),
+    ))
 }
 
 /// The body of every task action.
@@ -293,15 +321,64 @@ macro_rules! action_handler {
     };
 }
 
-action_handler!(approve, "`POST /api/v1/tasks/{task_id}/action/approve` (also completes a manual provisioning step).", |r| Action::Approve { comment: r.comment, step_id: r.policy_step_id });
-action_handler!(deny, "`POST /api/v1/tasks/{task_id}/action/deny`.", |r| Action::Deny { comment: r.comment, step_id: r.policy_step_id });
-action_handler!(comment, "`POST /api/v1/tasks/{task_id}/action/comment`.", |r| Action::Comment { comment: r.comment });
-action_handler!(reassign, "`POST /api/v1/tasks/{task_id}/action/reassign`.", |r| Action::Reassign { comment: r.comment, step_id: r.policy_step_id, user_ids: r.new_step_user_ids });
-action_handler!(close, "`POST /api/v1/tasks/{task_id}/action/close`: cancels an open task.", |r| Action::Close { comment: r.comment });
-action_handler!(escalate, "`POST /api/v1/tasks/{task_id}/action/escalate`: switches to the emergency policy.", |r| Action::Escalate { comment: r.comment });
-action_handler!(update_grant_duration, "`POST /api/v1/tasks/{task_id}/action/update-grant-duration`.", |r| Action::UpdateGrantDuration { duration: r.duration });
-action_handler!(skip_step, "`POST /api/v1/tasks/{task_id}/action/skip-step` (super admins).", |r| Action::SkipStep { comment: r.comment, step_id: r.policy_step_id });
-action_handler!(retry_provisioning, "`POST /api/v1/tasks/{task_id}/action/retry-provisioning`.", |r| Action::RetryProvisioning { comment: r.comment });
+action_handler!(
+    approve,
+    "`POST /api/v1/tasks/{task_id}/action/approve` (also completes a manual provisioning step).",
+    |r| Action::Approve {
+        comment: r.comment,
+        step_id: r.policy_step_id
+    }
+);
+action_handler!(deny, "`POST /api/v1/tasks/{task_id}/action/deny`.", |r| {
+    Action::Deny {
+        comment: r.comment,
+        step_id: r.policy_step_id,
+    }
+});
+action_handler!(
+    comment,
+    "`POST /api/v1/tasks/{task_id}/action/comment`.",
+    |r| Action::Comment { comment: r.comment }
+);
+action_handler!(
+    reassign,
+    "`POST /api/v1/tasks/{task_id}/action/reassign`.",
+    |r| Action::Reassign {
+        comment: r.comment,
+        step_id: r.policy_step_id,
+        user_ids: r.new_step_user_ids
+    }
+);
+action_handler!(
+    close,
+    "`POST /api/v1/tasks/{task_id}/action/close`: cancels an open task.",
+    |r| Action::Close { comment: r.comment }
+);
+action_handler!(
+    escalate,
+    "`POST /api/v1/tasks/{task_id}/action/escalate`: switches to the emergency policy.",
+    |r| Action::Escalate { comment: r.comment }
+);
+action_handler!(
+    update_grant_duration,
+    "`POST /api/v1/tasks/{task_id}/action/update-grant-duration`.",
+    |r| Action::UpdateGrantDuration {
+        duration: r.duration
+    }
+);
+action_handler!(
+    skip_step,
+    "`POST /api/v1/tasks/{task_id}/action/skip-step` (super admins).",
+    |r| Action::SkipStep {
+        comment: r.comment,
+        step_id: r.policy_step_id
+    }
+);
+action_handler!(
+    retry_provisioning,
+    "`POST /api/v1/tasks/{task_id}/action/retry-provisioning`.",
+    |r| Action::RetryProvisioning { comment: r.comment }
+);
 
 /// `c1.api.task.v1.TaskSearchRequest` (the filters Chamberlain applies; others are refused
 /// when set, so a client never gets silently unfiltered results).
@@ -346,7 +423,9 @@ pub async fn search(
     }
     let mut kinds = Vec::new();
     for t in &r.task_types {
-        let o = t.as_object().ok_or_else(|| ApiError::invalid("taskTypes entries are objects such as {\"grant\": {}}"))?;
+        let o = t.as_object().ok_or_else(|| {
+            ApiError::invalid("taskTypes entries are objects such as {\"grant\": {}}")
+        })?;
         for k in o.keys() {
             match k.as_str() {
                 "grant" | "revoke" => kinds.push(k.clone()),
@@ -356,7 +435,9 @@ pub async fn search(
     }
     for st in &r.task_states {
         if !matches!(st.as_str(), "TASK_STATE_OPEN" | "TASK_STATE_CLOSED") {
-            return Err(ApiError::invalid(format!("taskStates: `{st}` is not TASK_STATE_OPEN or TASK_STATE_CLOSED")));
+            return Err(ApiError::invalid(format!(
+                "taskStates: `{st}` is not TASK_STATE_OPEN or TASK_STATE_CLOSED"
+            )));
         }
     }
     let mut outcomes = r.grant_outcomes.clone();
@@ -365,13 +446,21 @@ pub async fn search(
         "" | "TASK_SEARCH_CURRENT_STEP_UNSPECIFIED" => None,
         "TASK_SEARCH_CURRENT_STEP_APPROVAL" => Some("approval".to_string()),
         "TASK_SEARCH_CURRENT_STEP_PROVISION" => Some("provision".to_string()),
-        other => return Err(ApiError::invalid(format!("currentStep: `{other}` is not a TASK_SEARCH_CURRENT_STEP_* value"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "currentStep: `{other}` is not a TASK_SEARCH_CURRENT_STEP_* value"
+            )))
+        }
     };
     let emergency = match r.emergency_status.as_str() {
         "" | "UNSPECIFIED" | "ALL" => None,
         "EMERGENCY" => Some(true),
         "NON_EMERGENCY" => Some(false),
-        other => return Err(ApiError::invalid(format!("emergencyStatus: `{other}` is not ALL, EMERGENCY or NON_EMERGENCY"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "emergencyStatus: `{other}` is not ALL, EMERGENCY or NON_EMERGENCY"
+            )))
+        }
     };
     let descending = match r.sort_by.as_str() {
         "" | "TASK_SEARCH_SORT_BY_UNSPECIFIED" | "TASK_SEARCH_SORT_BY_REVERSE_TICKET_ID" | "TASK_SEARCH_SORT_BY_REVERSE_CREATED_AT" => true,
@@ -401,8 +490,14 @@ pub async fn search(
     let mut page = common::body_page(r.page_size, &r.page_token)?;
     page.descending = descending;
     let found = tasks::search(s.store.pool(), &q, &page).await?;
-    let list: Vec<Value> = found.items.into_iter().map(|t| view(t.task, &caller)).collect();
-    Ok(Json(json!({"list": list, "nextPageToken": found.next_page_token, "expanded": []})))
+    let list: Vec<Value> = found
+        .items
+        .into_iter()
+        .map(|t| view(t.task, &caller))
+        .collect();
+    Ok(Json(
+        json!({"list": list, "nextPageToken": found.next_page_token, "expanded": []}),
+    ))
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -438,10 +533,15 @@ pub async fn audits(
     require("taskId", &r.task_id)?;
     let task = engine(&s).get(&r.task_id).await?;
     if !may_see(&task, &caller) {
-        return Err(ApiError::not_found(format!("task `{}` was not found", r.task_id)));
+        return Err(ApiError::not_found(format!(
+            "task `{}` was not found",
+            r.task_id
+        )));
     }
     let mut page: PageReq = common::body_page(r.page_size, &r.page_token)?;
     page.descending = r.newest_first;
     let found = tasks::audits(s.store.pool(), &task.id, r.comments_only, &page).await?;
-    Ok(Json(json!({"list": found.items, "nextPageToken": found.next_page_token})))
+    Ok(Json(
+        json!({"list": found.items, "nextPageToken": found.next_page_token}),
+    ))
 }

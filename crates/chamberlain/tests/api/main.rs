@@ -6,6 +6,7 @@ mod harness;
 mod jobs;
 mod policies;
 mod sync;
+mod tasks;
 
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
@@ -19,6 +20,10 @@ use jobs::jobs_leases_locks_and_events;
 use policies::cel_validation_reports_markers;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
+use tasks::{
+    auto_approval_and_expiry, default_policy_and_fallbacks, policy_bad_input_is_refused,
+    request_approval_and_refusals,
+};
 
 use harness::TestServer;
 use serde_json::{json, Value};
@@ -49,6 +54,10 @@ on_both_backends!(
     accounts_in_other_apps_are_linked,
     directory_bad_input_is_refused,
     cel_validation_reports_markers,
+    request_approval_and_refusals,
+    default_policy_and_fallbacks,
+    auto_approval_and_expiry,
+    policy_bad_input_is_refused,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

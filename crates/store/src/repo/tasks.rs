@@ -359,7 +359,8 @@ pub async fn open_ids_at_step<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     step: &str,
     limit: i64,
 ) -> Result<Vec<String>, StoreError> {
-    let mut sql = Sql::new("SELECT id FROM tasks WHERE state = 'TASK_STATE_OPEN' AND current_step = ");
+    let mut sql =
+        Sql::new("SELECT id FROM tasks WHERE state = 'TASK_STATE_OPEN' AND current_step = ");
     sql.arg(step).push(" ORDER BY id LIMIT ").arg(limit);
     let rows = sql.query().fetch_all(e).await?;
     rows.iter()
@@ -393,7 +394,8 @@ pub async fn audit(
             d.insert(k, v);
         }
     }
-    let mut sql = Sql::new("INSERT INTO task_audits (id, task_id, is_comment, created_at, doc) VALUES (");
+    let mut sql =
+        Sql::new("INSERT INTO task_audits (id, task_id, is_comment, created_at, doc) VALUES (");
     sql.arg(id.as_str())
         .push(", ")
         .arg(task.id.as_str())

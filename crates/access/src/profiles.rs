@@ -1,0 +1,233 @@
+//! What follows a profile membership change: enrolling grants the profile's entitlements,
+//! leaving revokes them as the profile's unenrollment behaviour says. Each consequence is its
+//! own task whose history names the membership task that caused it.
+
+use crate::engine::{
+    auto_steps, provision_step, Actor, Engine, EngineError, GrantRequest, RevokeRequest,
+};
+use chamberlain_model::catalog::{
+    EnrollmentBehavior, RequestCatalog, UnenrollmentBehavior, UnenrollmentEntitlementBehavior,
+};
+use chamberlain_model::task::{GrantOutcome, RevokeOutcome, Task, TaskOrigin, TaskState};
+use chamberlain_store::repo::{catalogs, grants, tasks};
+use chamberlain_store::{write_tx, StoreError};
+use serde_json::json;
+use std::collections::HashSet;
+
+impl Engine {
+    /// Starts the consequences of a closed task once (claimed with a version-guarded update,
+    /// so concurrent callers and replicas do it once).
+    pub async fn follow_up(&self, task_id: &str) -> Result<(), EngineError> {
+        let task = self.get(task_id).await?;
+        if task.state != TaskState::Closed || task.follow_ups_done {
+            return Ok(());
+        }
+        let (ent_id, granted) = match (&task.task_type.grant, &task.task_type.revoke) {
+            (Some(g), _) if g.outcome == GrantOutcome::Granted => {
+                (g.app_entitlement_id.clone(), true)
+            }
+            (_, Some(r)) if r.outcome == RevokeOutcome::Revoked => {
+                (r.app_entitlement_id.clone(), false)
+            }
+            _ => return Ok(()),
+        };
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let Some(catalog) = catalogs::catalog_for_enrollment(&mut conn, &ent_id).await? else {
+            return Ok(());
+        };
+        let entries = catalogs::catalog_entitlements(&mut conn, &catalog.id).await?;
+        drop(conn);
+        let actor = Actor::system("access profile membership");
+        let id = task.id.clone();
+        let claimed = write_tx!(self.store, &actor.audit, |tx| {
+            let Some(stored) = tasks::get_tx(tx, &id).await? else {
+                return Ok(false);
+            };
+            if stored.task.follow_ups_done {
+                return Ok(false);
+            }
+            let mut t = stored.task.clone();
+            t.follow_ups_done = true;
+            tasks::update(tx, &t, stored.version).await?;
+            Ok(true)
+        })?;
+        if !claimed {
+            return Ok(());
+        }
+        let mut notes = Vec::new();
+        if granted {
+            self.enroll(&task, &catalog, &entries, &mut notes).await;
+        } else {
+            self.unenroll(&task, &catalog, &entries, &mut notes).await?;
+        }
+        write_tx!(self.store, &actor.audit, |tx| {
+            for n in &notes {
+                tasks::audit(
+                    tx,
+                    &task,
+                    "",
+                    json!({"policyEvaluationStep": {"stepComment": n}}),
+                )
+                .await?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    async fn enroll(
+        &self,
+        parent: &Task,
+        catalog: &RequestCatalog,
+        entries: &[(String, String)],
+        notes: &mut Vec<String>,
+    ) {
+        let origin = child_origin(parent);
+        let bypass = catalog.enrollment_behavior != EnrollmentBehavior::Enforce;
+        let actor = Actor::system("access profile enrollment");
+        for (app_id, ent_id) in entries {
+            let req = GrantRequest {
+                app_id: app_id.clone(),
+                entitlement_id: ent_id.clone(),
+                identity_user_id: parent.user_id.clone(),
+                justification: format!(
+                    "member of access profile \"{}\" (task {})",
+                    catalog.display_name, parent.numeric_id
+                ),
+                origin,
+                steps_override: bypass.then(|| {
+                    (
+                        format!("Access profile \"{}\" enrollment", catalog.display_name),
+                        auto_steps("granted by access profile enrollment (the entitlement's request policy is bypassed)"),
+                    )
+                }),
+                parent_task_id: parent.id.clone(),
+                ..Default::default()
+            };
+            match self.create_grant(&actor, req).await {
+                Ok(t) => notes.push(format!(
+                    "enrollment: opened task {} for entitlement `{ent_id}`",
+                    t.numeric_id
+                )),
+                Err(e) => notes.push(format!(
+                    "enrollment: entitlement `{ent_id}` of app `{app_id}` was not requested: {e}"
+                )),
+            }
+        }
+    }
+
+    async fn unenroll(
+        &self,
+        parent: &Task,
+        catalog: &RequestCatalog,
+        entries: &[(String, String)],
+        notes: &mut Vec<String>,
+    ) -> Result<(), EngineError> {
+        let behaviour = catalog.unenrollment_behavior;
+        if behaviour == UnenrollmentBehavior::LeaveAccessAsIs {
+            notes.push(format!(
+                "unenrollment: access profile \"{}\" leaves access as is",
+                catalog.display_name
+            ));
+            return Ok(());
+        }
+        // What other profiles the user still belongs to justify.
+        let mut justified: HashSet<String> = HashSet::new();
+        if behaviour != UnenrollmentBehavior::RevokeAll {
+            let mut conn = self
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(StoreError::from)?;
+            for other in member_catalogs(&mut conn, &parent.user_id).await? {
+                if other.id == catalog.id {
+                    continue;
+                }
+                for (_, e) in catalogs::catalog_entitlements(&mut conn, &other.id).await? {
+                    justified.insert(e);
+                }
+            }
+        }
+        let enforce =
+            catalog.unenrollment_entitlement_behavior == UnenrollmentEntitlementBehavior::Enforce;
+        let actor = Actor::system("access profile unenrollment");
+        for (app_id, ent_id) in entries {
+            if justified.contains(ent_id) {
+                notes.push(format!("unenrollment: entitlement `{ent_id}` is kept: another access profile of the user includes it"));
+                continue;
+            }
+            let held = grants::search(
+                &self.store,
+                &grants::GrantQuery {
+                    entitlement_ids: vec![ent_id.clone()],
+                    identity_user_id: Some(parent.user_id.clone()),
+                    ..Default::default()
+                },
+                grants::GrantState::Current,
+                &chamberlain_store::record::PageReq::first(10),
+            )
+            .await?;
+            for g in held.items.into_iter().filter(|g| g.direct) {
+                let req = RevokeRequest {
+                    app_id: app_id.clone(),
+                    entitlement_id: ent_id.clone(),
+                    app_user_id: g.grant.app_user_id.clone(),
+                    justification: format!(
+                        "left access profile \"{}\" (task {})",
+                        catalog.display_name, parent.numeric_id
+                    ),
+                    origin: child_origin(parent),
+                    steps_override: (!enforce).then(|| {
+                        (
+                            format!("Access profile \"{}\" unenrollment", catalog.display_name),
+                            vec![provision_step()],
+                        )
+                    }),
+                    parent_task_id: parent.id.clone(),
+                    ..Default::default()
+                };
+                match self.create_revoke(&actor, req).await {
+                    Ok(t) => notes.push(format!(
+                        "unenrollment: opened task {} to revoke entitlement `{ent_id}`",
+                        t.numeric_id
+                    )),
+                    Err(e) => notes.push(format!(
+                        "unenrollment: entitlement `{ent_id}` was not revoked: {e}"
+                    )),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn child_origin(parent: &Task) -> TaskOrigin {
+    match parent.origin {
+        TaskOrigin::ProfileMembershipAutomation => TaskOrigin::ProfileMembershipAutomation,
+        _ => TaskOrigin::ProfileMembership,
+    }
+}
+
+/// The live catalogs `user_id` is a member of (holds the enrollment entitlement).
+async fn member_catalogs(
+    conn: &mut sqlx::AnyConnection,
+    user_id: &str,
+) -> Result<Vec<RequestCatalog>, StoreError> {
+    let mut sql = chamberlain_store::record::Sql::new(
+        "SELECT c.doc FROM request_catalogs c WHERE c.deleted_at IS NULL AND EXISTS (\
+         SELECT 1 FROM grants g JOIN app_users au ON au.id = g.app_user_id \
+         WHERE g.deleted_at IS NULL AND au.deleted_at IS NULL AND g.entitlement_id = c.enrollment_entitlement_id \
+         AND (g.deprovision_at IS NULL OR g.deprovision_at > ",
+    );
+    sql.arg(chamberlain_model::Timestamp::now().as_micros())
+        .push(") AND au.identity_user_id = ")
+        .arg(user_id)
+        .push(") ORDER BY c.id");
+    chamberlain_store::record::fetch_docs(conn, &sql).await
+}

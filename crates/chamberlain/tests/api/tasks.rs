@@ -1,0 +1,501 @@
+//! Policies and tasks: requests, approvals, refusals, provisioning and expiry.
+
+use crate::harness::TestServer;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// An app, an entitlement in it, and an account in it for `user_id` (made by granting a base
+/// entitlement to the user).
+async fn app_with_account(s: &TestServer, name: &str, user_ids: &[&str]) -> (String, String) {
+    let app = s.create_app(name).await;
+    let base = s.create_entitlement(&app, "base").await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{base}/add-manual-user"),
+        Some(json!({"userIds": user_ids})),
+    )
+    .await;
+    let ent = s.create_entitlement(&app, "admin").await;
+    (app, ent)
+}
+
+async fn set_entitlement(s: &TestServer, app: &str, ent: &str, patch: Value, mask: &str) {
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{ent}"),
+        Some(json!({"entitlement": patch, "updateMask": mask})),
+    )
+    .await;
+}
+
+fn task_of(v: &Value) -> &Value {
+    &v["taskView"]["task"]
+}
+
+async fn holds(s: &TestServer, app: &str, ent: &str, user: &str) -> bool {
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/search/grants",
+            Some(json!({"entitlementRefs": [{"appId": app, "id": ent}], "userId": user})),
+        )
+        .await;
+    !v["list"].as_array().unwrap().is_empty()
+}
+
+pub async fn request_approval_and_refusals(s: &TestServer) {
+    let (req_id, req_tok) = s.user_with_token("req@example.com", &["basic-user"]).await;
+    let (appr_id, appr_tok) = s.user_with_token("appr@example.com", &["basic-user"]).await;
+    let (_out_id, out_tok) = s
+        .user_with_token("outsider@example.com", &["basic-user"])
+        .await;
+    let (app, ent) = app_with_account(s, "Payroll", &[&req_id]).await;
+    let policy = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({
+                "displayName": "Approver with reason",
+                "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [
+                    {"approval": {"users": {"userIds": [appr_id]}, "requireApprovalReason": true, "requireDenialReason": true}},
+                    {"provision": {}}
+                ]}}
+            })),
+        )
+        .await;
+    let pid = policy["policy"]["id"].as_str().unwrap().to_string();
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": pid, "durationGrant": "86400s"}),
+        "grantPolicyId,durationGrant",
+    )
+    .await;
+
+    // Longer than the maximum: refused, nothing opened.
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "90000s"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("maximum"), "{v}");
+    // A basic user may not request for someone else.
+    let (st, _) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent, "identityUserId": appr_id})),
+        )
+        .await;
+    assert_eq!(st, 403);
+
+    let (st, v) = s
+        .call(&req_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent, "description": "payroll run", "grantDuration": "3600s"})))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let task = task_of(&v).clone();
+    let tid = task["id"].as_str().unwrap().to_string();
+    assert_eq!(task["state"], "TASK_STATE_OPEN");
+    assert_eq!(task["stepApproverIds"], json!([appr_id]));
+    assert_eq!(task["origin"], "TASK_ORIGIN_API");
+    assert!(task["numericId"].as_str().unwrap().parse::<i64>().unwrap() >= 1);
+    // The same request while open: the open task, not a second one.
+    let (_, again) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    assert_eq!(task_of(&again)["id"], tid.as_str());
+
+    // Someone not assigned, the requester, and an approval without the required reason.
+    let approve = format!("/api/v1/tasks/{tid}/action/approve");
+    let (st, v) = s
+        .call(&out_tok, "POST", &approve, Some(json!({"comment": "ok"})))
+        .await;
+    assert_eq!(st, 404, "outsiders cannot even see the task: {v}");
+    let (st, v) = s
+        .call(&req_tok, "POST", &approve, Some(json!({"comment": "me"})))
+        .await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = s.call(&appr_tok, "POST", &approve, Some(json!({}))).await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("reason"), "{v}");
+    assert!(!holds(s, &app, &ent, &req_id).await);
+
+    // The approver sees it in their work queue.
+    let (_, mine) = s
+        .call(
+            &appr_tok,
+            "POST",
+            "/api/v1/search/tasks",
+            Some(json!({"myWorkUserIds": [appr_id], "taskStates": ["TASK_STATE_OPEN"]})),
+        )
+        .await;
+    assert_eq!(mine["list"].as_array().unwrap().len(), 1, "{mine}");
+
+    // Two approvals at once: one outcome.
+    let (a, b) = tokio::join!(
+        s.call(
+            &appr_tok,
+            "POST",
+            &approve,
+            Some(json!({"comment": "needed for payroll"}))
+        ),
+        s.call(
+            &appr_tok,
+            "POST",
+            &approve,
+            Some(json!({"comment": "needed for payroll"}))
+        ),
+    );
+    let statuses = [a.0, b.0];
+    assert!(statuses.contains(&200), "{a:?} {b:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{a:?} {b:?}"
+    );
+    assert!(
+        a.1["code"] == 9 || b.1["code"] == 9 || a.0 == b.0,
+        "the loser is told the task moved on: {a:?} {b:?}"
+    );
+    let done = s.ok("GET", &format!("/api/v1/tasks/{tid}"), None).await;
+    let t = task_of(&done);
+    assert_eq!(t["state"], "TASK_STATE_CLOSED");
+    assert_eq!(t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED");
+    assert_eq!(t["approverIds"], json!([appr_id]));
+    assert!(holds(s, &app, &ent, &req_id).await);
+    // Actions on a closed task are refused.
+    let (st, v) = s
+        .call(
+            &appr_tok,
+            "POST",
+            &approve,
+            Some(json!({"comment": "again"})),
+        )
+        .await;
+    assert_eq!((st, v["code"].clone()), (400, json!(9)), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("closed"), "{v}");
+    let (st, v) = s
+        .call(
+            &appr_tok,
+            "POST",
+            &format!("/api/v1/tasks/{tid}/action/deny"),
+            Some(json!({"comment": "no"})),
+        )
+        .await;
+    assert_eq!((st, v["code"].clone()), (400, json!(9)), "{v}");
+    // The history names every step.
+    let log = s
+        .ok("POST", "/api/v1/task/audits", Some(json!({"taskId": tid})))
+        .await;
+    let text = log.to_string();
+    for needle in [
+        "taskCreated",
+        "approvalInstanceChange",
+        "grantOutcome",
+        "needed for payroll",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+    let comments = s
+        .ok(
+            "POST",
+            "/api/v1/task/audits",
+            Some(json!({"taskId": tid, "commentsOnly": true})),
+        )
+        .await;
+    assert_eq!(comments["list"].as_array().unwrap().len(), 1, "{comments}");
+
+    // Deny closes the request; a second request can then be opened and cancelled.
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/revoke",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let rt = task_of(&v);
+    // No revoke policy: revoked without review.
+    assert_eq!(
+        rt["type"]["revoke"]["outcome"], "REVOKE_OUTCOME_REVOKED",
+        "{rt}"
+    );
+    assert!(!holds(s, &app, &ent, &req_id).await);
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    let t2 = task_of(&v)["id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .call(
+            &appr_tok,
+            "POST",
+            &format!("/api/v1/tasks/{t2}/action/deny"),
+            Some(json!({"comment": "not now"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_DENIED"
+    );
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    let t3 = task_of(&v)["id"].as_str().unwrap().to_string();
+    assert_ne!(t3, t2);
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            &format!("/api/v1/tasks/{t3}/action/close"),
+            Some(json!({"comment": "never mind"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_CANCELLED"
+    );
+}
+
+pub async fn default_policy_and_fallbacks(s: &TestServer) {
+    let (req_id, req_tok) = s.user_with_token("dreq@example.com", &["basic-user"]).await;
+    let (app, ent) = app_with_account(s, "Wiki", &[&req_id]).await;
+    // No policy anywhere and an app without owners: never auto-approved; super admins decide,
+    // and the task says why.
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let t = task_of(&v);
+    assert_eq!(t["state"], "TASK_STATE_OPEN");
+    assert_eq!(t["stepApproverIds"], json!([s.admin_user_id]));
+    let reason = t["policy"]["current"]["approval"]["assignmentReason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("super admins"), "{reason}");
+    // Manager step with no manager but fallback users.
+    let (fb_id, _) = s
+        .user_with_token("fallback@example.com", &["basic-user"])
+        .await;
+    let p = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({
+                "displayName": "Manager",
+                "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"approval": {"manager": {"fallback": true, "fallbackUserIds": [fb_id]}}}]}}
+            })),
+        )
+        .await;
+    let ent2 = s.create_entitlement(&app, "editor").await;
+    set_entitlement(
+        s,
+        &app,
+        &ent2,
+        json!({"grantPolicyId": p["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent2})),
+        )
+        .await;
+    let t = task_of(&v);
+    assert_eq!(t["stepApproverIds"], json!([fb_id]), "{t}");
+    assert!(t["policy"]["current"]["approval"]["assignmentReason"]
+        .as_str()
+        .unwrap()
+        .contains("fallback"));
+}
+
+pub async fn auto_approval_and_expiry(s: &TestServer) {
+    let (req_id, req_tok) = s.user_with_token("jit@example.com", &["basic-user"]).await;
+    let (app, ent) = app_with_account(s, "Prod", &[&req_id]).await;
+    let p = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({
+                "displayName": "Auto",
+                "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {"acceptMessage": "on call"}}]}}
+            })),
+        )
+        .await;
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": p["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "2s"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_GRANTED",
+        "{v}"
+    );
+    assert!(holds(s, &app, &ent, &req_id).await);
+    // The worker revokes it when it ends, with a TIME_REVOKE task.
+    let mut revoked = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/search/tasks",
+                Some(json!({"taskTypes": [{"revoke": {}}], "appEntitlementIds": [ent]})),
+            )
+            .await;
+        if let Some(t) = v["list"].as_array().unwrap().first() {
+            if t["task"]["type"]["revoke"]["outcome"] == "REVOKE_OUTCOME_REVOKED" {
+                assert_eq!(t["task"]["origin"], "TASK_ORIGIN_TIME_REVOKE");
+                revoked = true;
+                break;
+            }
+        }
+    }
+    assert!(revoked, "the expired grant was not revoked");
+    let v = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/entitlements/{ent}/users"),
+            None,
+        )
+        .await;
+    assert_eq!(v["list"].as_array().map(|l| l.len()).unwrap_or(0), 0, "{v}");
+}
+
+pub async fn policy_bad_input_is_refused(s: &TestServer) {
+    let ok = |name: &str| {
+        json!({
+            "displayName": name,
+            "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"accept": {}}]}}
+        })
+    };
+    let a = s.ok("POST", "/api/v1/policies", Some(ok("A"))).await["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = ok("B");
+    b["rules"] = json!([{"condition": "true", "policyId": a}]);
+    let b = s.ok("POST", "/api/v1/policies", Some(b)).await["policy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let count = || async {
+        s.ok("POST", "/api/v1/search/policies", Some(json!({})))
+            .await["list"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {}}),
+            "baseline",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {"grant": {"steps": [{}]}}}),
+            "exactly one",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {"grant": {"steps": [{"accept": {}}]}}, "rules": [{"condition": "subject.nope", "stepKey": "grant"}]}),
+            "line 1",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {"grant": {"steps": [{"accept": {}}]}}, "rules": [{"condition": "true", "stepKey": "missing"}]}),
+            "missing",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {"grant": {"steps": [{"approval": {"users": {"userIds": ["nobody"]}}}]}}}),
+            "nobody",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_REVOKE", "policySteps": {"revoke": {"steps": [{"accept": {}}]}}, "rules": [{"condition": "true", "policyId": a}]}),
+            "own type",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "policySteps": {"grant": {"steps": [{"form": {}}]}}}),
+            "not supported",
+        ),
+        (
+            json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT", "bogus": 1}),
+            "bogus",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (st, v) = s
+            .call(&s.admin, "POST", "/api/v1/policies", Some(body.clone()))
+            .await;
+        assert!(st == 400 || st == 404, "{body} -> {st} {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(needle),
+            "{body} -> {v}"
+        );
+    }
+    assert_eq!(count().await, before);
+    // A cycle through an update is refused and the policy is unchanged.
+    let (st, v) = s
+        .call(&s.admin, "POST", &format!("/api/v1/policies/{a}"), Some(json!({"policy": {"rules": [{"condition": "true", "policyId": b}]}, "updateMask": "rules"})))
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("cycle"), "{v}");
+    let got = s.ok("GET", &format!("/api/v1/policies/{a}"), None).await;
+    assert_eq!(got["policy"]["rules"], json!([]));
+    // A referenced policy cannot be deleted.
+    let (st, v) = s
+        .call(&s.admin, "DELETE", &format!("/api/v1/policies/{a}"), None)
+        .await;
+    assert_eq!((st, v["code"].clone()), (400, json!(9)), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("referenced by"),
+        "{v}"
+    );
+    s.ok("DELETE", &format!("/api/v1/policies/{b}"), None).await;
+    s.ok("DELETE", &format!("/api/v1/policies/{a}"), None).await;
+}
