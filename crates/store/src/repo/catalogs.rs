@@ -442,6 +442,28 @@ pub async fn links(
         .collect()
 }
 
+/// Every entitlement a catalog lists, live or not (for replacing the list).
+pub async fn all_links(
+    conn: &mut AnyConnection,
+    link: Link,
+    catalog_id: &str,
+) -> Result<Vec<AppEntitlementRef>, StoreError> {
+    let mut sql = Sql::new(&format!(
+        "SELECT app_id, entitlement_id FROM {} WHERE catalog_id = ",
+        link.table()
+    ));
+    sql.arg(catalog_id).push(" ORDER BY entitlement_id");
+    let rows = sql.query().fetch_all(conn).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AppEntitlementRef {
+                app_id: r.try_get(0)?,
+                id: r.try_get(1)?,
+            })
+        })
+        .collect()
+}
+
 /// The live entitlements requestable through a catalog: `(app_id, entitlement_id)`.
 pub async fn catalog_entitlements(
     conn: &mut AnyConnection,
