@@ -231,3 +231,125 @@ async fn member_catalogs(
         .push(") ORDER BY c.id");
     chamberlain_store::record::fetch_docs(conn, &sql).await
 }
+
+/// What applying a membership plan did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// Enrollment tasks opened (numeric ids).
+    pub enrollment_tasks: Vec<i64>,
+    /// Unenrollment tasks opened (numeric ids).
+    pub unenrollment_tasks: Vec<i64>,
+    /// Users the plan named that could not be changed, with why.
+    pub errors: Vec<String>,
+}
+
+impl Engine {
+    /// Carries out a bundle automation plan: each user to enroll gets a membership request
+    /// (origin `PROFILE_MEMBERSHIP_AUTOMATION`) that runs the profile's joiner policy (the
+    /// enrollment entitlement's request policy) when `create_tasks`, or is granted directly
+    /// otherwise; each member to unenroll gets a revocation. The profile's entitlements then
+    /// follow (see [`Engine::follow_up`]).
+    pub async fn apply_bundle_plan(
+        &self,
+        catalog: &RequestCatalog,
+        plan: &crate::automation::Plan,
+        create_tasks: bool,
+    ) -> Result<Applied, EngineError> {
+        let mut out = Applied::default();
+        if plan.paused.is_some() {
+            return Ok(out);
+        }
+        let ent = catalog.enrollment_entitlement_id.clone();
+        let actor = Actor::system("membership automation");
+        for user in &plan.enroll {
+            let u = user.clone();
+            write_tx!(self.store, &actor.audit, |tx| {
+                catalogs::ensure_builtin_account(tx, &u).await
+            })?;
+            let req = GrantRequest {
+                app_id: catalogs::BUILTIN_APP_ID.into(),
+                entitlement_id: ent.clone(),
+                identity_user_id: user.clone(),
+                justification: format!(
+                    "membership automation of access profile \"{}\": the user meets its rule",
+                    catalog.display_name
+                ),
+                origin: TaskOrigin::ProfileMembershipAutomation,
+                steps_override: (!create_tasks).then(|| {
+                    (
+                        format!(
+                            "Access profile \"{}\" membership automation",
+                            catalog.display_name
+                        ),
+                        auto_steps("enrolled directly by membership automation"),
+                    )
+                }),
+                ..Default::default()
+            };
+            match self.create_grant(&actor, req).await {
+                Ok(t) => out.enrollment_tasks.push(t.numeric_id),
+                Err(e) => out.errors.push(format!("enroll {user}: {e}")),
+            }
+        }
+        for user in &plan.unenroll {
+            let req = RevokeRequest {
+                app_id: catalogs::BUILTIN_APP_ID.into(),
+                entitlement_id: ent.clone(),
+                identity_user_id: user.clone(),
+                justification: format!(
+                    "membership automation of access profile \"{}\": the user no longer meets its rule",
+                    catalog.display_name
+                ),
+                origin: TaskOrigin::ProfileMembershipAutomation,
+                steps_override: Some((
+                    format!("Access profile \"{}\" membership automation", catalog.display_name),
+                    vec![provision_step()],
+                )),
+                ..Default::default()
+            };
+            match self.create_revoke(&actor, req).await {
+                Ok(t) => out.unenrollment_tasks.push(t.numeric_id),
+                Err(e) => out.errors.push(format!("unenroll {user}: {e}")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Plans and applies every enabled bundle automation (the worker calls this after syncs
+    /// and on a schedule; runs of one automation may overlap on replicas, and task creation
+    /// is unique per open request, so a user is never enrolled twice).
+    pub async fn run_bundle_automations(&self) -> Result<usize, EngineError> {
+        let sql = chamberlain_store::record::Sql::new(
+            "SELECT doc FROM request_catalogs WHERE deleted_at IS NULL ORDER BY id",
+        );
+        let catalogs_live: Vec<RequestCatalog> =
+            chamberlain_store::record::fetch_docs(self.store.pool(), &sql).await?;
+        let mut ran = 0;
+        for c in catalogs_live {
+            let Some(a) = chamberlain_store::record::get::<
+                chamberlain_model::catalog::BundleAutomation,
+                _,
+            >(self.store.pool(), &c.id, false)
+            .await?
+            else {
+                continue;
+            };
+            if !a.enabled {
+                continue;
+            }
+            let audit = chamberlain_store::AuditCtx::system("membership automation");
+            let (plan, _) =
+                match crate::automation::run_bundle_automation(&self.store, &audit, &c.id).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(catalog = %c.id, error = %e, "membership automation failed");
+                        continue;
+                    }
+                };
+            self.apply_bundle_plan(&c, &plan, a.create_tasks).await?;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+}

@@ -59,6 +59,7 @@ pub struct Worker {
     owner: String,
     slots: Arc<Semaphore>,
     access_busy: std::sync::atomic::AtomicBool,
+    automations_ran: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Starts the worker; it runs until the task is aborted.
@@ -69,6 +70,7 @@ pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
         state,
         slots,
         access_busy: Default::default(),
+        automations_ran: Default::default(),
     });
     tokio::spawn(async move { worker.run().await })
 }
@@ -135,6 +137,21 @@ impl Worker {
             }
             if let Err(e) = engine.tick().await {
                 tracing::warn!(error = %e, "resuming waiting tasks failed");
+            }
+            let due = {
+                let mut last = me.automations_ran.lock().await;
+                let every = me.state.jobs.poll * 20;
+                if last.is_none_or(|t| t.elapsed() >= every) {
+                    *last = Some(std::time::Instant::now());
+                    true
+                } else {
+                    false
+                }
+            };
+            if due {
+                if let Err(e) = engine.run_bundle_automations().await {
+                    tracing::warn!(error = %e, "membership automation failed");
+                }
             }
             me.access_busy.store(false, Ordering::Release);
         });

@@ -971,7 +971,7 @@ pub async fn run_bundle(
             "refs (scoping a run to some entitlements) is not supported yet; run without refs",
         ));
     }
-    live_bundle(&s, &id).await?;
+    let bundle = live_bundle(&s, &id).await?;
     let (plan, _) = automation::run_bundle_automation(&s.store, &caller.audit(), &id)
         .await
         .map_err(|e| match e {
@@ -979,7 +979,11 @@ pub async fn run_bundle(
             LoadError::NotFound(m) => ApiError::not_found(m),
             LoadError::Cel(m) => ApiError::precondition(m),
         })?;
-    Ok(Json(json!({ "plan": plan })))
+    let cat = catalog(&s, &id).await?;
+    let applied = crate::routes::tasks::engine(&s)
+        .apply_bundle_plan(&cat, &plan, bundle.create_tasks)
+        .await?;
+    Ok(Json(json!({ "plan": plan, "applied": applied })))
 }
 
 // ---- Per-entitlement automation ----

@@ -21,8 +21,8 @@ use policies::cel_validation_reports_markers;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
-    auto_approval_and_expiry, default_policy_and_fallbacks, policy_bad_input_is_refused,
-    request_approval_and_refusals,
+    auto_approval_and_expiry, default_policy_and_fallbacks, on_call_access_profiles,
+    policy_bad_input_is_refused, request_approval_and_refusals,
 };
 
 use harness::TestServer;
@@ -58,6 +58,7 @@ on_both_backends!(
     default_policy_and_fallbacks,
     auto_approval_and_expiry,
     policy_bad_input_is_refused,
+    on_call_access_profiles,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

@@ -499,3 +499,216 @@ pub async fn policy_bad_input_is_refused(s: &TestServer) {
     s.ok("DELETE", &format!("/api/v1/policies/{b}"), None).await;
     s.ok("DELETE", &format!("/api/v1/policies/{a}"), None).await;
 }
+
+/// The on-call seed end to end: one profile requestable only by people on the schedule, one
+/// auto-enrolled from the schedule with auto-approval; the rotation moves and membership and
+/// access follow, with the task history saying why.
+pub async fn on_call_access_profiles(s: &TestServer) {
+    let (alice, alice_tok) = s
+        .user_with_token("alice@example.com", &["basic-user"])
+        .await;
+    let (bob, bob_tok) = s.user_with_token("bob@example.com", &["basic-user"]).await;
+    // The on-call platform: a schedule entitlement, Alice on call.
+    let pd = s.create_app("PagerDuty").await;
+    let schedule = s.create_entitlement(&pd, "Schedule: Primary").await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/add-manual-user"),
+        Some(json!({"userIds": [alice]})),
+    )
+    .await;
+    // Production access both could hold.
+    let (prod, admin) = app_with_account(s, "Production", &[&alice, &bob]).await;
+    let readonly = s.create_entitlement(&prod, "read-only").await;
+
+    // "On-call": requestable only by holders of the schedule.
+    let c = s
+        .ok(
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({"displayName": "On-call", "published": true, "requestBundle": true})),
+        )
+        .await;
+    let oncall = c["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{oncall}/requestable_entries"),
+        Some(json!({"appEntitlements": [{"appId": prod, "id": admin}]})),
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{oncall}/visibility_bindings"),
+        Some(json!({"accessEntitlements": [{"appId": pd, "id": schedule}]})),
+    )
+    .await;
+    let (st, v) = s
+        .call(
+            &alice_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": prod, "appEntitlementId": admin, "description": "incident"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(task_of(&v)["state"], "TASK_STATE_OPEN");
+    let (st, v) = s
+        .call(
+            &bob_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": prod, "appEntitlementId": admin})),
+        )
+        .await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not requestable"),
+        "{v}"
+    );
+
+    // "On-call auto": joiner auto-approval, membership automation from the schedule.
+    let c = s
+        .ok(
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({"displayName": "On-call auto", "published": true})),
+        )
+        .await;
+    let auto = c["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let enroll_ent = c["requestCatalogView"]["requestCatalog"]["enrollmentEntitlementId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{auto}/requestable_entries"),
+        Some(json!({"appEntitlements": [{"appId": prod, "id": readonly}]})),
+    )
+    .await;
+    let p = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({
+                "displayName": "Auto approval",
+                "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {"acceptMessage": "on call"}}]}}
+            })),
+        )
+        .await;
+    let builtin = "0000000000000000Chamberlain";
+    set_entitlement(
+        s,
+        builtin,
+        &enroll_ent,
+        json!({"grantPolicyId": p["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{auto}/bundle_automation"),
+        Some(json!({
+            "entitlements": {"entitlementRefs": [{"appId": pd, "id": schedule}]},
+            "enabled": true,
+            "createTasks": true
+        })),
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{auto}/bundle_automation/run"),
+        Some(json!({})),
+    )
+    .await;
+    assert!(
+        holds(s, builtin, &enroll_ent, &alice).await,
+        "alice is enrolled"
+    );
+    assert!(
+        holds(s, &prod, &readonly, &alice).await,
+        "alice is provisioned"
+    );
+    assert!(!holds(s, &prod, &readonly, &bob).await);
+
+    // The rotation moves to Bob; the worker's automation run follows.
+    let alice_pd = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{pd}/entitlements/{schedule}/users"),
+            None,
+        )
+        .await["list"][0]["appUser"]["id"]
+        .as_str()
+        .map(str::to_string);
+    let alice_pd = match alice_pd {
+        Some(id) => id,
+        None => {
+            let v = s.ok("POST", "/api/v1/search/grants", Some(json!({"entitlementRefs": [{"appId": pd, "id": schedule}], "userId": alice}))).await;
+            v["list"][0]["grant"]["appUserId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    s.ok(
+        "DELETE",
+        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/remove-membership"),
+        Some(json!({"appUserId": alice_pd})),
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/add-manual-user"),
+        Some(json!({"userIds": [bob]})),
+    )
+    .await;
+    let mut moved = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if holds(s, &prod, &readonly, &bob).await && !holds(s, &prod, &readonly, &alice).await {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "access did not follow the rotation");
+    assert!(holds(s, builtin, &enroll_ent, &bob).await);
+    assert!(!holds(s, builtin, &enroll_ent, &alice).await);
+    // Bob now sees and can request "On-call" entitlements; Alice no longer can.
+    let (st, _) = s
+        .call(
+            &bob_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": prod, "appEntitlementId": admin})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    // History: why Alice lost read-only.
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/search/tasks",
+            Some(json!({"taskTypes": [{"revoke": {}}], "subjectIds": [alice]})),
+        )
+        .await;
+    let list = v["list"].as_array().unwrap();
+    let text = v.to_string();
+    assert!(
+        list.len() >= 2,
+        "unenrollment and the read-only revocation: {v}"
+    );
+    assert!(text.contains("no longer meets its rule"), "{text}");
+    assert!(text.contains("left access profile"), "{text}");
+    assert!(
+        list.iter()
+            .all(|t| t["task"]["origin"] == "TASK_ORIGIN_PROFILE_MEMBERSHIP_AUTOMATION"),
+        "{v}"
+    );
+}
