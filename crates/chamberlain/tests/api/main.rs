@@ -1,5 +1,6 @@
 //! HTTP-level tests of the C1-compatible API, each run on SQLite and on PostgreSQL.
 
+mod catalogs;
 mod connectors;
 mod directories;
 mod harness;
