@@ -979,10 +979,17 @@ pub async fn run_bundle(
             LoadError::NotFound(m) => ApiError::not_found(m),
             LoadError::Cel(m) => ApiError::precondition(m),
         })?;
-    let cat = catalog(&s, &id).await?;
-    let applied = crate::routes::tasks::engine(&s)
-        .apply_bundle_plan(&cat, &plan, bundle.create_tasks)
-        .await?;
+    // A disabled automation's "run now" is a preview: the plan, with nothing applied.
+    let applied = if bundle.enabled {
+        let cat = catalog(&s, &id).await?;
+        Some(
+            crate::routes::tasks::engine(&s)
+                .apply_bundle_plan(&cat, &plan, bundle.create_tasks)
+                .await?,
+        )
+    } else {
+        None
+    };
     Ok(Json(json!({ "plan": plan, "applied": applied })))
 }
 

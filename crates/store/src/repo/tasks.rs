@@ -216,8 +216,16 @@ async fn set_assignees(tx: &mut Tx<'_>, task: &Task) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Reads a task by id or numeric id (inside a transaction).
+/// Reads a task by id or numeric id inside a transaction, locking its row first (a no-op
+/// update), so a concurrent action on the same task waits for this transaction and then sees
+/// its result instead of acting on the state both read.
 pub async fn get_tx(tx: &mut Tx<'_>, id: &str) -> Result<Option<StoredTask>, StoreError> {
+    let mut lock = Sql::new("UPDATE tasks SET version = version WHERE ");
+    match id.parse::<i64>() {
+        Ok(n) => lock.push("numeric_id = ").arg(n),
+        Err(_) => lock.push("id = ").arg(id),
+    };
+    tx.exec(&lock).await?;
     let sql = by_id_sql(id);
     let row = sql.query().fetch_optional(tx.conn()).await?;
     row.map(|r| stored(&r)).transpose()
