@@ -756,3 +756,90 @@ pub async fn connector_credentials_feed_only_their_connector(s: &TestServer) {
         .await;
     assert_eq!(st, 404, "{e}");
 }
+
+/// Tasks provision through the app's connector; a failing connector falls back to a manual
+/// step with the error on the task, and retrying provisioning after the fix completes it.
+pub async fn tasks_provision_through_connectors(s: &TestServer) {
+    let state = temp_state();
+    let app = s.create_app("Stand-in production").await;
+    let id = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/create"),
+            Some(json!({"displayName": "Stand-in", "config": config(&state, json!({}))})),
+        )
+        .await["connectorView"]["connector"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    force_sync(s, &app, &id).await;
+    wait_runs(s, &app, &id, 1).await;
+    let admins = entitlement_named(s, &app, "Admins Member").await;
+    let account = account_with_email(s, &app, "carol@example.com").await;
+    let (carol, carol_tok) = s.user_with_token("carol@example.com", &["basic-user"]).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/app_users/{account}"),
+        Some(json!({"appUser": {"identityUserId": carol}, "updateMask": "identityUserId"})),
+    )
+    .await;
+    let p = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"displayName": "Auto", "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {}}, {"provision": {}}]}}})),
+        )
+        .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{admins}"),
+        Some(json!({"entitlement": {"grantPolicyId": p["policy"]["id"]}, "updateMask": "grantPolicyId"})),
+    )
+    .await;
+    let (st, v) = s
+        .call(&carol_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": admins})))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let t = &v["taskView"]["task"];
+    assert_eq!(t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED", "{t}");
+    let provision = t["policy"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| !h["provision"].is_null())
+        .unwrap()
+        .clone();
+    assert_eq!(provision["provision"]["method"], "connector");
+    assert!(memberships(&state).contains(&("g1".into(), "u3".into())));
+    let argv = calls(&state).last().unwrap()["argv"].to_string();
+    assert!(argv.contains(r#""--grant-entitlement","group:g1:member""#), "{argv}");
+
+    // The connector fails: the revocation waits for a person, with the error on the task.
+    update_config(s, &app, &id, config(&state, json!({"BATON_STANDIN_FAIL": "upstream said no"}))).await;
+    let (st, v) = s
+        .call(&carol_tok, "POST", "/api/v1/task/revoke", Some(json!({"appId": app, "appEntitlementId": admins})))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let t = v["taskView"]["task"].clone();
+    let tid = t["id"].as_str().unwrap().to_string();
+    assert_eq!(t["state"], "TASK_STATE_OPEN", "{t}");
+    let cur = &t["policy"]["current"]["provision"];
+    assert_eq!(cur["method"], "manual");
+    assert!(cur["errored"]["description"].as_str().unwrap().contains("upstream said no"), "{cur}");
+    assert_eq!(t["stepApproverIds"], json!([s.admin_user_id]), "no app owners: super admins");
+    assert!(memberships(&state).contains(&("g1".into(), "u3".into())));
+    // Carol cannot retry; the admin can, and it fails again until the connector is fixed.
+    let retry = format!("/api/v1/tasks/{tid}/action/retry-provisioning");
+    let (st, _) = s.call(&carol_tok, "POST", &retry, Some(json!({}))).await;
+    assert_eq!(st, 403);
+    let v = s.ok("POST", &retry, Some(json!({"comment": "try again"}))).await;
+    assert_eq!(v["taskView"]["task"]["state"], "TASK_STATE_OPEN");
+    update_config(s, &app, &id, config(&state, json!({}))).await;
+    let v = s.ok("POST", &retry, Some(json!({}))).await;
+    let t = &v["taskView"]["task"];
+    assert_eq!(t["type"]["revoke"]["outcome"], "REVOKE_OUTCOME_REVOKED", "{t}");
+    assert!(!memberships(&state).contains(&("g1".into(), "u3".into())));
+    let log = s.ok("POST", "/api/v1/task/audits", Some(json!({"taskId": tid}))).await.to_string();
+    assert!(log.contains("provisionError") && log.contains("try again"), "{log}");
+}

@@ -11,6 +11,7 @@ mod tasks;
 
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
+    tasks_provision_through_connectors,
     connector_credentials_feed_only_their_connector,
 };
 use directories::{
@@ -23,7 +24,7 @@ use policies::cel_validation_reports_markers;
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks, on_call_access_profiles,
-    policy_bad_input_is_refused, request_approval_and_refusals,
+    policy_bad_input_is_refused, policy_steps_and_task_actions, request_approval_and_refusals,
 };
 
 use harness::TestServer;
@@ -47,6 +48,8 @@ on_both_backends!(
     csv_file_app_sync,
     xlsx_file_app_sync,
     baton_connector_syncs_and_provisions,
+    tasks_provision_through_connectors,
+    policy_steps_and_task_actions,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,
