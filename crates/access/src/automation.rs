@@ -19,8 +19,8 @@ use chamberlain_cel::{Expression, Input, MemoryDirectory, Purpose, Subject};
 use chamberlain_model::app::{AppEntitlement, AppUser};
 use chamberlain_model::catalog::{
     AppEntitlementAutomation, BundleAutomation, BundleRunStatus, CelEvaluationState,
-    CircuitBreaker, CircuitBreakerState, LastRunState, RequestCatalog,
-    DEFAULT_REMOVED_MEMBERS_THRESHOLD_PERCENT,
+    CircuitBreaker, CircuitBreakerState, EntitlementLastRunStatus, EntitlementRunStatus,
+    LastRunState, RequestCatalog, DEFAULT_REMOVED_MEMBERS_THRESHOLD_PERCENT,
 };
 use chamberlain_model::user::{User, UserStatus};
 use chamberlain_model::Timestamp;
@@ -473,6 +473,47 @@ pub async fn run_bundle_automation(
             });
         }
         after.updated_at = Some(now);
+        tx.replace(&before, &after).await?;
+        Ok(after)
+    })?;
+    Ok((plan, updated))
+}
+
+/// Plans a run of an entitlement's automation and records `lastRunStatus` on it (`FAILED`
+/// with the reason when the rule could not be evaluated or the breaker paused the run).
+/// Changes no grant. Returns the plan and the updated automation.
+pub async fn run_entitlement_automation(
+    store: &Store,
+    audit: &AuditCtx,
+    entitlement_id: &str,
+) -> Result<(Plan, AppEntitlementAutomation), LoadError> {
+    // A paused run or an expression that no longer compiles is a failure; errors on some
+    // users only are reported with a successful run (those users keep their state).
+    let (plan, error, failed) = match load_entitlement_inputs(store, entitlement_id).await {
+        Ok(inputs) => {
+            let p = plan(&inputs);
+            let paused = p.paused.is_some();
+            let e = p.paused.clone().or(inputs.first_error.clone());
+            (p, e, paused)
+        }
+        Err(LoadError::Cel(m)) => (Plan::default(), Some(m), true),
+        Err(e) => return Err(e),
+    };
+    let outcome = (error, failed);
+    let updated = chamberlain_store::write_tx!(store, audit, |tx| {
+        let (error, failed) = outcome.clone();
+        let before: AppEntitlementAutomation = tx.must_get(entitlement_id).await?;
+        let mut after = before.clone();
+        after.last_run_status = Some(EntitlementLastRunStatus {
+            error_message: error.unwrap_or_default(),
+            last_completed_at: Some(tx.now()),
+            status: if failed {
+                EntitlementRunStatus::Failed
+            } else {
+                EntitlementRunStatus::Success
+            },
+        });
+        after.updated_at = Some(tx.now());
         tx.replace(&before, &after).await?;
         Ok(after)
     })?;

@@ -206,6 +206,11 @@ pub async fn delete(
     common::check_id("id", &id)?;
     authz::require_super_admin(&caller)?;
     common::app(&s, &id).await?;
+    if id == chamberlain_store::repo::catalogs::BUILTIN_APP_ID {
+        return Err(ApiError::precondition(
+            "the built-in app holds the access profiles and cannot be deleted; delete the catalogs (DELETE /api/v1/catalogs/{id}) instead",
+        ));
+    }
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         tx.soft_delete::<App>(&id).await?;
         let now = tx.now().as_micros();

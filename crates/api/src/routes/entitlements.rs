@@ -356,6 +356,16 @@ pub async fn delete(
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
     let e = common::entitlement(&s, &app_id, &id).await?;
+    let mut conn = s.store.pool().acquire().await.map_err(StoreError::from)?;
+    if let Some(c) =
+        chamberlain_store::repo::catalogs::catalog_for_enrollment(&mut conn, &e.id).await?
+    {
+        return Err(ApiError::precondition(format!(
+            "entitlement `{}` is the enrollment entitlement of access profile `{}`; delete the catalog (DELETE /api/v1/catalogs/{}) instead",
+            e.id, c.id, c.id
+        )));
+    }
+    drop(conn);
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         grants::remove_all_holders(tx, &e).await?;
         tx.soft_delete::<AppEntitlement>(&e.id).await.map(|_| ())

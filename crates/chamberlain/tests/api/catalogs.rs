@@ -246,6 +246,26 @@ pub async fn catalogs_crud_and_the_builtin_app(s: &TestServer) {
         "On-call SRE"
     );
 
+    // The built-in app and enrollment entitlements are removed through their catalogs only.
+    refused(
+        s,
+        "DELETE",
+        &format!("/api/v1/apps/{BUILTIN}"),
+        None,
+        400,
+        "cannot be deleted",
+    )
+    .await;
+    refused(
+        s,
+        "DELETE",
+        &format!("/api/v1/apps/{BUILTIN}/entitlements/{enroll}"),
+        None,
+        400,
+        "enrollment entitlement of access profile",
+    )
+    .await;
+
     // Non-admins may not write; read-only admins may read.
     let (_, ro) = s
         .user_with_token("ro@example.com", &["read-only-admin"])
@@ -1218,6 +1238,23 @@ pub async fn entitlement_automation_and_exclusions(s: &TestServer) {
         .unwrap();
     assert!(inputs.excluded.contains(&ann));
     assert!(inputs.satisfying.unwrap().is_empty());
+    // A run records its status on the automation (and grants nothing).
+    let audit = chamberlain_store::AuditCtx::system("test");
+    let (plan, a) =
+        chamberlain_access::automation::run_entitlement_automation(&s.store, &audit, &team)
+            .await
+            .unwrap();
+    assert!(plan.enroll.is_empty() && plan.paused.is_none());
+    let status = a.last_run_status.unwrap();
+    assert_eq!(
+        status.status,
+        chamberlain_model::catalog::EntitlementRunStatus::Success
+    );
+    let g = s.ok("GET", &base, None).await;
+    assert_eq!(
+        g["AppEntitlementAutomation"]["lastRunStatus"]["status"],
+        "APP_ENTITLEMENT_AUTOMATION_RUN_STATUS_SUCCESS"
+    );
 
     // Delete removes the automation and its exclusions.
     s.ok("DELETE", &base, None).await;
