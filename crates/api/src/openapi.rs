@@ -68,6 +68,22 @@ fn object_schemas() -> Vec<(&'static str, Value)> {
             object_schema::<AppUsageControls>(),
         ),
         ("c1.api.app.v1.Connector", object_schema::<Connector>()),
+        (
+            "c1.api.requestcatalog.v1.RequestCatalog",
+            object_schema::<chamberlain_model::catalog::RequestCatalog>(),
+        ),
+        (
+            "c1.api.requestcatalog.v1.RequestableEntry",
+            object_schema::<chamberlain_model::catalog::RequestableEntry>(),
+        ),
+        (
+            "c1.api.requestcatalog.v1.BundleAutomation",
+            object_schema::<chamberlain_model::catalog::BundleAutomation>(),
+        ),
+        (
+            "c1.api.app.v1.AppEntitlementAutomation",
+            object_schema::<chamberlain_model::catalog::AppEntitlementAutomation>(),
+        ),
         ("c1.api.user.v1.User", object_schema::<User>()),
         (
             "c1.api.iam.v1.PersonalClient",

@@ -12,6 +12,7 @@ on_both_backends!(
     requestability_follows_visibility,
     bundle_automation_plans_pauses_and_resumes,
     entitlement_automation_and_exclusions,
+    concurrent_first_catalogs_share_one_builtin_app,
 );
 
 const BUILTIN: &str = "0000000000000000Chamberlain";
@@ -1268,4 +1269,43 @@ pub async fn entitlement_automation_and_exclusions(s: &TestServer) {
     .await;
     let l = s.ok("GET", &ex, None).await;
     assert_eq!(l["list"], json!([]));
+}
+
+pub async fn concurrent_first_catalogs_share_one_builtin_app(s: &TestServer) {
+    let calls = (0..6).map(|i| {
+        s.call(
+            &s.admin,
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({ "displayName": format!("Profile {i}") })),
+        )
+    });
+    for (st, v) in futures::future::join_all(calls).await {
+        assert_eq!(st, 200, "{v}");
+    }
+    let apps = s.ok("GET", "/api/v1/apps?page_size=100", None).await;
+    let builtins: Vec<&Value> = apps["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["displayName"] == "Chamberlain")
+        .collect();
+    assert_eq!(builtins.len(), 1, "{apps}");
+    assert_eq!(builtins[0]["id"], BUILTIN);
+    let types = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{BUILTIN}/resource_types"),
+            None,
+        )
+        .await;
+    assert_eq!(types["list"].as_array().unwrap().len(), 1, "{types}");
+    let ents = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{BUILTIN}/entitlements?page_size=100"),
+            None,
+        )
+        .await;
+    assert_eq!(ents["list"].as_array().unwrap().len(), 6);
 }

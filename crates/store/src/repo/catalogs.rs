@@ -260,6 +260,7 @@ pub async fn delete_catalog(tx: &mut Tx<'_>, id: &str) -> Result<RequestCatalog,
         .await?
     {
         grants::remove_all_holders(tx, &ent).await?;
+        clear_exclusions(tx, &ent.id).await?;
         tx.soft_delete::<AppEntitlement>(&ent.id).await?;
         if tx.get::<AppResource>(&ent.app_resource_id).await?.is_some() {
             tx.soft_delete::<AppResource>(&ent.app_resource_id).await?;
