@@ -267,6 +267,85 @@ pub async fn catalogs_crud_and_the_builtin_app(s: &TestServer) {
     )
     .await;
 
+    // Every catalog path refuses an unknown catalog by name.
+    let nope = "0000000000000000000000nope1";
+    for (m, p) in [
+        (
+            "GET",
+            format!("/api/v1/catalogs/{nope}/requestable_entitlements"),
+        ),
+        (
+            "GET",
+            format!("/api/v1/catalogs/{nope}/requestable_entitlementIDs"),
+        ),
+        (
+            "GET",
+            format!("/api/v1/catalogs/{nope}/visibility_entitlements"),
+        ),
+        ("GET", format!("/api/v1/catalogs/{nope}/bundle_automation")),
+        (
+            "POST",
+            format!("/api/v1/catalogs/{nope}/bundle_automation/run"),
+        ),
+        (
+            "POST",
+            format!("/api/v1/catalogs/{nope}/bundle_automation/resume"),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/catalogs/{nope}/bundle_automation"),
+        ),
+    ] {
+        refused(s, m, &p, None, 404, "request catalog").await;
+    }
+    refused(
+        s,
+        "GET",
+        "/api/v1/catalogs?page_size=-1",
+        None,
+        400,
+        "page_size",
+    )
+    .await;
+    refused(
+        s,
+        "GET",
+        "/api/v1/catalogs/bad$id",
+        None,
+        400,
+        "not a valid id",
+    )
+    .await;
+
+    // A user's account in the built-in app is created once, linked by hand.
+    let carl = s.local_user("carl@example.com", "Carl", &[]).await;
+    let audit = chamberlain_store::AuditCtx::system("test");
+    let mut accounts = Vec::new();
+    for _ in 0..2 {
+        let c = carl.clone();
+        accounts.push(
+            chamberlain_store::write_tx!(s.store, &audit, |tx| {
+                chamberlain_store::repo::catalogs::ensure_builtin_account(tx, &c).await
+            })
+            .unwrap(),
+        );
+    }
+    assert_eq!(accounts[0], accounts[1]);
+    let au = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{BUILTIN}/users/{carl}/app_users"),
+            None,
+        )
+        .await;
+    assert_eq!(au["list"].as_array().unwrap().len(), 1, "{au}");
+    let source: String = sqlx::query_scalar("SELECT link_source FROM app_users WHERE id = $1")
+        .bind(&accounts[0])
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(source, "manual");
+
     // Non-admins may not write; read-only admins may read.
     let (_, ro) = s
         .user_with_token("ro@example.com", &["read-only-admin"])
