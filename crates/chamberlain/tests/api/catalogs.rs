@@ -728,6 +728,33 @@ pub async fn requestability_follows_visibility(s: &TestServer) {
     assert_eq!(a, json!({"requestability": "CATALOG", "catalogId": cid}));
     let b = how(bob.clone(), aws.clone(), admin.clone()).await;
     assert_eq!(b["requestability"], "HIDDEN");
+    // Listed in a second catalog everyone sees: Bob may request through that one, Ann still
+    // through the first (the smallest visible id); a deleted second catalog no longer counts.
+    let c2 = id(&create_catalog(
+        s,
+        json!({"displayName": "Everyone", "published": true, "visibleToEveryone": true}),
+    )
+    .await);
+    s.ok(
+        "PUT",
+        &format!("/api/v1/catalogs/{c2}/requestable_entries/{aws}/{admin}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        how(bob.clone(), aws.clone(), admin.clone()).await["catalogId"],
+        c2.as_str()
+    );
+    assert_eq!(
+        how(ann.clone(), aws.clone(), admin.clone()).await["catalogId"],
+        cid.as_str()
+    );
+    s.ok("DELETE", &format!("/api/v1/catalogs/{c2}"), None)
+        .await;
+    assert_eq!(
+        how(bob.clone(), aws.clone(), admin.clone()).await["requestability"],
+        "HIDDEN"
+    );
     // An entitlement in no catalog is open to everyone.
     assert_eq!(
         how(bob.clone(), aws.clone(), open.clone()).await["requestability"],
