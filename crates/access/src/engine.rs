@@ -1709,12 +1709,7 @@ async fn apply_action(
                 "comment is longer than 8192 characters".into(),
             ));
         }
-        let involved = actor.super_admin
-            || actor.user_id == task.user_id
-            || actor.user_id == task.created_by_user_id
-            || task.step_approver_ids.contains(&actor.user_id)
-            || task.approver_ids.contains(&actor.user_id);
-        if !involved {
+        if !actor.super_admin && !involved(task, &actor.user_id) {
             return Err(forbidden(format!("only the requester, the subject, the task's approvers and admins may comment on task {n}")));
         }
         task.comment_count += 1;
@@ -2149,6 +2144,35 @@ fn outcome_name(task: &Task) -> &'static str {
         return r.outcome.as_str();
     }
     "closed"
+}
+
+/// Whether `user_id` takes part in the task: subject, requester, current assignee, or someone
+/// who acted on one of its steps.
+pub fn involved(task: &Task, user_id: &str) -> bool {
+    if user_id.is_empty() {
+        return false;
+    }
+    if task.user_id == user_id
+        || task.created_by_user_id == user_id
+        || task.step_approver_ids.iter().any(|u| u == user_id)
+        || task.approver_ids.iter().any(|u| u == user_id)
+    {
+        return true;
+    }
+    let acted = |s: &PolicyStepInstance| {
+        s.approval.as_ref().is_some_and(|a| {
+            a.approved.as_ref().is_some_and(|x| x.user_id == user_id)
+                || a.denied.as_ref().is_some_and(|x| x.user_id == user_id)
+                || a.reassigned.as_ref().is_some_and(|x| x.user_id == user_id)
+        }) || s
+            .provision
+            .as_ref()
+            .and_then(|p| p.completed.as_ref())
+            .is_some_and(|c| c.user_id == user_id)
+    };
+    task.policy
+        .as_ref()
+        .is_some_and(|p| p.history.iter().any(acted) || p.current.as_ref().is_some_and(acted))
 }
 
 /// The actions `user_id` may take on `task` now (C1's `Task.actions`).

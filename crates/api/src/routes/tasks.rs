@@ -9,8 +9,8 @@ use crate::state::{AppState, Caller, Shared};
 use axum::extract::{Path, State};
 use axum::Json;
 use chamberlain_access::engine::{
-    allowed_actions, Action, Actor, Change, Engine, EngineError, GrantRequest, Provisioner,
-    RevokeRequest,
+    allowed_actions, involved, Action, Actor, Change, Engine, EngineError, GrantRequest,
+    Provisioner, RevokeRequest,
 };
 use chamberlain_model::task::{Task, TaskOrigin};
 use chamberlain_model::{Duration, Timestamp};
@@ -117,12 +117,7 @@ fn respond(task: Task, caller: &Caller) -> Json<Value> {
 }
 
 fn may_see(task: &Task, caller: &Caller) -> bool {
-    let me = &caller.principal.user_id;
-    caller.principal.can_read_all()
-        || task.user_id == *me
-        || task.created_by_user_id == *me
-        || task.step_approver_ids.contains(me)
-        || task.approver_ids.contains(me)
+    caller.principal.can_read_all() || involved(task, &caller.principal.user_id)
 }
 
 fn origin(caller: &Caller) -> TaskOrigin {

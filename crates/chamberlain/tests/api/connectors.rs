@@ -776,7 +776,9 @@ pub async fn tasks_provision_through_connectors(s: &TestServer) {
     wait_runs(s, &app, &id, 1).await;
     let admins = entitlement_named(s, &app, "Admins Member").await;
     let account = account_with_email(s, &app, "carol@example.com").await;
-    let (carol, carol_tok) = s.user_with_token("carol@example.com", &["basic-user"]).await;
+    let (carol, carol_tok) = s
+        .user_with_token("carol@example.com", &["basic-user"])
+        .await;
     s.ok(
         "POST",
         &format!("/api/v1/apps/{app}/app_users/{account}"),
@@ -787,8 +789,10 @@ pub async fn tasks_provision_through_connectors(s: &TestServer) {
         .ok(
             "POST",
             "/api/v1/policies",
-            Some(json!({"displayName": "Auto", "policyType": "POLICY_TYPE_GRANT",
-                "policySteps": {"grant": {"steps": [{"accept": {}}, {"provision": {}}]}}})),
+            Some(
+                json!({"displayName": "Auto", "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {}}, {"provision": {}}]}}}),
+            ),
         )
         .await;
     s.ok(
@@ -798,11 +802,19 @@ pub async fn tasks_provision_through_connectors(s: &TestServer) {
     )
     .await;
     let (st, v) = s
-        .call(&carol_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": admins})))
+        .call(
+            &carol_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": admins})),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     let t = &v["taskView"]["task"];
-    assert_eq!(t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED", "{t}");
+    assert_eq!(
+        t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED",
+        "{t}"
+    );
     let provision = t["policy"]["history"]
         .as_array()
         .unwrap()
@@ -813,12 +825,26 @@ pub async fn tasks_provision_through_connectors(s: &TestServer) {
     assert_eq!(provision["provision"]["method"], "connector");
     assert!(memberships(&state).contains(&("g1".into(), "u3".into())));
     let argv = calls(&state).last().unwrap()["argv"].to_string();
-    assert!(argv.contains(r#""--grant-entitlement","group:g1:member""#), "{argv}");
+    assert!(
+        argv.contains(r#""--grant-entitlement","group:g1:member""#),
+        "{argv}"
+    );
 
     // The connector fails: the revocation waits for a person, with the error on the task.
-    update_config(s, &app, &id, config(&state, json!({"BATON_STANDIN_FAIL": "upstream said no"}))).await;
+    update_config(
+        s,
+        &app,
+        &id,
+        config(&state, json!({"BATON_STANDIN_FAIL": "upstream said no"})),
+    )
+    .await;
     let (st, v) = s
-        .call(&carol_tok, "POST", "/api/v1/task/revoke", Some(json!({"appId": app, "appEntitlementId": admins})))
+        .call(
+            &carol_tok,
+            "POST",
+            "/api/v1/task/revoke",
+            Some(json!({"appId": app, "appEntitlementId": admins})),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     let t = v["taskView"]["task"].clone();
@@ -826,20 +852,41 @@ pub async fn tasks_provision_through_connectors(s: &TestServer) {
     assert_eq!(t["state"], "TASK_STATE_OPEN", "{t}");
     let cur = &t["policy"]["current"]["provision"];
     assert_eq!(cur["method"], "manual");
-    assert!(cur["errored"]["description"].as_str().unwrap().contains("upstream said no"), "{cur}");
-    assert_eq!(t["stepApproverIds"], json!([s.admin_user_id]), "no app owners: super admins");
+    assert!(
+        cur["errored"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("upstream said no"),
+        "{cur}"
+    );
+    assert_eq!(
+        t["stepApproverIds"],
+        json!([s.admin_user_id]),
+        "no app owners: super admins"
+    );
     assert!(memberships(&state).contains(&("g1".into(), "u3".into())));
     // Carol cannot retry; the admin can, and it fails again until the connector is fixed.
     let retry = format!("/api/v1/tasks/{tid}/action/retry-provisioning");
     let (st, _) = s.call(&carol_tok, "POST", &retry, Some(json!({}))).await;
     assert_eq!(st, 403);
-    let v = s.ok("POST", &retry, Some(json!({"comment": "try again"}))).await;
+    let v = s
+        .ok("POST", &retry, Some(json!({"comment": "try again"})))
+        .await;
     assert_eq!(v["taskView"]["task"]["state"], "TASK_STATE_OPEN");
     update_config(s, &app, &id, config(&state, json!({}))).await;
     let v = s.ok("POST", &retry, Some(json!({}))).await;
     let t = &v["taskView"]["task"];
-    assert_eq!(t["type"]["revoke"]["outcome"], "REVOKE_OUTCOME_REVOKED", "{t}");
+    assert_eq!(
+        t["type"]["revoke"]["outcome"], "REVOKE_OUTCOME_REVOKED",
+        "{t}"
+    );
     assert!(!memberships(&state).contains(&("g1".into(), "u3".into())));
-    let log = s.ok("POST", "/api/v1/task/audits", Some(json!({"taskId": tid}))).await.to_string();
-    assert!(log.contains("provisionError") && log.contains("try again"), "{log}");
+    let log = s
+        .ok("POST", "/api/v1/task/audits", Some(json!({"taskId": tid})))
+        .await
+        .to_string();
+    assert!(
+        log.contains("provisionError") && log.contains("try again"),
+        "{log}"
+    );
 }

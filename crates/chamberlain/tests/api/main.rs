@@ -11,8 +11,7 @@ mod tasks;
 
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
-    tasks_provision_through_connectors,
-    connector_credentials_feed_only_their_connector,
+    connector_credentials_feed_only_their_connector, tasks_provision_through_connectors,
 };
 use directories::{
     accounts_in_other_apps_are_linked, directories_create_match_ignore_and_remove,

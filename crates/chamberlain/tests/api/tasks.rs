@@ -718,12 +718,24 @@ pub async fn on_call_access_profiles(s: &TestServer) {
 /// changes, waits (condition and duration) and skipping them, a rule routing to a reject
 /// step, emergency escalation, comments.
 pub async fn policy_steps_and_task_actions(s: &TestServer) {
-    let (req, req_tok) = s.user_with_token("steps-req@example.com", &["basic-user"]).await;
-    let (a1, a1_tok) = s.user_with_token("steps-a1@example.com", &["basic-user"]).await;
-    let (a2, a2_tok) = s.user_with_token("steps-a2@example.com", &["basic-user"]).await;
-    let (a3, a3_tok) = s.user_with_token("steps-a3@example.com", &["basic-user"]).await;
-    let (blocked, blocked_tok) = s.user_with_token("blocked@example.com", &["basic-user"]).await;
-    let (_o, out_tok) = s.user_with_token("steps-out@example.com", &["basic-user"]).await;
+    let (req, req_tok) = s
+        .user_with_token("steps-req@example.com", &["basic-user"])
+        .await;
+    let (a1, a1_tok) = s
+        .user_with_token("steps-a1@example.com", &["basic-user"])
+        .await;
+    let (a2, a2_tok) = s
+        .user_with_token("steps-a2@example.com", &["basic-user"])
+        .await;
+    let (a3, a3_tok) = s
+        .user_with_token("steps-a3@example.com", &["basic-user"])
+        .await;
+    let (blocked, blocked_tok) = s
+        .user_with_token("blocked@example.com", &["basic-user"])
+        .await;
+    let (_o, out_tok) = s
+        .user_with_token("steps-out@example.com", &["basic-user"])
+        .await;
     let (app, ent) = app_with_account(s, "Ledger", &[&req, &blocked, &a1]).await;
     let p = s
         .ok(
@@ -747,73 +759,218 @@ pub async fn policy_steps_and_task_actions(s: &TestServer) {
             })),
         )
         .await;
-    set_entitlement(s, &app, &ent, json!({"grantPolicyId": p["policy"]["id"], "durationGrant": "7200s"}), "grantPolicyId,durationGrant").await;
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": p["policy"]["id"], "durationGrant": "7200s"}),
+        "grantPolicyId,durationGrant",
+    )
+    .await;
 
     // The rule routes a blocked user to the reject step.
-    let (_, v) = s.call(&blocked_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent}))).await;
-    assert_eq!(task_of(&v)["type"]["grant"]["outcome"], "GRANT_OUTCOME_DENIED", "{v}");
+    let (_, v) = s
+        .call(
+            &blocked_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_DENIED",
+        "{v}"
+    );
     let bt = task_of(&v)["id"].as_str().unwrap().to_string();
-    let log = s.ok("POST", "/api/v1/task/audits", Some(json!({"taskId": bt}))).await.to_string();
-    assert!(log.contains("approvalAutoRejectedByPolicy") && log.contains("rule 1 matched"), "{log}");
+    let log = s
+        .ok("POST", "/api/v1/task/audits", Some(json!({"taskId": bt})))
+        .await
+        .to_string();
+    assert!(
+        log.contains("approvalAutoRejectedByPolicy") && log.contains("rule 1 matched"),
+        "{log}"
+    );
 
-    let (_, v) = s.call(&req_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "3600s"}))).await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "3600s"})),
+        )
+        .await;
     let tid = task_of(&v)["id"].as_str().unwrap().to_string();
     assert_eq!(task_of(&v)["stepApproverIds"], json!([a1]));
     let act = |name: &str| format!("/api/v1/tasks/{tid}/action/{name}");
     // Reassignment: reason required, only to allowed reassignees.
-    let (st, v) = s.call(&a1_tok, "POST", &act("reassign"), Some(json!({"newStepUserIds": [a2]}))).await;
+    let (st, v) = s
+        .call(
+            &a1_tok,
+            "POST",
+            &act("reassign"),
+            Some(json!({"newStepUserIds": [a2]})),
+        )
+        .await;
     assert_eq!(st, 400, "{v}");
-    let (st, v) = s.call(&a1_tok, "POST", &act("reassign"), Some(json!({"newStepUserIds": [req], "comment": "x"}))).await;
+    let (st, v) = s
+        .call(
+            &a1_tok,
+            "POST",
+            &act("reassign"),
+            Some(json!({"newStepUserIds": [req], "comment": "x"})),
+        )
+        .await;
     assert_eq!(st, 400, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("allowed reassignees"), "{v}");
-    let (st, v) = s.call(&a1_tok, "POST", &act("reassign"), Some(json!({"newStepUserIds": [a2], "comment": "on leave"}))).await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("allowed reassignees"),
+        "{v}"
+    );
+    let (st, v) = s
+        .call(
+            &a1_tok,
+            "POST",
+            &act("reassign"),
+            Some(json!({"newStepUserIds": [a2], "comment": "on leave"})),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(task_of(&v)["stepApproverIds"], json!([a2]));
-    let (st, _) = s.call(&a1_tok, "POST", &act("approve"), Some(json!({}))).await;
+    let (st, _) = s
+        .call(&a1_tok, "POST", &act("approve"), Some(json!({})))
+        .await;
     assert_eq!(st, 403, "a1 is no longer assigned");
-    let (st, v) = s.call(&a2_tok, "POST", &act("approve"), Some(json!({}))).await;
+    let (st, v) = s
+        .call(&a2_tok, "POST", &act("approve"), Some(json!({})))
+        .await;
     assert_eq!(st, 200, "{v}");
     // Distinct approvers: a2 approved the first step, so the second is a3's alone.
     assert_eq!(task_of(&v)["stepApproverIds"], json!([a3]), "{v}");
     // Duration: only the current approvers; never above the maximum.
-    let (st, _) = s.call(&a2_tok, "POST", &act("update-grant-duration"), Some(json!({"duration": "1800s"}))).await;
+    let (st, _) = s
+        .call(
+            &a2_tok,
+            "POST",
+            &act("update-grant-duration"),
+            Some(json!({"duration": "1800s"})),
+        )
+        .await;
     assert_eq!(st, 403);
-    let (st, v) = s.call(&a3_tok, "POST", &act("update-grant-duration"), Some(json!({"duration": "9000s"}))).await;
+    let (st, v) = s
+        .call(
+            &a3_tok,
+            "POST",
+            &act("update-grant-duration"),
+            Some(json!({"duration": "9000s"})),
+        )
+        .await;
     assert_eq!(st, 400, "{v}");
-    let (st, v) = s.call(&a3_tok, "POST", &act("update-grant-duration"), Some(json!({"duration": "1800s"}))).await;
+    let (st, v) = s
+        .call(
+            &a3_tok,
+            "POST",
+            &act("update-grant-duration"),
+            Some(json!({"duration": "1800s"})),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(task_of(&v)["type"]["grant"]["grantDuration"], "1800s");
-    let v = s.call(&a3_tok, "POST", &act("approve"), Some(json!({}))).await.1;
+    let v = s
+        .call(&a3_tok, "POST", &act("approve"), Some(json!({})))
+        .await
+        .1;
     // The expression approver resolved to a3.
     assert_eq!(task_of(&v)["stepApproverIds"], json!([a3]), "{v}");
-    assert!(task_of(&v)["policy"]["current"]["approval"]["assignmentReason"].as_str().unwrap().contains("expression"));
-    let v = s.call(&a3_tok, "POST", &act("approve"), Some(json!({}))).await.1;
+    assert!(
+        task_of(&v)["policy"]["current"]["approval"]["assignmentReason"]
+            .as_str()
+            .unwrap()
+            .contains("expression")
+    );
+    let v = s
+        .call(&a3_tok, "POST", &act("approve"), Some(json!({})))
+        .await
+        .1;
     // The condition wait holds the task.
     let t = task_of(&v);
     assert_eq!(t["processing"], "TASK_PROCESSING_TYPE_WAITING", "{t}");
-    assert_eq!(t["policy"]["current"]["wait"]["state"], "WAIT_INSTANCE_STATE_WAITING");
+    assert_eq!(
+        t["policy"]["current"]["wait"]["state"],
+        "WAIT_INSTANCE_STATE_WAITING"
+    );
     // Comments: empty refused; outsiders cannot see the task.
-    let (st, _) = s.call(&req_tok, "POST", &act("comment"), Some(json!({"comment": " "}))).await;
+    let (st, _) = s
+        .call(
+            &req_tok,
+            "POST",
+            &act("comment"),
+            Some(json!({"comment": " "})),
+        )
+        .await;
     assert_eq!(st, 400);
-    let (st, _) = s.call(&out_tok, "POST", &act("comment"), Some(json!({"comment": "hi"}))).await;
+    let (st, _) = s
+        .call(
+            &out_tok,
+            "POST",
+            &act("comment"),
+            Some(json!({"comment": "hi"})),
+        )
+        .await;
     assert_eq!(st, 404);
-    let v = s.call(&req_tok, "POST", &act("comment"), Some(json!({"comment": "any news?"}))).await.1;
-    assert_eq!(task_of(&v)["commentCount"], 3, "reassign reason + comment… {v}");
+    let v = s
+        .call(
+            &req_tok,
+            "POST",
+            &act("comment"),
+            Some(json!({"comment": "any news?"})),
+        )
+        .await
+        .1;
+    assert_eq!(
+        task_of(&v)["commentCount"],
+        2,
+        "the reassignment reason and this comment"
+    );
     // Only admins skip steps.
-    let (st, _) = s.call(&a3_tok, "POST", &act("skip-step"), Some(json!({}))).await;
+    let (st, _) = s
+        .call(&a3_tok, "POST", &act("skip-step"), Some(json!({})))
+        .await;
     assert_eq!(st, 403);
-    let v = s.ok("POST", &act("skip-step"), Some(json!({"comment": "window opened early"}))).await;
+    let v = s
+        .ok(
+            "POST",
+            &act("skip-step"),
+            Some(json!({"comment": "window opened early"})),
+        )
+        .await;
     let t = task_of(&v);
     let w = &t["policy"]["current"]["wait"];
     assert_eq!(w["state"], "WAIT_INSTANCE_STATE_WAITING", "{t}");
-    assert!(w["timeout"].is_string(), "a duration wait ends at a set time: {w}");
+    assert!(
+        w["timeout"].is_string(),
+        "a duration wait ends at a set time: {w}"
+    );
     let v = s.ok("POST", &act("skip-step"), Some(json!({}))).await;
-    assert_eq!(task_of(&v)["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED", "{v}");
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_GRANTED",
+        "{v}"
+    );
     assert_eq!(task_of(&v)["approverIds"], json!([a2, a3, a3]));
     let g = s
-        .ok("POST", "/api/v1/search/grants", Some(json!({"entitlementRefs": [{"appId": app, "id": ent}], "userId": req})))
+        .ok(
+            "POST",
+            "/api/v1/search/grants",
+            Some(json!({"entitlementRefs": [{"appId": app, "id": ent}], "userId": req})),
+        )
         .await;
-    assert!(g["list"][0]["grant"]["deprovisionAt"].is_string(), "{g}");
+    assert!(
+        g["list"][0]["appEntitlementUserBinding"]["deprovisionAt"].is_string(),
+        "the grant ends"
+    );
 
     // Group approvers: holders of the group entitlement, never the requester.
     let base = s
@@ -832,30 +989,93 @@ pub async fn policy_steps_and_task_actions(s: &TestServer) {
             "policySteps": {"grant": {"steps": [{"approval": {"group": {"appId": app, "appGroupId": base}}}]}}})))
         .await;
     let ent2 = s.create_entitlement(&app, "auditor").await;
-    set_entitlement(s, &app, &ent2, json!({"grantPolicyId": gp["policy"]["id"]}), "grantPolicyId").await;
-    let (_, v) = s.call(&req_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent2}))).await;
+    set_entitlement(
+        s,
+        &app,
+        &ent2,
+        json!({"grantPolicyId": gp["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent2})),
+        )
+        .await;
     let approvers = task_of(&v)["stepApproverIds"].as_array().unwrap().clone();
-    assert!(approvers.contains(&json!(a1)) && approvers.contains(&json!(blocked)), "{v}");
+    assert!(
+        approvers.contains(&json!(a1)) && approvers.contains(&json!(blocked)),
+        "{v}"
+    );
     assert!(!approvers.contains(&json!(req)), "{v}");
-    assert!(task_of(&v)["policy"]["current"]["approval"]["assignmentReason"].as_str().unwrap().contains("their own"));
+    assert!(
+        task_of(&v)["policy"]["current"]["approval"]["assignmentReason"]
+            .as_str()
+            .unwrap()
+            .contains("their own")
+    );
 
     // Emergency access: escalation switches to the emergency policy.
     let auto = s
-        .ok("POST", "/api/v1/policies", Some(json!({"displayName": "Break glass", "policyType": "POLICY_TYPE_GRANT",
-            "policySteps": {"grant": {"steps": [{"accept": {"acceptMessage": "emergency"}}]}}})))
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(
+                json!({"displayName": "Break glass", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"accept": {"acceptMessage": "emergency"}}]}}}),
+            ),
+        )
         .await;
     let ent3 = s.create_entitlement(&app, "break-glass").await;
     set_entitlement(s, &app, &ent3, json!({"grantPolicyId": p["policy"]["id"], "emergencyGrantEnabled": true, "emergencyGrantPolicyId": auto["policy"]["id"]}), "grantPolicyId,emergencyGrantEnabled,emergencyGrantPolicyId").await;
-    let (_, v) = s.call(&req_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent3}))).await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent3})),
+        )
+        .await;
     let t3 = task_of(&v)["id"].as_str().unwrap().to_string();
     assert_eq!(task_of(&v)["state"], "TASK_STATE_OPEN");
-    let (st, _) = s.call(&a1_tok, "POST", &format!("/api/v1/tasks/{t3}/action/escalate"), Some(json!({}))).await;
+    let (st, _) = s
+        .call(
+            &a1_tok,
+            "POST",
+            &format!("/api/v1/tasks/{t3}/action/escalate"),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(st, 403, "only the requester escalates");
-    let (st, v) = s.call(&req_tok, "POST", &format!("/api/v1/tasks/{t3}/action/escalate"), Some(json!({"comment": "outage"}))).await;
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            &format!("/api/v1/tasks/{t3}/action/escalate"),
+            Some(json!({"comment": "outage"})),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(task_of(&v)["emergencyAccess"], true);
-    assert_eq!(task_of(&v)["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED", "{v}");
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_GRANTED",
+        "{v}"
+    );
     // Not offered: refused.
-    let (_, v) = s.call(&req_tok, "POST", "/api/v1/task/grant", Some(json!({"appId": app, "appEntitlementId": ent2, "emergencyAccess": true}))).await;
-    assert!(v["message"].as_str().unwrap_or("").contains("emergency"), "{v}");
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent2, "emergencyAccess": true})),
+        )
+        .await;
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("emergency"),
+        "{v}"
+    );
 }
