@@ -684,6 +684,71 @@ impl Engine {
         Ok(opened)
     }
 
+    /// Announces grants that end within three business days, once per grant end: a
+    /// `grant.expiring` change event (the notification pipeline delivers it). Returns how many.
+    pub async fn announce_expiring(&self, limit: i64) -> Result<usize> {
+        let now = Timestamp::now();
+        let horizon = three_business_days_after(now);
+        let mut sql = Sql::new(
+            "SELECT g.id, g.app_id, g.entitlement_id, g.app_user_id, g.deprovision_at, au.identity_user_id \
+             FROM grants g JOIN app_users au ON au.id = g.app_user_id \
+             WHERE g.deleted_at IS NULL AND g.deprovision_at IS NOT NULL AND g.deprovision_at > ",
+        );
+        sql.arg(now.as_micros())
+            .push(" AND g.deprovision_at <= ")
+            .arg(horizon.as_micros())
+            .push(" AND NOT EXISTS (SELECT 1 FROM grant_expiry_notices n WHERE n.grant_id = g.id AND n.deprovision_at = g.deprovision_at)")
+            .push(" ORDER BY g.deprovision_at LIMIT ")
+            .arg(limit);
+        let rows = sql
+            .query()
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(StoreError::from)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut items = Vec::new();
+        for r in &rows {
+            let get = |i: usize| r.try_get::<String, _>(i).map_err(StoreError::from);
+            items.push((
+                get(0)?,
+                get(1)?,
+                get(2)?,
+                get(3)?,
+                r.try_get::<i64, _>(4).map_err(StoreError::from)?,
+                get(5)?,
+            ));
+        }
+        let actor = Actor::system("grant expiry notices");
+        let n = write_tx!(self.store, &actor.audit, |tx| {
+            let mut n = 0;
+            for (gid, app, ent, au, at, user) in &items {
+                let mut ins = Sql::new("INSERT INTO grant_expiry_notices (grant_id, deprovision_at, noticed_at) VALUES (");
+                ins.arg(gid.as_str())
+                    .push(", ")
+                    .arg(*at)
+                    .push(", ")
+                    .arg(tx.now().as_micros())
+                    .push(") ON CONFLICT DO NOTHING");
+                if tx.exec(&ins).await? == 0 {
+                    continue;
+                }
+                chamberlain_store::repo::jobs::append_event(
+                    tx,
+                    "grant.expiring",
+                    app,
+                    &json!({"appId": app, "appEntitlementId": ent, "appUserId": au, "userId": user,
+                        "deprovisionAt": Timestamp::from_micros(*at).to_string()}),
+                )
+                .await?;
+                n += 1;
+            }
+            Ok(n)
+        })?;
+        Ok(n)
+    }
+
     /// Resumes waits whose time has come and applies escalations whose deadline passed.
     pub async fn tick(&self) -> Result<usize> {
         let mut done = 0;
@@ -987,6 +1052,21 @@ impl Engine {
         })?;
         Ok((account, user))
     }
+}
+
+/// `now` plus three business days (Saturdays and Sundays do not count), in UTC.
+pub fn three_business_days_after(now: Timestamp) -> Timestamp {
+    let mut t = now;
+    let mut left = 3;
+    while left > 0 {
+        t = t.plus_seconds(86_400);
+        // 1970-01-01 was a Thursday: day 0 → Thursday.
+        let weekday = (t.unix_seconds().div_euclid(86_400) + 4).rem_euclid(7); // 0 = Sunday
+        if weekday != 0 && weekday != 6 {
+            left -= 1;
+        }
+    }
+    t
 }
 
 /// The longest grant the entitlement allows (`durationGrant`; none = permanent allowed).
@@ -1298,7 +1378,11 @@ async fn complete_provision(
     let now = tx.now();
     if let Some(g) = &task.task_type.grant {
         let until = g.grant_duration.map(|d| now.plus_seconds(d.seconds));
-        grants::grant_direct(tx, &s.entitlement, &s.account.id, until).await?;
+        let created = grants::grant_direct(tx, &s.entitlement, &s.account.id, until).await?;
+        if !created {
+            // Held already: this request decides when it ends (an extension, or permanent).
+            grants::set_deprovision_at(tx, &s.entitlement.id, &s.account.id, until).await?;
+        }
     } else {
         grants::revoke_direct(tx, &s.entitlement, &s.account.id).await?;
     }
@@ -2206,4 +2290,25 @@ pub fn allowed_actions(task: &Task, user_id: &str, super_admin: bool) -> Vec<Str
         out.push("TASK_ACTION_TYPE_CLOSE".into());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn business_days_skip_weekends() {
+        // Thursday 2026-11-19 12:00 → Tuesday 2026-11-24 12:00.
+        let thu = Timestamp::parse("2026-11-19T12:00:00Z").unwrap();
+        assert_eq!(
+            three_business_days_after(thu).to_string(),
+            "2026-11-24T12:00:00Z"
+        );
+        // Monday → Thursday.
+        let mon = Timestamp::parse("2026-11-23T08:00:00Z").unwrap();
+        assert_eq!(
+            three_business_days_after(mon).to_string(),
+            "2026-11-26T08:00:00Z"
+        );
+    }
 }

@@ -135,6 +135,9 @@ impl Worker {
                     }
                 }
             }
+            if let Err(e) = engine.announce_expiring(1000).await {
+                tracing::warn!(error = %e, "announcing expiring grants failed");
+            }
             if let Err(e) = engine.tick().await {
                 tracing::warn!(error = %e, "resuming waiting tasks failed");
             }

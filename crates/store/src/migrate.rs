@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0009_catalogs.sql"),
         postgres: None,
     },
+    Migration {
+        version: 11,
+        name: "grant_expiry_notices",
+        sql: include_str!("../migrations/0011_grant_expiry_notices.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -378,6 +378,23 @@ pub async fn auto_approval_and_expiry(s: &TestServer) {
         "{v}"
     );
     assert!(holds(s, &app, &ent, &req_id).await);
+    // The owner is told before it ends (an outbox event for the notification pipeline), once.
+    let mut warned = 0;
+    for _ in 0..50 {
+        let events =
+            chamberlain_store::repo::jobs::events_after(&s.store, "", Duration::ZERO, 10_000)
+                .await
+                .unwrap();
+        warned = events
+            .iter()
+            .filter(|e| e.kind == "grant.expiring" && e.doc["userId"] == req_id.as_str())
+            .count();
+        if warned > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(warned, 1, "one expiry warning");
     // The worker revokes it when it ends, with a TIME_REVOKE task.
     let mut revoked = false;
     for _ in 0..100 {
@@ -406,6 +423,48 @@ pub async fn auto_approval_and_expiry(s: &TestServer) {
         )
         .await;
     assert_eq!(v["list"].as_array().map(|l| l.len()).unwrap_or(0), 0, "{v}");
+
+    // Asking again while holding access extends it; giving it back early revokes it.
+    let end = || async {
+        let g = s
+            .ok(
+                "POST",
+                "/api/v1/search/grants",
+                Some(json!({"entitlementRefs": [{"appId": app, "id": ent}], "userId": req_id})),
+            )
+            .await;
+        g["list"][0]["appEntitlementUserBinding"]["deprovisionAt"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    s.call(
+        &req_tok,
+        "POST",
+        "/api/v1/task/grant",
+        Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "3600s"})),
+    )
+    .await;
+    let first = end().await;
+    s.call(
+        &req_tok,
+        "POST",
+        "/api/v1/task/grant",
+        Some(json!({"appId": app, "appEntitlementId": ent, "grantDuration": "7200s"})),
+    )
+    .await;
+    let second = end().await;
+    assert!(second > first, "{first} -> {second}");
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/revoke",
+            Some(json!({"appId": app, "appEntitlementId": ent, "description": "done early"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(!holds(s, &app, &ent, &req_id).await);
 }
 
 pub async fn policy_bad_input_is_refused(s: &TestServer) {
