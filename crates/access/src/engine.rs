@@ -241,7 +241,7 @@ impl Engine {
     /// runs it as far as it goes without people; connector provisioning follows after commit.
     pub async fn create_grant(&self, actor: &Actor, req: GrantRequest) -> Result<Task> {
         let (account, user) = self
-            .account_for(&req.app_id, &req.app_user_id, &req.identity_user_id)
+            .account_for(&req.app_id, &req.app_user_id, &req.identity_user_id, false)
             .await?;
         let ent = self.entitlement(&req.app_id, &req.entitlement_id).await?;
         let app = self.app(&req.app_id).await?;
@@ -329,8 +329,14 @@ impl Engine {
 
     /// Opens a revoke task (or returns the open one) and runs it like [`Engine::create_grant`].
     pub async fn create_revoke(&self, actor: &Actor, req: RevokeRequest) -> Result<Task> {
+        // Expiry revokes whatever account holds the grant, linked to a user or not.
         let (account, user) = self
-            .account_for(&req.app_id, &req.app_user_id, &req.identity_user_id)
+            .account_for(
+                &req.app_id,
+                &req.app_user_id,
+                &req.identity_user_id,
+                req.origin == TaskOrigin::TimeRevoke,
+            )
             .await?;
         let ent = self.entitlement(&req.app_id, &req.entitlement_id).await?;
         let app = self.app(&req.app_id).await?;
@@ -463,6 +469,9 @@ impl Engine {
                 updated_at: Some(now),
                 ..Default::default()
             };
+            if !still_needed(tx, &task).await? {
+                return Err(StoreError::Precondition(NOTHING_TO_DO.into()));
+            }
             if let Some(key) = tasks::open_key(&task) {
                 if let Some(existing) = tasks::find_open(tx, &key).await? {
                     return Ok(existing.task.id);
@@ -678,6 +687,7 @@ impl Engine {
             };
             match self.create_revoke(&actor, req).await {
                 Ok(_) => opened += 1,
+                Err(e) if is_nothing_to_do(&e) => {}
                 Err(e) => tracing::warn!(error = %e, "could not revoke an expired grant"),
             }
         }
@@ -989,6 +999,7 @@ impl Engine {
         app_id: &str,
         app_user_id: &str,
         user_id: &str,
+        allow_unlinked: bool,
     ) -> Result<(AppUser, User)> {
         let account = if !app_user_id.is_empty() {
             chamberlain_store::record::get::<AppUser, _>(self.store.pool(), app_user_id, false)
@@ -1028,6 +1039,9 @@ impl Engine {
                     .into(),
             ));
         };
+        if account.identity_user_id.is_empty() && allow_unlinked {
+            return Ok((account, User::default()));
+        }
         if account.identity_user_id.is_empty() {
             return Err(EngineError::Precondition(format!(
                 "app user `{}` is not linked to a user; link it (or let identity matching link it) before requesting access for it",
@@ -1054,6 +1068,47 @@ impl Engine {
     }
 }
 
+/// Why an automatic task was not opened: another replica (or an earlier run) already made
+/// the change.
+pub const NOTHING_TO_DO: &str = "the change was already made";
+
+/// For changes the server makes on its own (expiry, membership automation), whether the
+/// change is still needed. The account's row is locked first, so replicas making the same
+/// change queue here and the later one sees the earlier one's result.
+async fn still_needed(tx: &mut Tx<'_>, task: &Task) -> Result<bool, StoreError> {
+    let automatic = matches!(
+        task.origin,
+        TaskOrigin::TimeRevoke | TaskOrigin::ProfileMembershipAutomation
+    );
+    if !automatic {
+        return Ok(true);
+    }
+    let (ent, account) = match (&task.task_type.grant, &task.task_type.revoke) {
+        (Some(g), _) => (&g.app_entitlement_id, &g.app_user_id),
+        (_, Some(r)) => (&r.app_entitlement_id, &r.app_user_id),
+        _ => return Ok(true),
+    };
+    let mut lock = Sql::new("UPDATE app_users SET id = id WHERE id = ");
+    lock.arg(account.as_str());
+    tx.exec(&lock).await?;
+    let mut sql = Sql::new(
+        "SELECT COUNT(*) FROM grants WHERE deleted_at IS NULL AND direct = 1 AND entitlement_id = ",
+    );
+    sql.arg(ent.as_str())
+        .push(" AND app_user_id = ")
+        .arg(account.as_str());
+    if task.origin == TaskOrigin::TimeRevoke {
+        sql.push(" AND deprovision_at IS NOT NULL AND deprovision_at <= ")
+            .arg(tx.now().as_micros());
+    }
+    let held: i64 = sql.query().fetch_one(tx.conn()).await?.try_get(0)?;
+    Ok(if task.task_type.grant.is_some() {
+        held == 0
+    } else {
+        held > 0
+    })
+}
+
 /// `now` plus three business days (Saturdays and Sundays do not count), in UTC.
 pub fn three_business_days_after(now: Timestamp) -> Timestamp {
     let mut t = now;
@@ -1077,6 +1132,11 @@ pub fn max_duration(ent: &AppEntitlement) -> Option<Duration> {
 fn concat_sql(backend: chamberlain_store::Backend, parts: &[&str]) -> String {
     let _ = backend;
     parts.join(" || ")
+}
+
+/// Whether a creation was skipped because the change was already made.
+pub fn is_nothing_to_do(e: &EngineError) -> bool {
+    matches!(e, EngineError::Store(StoreError::Precondition(m)) if m == NOTHING_TO_DO)
 }
 
 fn refusal(e: StoreError) -> EngineError {

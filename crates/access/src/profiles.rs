@@ -289,6 +289,7 @@ impl Engine {
             };
             match self.create_grant(&actor, req).await {
                 Ok(t) => out.enrollment_tasks.push(t.numeric_id),
+                Err(e) if crate::engine::is_nothing_to_do(&e) => {}
                 Err(e) => out.errors.push(format!("enroll {user}: {e}")),
             }
         }
@@ -310,6 +311,7 @@ impl Engine {
             };
             match self.create_revoke(&actor, req).await {
                 Ok(t) => out.unenrollment_tasks.push(t.numeric_id),
+                Err(e) if crate::engine::is_nothing_to_do(&e) => {}
                 Err(e) => out.errors.push(format!("unenroll {user}: {e}")),
             }
         }

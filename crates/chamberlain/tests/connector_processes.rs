@@ -573,3 +573,213 @@ async fn cli_syncs_and_provisions_through_a_connector() {
     drop(r);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Two replicas on one PostgreSQL database both run grant expiry and membership automation:
+/// every expired grant is revoked by exactly one task, and every user is enrolled once.
+#[tokio::test]
+async fn replicas_share_expiry_and_membership_automation_on_postgres() {
+    use chamberlain_model::app::{App, AppEntitlement, AppUser};
+    use chamberlain_model::user::{User, UserStatus};
+    use chamberlain_model::{new_id, Timestamp};
+    use chamberlain_store::repo::grants;
+    let admin = std::env::var("CHAMBERLAIN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("chamberlain_x_{}", new_id().to_lowercase());
+    let psql = |sql: String| {
+        let out = Command::new("psql")
+            .args([admin.as_str(), "-q", "-c", &sql])
+            .output()
+            .expect("psql is needed by this test");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(format!("CREATE DATABASE {name}"));
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let root = temp_dir();
+    let a = start_replica(&url, &root, "a").await;
+    let b = start_replica(&url, &root, "b").await;
+    let api = login(&a, &url, &root).await;
+
+    // Seed: 150 accounts holding a grant that ends in three seconds, and 40 users of whom 25
+    // hold an on-call schedule.
+    let store = chamberlain_store::Store::connect(&url).await.unwrap();
+    let audit = chamberlain_store::AuditCtx::system("test seed");
+    let now = Timestamp::now();
+    let app = App {
+        id: new_id(),
+        display_name: "Expiring".into(),
+        created_at: Some(now),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    let ent = AppEntitlement {
+        id: new_id(),
+        app_id: app.id.clone(),
+        display_name: "temp".into(),
+        created_at: Some(now),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    let schedule = AppEntitlement {
+        id: new_id(),
+        app_id: app.id.clone(),
+        display_name: "Schedule".into(),
+        created_at: Some(now),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    let accounts: Vec<AppUser> = (0..150)
+        .map(|i| AppUser {
+            id: new_id(),
+            app_id: app.id.clone(),
+            display_name: format!("acct{i}"),
+            created_at: Some(now),
+            updated_at: Some(now),
+            ..Default::default()
+        })
+        .collect();
+    let users: Vec<User> = (0..40)
+        .map(|i| User {
+            id: new_id(),
+            email: format!("u{i}@example.com"),
+            display_name: format!("u{i}"),
+            status: UserStatus::Enabled,
+            created_at: Some(now),
+            updated_at: Some(now),
+            ..Default::default()
+        })
+        .collect();
+    let linked: Vec<AppUser> = users
+        .iter()
+        .map(|u| AppUser {
+            id: new_id(),
+            app_id: app.id.clone(),
+            identity_user_id: u.id.clone(),
+            display_name: u.display_name.clone(),
+            created_at: Some(now),
+            updated_at: Some(now),
+            ..Default::default()
+        })
+        .collect();
+    let ends = now.plus_seconds(3);
+    chamberlain_store::write_tx!(store, &audit, |tx| {
+        tx.create(&app).await?;
+        tx.create(&ent).await?;
+        tx.create(&schedule).await?;
+        for au in accounts.iter().chain(linked.iter()) {
+            tx.create(au).await?;
+        }
+        for u in &users {
+            tx.create(u).await?;
+        }
+        for au in &accounts {
+            grants::grant_direct(tx, &ent, &au.id, Some(ends)).await?;
+        }
+        for au in linked.iter().take(25) {
+            grants::grant_direct(tx, &schedule, &au.id, None).await?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let c = api
+        .call(
+            &a,
+            "POST",
+            "/api/v1/catalogs",
+            json!({"displayName": "On-call", "published": true}),
+        )
+        .await;
+    let cid = c["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let enroll = c["requestCatalogView"]["requestCatalog"]["enrollmentEntitlementId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.call(
+        &a,
+        "POST",
+        &format!("/api/v1/catalogs/{cid}/bundle_automation"),
+        json!({"entitlements": {"entitlementRefs": [{"appId": app.id, "id": schedule.id}]}, "enabled": true}),
+    )
+    .await;
+
+    // `sql` holds one `?` where the argument goes.
+    let count = |sql: &'static str, arg: String| {
+        let store = store.clone();
+        async move {
+            let (before, after) = sql.split_once('?').unwrap();
+            let mut q = chamberlain_store::record::Sql::new(before);
+            q.arg(arg).push(after);
+            let row = q.query().fetch_one(store.pool()).await.unwrap();
+            sqlx::Row::try_get::<i64, _>(&row, 0).unwrap()
+        }
+    };
+    wait_until(
+        "every expired grant to be revoked",
+        Duration::from_secs(60),
+        || {
+            let count = count;
+            let e = ent.id.clone();
+            async move {
+                count(
+                    "SELECT COUNT(*) FROM grants WHERE deleted_at IS NULL AND entitlement_id = ?",
+                    e,
+                )
+                .await
+                    == 0
+            }
+        },
+    )
+    .await;
+    wait_until(
+        "the schedule's holders to be enrolled",
+        Duration::from_secs(60),
+        || {
+            let count = count;
+            let e = enroll.clone();
+            async move {
+                count(
+                    "SELECT COUNT(*) FROM grants WHERE deleted_at IS NULL AND entitlement_id = ?",
+                    e,
+                )
+                .await
+                    == 25
+            }
+        },
+    )
+    .await;
+    // Exactly one revoke task per grant, and one enrollment task and account per user.
+    let dup_revokes = count(
+        "SELECT COUNT(*) FROM (SELECT app_user_id FROM tasks WHERE entitlement_id = ? AND kind = 'revoke' GROUP BY app_user_id HAVING COUNT(*) > 1) d",
+        ent.id.clone(),
+    )
+    .await;
+    assert_eq!(dup_revokes, 0);
+    let revokes = count(
+        "SELECT COUNT(*) FROM tasks WHERE entitlement_id = ? AND kind = 'revoke'",
+        ent.id.clone(),
+    )
+    .await;
+    assert_eq!(revokes, 150);
+    let enrollments = count(
+        "SELECT COUNT(*) FROM tasks WHERE entitlement_id = ? AND kind = 'grant'",
+        enroll.clone(),
+    )
+    .await;
+    assert_eq!(enrollments, 25);
+    let accounts_in_builtin = count(
+        "SELECT COUNT(*) FROM app_users WHERE deleted_at IS NULL AND app_id = ?",
+        "0000000000000000Chamberlain".into(),
+    )
+    .await;
+    assert_eq!(accounts_in_builtin, 25);
+    drop((a, b));
+    store.close().await;
+    psql(format!("DROP DATABASE {name} WITH (FORCE)"));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -291,8 +291,20 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
     }
     let user: User = tx.must_get(user_id).await?;
     let now = tx.now();
+    // One id per user, so two replicas enrolling the same user at once collide on the primary
+    // key: the loser's transaction is retried and finds the winner's account.
+    let id = format!("cb-{}", user.id);
+    if let Some(mut old) = record::get::<AppUser, _>(&mut *tx.conn(), &id, true).await? {
+        // A soft-deleted account comes back.
+        let before = old.clone();
+        old.deleted_at = None;
+        old.updated_at = Some(now);
+        old.identity_user_id = user.id.clone();
+        tx.replace(&before, &old).await?;
+        return Ok(id);
+    }
     let au = AppUser {
-        id: new_id(),
+        id,
         app_id: BUILTIN_APP_ID.into(),
         app_user_type: AppUserType::User,
         display_name: user.display_name.clone(),
@@ -308,7 +320,10 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
         updated_at: Some(now),
         ..Default::default()
     };
-    tx.create(&au).await?;
+    match tx.create(&au).await {
+        Err(StoreError::Conflict(m)) => return Err(StoreError::Stale(m)),
+        other => other?,
+    }
     set_link_source(tx, std::slice::from_ref(&au.id), LinkSource::Manual).await?;
     Ok(au.id)
 }
