@@ -723,7 +723,6 @@ async fn replicas_share_expiry_and_membership_automation_on_postgres() {
         "every expired grant to be revoked",
         Duration::from_secs(60),
         || {
-            let count = count;
             let e = ent.id.clone();
             async move {
                 count(
@@ -740,7 +739,6 @@ async fn replicas_share_expiry_and_membership_automation_on_postgres() {
         "the schedule's holders to be enrolled",
         Duration::from_secs(60),
         || {
-            let count = count;
             let e = enroll.clone();
             async move {
                 count(
