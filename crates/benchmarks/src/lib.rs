@@ -16,3 +16,71 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Serves the real HTTP application in-process on a free port (no background worker) and
+/// returns its base URL and a super admin's access token.
+pub async fn serve(store: &chamberlain_store::Store) -> anyhow::Result<(String, String)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let state = std::sync::Arc::new(chamberlain_api::AppState {
+        store: store.clone(),
+        issuer: chamberlain_auth::tokens::TokenIssuer::new(base.clone(), vec![("k1".into(), key)])?,
+        secrets: chamberlain_auth::crypto::SecretBox::new(&rand::random::<[u8; 32]>()),
+        public_url: base.clone(),
+        audiences: vec![addr.to_string()],
+        metrics: chamberlain_api::metrics::Metrics::default(),
+        jobs: chamberlain_api::worker::JobSettings::under(&std::env::temp_dir()),
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, chamberlain_api::app(state)).await;
+    });
+    let token = admin_token(store, &base, &addr.to_string()).await?;
+    Ok((base, token))
+}
+
+async fn admin_token(
+    store: &chamberlain_store::Store,
+    base: &str,
+    host: &str,
+) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let now = chamberlain_model::Timestamp::now();
+    let user = chamberlain_model::user::User {
+        id: chamberlain_model::new_id(),
+        display_name: "bench".into(),
+        status: chamberlain_model::user::UserStatus::Enabled,
+        role_ids: vec!["super-admin".into()],
+        user_type: chamberlain_model::user::UserType::Service,
+        created_at: Some(now),
+        ..Default::default()
+    };
+    let audit = chamberlain_store::AuditCtx::system("bench");
+    chamberlain_store::write_tx!(store, &audit, |tx| { tx.create(&user).await })?;
+    let new = chamberlain_api::routes::iam::NewClient {
+        user_id: &user.id,
+        display_name: "bench",
+        personal: false,
+        expires_at: None,
+        scoped_roles: vec![],
+        connector: None,
+    };
+    let (client, secret) =
+        chamberlain_api::routes::iam::mint_client(store, &audit, host, new).await?;
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/auth/v1/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client.client.client_id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    v["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .context("no token")
+}

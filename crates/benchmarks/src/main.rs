@@ -2,11 +2,7 @@
 //! serves it with the real HTTP application in-process, and drives it with concurrent clients,
 //! printing p50/p99 latency and throughput per operation. Figures go in docs/BENCHMARKS.md.
 
-use anyhow::{Context, Result};
-use chamberlain_api::metrics::Metrics;
-use chamberlain_api::AppState;
-use chamberlain_auth::crypto::SecretBox;
-use chamberlain_auth::tokens::TokenIssuer;
+use anyhow::Result;
 use chamberlain_benchmarks::db::prepare_database;
 use chamberlain_model::app::{
     App, AppEntitlement, AppUser, AppUserStatus, AppUserStatusValue, AppUserType,
@@ -15,10 +11,10 @@ use chamberlain_model::user::{User, UserOrigin, UserStatus, UserType};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::record::bulk_insert;
 use chamberlain_store::repo::grants::{self, NewGrant};
-use chamberlain_store::{AuditCtx, Store};
+use chamberlain_store::Store;
 use clap::Parser;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -299,23 +295,7 @@ async fn existing(store: &Store) -> Result<Data> {
 
 /// Serves the app in-process and measures each operation.
 async fn drive(store: &Store, a: &Args, data: &Data) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let base = format!("http://{addr}");
-    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let state = Arc::new(AppState {
-        store: store.clone(),
-        issuer: TokenIssuer::new(base.clone(), vec![("k1".into(), key)])?,
-        secrets: SecretBox::new(&rand::random::<[u8; 32]>()),
-        public_url: base.clone(),
-        audiences: vec![addr.to_string()],
-        metrics: Metrics::default(),
-        jobs: chamberlain_api::worker::JobSettings::under(&std::env::temp_dir()),
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, chamberlain_api::app(state)).await;
-    });
-    let token = admin_token(store, &base, &addr.to_string()).await?;
+    let (base, token) = chamberlain_benchmarks::serve(store).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
@@ -353,46 +333,6 @@ async fn drive(store: &Store, a: &Args, data: &Data) -> Result<()> {
         );
     }
     Ok(())
-}
-
-async fn admin_token(store: &Store, base: &str, host: &str) -> Result<String> {
-    let now = Timestamp::now();
-    let user = User {
-        id: new_id(),
-        display_name: "bench".into(),
-        status: UserStatus::Enabled,
-        role_ids: vec!["super-admin".into()],
-        user_type: UserType::Service,
-        created_at: Some(now),
-        ..Default::default()
-    };
-    let audit = AuditCtx::system("bench");
-    chamberlain_store::write_tx!(store, &audit, |tx| { tx.create(&user).await })?;
-    let new = chamberlain_api::routes::iam::NewClient {
-        user_id: &user.id,
-        display_name: "bench",
-        personal: false,
-        expires_at: None,
-        scoped_roles: vec![],
-        connector: None,
-    };
-    let (client, secret) =
-        chamberlain_api::routes::iam::mint_client(store, &audit, host, new).await?;
-    let v: Value = reqwest::Client::new()
-        .post(format!("{base}/auth/v1/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client.client.client_id.as_str()),
-            ("client_secret", secret.as_str()),
-        ])
-        .send()
-        .await?
-        .json()
-        .await?;
-    v["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .context("no token")
 }
 
 struct Stats {
