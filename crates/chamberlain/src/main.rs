@@ -7,6 +7,7 @@ mod config;
 mod grants_cmd;
 mod server;
 mod sync_cmd;
+mod tasks_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -41,6 +42,9 @@ enum Command {
     /// connector when it provisions).
     #[command(subcommand)]
     Grants(grants_cmd::GrantsCommand),
+    /// Request access and act on tasks through a running server.
+    #[command(subcommand)]
+    Tasks(tasks_cmd::TasksCommand),
 }
 
 /// mimalloc instead of glibc's allocator: bulk work (syncs, identity resolution) allocates and
@@ -60,6 +64,7 @@ fn main() -> Result<()> {
             Command::Admin(a) => admin::run(&cli.db, a).await,
             Command::Sync(c) => sync_cmd::run(c).await,
             Command::Grants(c) => grants_cmd::run(c).await,
+            Command::Tasks(c) => tasks_cmd::run(c).await,
         }
     });
     if let Err(e) = &outcome {

@@ -134,8 +134,13 @@ impl Api {
 
 /// A super-admin client created with `chamberlain admin create-client` on the database.
 fn admin_client(db_url: &str, root: &Path) -> Value {
+    client_with_role(db_url, root, "super-admin")
+}
+
+/// A client (and its user) with `role`, created with `chamberlain admin create-client`.
+fn client_with_role(db_url: &str, root: &Path, role: &str) -> Value {
     let out = Command::new(BIN)
-        .args(["admin", "create-client", "--role", "super-admin"])
+        .args(["admin", "create-client", "--role", role])
         .args(["--output", "json", "--public-url", PUBLIC_URL])
         .args(["--database-url", db_url])
         .args(["--data-dir", root.join("admin").to_str().unwrap()])
@@ -779,5 +784,123 @@ async fn replicas_share_expiry_and_membership_automation_on_postgres() {
     drop((a, b));
     store.close().await;
     psql(format!("DROP DATABASE {name} WITH (FORCE)"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The CLI requests access, shows the approver's inbox and approves, through the public API and
+/// the entitlement's policy.
+#[tokio::test]
+async fn cli_requests_and_approves_access() {
+    let root = temp_dir();
+    let db_url = format!("sqlite://{}?mode=rwc", root.join("tasks.db").display());
+    let r = start_replica(&db_url, &root, "srv").await;
+    let admin = admin_client(&db_url, &root);
+    let requester = client_with_role(&db_url, &root, "basic-user");
+    let approver = client_with_role(&db_url, &root, "basic-user");
+    let api = login_as(&r, &admin).await;
+    let app = api
+        .call(&r, "POST", "/api/v1/apps", json!({"displayName": "Wiki"}))
+        .await["app"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = |name: &str| json!({"displayName": name});
+    let base_ent = api
+        .call(
+            &r,
+            "POST",
+            &format!("/api/v1/apps/{app}/entitlements"),
+            ent("reader"),
+        )
+        .await["appEntitlementView"]["appEntitlement"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let editor = api
+        .call(
+            &r,
+            "POST",
+            &format!("/api/v1/apps/{app}/entitlements"),
+            ent("editor"),
+        )
+        .await["appEntitlementView"]["appEntitlement"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The requester gets an account in the app.
+    api.call(
+        &r,
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{base_ent}/add-manual-user"),
+        json!({"userIds": [requester["userId"]]}),
+    )
+    .await;
+    let p = api.call(&r, "POST", "/api/v1/policies", json!({
+        "displayName": "Approver", "policyType": "POLICY_TYPE_GRANT",
+        "policySteps": {"grant": {"steps": [{"approval": {"users": {"userIds": [approver["userId"]]}}}]}}
+    })).await;
+    api.call(
+        &r,
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{editor}"),
+        json!({"entitlement": {"grantPolicyId": p["policy"]["id"]}, "updateMask": "grantPolicyId"}),
+    )
+    .await;
+
+    let out = cli(
+        &r.base,
+        &requester,
+        &[
+            "tasks",
+            "request",
+            "--app",
+            &app,
+            "--entitlement",
+            &editor,
+            "--justification",
+            "docs sprint",
+            "--duration",
+            "3600s",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let task: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(task["state"], "TASK_STATE_OPEN", "{task}");
+    let number = task["numericId"].as_str().unwrap().to_string();
+    let out = cli(&r.base, &approver, &["tasks", "inbox"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains(&format!("task {number} ")),
+        "{text}"
+    );
+    // The requester cannot approve their own request; the error says why.
+    let out = cli(&r.base, &requester, &["tasks", "act", "approve", &number]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not an approver"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        &r.base,
+        &approver,
+        &["tasks", "act", "approve", &number, "--comment", "ok"],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("GRANT_OUTCOME_GRANTED"), "{text}");
+    drop(r);
     let _ = std::fs::remove_dir_all(&root);
 }

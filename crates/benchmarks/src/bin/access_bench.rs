@@ -47,7 +47,9 @@ async fn main() -> Result<()> {
     println!(
         "backend: {:?}; cores: {}",
         store.backend(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
     let result = run(&store, &args).await;
     store.close().await;
@@ -161,7 +163,13 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Result<Value> {
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> Result<Value> {
     let r = http
         .post(format!("{base}{path}"))
         .bearer_auth(token)
@@ -175,12 +183,20 @@ async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body:
 }
 
 async fn run(store: &Store, a: &Args) -> Result<()> {
-    let users_needed = (a.requests * 5).max(a.members + a.members / 50).max(a.expiring);
+    let users_needed = (a.requests * 5)
+        .max(a.members + a.members / 50)
+        .max(a.expiring);
     let t = Instant::now();
     let s = seed(store, users_needed).await?;
-    println!("seeded {} users with accounts in {:.1}s", users_needed, t.elapsed().as_secs_f64());
+    println!(
+        "seeded {} users with accounts in {:.1}s",
+        users_needed,
+        t.elapsed().as_secs_f64()
+    );
     let (base, token) = chamberlain_benchmarks::serve(store).await?;
-    let http = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(8)
+        .build()?;
 
     // 1. Request → auto-approve → grant visible.
     let mut next_user = 0usize;
@@ -190,16 +206,27 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         let mut handles = Vec::new();
         for c in 0..clients {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            let users: Vec<String> = s.users[next_user + c * per..next_user + (c + 1) * per].to_vec();
+            let users: Vec<String> =
+                s.users[next_user + c * per..next_user + (c + 1) * per].to_vec();
             let (app, ent) = (s.app.clone(), s.auto_ent.clone());
             handles.push(tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(users.len());
                 for u in users {
                     let t = Instant::now();
-                    let v = post(&http, &base, &token, "/api/v1/task/grant",
-                        json!({"appId": app, "appEntitlementId": ent, "identityUserId": u})).await?;
+                    let v = post(
+                        &http,
+                        &base,
+                        &token,
+                        "/api/v1/task/grant",
+                        json!({"appId": app, "appEntitlementId": ent, "identityUserId": u}),
+                    )
+                    .await?;
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                    ensure!(v["taskView"]["task"]["type"]["grant"]["outcome"] == "GRANT_OUTCOME_GRANTED", "not granted: {v}");
+                    ensure!(
+                        v["taskView"]["task"]["type"]["grant"]["outcome"]
+                            == "GRANT_OUTCOME_GRANTED",
+                        "not granted: {v}"
+                    );
                 }
                 Ok::<_, anyhow::Error>(lat)
             }));
@@ -218,7 +245,14 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
 
     // 2. Task search with many tasks: copies of a real task, varied.
     let template: Task = {
-        let v = post(&http, &base, &token, "/api/v1/search/tasks", json!({"pageSize": 10})).await?;
+        let v = post(
+            &http,
+            &base,
+            &token,
+            "/api/v1/search/tasks",
+            json!({"pageSize": 10}),
+        )
+        .await?;
         serde_json::from_value(v["list"][0]["task"].clone())?
     };
     let existing = a.requests as i64;
@@ -253,20 +287,34 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         })?;
         made += batch;
     }
-    println!("stored {} more tasks in {:.1}s ({} in all)", to_add, t.elapsed().as_secs_f64(), a.tasks);
+    println!(
+        "stored {} more tasks in {:.1}s ({} in all)",
+        to_add,
+        t.elapsed().as_secs_f64(),
+        a.tasks
+    );
     let searches: Vec<(&str, Box<dyn Fn(usize) -> Value>)> = vec![
-        ("my open approvals", Box::new({
-            let users = s.users.clone();
-            move |i| json!({"myWorkUserIds": [users[i % 100]], "taskStates": ["TASK_STATE_OPEN"], "pageSize": 25})
-        })),
-        ("a subject's tasks", Box::new({
-            let users = s.users.clone();
-            move |i| json!({"subjectIds": [users[(i * 7919) % users.len()]], "pageSize": 25})
-        })),
-        ("open tasks of an entitlement", Box::new({
-            let ent = s.auto_ent.clone();
-            move |_| json!({"appEntitlementIds": [ent], "taskStates": ["TASK_STATE_OPEN"], "pageSize": 25})
-        })),
+        (
+            "my open approvals",
+            Box::new({
+                let users = s.users.clone();
+                move |i| json!({"myWorkUserIds": [users[i % 100]], "taskStates": ["TASK_STATE_OPEN"], "pageSize": 25})
+            }),
+        ),
+        (
+            "a subject's tasks",
+            Box::new({
+                let users = s.users.clone();
+                move |i| json!({"subjectIds": [users[(i * 7919) % users.len()]], "pageSize": 25})
+            }),
+        ),
+        (
+            "open tasks of an entitlement",
+            Box::new({
+                let ent = s.auto_ent.clone();
+                move |_| json!({"appEntitlementIds": [ent], "taskStates": ["TASK_STATE_OPEN"], "pageSize": 25})
+            }),
+        ),
     ];
     for (name, body) in searches {
         let mut lat = Vec::new();
@@ -276,7 +324,12 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
             ensure!(v["list"].is_array());
         }
-        println!("task search \"{name}\" over {} tasks: p50={:.1}ms p99={:.1}ms", a.tasks, pct(lat.clone(), 0.5), pct(lat, 0.99));
+        println!(
+            "task search \"{name}\" over {} tasks: p50={:.1}ms p99={:.1}ms",
+            a.tasks,
+            pct(lat.clone(), 0.5),
+            pct(lat, 0.99)
+        );
     }
 
     // 3. Membership automation over a large profile.
@@ -295,15 +348,35 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         .collect();
     grants::bulk_insert(&mut tx, &grants_rows, Timestamp::now().as_micros()).await?;
     tx.commit().await?;
-    let c = post(&http, &base, &token, "/api/v1/catalogs", json!({"displayName": "On-call", "published": true})).await?;
-    let cid = c["requestCatalogView"]["requestCatalog"]["id"].as_str().unwrap_or_default().to_string();
+    let c = post(
+        &http,
+        &base,
+        &token,
+        "/api/v1/catalogs",
+        json!({"displayName": "On-call", "published": true}),
+    )
+    .await?;
+    let cid = c["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     post(&http, &base, &token, &format!("/api/v1/catalogs/{cid}/bundle_automation"),
         json!({"entitlements": {"entitlementRefs": [{"appId": s.app, "id": s.schedule}]}, "enabled": true})).await?;
     let t = Instant::now();
-    let v = post(&http, &base, &token, &format!("/api/v1/catalogs/{cid}/bundle_automation/run"), json!({})).await?;
+    let v = post(
+        &http,
+        &base,
+        &token,
+        &format!("/api/v1/catalogs/{cid}/bundle_automation/run"),
+        json!({}),
+    )
+    .await?;
     println!(
         "membership automation, first run: {} enrolled in {:.1}s",
-        v["applied"]["enrollmentTasks"].as_array().map(|l| l.len()).unwrap_or(0),
+        v["applied"]["enrollmentTasks"]
+            .as_array()
+            .map(|l| l.len())
+            .unwrap_or(0),
         t.elapsed().as_secs_f64()
     );
     // 1% of the holders change: 1% leave the schedule, as many join.
@@ -333,13 +406,26 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
     grants::bulk_insert(&mut tx, &rows, Timestamp::now().as_micros()).await?;
     tx.commit().await?;
     let t = Instant::now();
-    let v = post(&http, &base, &token, &format!("/api/v1/catalogs/{cid}/bundle_automation/run"), json!({})).await?;
+    let v = post(
+        &http,
+        &base,
+        &token,
+        &format!("/api/v1/catalogs/{cid}/bundle_automation/run"),
+        json!({}),
+    )
+    .await?;
     let took = t.elapsed().as_secs_f64();
     println!(
         "membership automation after 1% changed ({} members): {} enrolled, {} unenrolled in {:.2}s",
         a.members,
-        v["applied"]["enrollmentTasks"].as_array().map(|l| l.len()).unwrap_or(0),
-        v["applied"]["unenrollmentTasks"].as_array().map(|l| l.len()).unwrap_or(0),
+        v["applied"]["enrollmentTasks"]
+            .as_array()
+            .map(|l| l.len())
+            .unwrap_or(0),
+        v["applied"]["unenrollmentTasks"]
+            .as_array()
+            .map(|l| l.len())
+            .unwrap_or(0),
         took
     );
 
@@ -364,7 +450,8 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         .push(" WHERE entitlement_id = ")
         .arg(s.temp.as_str());
     set.query().execute(store.pool()).await?;
-    let engine = chamberlain_access::engine::Engine::new(store.clone(), std::sync::Arc::new(NoConnectors));
+    let engine =
+        chamberlain_access::engine::Engine::new(store.clone(), std::sync::Arc::new(NoConnectors));
     tokio::time::sleep(Duration::from_secs(5)).await;
     let t = Instant::now();
     loop {
@@ -373,7 +460,8 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
             break;
         }
     }
-    let mut left = Sql::new("SELECT COUNT(*) FROM grants WHERE deleted_at IS NULL AND entitlement_id = ");
+    let mut left =
+        Sql::new("SELECT COUNT(*) FROM grants WHERE deleted_at IS NULL AND entitlement_id = ");
     left.arg(s.temp.as_str());
     let row = left.query().fetch_one(store.pool()).await?;
     let remaining: i64 = sqlx::Row::try_get(&row, 0)?;
@@ -390,10 +478,16 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
 struct NoConnectors;
 
 impl chamberlain_access::engine::Provisioner for NoConnectors {
-    fn automatic<'a>(&'a self, _app_id: &'a str) -> futures::future::BoxFuture<'a, Result<bool, String>> {
+    fn automatic<'a>(
+        &'a self,
+        _app_id: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<bool, String>> {
         Box::pin(async { Ok(false) })
     }
-    fn apply<'a>(&'a self, _c: &'a chamberlain_access::engine::Change) -> futures::future::BoxFuture<'a, Result<(), String>> {
+    fn apply<'a>(
+        &'a self,
+        _c: &'a chamberlain_access::engine::Change,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Err("no connectors in this benchmark".into()) })
     }
 }
