@@ -274,7 +274,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
                 task.user_id = users[k % users.len()].clone();
                 task.created_by_user_id = task.user_id.clone();
                 // A fifth open, assigned to one of 100 approvers.
-                if k % 5 == 0 {
+                if k.is_multiple_of(5) {
                     task.state = chamberlain_model::task::TaskState::Open;
                     task.step_approver_ids = vec![users[k % 100].clone()];
                     if let Some(g) = task.task_type.grant.as_mut() {
@@ -293,7 +293,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.tasks
     );
-    let searches: Vec<(&str, Box<dyn Fn(usize) -> Value>)> = vec![
+    let searches: Vec<(&str, SearchBody)> = vec![
         (
             "my open approvals",
             Box::new({
@@ -388,7 +388,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         .push(" WHERE deleted_at IS NULL AND entitlement_id = ")
         .arg(s.schedule.as_str())
         .push(" AND app_user_id IN (")
-        .list(&leaving.to_vec())
+        .list(leaving)
         .push(")");
     del.query().execute(store.pool()).await?;
     let mut tx = store.begin_write().await?;
@@ -473,6 +473,9 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
     );
     Ok(())
 }
+
+/// Builds the n-th request body of a search.
+type SearchBody = Box<dyn Fn(usize) -> Value>;
 
 /// Apps here have no connectors: grants are recorded in Chamberlain.
 struct NoConnectors;
