@@ -1078,7 +1078,7 @@ pub const NOTHING_TO_DO: &str = "the change was already made";
 async fn still_needed(tx: &mut Tx<'_>, task: &Task) -> Result<bool, StoreError> {
     let automatic = matches!(
         task.origin,
-        TaskOrigin::TimeRevoke | TaskOrigin::ProfileMembershipAutomation
+        TaskOrigin::TimeRevoke | TaskOrigin::ProfileMembershipAutomation | TaskOrigin::Automation
     );
     if !automatic {
         return Ok(true);

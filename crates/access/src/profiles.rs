@@ -355,3 +355,82 @@ impl Engine {
         Ok(ran)
     }
 }
+
+impl Engine {
+    /// Plans and applies every per-entitlement automation (not those of profiles' enrollment
+    /// entitlements, which their bundle automation runs): users the rule selects are granted
+    /// the entitlement directly (origin `TASK_ORIGIN_AUTOMATION`), users it no longer selects
+    /// lose it. Returns how many automations ran.
+    pub async fn run_entitlement_automations(&self) -> Result<usize, EngineError> {
+        let sql = chamberlain_store::record::Sql::new(
+            "SELECT doc FROM entitlement_automations WHERE deleted_at IS NULL ORDER BY id",
+        );
+        let all: Vec<chamberlain_model::catalog::AppEntitlementAutomation> =
+            chamberlain_store::record::fetch_docs(self.store.pool(), &sql).await?;
+        let mut ran = 0;
+        for a in all {
+            if a.none.is_some()
+                || !a.managed_by_request_catalog_id.is_empty()
+                || a.app_id == catalogs::BUILTIN_APP_ID
+            {
+                continue;
+            }
+            let audit = chamberlain_store::AuditCtx::system("entitlement automation");
+            let plan = match crate::automation::run_entitlement_automation(
+                &self.store,
+                &audit,
+                &a.app_entitlement_id,
+            )
+            .await
+            {
+                Ok((p, _)) => p,
+                Err(e) => {
+                    tracing::warn!(entitlement = %a.app_entitlement_id, error = %e, "entitlement automation failed");
+                    continue;
+                }
+            };
+            if plan.paused.is_some() {
+                continue;
+            }
+            let actor = Actor::system("entitlement automation");
+            for user in &plan.enroll {
+                let req = GrantRequest {
+                    app_id: a.app_id.clone(),
+                    entitlement_id: a.app_entitlement_id.clone(),
+                    identity_user_id: user.clone(),
+                    justification: "entitlement automation: the user meets its rule".into(),
+                    origin: TaskOrigin::Automation,
+                    steps_override: Some((
+                        "Entitlement automation".into(),
+                        auto_steps("granted by the entitlement's automation"),
+                    )),
+                    ..Default::default()
+                };
+                if let Err(e) = self.create_grant(&actor, req).await {
+                    if !crate::engine::is_nothing_to_do(&e) {
+                        tracing::info!(user = %user, error = %e, "entitlement automation could not grant");
+                    }
+                }
+            }
+            for user in &plan.unenroll {
+                let req = RevokeRequest {
+                    app_id: a.app_id.clone(),
+                    entitlement_id: a.app_entitlement_id.clone(),
+                    identity_user_id: user.clone(),
+                    justification: "entitlement automation: the user no longer meets its rule"
+                        .into(),
+                    origin: TaskOrigin::Automation,
+                    steps_override: Some(("Entitlement automation".into(), vec![provision_step()])),
+                    ..Default::default()
+                };
+                if let Err(e) = self.create_revoke(&actor, req).await {
+                    if !crate::engine::is_nothing_to_do(&e) {
+                        tracing::info!(user = %user, error = %e, "entitlement automation could not revoke");
+                    }
+                }
+            }
+            ran += 1;
+        }
+        Ok(ran)
+    }
+}

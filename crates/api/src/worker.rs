@@ -155,6 +155,9 @@ impl Worker {
                 if let Err(e) = engine.run_bundle_automations().await {
                     tracing::warn!(error = %e, "membership automation failed");
                 }
+                if let Err(e) = engine.run_entitlement_automations().await {
+                    tracing::warn!(error = %e, "entitlement automation failed");
+                }
             }
             me.access_busy.store(false, Ordering::Release);
         });

@@ -22,7 +22,8 @@ use policies::cel_validation_reports_markers;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
-    auto_approval_and_expiry, default_policy_and_fallbacks, on_call_access_profiles,
+    auto_approval_and_expiry, default_policy_and_fallbacks,
+    entitlement_automation_grants_and_revokes, on_call_access_profiles,
     policy_bad_input_is_refused, policy_steps_and_task_actions, request_approval_and_refusals,
 };
 
@@ -49,6 +50,7 @@ on_both_backends!(
     baton_connector_syncs_and_provisions,
     tasks_provision_through_connectors,
     policy_steps_and_task_actions,
+    entitlement_automation_grants_and_revokes,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,

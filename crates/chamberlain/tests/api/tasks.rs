@@ -1138,3 +1138,72 @@ pub async fn policy_steps_and_task_actions(s: &TestServer) {
         "{v}"
     );
 }
+
+/// Per-entitlement automation: holders of the rule's entitlement get the target entitlement,
+/// and lose it when they stop holding the rule's.
+pub async fn entitlement_automation_grants_and_revokes(s: &TestServer) {
+    let (a, _) = s.user_with_token("ea-a@example.com", &["basic-user"]).await;
+    let (b, _) = s.user_with_token("ea-b@example.com", &["basic-user"]).await;
+    let (app, org) = app_with_account(s, "Org", &[&a, &b]).await;
+    // `org` (the "admin" entitlement of the helper) goes to both.
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{org}/add-manual-user"),
+        Some(json!({"userIds": [a, b]})),
+    )
+    .await;
+    let wiki = s.create_entitlement(&app, "wiki").await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{wiki}/automation/create"),
+        Some(json!({"automation": {"entitlements": {"entitlementRefs": [{"appId": app, "id": org}]}}})),
+    )
+    .await;
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if holds(s, &app, &wiki, &a).await && holds(s, &app, &wiki, &b).await {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "the automation did not grant wiki");
+    let acct_b = s
+        .ok(
+            "POST",
+            "/api/v1/search/grants",
+            Some(json!({"entitlementRefs": [{"appId": app, "id": org}], "userId": b})),
+        )
+        .await["list"][0]["appEntitlementUserBinding"]["appUserId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "DELETE",
+        &format!("/api/v1/apps/{app}/entitlements/{org}/remove-membership"),
+        Some(json!({"appUserId": acct_b})),
+    )
+    .await;
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !holds(s, &app, &wiki, &b).await {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the automation did not revoke wiki");
+    assert!(holds(s, &app, &wiki, &a).await);
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/search/tasks",
+            Some(json!({"appEntitlementIds": [wiki], "subjectIds": [b]})),
+        )
+        .await;
+    let text = v.to_string();
+    assert!(
+        text.contains("TASK_ORIGIN_AUTOMATION") && text.contains("no longer meets its rule"),
+        "{text}"
+    );
+}
