@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 pub mod worker;
 
 use axum::extract::{MatchedPath, Request};

@@ -4,13 +4,15 @@
 //!
 //! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result) and
 //! `identity_resolve` (directory resolution or one app's account linking, queued whenever a
-//! scope in `identity_scopes` is behind). Later features add their kinds to [`Worker::handle`].
+//! scope in `identity_scopes` is behind), `webhook_delivery` (one attempt of an outbound
+//! webhook, see `crate::webhooks`). Later features add their kinds to [`Worker::handle`].
 
 use crate::routes::connectors::{self as conn, SYNC_JOB};
 use crate::state::Shared;
 use chamberlain_model::app::Connector;
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::repo::jobs::{self, Job, NewJob, Outcome};
+use chamberlain_store::repo::webhooks::DELIVERY_JOB as WEBHOOK_JOB;
 use chamberlain_store::AuditCtx;
 use chamberlain_sync::runner::{self, Source, SyncError};
 use chamberlain_sync::schedule::Schedule;
@@ -34,6 +36,15 @@ pub struct JobSettings {
     pub retry_delay: Duration,
     /// Jobs run at once by this replica.
     pub concurrency: usize,
+    /// Webhook destinations (`host` or `host:port`) exempt from the HTTPS, port-443 and
+    /// public-address rules (tests and development receivers).
+    pub webhook_allow_hosts: Vec<String>,
+    /// Attempts of a webhook delivery before it fails (C1: 50).
+    pub webhook_max_attempts: i64,
+    /// Shortest wait before retrying a webhook delivery (C1: 3 s).
+    pub webhook_retry_min: Duration,
+    /// Longest wait before retrying a webhook delivery (C1: 15 s).
+    pub webhook_retry_max: Duration,
 }
 
 impl JobSettings {
@@ -46,6 +57,10 @@ impl JobSettings {
             poll: Duration::from_secs(1),
             retry_delay: Duration::from_secs(60),
             concurrency: 2,
+            webhook_allow_hosts: Vec::new(),
+            webhook_max_attempts: crate::webhooks::DEFAULT_MAX_ATTEMPTS,
+            webhook_retry_min: Duration::from_secs(3),
+            webhook_retry_max: Duration::from_secs(15),
         }
     }
 }
@@ -91,7 +106,7 @@ impl Worker {
                 match jobs::claim(
                     &self.state.store,
                     &self.owner,
-                    &[SYNC_JOB, IDENTITY_JOB],
+                    &[SYNC_JOB, IDENTITY_JOB, WEBHOOK_JOB],
                     self.state.jobs.lease,
                     free,
                 )
@@ -191,8 +206,22 @@ impl Worker {
         match job.kind.as_str() {
             SYNC_JOB => self.sync(job).await,
             IDENTITY_JOB => self.resolve(job).await,
+            WEBHOOK_JOB => self.webhook(job).await,
             other => Outcome::Failed {
                 error: format!("unknown job kind `{other}`"),
+            },
+        }
+    }
+
+    async fn webhook(&self, job: &Job) -> Outcome {
+        use crate::webhooks::{run_job, Step};
+        match run_job(&self.state, &job.subject_id).await {
+            Ok(Step::Finished) => Outcome::Done,
+            Ok(Step::RetryIn(delay, error)) => Outcome::Retry { error, delay },
+            Ok(Step::WaitCallback(delay)) => Outcome::Postpone { delay },
+            Err(e) => Outcome::Retry {
+                error: e.to_string(),
+                delay: crate::webhooks::retry_delay(&self.state),
             },
         }
     }

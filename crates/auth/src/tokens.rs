@@ -61,6 +61,18 @@ impl TokenIssuer {
         (jws::sign(key, Some(kid), &value), ACCESS_TOKEN_TTL_SECS)
     }
 
+    /// Signs arbitrary `claims` with the current signing key (its `kid` in the header), e.g. the
+    /// JWT on outbound webhooks; receivers verify it against `/auth/v1/jwks`.
+    pub fn sign_claims(&self, claims: &Value) -> String {
+        let (kid, key) = &self.keys[0];
+        jws::sign(key, Some(kid), claims)
+    }
+
+    /// The issuer (the server's public URL).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// Verifies signature, issuer and expiry.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let parsed = jws::parse(token)?;

@@ -50,6 +50,13 @@ pub struct ServeArgs {
     /// Wait before retrying a failed sync, in seconds, times the attempt number [default: 60]
     #[arg(long, env = "CHAMBERLAIN_SYNC_RETRY_SECONDS")]
     pub sync_retry_seconds: Option<u64>,
+    /// Webhook destinations exempt from the https/port-443/public-address rules, as `host` or
+    /// `host:port`, comma-separated (development and test receivers only) [default: none]
+    #[arg(long, env = "CHAMBERLAIN_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+    pub webhook_allow_hosts: Option<Vec<String>>,
+    /// Attempts of a webhook delivery before it fails [default: 50]
+    #[arg(long, env = "CHAMBERLAIN_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u64>,
 }
 
 /// The TOML file's keys (all optional).
@@ -65,6 +72,8 @@ struct FileConfig {
     job_lease_seconds: Option<u64>,
     worker_poll_ms: Option<u64>,
     sync_retry_seconds: Option<u64>,
+    webhook_allow_hosts: Option<Vec<String>>,
+    webhook_max_attempts: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -79,6 +88,8 @@ pub struct Settings {
     pub job_lease: std::time::Duration,
     pub worker_poll: std::time::Duration,
     pub sync_retry: std::time::Duration,
+    pub webhook_allow_hosts: Vec<String>,
+    pub webhook_max_attempts: i64,
 }
 
 /// How logs are written.
@@ -153,7 +164,28 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         serve.sync_retry_seconds.or(file.sync_retry_seconds),
         60,
     )?;
+    let webhook_allow_hosts: Vec<String> = serve
+        .webhook_allow_hosts
+        .clone()
+        .or(file.webhook_allow_hosts)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    for h in &webhook_allow_hosts {
+        if h.contains('/') || h.contains('@') {
+            bail!("webhook allow-list entry `{h}` is not a host or host:port");
+        }
+    }
+    let webhook_max_attempts = positive(
+        "webhook max attempts",
+        serve.webhook_max_attempts.or(file.webhook_max_attempts),
+        50,
+    )?;
     Ok(Settings {
+        webhook_allow_hosts,
+        webhook_max_attempts: i64::try_from(webhook_max_attempts).unwrap_or(i64::MAX),
         job_lease: std::time::Duration::from_secs(job_lease),
         worker_poll: std::time::Duration::from_millis(worker_poll),
         sync_retry: std::time::Duration::from_secs(sync_retry),

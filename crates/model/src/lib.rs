@@ -15,6 +15,7 @@ pub mod principal;
 pub mod protojson;
 pub mod task;
 pub mod user;
+pub mod webhook;
 
 pub use ids::new_id;
 pub use protojson::{Duration, Timestamp};

@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: None,
     },
     Migration {
+        version: 10,
+        name: "webhooks",
+        sql: include_str!("../migrations/0010_webhooks.sql"),
+        postgres: None,
+    },
+    Migration {
         version: 11,
         name: "grant_expiry_notices",
         sql: include_str!("../migrations/0011_grant_expiry_notices.sql"),

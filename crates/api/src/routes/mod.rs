@@ -22,6 +22,7 @@ pub mod systemlog;
 pub mod tasks;
 pub mod token;
 pub mod users;
+pub mod webhooks;
 
 use crate::state::Shared;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -269,12 +270,21 @@ pub fn table() -> Vec<Route> {
         route!(POST "/api/v1/tasks/{task_id}/action/update-grant-duration" "c1.api.task.v1.TaskActionsService.UpdateGrantDuration" ["Task"] Some("c1.api.task.v1.TaskActionsServiceUpdateGrantDurationRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::update_grant_duration),
         route!(POST "/api/v1/tasks/{task_id}/action/skip-step" "c1.api.task.v1.TaskActionsService.SkipStep" ["Task"] Some("c1.api.task.v1.TaskActionsServiceSkipStepRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::skip_step),
         route!(POST "/api/v1/tasks/{task_id}/action/retry-provisioning" "c1.api.task.v1.TaskActionsService.RetryProvisioning" ["Task"] Some("c1.api.task.v1.TaskActionsServiceRetryProvisioningRequestInput") => "c1.api.task.v1.TaskServiceActionResponse", tasks::retry_provisioning),
+        // Webhooks
+        route!(GET "/api/v1/webhooks" "c1.api.webhooks.v1.WebhooksService.List" ["Webhook"] NONE => "c1.api.webhooks.v1.WebhooksServiceListResponse", webhooks::list),
+        route!(POST "/api/v1/webhooks" "c1.api.webhooks.v1.WebhooksService.Create" ["Webhook"] Some("c1.api.webhooks.v1.WebhooksServiceCreateRequest") => "c1.api.webhooks.v1.WebhooksServiceCreateResponse", webhooks::create),
+        route!(GET "/api/v1/webhooks/{id}" "c1.api.webhooks.v1.WebhooksService.Get" ["Webhook"] NONE => "c1.api.webhooks.v1.WebhooksServiceGetResponse", webhooks::get),
+        route!(POST "/api/v1/webhooks/{id}" "c1.api.webhooks.v1.WebhooksService.Update" ["Webhook"] Some("c1.api.webhooks.v1.WebhooksServiceUpdateRequestInput") => "c1.api.webhooks.v1.WebhooksServiceUpdateResponse", webhooks::update),
+        route!(DELETE "/api/v1/webhooks/{id}" "c1.api.webhooks.v1.WebhooksService.Delete" ["Webhook"] Some("c1.api.webhooks.v1.WebhooksServiceDeleteRequestInput") => "c1.api.webhooks.v1.WebhooksServiceDeleteResponse", webhooks::delete),
+        route!(POST "/api/v1/webhooks/{id}/test" "c1.api.webhooks.v1.WebhooksService.Test" ["Webhook"] Some("c1.api.webhooks.v1.WebhooksServiceTestRequestInput") => "c1.api.webhooks.v1.WebhooksServiceTestResponse", webhooks::test),
+        route!(POST "/api/v1/search/webhooks" "c1.api.webhooks.v1.WebhooksSearch.Search" ["Webhook"] Some("c1.api.webhooks.v1.WebhooksSearchRequest") => "c1.api.webhooks.v1.WebhooksSearchResponse", webhooks::search),
         // System log
         route!(POST "/api/v1/systemlog/events" "c1.api.systemlog.v1.SystemLogService.ListEvents" ["System Log"] Some("c1.api.systemlog.v1.SystemLogServiceListEventsRequest") => "c1.api.systemlog.v1.SystemLogServiceListEventsResponse", systemlog::list_events),
     ]
 }
 
-/// Routes that need no access token: token issuance, key set, health, metrics, OpenAPI.
+/// Routes that need no access token: token issuance, key set, health, metrics, OpenAPI, and
+/// webhook callback URLs (their token is the credential).
 pub fn public(_state: Shared) -> Router<Shared> {
     Router::new()
         .route("/auth/v1/token", axum::routing::post(token::token))
@@ -287,4 +297,8 @@ pub fn public(_state: Shared) -> Router<Shared> {
         .route("/readyz", axum::routing::get(ops::readyz))
         .route("/metrics", axum::routing::get(ops::metrics))
         .route("/api/v1/openapi.json", axum::routing::get(ops::openapi))
+        .route(
+            "/api/v1/webhooks/callback/{token}",
+            axum::routing::post(webhooks::callback),
+        )
 }

@@ -103,6 +103,11 @@ impl TestServer {
             jobs: chamberlain_api::worker::JobSettings {
                 poll: std::time::Duration::from_millis(100),
                 retry_delay: std::time::Duration::from_millis(200),
+                // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
+                webhook_allow_hosts: vec!["127.0.0.1".into()],
+                webhook_max_attempts: 4,
+                webhook_retry_min: std::time::Duration::from_millis(100),
+                webhook_retry_max: std::time::Duration::from_millis(300),
                 ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
             },
         });

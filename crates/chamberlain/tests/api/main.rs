@@ -8,6 +8,7 @@ mod jobs;
 mod policies;
 mod sync;
 mod tasks;
+mod webhooks;
 
 use connectors::{
     baton_connector_syncs_and_provisions, connector_configuration_is_checked,
@@ -25,6 +26,11 @@ use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks,
     entitlement_automation_grants_and_revokes, on_call_access_profiles,
     policy_bad_input_is_refused, policy_steps_and_task_actions, request_approval_and_refusals,
+};
+
+use webhooks::{
+    webhook_callbacks_are_single_use_and_expire, webhook_delivery_envelope_jwt_and_sync_reply,
+    webhook_retries_gone_and_bad_replies, webhooks_crud_search_and_url_rules,
 };
 
 use harness::TestServer;
@@ -64,6 +70,10 @@ on_both_backends!(
     auto_approval_and_expiry,
     policy_bad_input_is_refused,
     on_call_access_profiles,
+    webhooks_crud_search_and_url_rules,
+    webhook_delivery_envelope_jwt_and_sync_reply,
+    webhook_callbacks_are_single_use_and_expire,
+    webhook_retries_gone_and_bad_replies,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

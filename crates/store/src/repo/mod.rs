@@ -13,6 +13,7 @@ pub mod policies;
 pub mod settings;
 pub mod syslog;
 pub mod tasks;
+pub mod webhooks;
 
 use crate::record::{Col, Record};
 use chamberlain_model::app::{App, AppEntitlement, AppResource, AppResourceType, AppUser};
