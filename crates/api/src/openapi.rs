@@ -89,6 +89,14 @@ fn object_schemas() -> Vec<(&'static str, Value)> {
             "c1.api.iam.v1.PersonalClient",
             object_schema::<PersonalClient>(),
         ),
+        (
+            "c1.api.webhooks.v1.Webhook",
+            object_schema::<chamberlain_model::webhook::Webhook>(),
+        ),
+        (
+            "c1.api.webhooks.v1.WebhookInstance",
+            object_schema::<chamberlain_model::webhook::WebhookInstance>(),
+        ),
     ]
 }
 

@@ -239,6 +239,13 @@ pub async fn test(
     })?;
     delivery::attempt(&s, &d.id, true).await?;
     let d = repo::delivery(&s.store, &d.id).await?;
+    if d.state == repo::WAITING_CALLBACK {
+        // A 202: the worker ends the delivery if no callback comes before the timeout.
+        let at = d.callback_expires_at.unwrap_or_else(Timestamp::now);
+        chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+            repo::enqueue_job(tx, &d.id, at).await
+        })?;
+    }
     Ok(Json(json!({ "webhook": delivery::instance(&d) })))
 }
 

@@ -66,8 +66,10 @@ async fn hit(
 impl Receiver {
     async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut rx = Receiver::default();
-        rx.base = format!("http://{}", listener.local_addr().unwrap());
+        let rx = Receiver {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            ..Default::default()
+        };
         let app = axum::Router::new()
             .fallback(axum::routing::any(hit))
             .with_state(rx.clone());
@@ -556,6 +558,31 @@ pub async fn webhook_callbacks_are_single_use_and_expire(s: &TestServer) {
     let events = delivered_events(s).await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[1]["state"], "failed");
+
+    // The test button answered with 202 waits for its callback, with a job watching the timeout.
+    let v = s
+        .ok("POST", &format!("/api/v1/webhooks/{webhook}/test"), None)
+        .await;
+    assert_eq!(
+        v["webhook"]["state"], "WEBHOOK_STATE_WAITING_CALLBACK",
+        "{v}"
+    );
+    let test_id = v["webhook"]["id"].as_str().unwrap().to_string();
+    assert!(
+        jobs::has_live(&s.store, &format!("webhook_delivery:{test_id}"))
+            .await
+            .unwrap()
+    );
+    let seen = rx.seen("/approve");
+    assert_eq!(seen.len(), 3);
+    let path3 = seen[2].headers["webhook-callback-url"]
+        .strip_prefix(&s.base)
+        .unwrap()
+        .to_string();
+    let (st, v) = s.call("", "POST", &path3, Some(reply.clone())).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["webhook"]["state"], "WEBHOOK_STATE_SUCCESS");
+    assert_eq!(v["webhook"]["reply"], reply);
 }
 
 pub async fn webhook_retries_gone_and_bad_replies(s: &TestServer) {

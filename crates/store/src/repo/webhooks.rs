@@ -213,16 +213,23 @@ pub async fn enqueue_delivery(
     payload: &Value,
 ) -> Result<String, StoreError> {
     let d = insert_delivery(tx, webhook_id, event, subject_id, payload).await?;
+    let now = tx.now();
+    enqueue_job(tx, &d.id, now).await?;
+    Ok(d.id)
+}
+
+/// Queues the `webhook_delivery` job of delivery `id` at `run_at` (one live job per delivery):
+/// it makes the due attempt, or ends a delivery whose callback did not come in time.
+pub async fn enqueue_job(tx: &mut Tx<'_>, id: &str, run_at: Timestamp) -> Result<(), StoreError> {
     let job = NewJob {
         kind: DELIVERY_JOB.into(),
-        subject_id: d.id.clone(),
-        active_key: Some(format!("{DELIVERY_JOB}:{}", d.id)),
-        payload: json!({"deliveryId": d.id, "webhookId": d.webhook_id}),
-        run_at: tx.now(),
+        subject_id: id.to_string(),
+        active_key: Some(format!("{DELIVERY_JOB}:{id}")),
+        payload: json!({ "deliveryId": id }),
+        run_at,
         max_attempts: JOB_ATTEMPTS,
     };
-    jobs::enqueue(tx, &job).await?;
-    Ok(d.id)
+    jobs::enqueue(tx, &job).await.map(|_| ())
 }
 
 /// A delivery by id (NotFound when there is none).
