@@ -627,6 +627,44 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn names_resolving_to_blocked_addresses_are_refused_at_send_time() {
+        let url = Url::parse("https://localhost/hook").unwrap();
+        match resolve_destination(&url, &[]).await {
+            Err(DeliveryError::Fatal(e)) => assert!(e.contains("private, loopback"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let allow = vec!["localhost".to_string()];
+        assert!(resolve_destination(&url, &allow).await.is_ok());
+        let ip = Url::parse("https://10.9.8.7/").unwrap();
+        assert!(matches!(
+            resolve_destination(&ip, &[]).await,
+            Err(DeliveryError::Fatal(_))
+        ));
+    }
+
+    #[test]
+    fn blocked_ranges() {
+        for ip in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_blocked_ip(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "172.32.0.1"] {
+            assert!(!is_blocked_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
     #[test]
     fn envelope_adds_the_payload_type() {
         let e = Envelope {

@@ -197,3 +197,35 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         log_format,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn webhook_settings_resolve() {
+        let cli = Cli::try_parse_from([
+            "t",
+            "--webhook-allow-hosts",
+            "127.0.0.1:9000, Hooks.Local",
+            "--webhook-max-attempts",
+            "7",
+        ])
+        .unwrap();
+        let s = resolve(&DbArgs::default(), &cli.serve).unwrap();
+        assert_eq!(s.webhook_allow_hosts, ["127.0.0.1:9000", "hooks.local"]);
+        assert_eq!(s.webhook_max_attempts, 7);
+        let s = resolve(&DbArgs::default(), &ServeArgs::default()).unwrap();
+        assert!(s.webhook_allow_hosts.is_empty());
+        assert_eq!(s.webhook_max_attempts, 50);
+        let cli = Cli::try_parse_from(["t", "--webhook-allow-hosts", "https://x/y"]).unwrap();
+        assert!(resolve(&DbArgs::default(), &cli.serve).is_err());
+    }
+}
