@@ -2,10 +2,10 @@
 //! table (leased, so a replica that dies mid-job has its job retried elsewhere) and keeps one
 //! queued sync per scheduled connector.
 //!
-//! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result) and
+//! Jobs today: `connector_sync` (run the connector's Baton binary and apply the result),
 //! `identity_resolve` (directory resolution or one app's account linking, queued whenever a
-//! scope in `identity_scopes` is behind), `webhook_delivery` (one attempt of an outbound
-//! webhook, see `crate::webhooks`). Later features add their kinds to [`Worker::handle`].
+//! scope in `identity_scopes` is behind) and `webhook_delivery` (an outbound webhook's due
+//! attempt or callback timeout, see `crate::webhooks`). Later features add their kinds to [`Worker::handle`].
 
 use crate::routes::connectors::{self as conn, SYNC_JOB};
 use crate::state::Shared;
