@@ -240,11 +240,21 @@ impl Engine {
     /// Opens a grant task (or returns the open one for the same entitlement and account) and
     /// runs it as far as it goes without people; connector provisioning follows after commit.
     pub async fn create_grant(&self, actor: &Actor, req: GrantRequest) -> Result<Task> {
+        let opening = self.prepare_grant(req, &mut Lookups::default()).await?;
+        let id = self.open(actor, &opening).await?;
+        self.drive(&id).await?;
+        self.get(&id).await
+    }
+
+    /// Everything a grant task is opened with, resolved outside the transaction.
+    async fn prepare_grant(&self, req: GrantRequest, cache: &mut Lookups) -> Result<Opening> {
         let (account, user) = self
             .account_for(&req.app_id, &req.app_user_id, &req.identity_user_id, false)
             .await?;
-        let ent = self.entitlement(&req.app_id, &req.entitlement_id).await?;
-        let app = self.app(&req.app_id).await?;
+        let ent = cache
+            .entitlement(self, &req.app_id, &req.entitlement_id)
+            .await?;
+        let app = cache.app(self, &req.app_id).await?;
         if req.justification.len() > 4096 {
             return Err(EngineError::Invalid(
                 "description (the justification) is longer than 4096 characters".into(),
@@ -292,7 +302,7 @@ impl Engine {
                     .await?
             }
         };
-        let automatic = self.automatic(&app.id).await?;
+        let automatic = cache.automatic(self, &app.id).await?;
         let subjects = Subjects {
             app,
             entitlement: ent,
@@ -311,24 +321,73 @@ impl Engine {
             }),
             revoke: None,
         };
-        let id = self
-            .open(
-                actor,
-                &subjects,
-                task_type,
-                (policy, steps, notes),
-                &req.justification,
-                req.origin,
-                req.emergency,
-                &req.parent_task_id,
-            )
-            .await?;
-        self.drive(&id).await?;
-        self.get(&id).await
+        Ok(Opening {
+            subjects,
+            task_type,
+            selection: (policy, steps, notes),
+            justification: req.justification,
+            origin: req.origin,
+            emergency: req.emergency,
+            parent_task_id: req.parent_task_id,
+        })
     }
 
     /// Opens a revoke task (or returns the open one) and runs it like [`Engine::create_grant`].
     pub async fn create_revoke(&self, actor: &Actor, req: RevokeRequest) -> Result<Task> {
+        let opening = self.prepare_revoke(req, &mut Lookups::default()).await?;
+        let id = self.open(actor, &opening).await?;
+        self.drive(&id).await?;
+        self.get(&id).await
+    }
+
+    /// Opens many revoke tasks, in transactions of up to 200 (the server's own bulk changes:
+    /// expiry). Requests that cannot be opened, or whose change was already made, are skipped;
+    /// their errors are returned with the opened task ids.
+    pub async fn create_revokes(
+        &self,
+        actor: &Actor,
+        reqs: Vec<RevokeRequest>,
+    ) -> Result<(Vec<String>, Vec<EngineError>)> {
+        let mut cache = Lookups::default();
+        let mut openings = Vec::new();
+        let mut errors = Vec::new();
+        for req in reqs {
+            match self.prepare_revoke(req, &mut cache).await {
+                Ok(o) => openings.push(o),
+                Err(e) => errors.push(e),
+            }
+        }
+        let ids = self.open_many(actor, &openings).await?;
+        for id in &ids {
+            self.drive(id).await?;
+        }
+        Ok((ids, errors))
+    }
+
+    /// Opens many grant tasks like [`Engine::create_revokes`] (membership automation).
+    pub async fn create_grants(
+        &self,
+        actor: &Actor,
+        reqs: Vec<GrantRequest>,
+    ) -> Result<(Vec<String>, Vec<EngineError>)> {
+        let mut cache = Lookups::default();
+        let mut openings = Vec::new();
+        let mut errors = Vec::new();
+        for req in reqs {
+            match self.prepare_grant(req, &mut cache).await {
+                Ok(o) => openings.push(o),
+                Err(e) => errors.push(e),
+            }
+        }
+        let ids = self.open_many(actor, &openings).await?;
+        for id in &ids {
+            self.drive(id).await?;
+        }
+        Ok((ids, errors))
+    }
+
+    /// Everything a revoke task is opened with, resolved outside the transaction.
+    async fn prepare_revoke(&self, req: RevokeRequest, cache: &mut Lookups) -> Result<Opening> {
         // Expiry revokes whatever account holds the grant, linked to a user or not.
         let (account, user) = self
             .account_for(
@@ -338,8 +397,10 @@ impl Engine {
                 req.origin == TaskOrigin::TimeRevoke,
             )
             .await?;
-        let ent = self.entitlement(&req.app_id, &req.entitlement_id).await?;
-        let app = self.app(&req.app_id).await?;
+        let ent = cache
+            .entitlement(self, &req.app_id, &req.entitlement_id)
+            .await?;
+        let app = cache.app(self, &req.app_id).await?;
         let held = grants::search(
             &self.store,
             &grants::GrantQuery {
@@ -373,7 +434,7 @@ impl Engine {
                     .await?
             }
         };
-        let automatic = self.automatic(&app.id).await?;
+        let automatic = cache.automatic(self, &app.id).await?;
         let subjects = Subjects {
             app,
             entitlement: ent,
@@ -391,20 +452,15 @@ impl Engine {
                 ..Default::default()
             }),
         };
-        let id = self
-            .open(
-                actor,
-                &subjects,
-                task_type,
-                (policy, steps, notes),
-                &req.justification,
-                req.origin,
-                false,
-                &req.parent_task_id,
-            )
-            .await?;
-        self.drive(&id).await?;
-        self.get(&id).await
+        Ok(Opening {
+            subjects,
+            task_type,
+            selection: (policy, steps, notes),
+            justification: req.justification,
+            origin: req.origin,
+            emergency: false,
+            parent_task_id: req.parent_task_id,
+        })
     }
 
     /// A task by id or numeric id.
@@ -415,88 +471,32 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("task `{id}` was not found")))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn open(
-        &self,
-        actor: &Actor,
-        subjects: &Subjects,
-        task_type: TaskType,
-        (policy, mut steps, notes): (Policy, Vec<PolicyStep>, Vec<String>),
-        justification: &str,
-        origin: TaskOrigin,
-        emergency: bool,
-        parent_task_id: &str,
-    ) -> Result<String> {
-        // Every grant or revoke ends by provisioning; a policy without the step gets one.
-        if !steps.iter().any(|s| s.provision.is_some()) && !steps.iter().any(|s| s.reject.is_some())
-        {
-            steps.push(provision_step());
-        }
-        let grant = task_type.grant.is_some();
-        let display = format!(
-            "{} \"{}\" {} {}",
-            if grant { "Grant" } else { "Revoke" },
-            subjects.entitlement.display_name,
-            if grant { "to" } else { "from" },
-            if subjects.user.display_name.is_empty() {
-                &subjects.user.email
-            } else {
-                &subjects.user.display_name
-            }
-        );
+    async fn open(&self, actor: &Actor, o: &Opening) -> Result<String> {
         let store = self.store.clone();
         let id = write_tx!(self.store, &actor.audit, |tx| {
-            let now = tx.now();
-            let mut task = Task {
-                id: new_id(),
-                display_name: display.clone(),
-                description: justification.to_string(),
-                state: TaskState::Open,
-                processing: TaskProcessing::Processing,
-                origin,
-                task_type: task_type.clone(),
-                policy: Some(PolicyInstance {
-                    policy: Some(policy.clone()),
-                    current: None,
-                    next: steps.clone(),
-                    history: vec![],
-                }),
-                user_id: subjects.user.id.clone(),
-                created_by_user_id: actor.user_id.clone(),
-                emergency_access: emergency,
-                parent_task_id: parent_task_id.to_string(),
-                created_at: Some(now),
-                updated_at: Some(now),
-                ..Default::default()
-            };
-            if !still_needed(tx, &task).await? {
-                return Err(StoreError::Precondition(NOTHING_TO_DO.into()));
-            }
-            if let Some(key) = tasks::open_key(&task) {
-                if let Some(existing) = tasks::find_open(tx, &key).await? {
-                    return Ok(existing.task.id);
-                }
-            }
-            task.numeric_id = tasks::next_numeric_id(tx).await?;
-            let mut log = Vec::new();
-            log.push(json!({"taskCreated": {}, "chamberlain": {"origin": origin.as_str(), "policy": policy.display_name}}));
-            for n in &notes {
-                log.push(json!({"policyEvaluationStep": {"stepComment": n}}));
-            }
-            advance(tx, &store, subjects, &mut task, actor, &mut log).await?;
-            tasks::insert(tx, &task).await?;
-            write_log(tx, &task, actor, log).await?;
-            tx.audit(
-                Activity::Create,
-                "task",
-                &task.id,
-                None,
-                Some(json!({"numericId": task.numeric_id, "displayName": task.display_name, "origin": origin.as_str()})),
-            )
-            .await?;
-            Ok(task.id.clone())
+            open_in(tx, &store, actor, o)
+                .await?
+                .ok_or_else(|| StoreError::Precondition(NOTHING_TO_DO.into()))
         })?;
         Ok(id)
+    }
+
+    async fn open_many(&self, actor: &Actor, openings: &[Opening]) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for chunk in openings.chunks(200) {
+            let store = self.store.clone();
+            let opened = write_tx!(self.store, &actor.audit, |tx| {
+                let mut opened = Vec::new();
+                for o in chunk {
+                    if let Some(id) = open_in(tx, &store, actor, o).await? {
+                        opened.push(id);
+                    }
+                }
+                Ok(opened)
+            })?;
+            ids.extend(opened);
+        }
+        Ok(ids)
     }
 
     /// Applies an action by `actor` to an open task.
@@ -670,27 +670,24 @@ impl Engine {
             .fetch_all(self.store.pool())
             .await
             .map_err(StoreError::from)?;
-        let mut opened = 0;
         let actor = Actor::system("grant expiry");
+        let mut reqs = Vec::with_capacity(rows.len());
         for r in rows {
-            let app_id: String = r.try_get(0).map_err(StoreError::from)?;
-            let ent_id: String = r.try_get(1).map_err(StoreError::from)?;
-            let au: String = r.try_get(2).map_err(StoreError::from)?;
-            let req = RevokeRequest {
-                app_id,
-                entitlement_id: ent_id,
-                app_user_id: au,
+            reqs.push(RevokeRequest {
+                app_id: r.try_get(0).map_err(StoreError::from)?,
+                entitlement_id: r.try_get(1).map_err(StoreError::from)?,
+                app_user_id: r.try_get(2).map_err(StoreError::from)?,
                 justification: "the grant's duration ended".into(),
                 origin: TaskOrigin::TimeRevoke,
                 steps_override: Some(("Expiry (built in)".into(), vec![provision_step()])),
                 ..Default::default()
-            };
-            match self.create_revoke(&actor, req).await {
-                Ok(_) => opened += 1,
-                Err(e) if is_nothing_to_do(&e) => {}
-                Err(e) => tracing::warn!(error = %e, "could not revoke an expired grant"),
-            }
+            });
         }
+        let (ids, errors) = self.create_revokes(&actor, reqs).await?;
+        for e in errors {
+            tracing::warn!(error = %e, "could not revoke an expired grant");
+        }
+        let opened = ids.len();
         Ok(opened)
     }
 
@@ -1122,6 +1119,137 @@ pub fn three_business_days_after(now: Timestamp) -> Timestamp {
         }
     }
     t
+}
+
+/// Inserts a task and runs it as far as it goes, inside the caller's transaction. `None` when
+/// the change it would make was already made (server-initiated changes only); the open task
+/// with the same key when there is one.
+async fn open_in(
+    tx: &mut Tx<'_>,
+    store: &Store,
+    actor: &Actor,
+    o: &Opening,
+) -> Result<Option<String>, StoreError> {
+    let (policy, steps, notes) = &o.selection;
+    let mut steps = steps.clone();
+    // Every grant or revoke ends by provisioning; a policy without the step gets one.
+    if !steps.iter().any(|s| s.provision.is_some()) && !steps.iter().any(|s| s.reject.is_some()) {
+        steps.push(provision_step());
+    }
+    let s = &o.subjects;
+    let grant = o.task_type.grant.is_some();
+    let display = format!(
+        "{} \"{}\" {} {}",
+        if grant { "Grant" } else { "Revoke" },
+        s.entitlement.display_name,
+        if grant { "to" } else { "from" },
+        if s.user.display_name.is_empty() {
+            if s.user.email.is_empty() {
+                &s.account.display_name
+            } else {
+                &s.user.email
+            }
+        } else {
+            &s.user.display_name
+        }
+    );
+    let now = tx.now();
+    let mut task = Task {
+        id: new_id(),
+        display_name: display,
+        description: o.justification.clone(),
+        state: TaskState::Open,
+        processing: TaskProcessing::Processing,
+        origin: o.origin,
+        task_type: o.task_type.clone(),
+        policy: Some(PolicyInstance {
+            policy: Some(policy.clone()),
+            current: None,
+            next: steps,
+            history: vec![],
+        }),
+        user_id: s.user.id.clone(),
+        created_by_user_id: actor.user_id.clone(),
+        emergency_access: o.emergency,
+        parent_task_id: o.parent_task_id.clone(),
+        created_at: Some(now),
+        updated_at: Some(now),
+        ..Default::default()
+    };
+    if !still_needed(tx, &task).await? {
+        return Ok(None);
+    }
+    if let Some(key) = tasks::open_key(&task) {
+        if let Some(existing) = tasks::find_open(tx, &key).await? {
+            return Ok(Some(existing.task.id));
+        }
+    }
+    task.numeric_id = tasks::next_numeric_id(tx).await?;
+    let mut log = Vec::new();
+    log.push(json!({"taskCreated": {}, "chamberlain": {"origin": o.origin.as_str(), "policy": policy.display_name}}));
+    for n in notes {
+        log.push(json!({"policyEvaluationStep": {"stepComment": n}}));
+    }
+    advance(tx, store, s, &mut task, actor, &mut log).await?;
+    tasks::insert(tx, &task).await?;
+    write_log(tx, &task, actor, log).await?;
+    tx.audit(
+        Activity::Create,
+        "task",
+        &task.id,
+        None,
+        Some(json!({"numericId": task.numeric_id, "displayName": task.display_name, "origin": o.origin.as_str()})),
+    )
+    .await?;
+    Ok(Some(task.id))
+}
+
+/// A task about to be opened.
+struct Opening {
+    subjects: Subjects,
+    task_type: TaskType,
+    selection: (Policy, Vec<PolicyStep>, Vec<String>),
+    justification: String,
+    origin: TaskOrigin,
+    emergency: bool,
+    parent_task_id: String,
+}
+
+/// Apps, entitlements and provisioning modes looked up once per batch.
+#[derive(Default)]
+struct Lookups {
+    apps: HashMap<String, App>,
+    entitlements: HashMap<String, AppEntitlement>,
+    automatic: HashMap<String, bool>,
+}
+
+impl Lookups {
+    async fn app(&mut self, e: &Engine, id: &str) -> Result<App> {
+        if let Some(a) = self.apps.get(id) {
+            return Ok(a.clone());
+        }
+        let a = e.app(id).await?;
+        self.apps.insert(id.to_string(), a.clone());
+        Ok(a)
+    }
+
+    async fn entitlement(&mut self, e: &Engine, app_id: &str, id: &str) -> Result<AppEntitlement> {
+        if let Some(x) = self.entitlements.get(id).filter(|x| x.app_id == app_id) {
+            return Ok(x.clone());
+        }
+        let x = e.entitlement(app_id, id).await?;
+        self.entitlements.insert(id.to_string(), x.clone());
+        Ok(x)
+    }
+
+    async fn automatic(&mut self, e: &Engine, app_id: &str) -> Result<bool> {
+        if let Some(a) = self.automatic.get(app_id) {
+            return Ok(*a);
+        }
+        let a = e.automatic(app_id).await?;
+        self.automatic.insert(app_id.to_string(), a);
+        Ok(a)
+    }
 }
 
 /// The longest grant the entitlement allows (`durationGrant`; none = permanent allowed).

@@ -65,6 +65,9 @@ impl Engine {
         } else {
             self.unenroll(&task, &catalog, &entries, &mut notes).await?;
         }
+        if notes.is_empty() {
+            return Ok(());
+        }
         write_tx!(self.store, &actor.audit, |tx| {
             for n in &notes {
                 tasks::audit(
@@ -262,12 +265,18 @@ impl Engine {
         }
         let ent = catalog.enrollment_entitlement_id.clone();
         let actor = Actor::system("membership automation");
-        for user in &plan.enroll {
-            let u = user.clone();
+        for chunk in plan.enroll.chunks(500) {
             write_tx!(self.store, &actor.audit, |tx| {
-                catalogs::ensure_builtin_account(tx, &u).await
+                for u in chunk {
+                    catalogs::ensure_builtin_account(tx, u).await?;
+                }
+                Ok(())
             })?;
-            let req = GrantRequest {
+        }
+        let grants: Vec<GrantRequest> = plan
+            .enroll
+            .iter()
+            .map(|user| GrantRequest {
                 app_id: catalogs::BUILTIN_APP_ID.into(),
                 entitlement_id: ent.clone(),
                 identity_user_id: user.clone(),
@@ -286,15 +295,16 @@ impl Engine {
                     )
                 }),
                 ..Default::default()
-            };
-            match self.create_grant(&actor, req).await {
-                Ok(t) => out.enrollment_tasks.push(t.numeric_id),
-                Err(e) if crate::engine::is_nothing_to_do(&e) => {}
-                Err(e) => out.errors.push(format!("enroll {user}: {e}")),
-            }
-        }
-        for user in &plan.unenroll {
-            let req = RevokeRequest {
+            })
+            .collect();
+        let (ids, errors) = self.create_grants(&actor, grants).await?;
+        out.enrollment_tasks = self.numbers(&ids).await?;
+        out.errors
+            .extend(errors.iter().map(|e| format!("enroll: {e}")));
+        let revokes: Vec<RevokeRequest> = plan
+            .unenroll
+            .iter()
+            .map(|user| RevokeRequest {
                 app_id: catalogs::BUILTIN_APP_ID.into(),
                 entitlement_id: ent.clone(),
                 identity_user_id: user.clone(),
@@ -308,13 +318,12 @@ impl Engine {
                     vec![provision_step()],
                 )),
                 ..Default::default()
-            };
-            match self.create_revoke(&actor, req).await {
-                Ok(t) => out.unenrollment_tasks.push(t.numeric_id),
-                Err(e) if crate::engine::is_nothing_to_do(&e) => {}
-                Err(e) => out.errors.push(format!("unenroll {user}: {e}")),
-            }
-        }
+            })
+            .collect();
+        let (ids, errors) = self.create_revokes(&actor, revokes).await?;
+        out.unenrollment_tasks = self.numbers(&ids).await?;
+        out.errors
+            .extend(errors.iter().map(|e| format!("unenroll: {e}")));
         Ok(out)
     }
 
@@ -357,6 +366,15 @@ impl Engine {
 }
 
 impl Engine {
+    /// The numeric ids of tasks.
+    async fn numbers(&self, ids: &[String]) -> Result<Vec<i64>, EngineError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.get(id).await?.numeric_id);
+        }
+        Ok(out)
+    }
+
     /// Plans and applies every per-entitlement automation (not those of profiles' enrollment
     /// entitlements, which their bundle automation runs): users the rule selects are granted
     /// the entitlement directly (origin `TASK_ORIGIN_AUTOMATION`), users it no longer selects

@@ -20,6 +20,7 @@ pub use tx::{Activity, AuditCtx, Tx, BULK_PARAMS};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database engine is behind the pool.
@@ -36,6 +37,41 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite allows one writer; writers of this process queue here (in FIFO order, without
+    /// sleeping) instead of in SQLite's busy handler, whose back-off sleeps of up to 100 ms
+    /// made the slowest of concurrent writes wait far longer than the writes themselves.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// A write transaction, holding this process's SQLite write gate while it lives.
+pub struct WriteTxn {
+    txn: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    /// Commits.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().await.map_err(StoreError::from)
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.txn.rollback().await.map_err(StoreError::from)
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+impl std::ops::DerefMut for WriteTxn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.txn
+    }
 }
 
 impl Store {
@@ -82,7 +118,13 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Config(format!("cannot open database `{}`: {e}", redact_url(url))))?;
-        Ok(Store { pool, backend })
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Store {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     /// The engine behind this store.
@@ -107,23 +149,34 @@ impl Store {
     }
 
     /// Opens a write transaction. Use [`write_tx!`] rather than calling this directly.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
+    pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
+        let gate = match &self.write_gate {
+            // Bounded like busy_timeout was: a writer that waits this long is reported as busy
+            // (retryable) rather than waiting forever.
+            Some(g) => Some(
+                tokio::time::timeout(Duration::from_secs(30), g.clone().lock_owned())
+                    .await
+                    .map_err(|_| StoreError::Db(sqlx::Error::PoolTimedOut))?,
+            ),
+            None => None,
+        };
+        let txn = match self.backend {
             // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
             // instead of deadlocking when both try to upgrade a read lock.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTxn { txn, _gate: gate })
     }
 
     /// Commits on success, rolls back on error. Use [`write_tx!`].
     pub async fn finish<T>(
         &self,
-        txn: sqlx::Transaction<'static, sqlx::Any>,
+        txn: WriteTxn,
         result: Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         match result {
-            Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
+            Ok(v) => txn.commit().await.map(|_| v),
             Err(e) => {
                 let _ = txn.rollback().await;
                 Err(e)
