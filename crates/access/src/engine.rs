@@ -756,9 +756,67 @@ impl Engine {
         Ok(n)
     }
 
+    /// Records the outcome of provisioning webhooks whose delivery ended: a `complete` reply
+    /// completes the step; an `errored` reply, a malformed reply, a refused or failed delivery
+    /// turns it into a manual step with the reason on the task.
+    pub async fn settle_webhooks(&self) -> Result<usize> {
+        let mut done = 0;
+        let ids = tasks::open_ids_at_step(self.store.pool(), "provision", 500).await?;
+        for id in ids {
+            let task = self.get(&id).await?;
+            let Some((step_id, delivery_id)) = current(&task).and_then(|c| {
+                c.provision
+                    .as_ref()
+                    .filter(|p| p.method == "webhook" && p.state == ProvisionState::WebhookWaiting)
+                    .map(|p| (c.id.clone(), p.webhook_instance_id.clone()))
+            }) else {
+                continue;
+            };
+            let delivery =
+                chamberlain_store::repo::webhooks::delivery(&self.store, &delivery_id).await?;
+            if !delivery.is_finished() {
+                continue;
+            }
+            let outcome = webhook_outcome(&delivery);
+            let subjects = self.subjects(&task).await?;
+            let store = self.store.clone();
+            let actor = Actor::system("provisioning webhook");
+            write_tx!(self.store, &actor.audit, |tx| {
+                let Some(stored) = tasks::get_tx(tx, &id).await? else {
+                    return Ok(());
+                };
+                let mut task = stored.task.clone();
+                if current(&task).is_none_or(|c| c.id != step_id) {
+                    return Ok(());
+                }
+                let mut log = Vec::new();
+                match &outcome {
+                    Ok(comment) => {
+                        log.push(
+                            json!({"webhookSuccess": {}, "chamberlain": {"comment": comment}}),
+                        );
+                        complete_provision(tx, &subjects, &mut task, "webhook", "", &mut log)
+                            .await?;
+                        advance(tx, &store, &subjects, &mut task, &actor, &mut log).await?;
+                    }
+                    Err(why) => {
+                        fall_back_to_manual(tx, &subjects, &mut task, why, &mut log).await?
+                    }
+                }
+                task.updated_at = Some(tx.now());
+                tasks::update(tx, &task, stored.version).await?;
+                write_log(tx, &task, &actor, log).await?;
+                Ok(())
+            })?;
+            self.drive(&id).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
     /// Resumes waits whose time has come and applies escalations whose deadline passed.
     pub async fn tick(&self) -> Result<usize> {
-        let mut done = 0;
+        let mut done = self.settle_webhooks().await?;
         for step in ["wait", "approval"] {
             let ids = tasks::open_ids_at_step(self.store.pool(), step, 500).await?;
             for id in ids {
@@ -1262,6 +1320,36 @@ fn concat_sql(backend: chamberlain_store::Backend, parts: &[&str]) -> String {
     parts.join(" || ")
 }
 
+/// What a finished provisioning delivery means: `Ok(comment)` for a `complete` reply, or why
+/// provisioning must be finished by hand.
+fn webhook_outcome(d: &chamberlain_store::repo::webhooks::Delivery) -> Result<String, String> {
+    use chamberlain_store::repo::webhooks::{DONE, GONE};
+    match d.state.as_str() {
+        DONE => {
+            let reply = d.reply.clone().unwrap_or_default();
+            if let Some(c) = reply.get("complete") {
+                Ok(c.get("comment")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string())
+            } else if let Some(e) = reply.get("errored") {
+                Err(format!(
+                    "the provisioning webhook reported an error: {}",
+                    e.get("comment")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("(no comment)")
+                ))
+            } else {
+                Err("the provisioning webhook's reply has neither `complete` nor `errored`".into())
+            }
+        }
+        GONE => {
+            Err("the provisioning webhook answered 410 Gone; it will not be called again".into())
+        }
+        _ => Err(format!("the provisioning webhook failed: {}", d.last_error)),
+    }
+}
+
 /// Whether a creation was skipped because the change was already made.
 pub fn is_nothing_to_do(e: &EngineError) -> bool {
     matches!(e, EngineError::Store(StoreError::Precondition(m)) if m == NOTHING_TO_DO)
@@ -1472,6 +1560,52 @@ async fn advance(
                 .provision_policy
                 .as_ref()
                 .is_some_and(|pp| pp.connector.is_some());
+            let webhook = p
+                .provision_policy
+                .as_ref()
+                .and_then(|pp| pp.webhook.clone())
+                .or_else(|| entitlement_webhook(&s.entitlement, task.task_type.grant.is_some()));
+            if let Some(w) = webhook {
+                let payload = json!({
+                    "@type": "type.googleapis.com/c1.webhooks.v1.PayloadProvisionStep",
+                    "task": task,
+                    "appEntitlement": s.entitlement,
+                    "appUser": s.account,
+                    "user": s.user,
+                    "app": s.app,
+                });
+                inst.provision = Some(ProvisionInstance {
+                    provision: Some(p),
+                    state: ProvisionState::WebhookWaiting,
+                    method: "webhook".into(),
+                    webhook_id: w.webhook_id.clone(),
+                    ..Default::default()
+                });
+                set_current(task, inst);
+                match chamberlain_store::repo::webhooks::enqueue_delivery(
+                    tx,
+                    &w.webhook_id,
+                    "c1.webhooks.v1.PayloadProvisionStep",
+                    &task.id,
+                    &payload,
+                )
+                .await
+                {
+                    Ok(delivery) => {
+                        if let Some(p) = current_mut(task).and_then(|c| c.provision.as_mut()) {
+                            p.webhook_instance_id = delivery.clone();
+                        }
+                        task.processing = TaskProcessing::Waiting;
+                        log.push(json!({"webhookTriggered": {}, "chamberlain": {"webhookId": w.webhook_id, "deliveryId": delivery}}));
+                    }
+                    Err(StoreError::NotFound { .. }) => {
+                        let why = format!("webhook `{}` no longer exists", w.webhook_id);
+                        fall_back_to_manual(tx, s, task, &why, log).await?;
+                    }
+                    Err(e) => return Err(e),
+                }
+                return Ok(());
+            }
             if let Some(m) = manual {
                 task.step_approver_ids = m.user_ids.clone();
                 inst.provision = Some(ProvisionInstance {
@@ -1538,6 +1672,20 @@ fn set_current(task: &mut Task, inst: PolicyStepInstance) {
     if let Some(p) = task.policy.as_mut() {
         p.current = Some(inst);
     }
+}
+
+fn entitlement_webhook(
+    ent: &AppEntitlement,
+    grant: bool,
+) -> Option<chamberlain_model::policy::WebhookProvision> {
+    let pol = if grant {
+        ent.provisioner_policy.as_ref()
+    } else {
+        ent.deprovisioner_policy
+            .as_ref()
+            .or(ent.provisioner_policy.as_ref())
+    }?;
+    serde_json::from_value(pol.get("webhook")?.clone()).ok()
 }
 
 fn entitlement_manual(

@@ -213,11 +213,14 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
                 ));
             }
             if let Some(m) = set.first() {
-                if !matches!(*m, "connector" | "manual" | "unconfigured") {
+                if !matches!(*m, "connector" | "manual" | "webhook" | "unconfigured") {
                     return Err(format!(
-                        "{m} provisioning is not supported by Chamberlain yet; use connector or manual"
+                        "{m} provisioning is not supported by Chamberlain yet; use connector, manual or webhook"
                     ));
                 }
+            }
+            if pp.webhook.as_ref().is_some_and(|w| w.webhook_id.is_empty()) {
+                return Err("provisionPolicy.webhook.webhookId must name a webhook".into());
             }
             if let Some(m) = &pp.manual {
                 if m.user_ids.is_empty() {

@@ -283,6 +283,9 @@ pub struct ProvisionInstance {
     pub errored: Option<ErroredAction>,
     pub cancelled: Option<CancelledAction>,
     pub skipped: Option<SkippedAction>,
+    /// The webhook provisioning was sent to, and its delivery (C1's webhook instance).
+    pub webhook_id: String,
+    pub webhook_instance_id: String,
     /// Chamberlain extension: `connector`, `manual`, `webhook`, `delegated` or `builtin`
     /// (recorded in Chamberlain only), and whether the grant was confirmed by a sync.
     pub method: String,

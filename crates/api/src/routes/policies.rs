@@ -161,7 +161,21 @@ async fn check_users(s: &Shared, p: &Policy) -> ApiResult<()> {
     }
     ids.sort();
     ids.dedup();
-    common::users_exist(s, &ids).await
+    common::users_exist(s, &ids).await?;
+    for seq in p.policy_steps.values() {
+        for step in &seq.steps {
+            let hook = step
+                .provision
+                .as_ref()
+                .and_then(|p| p.provision_policy.as_ref())
+                .and_then(|pp| pp.webhook.as_ref());
+            if let Some(w) = hook {
+                common::load::<chamberlain_model::webhook::Webhook>(s, "webhook", &w.webhook_id)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/policies`.

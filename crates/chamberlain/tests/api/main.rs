@@ -29,8 +29,9 @@ use tasks::{
 };
 
 use webhooks::{
-    webhook_callbacks_are_single_use_and_expire, webhook_delivery_envelope_jwt_and_sync_reply,
-    webhook_retries_gone_and_bad_replies, webhooks_crud_search_and_url_rules,
+    tasks_provision_through_webhooks, webhook_callbacks_are_single_use_and_expire,
+    webhook_delivery_envelope_jwt_and_sync_reply, webhook_retries_gone_and_bad_replies,
+    webhooks_crud_search_and_url_rules,
 };
 
 use harness::TestServer;
@@ -74,6 +75,7 @@ on_both_backends!(
     webhook_delivery_envelope_jwt_and_sync_reply,
     webhook_callbacks_are_single_use_and_expire,
     webhook_retries_gone_and_bad_replies,
+    tasks_provision_through_webhooks,
 );
 
 async fn apps_crud_update_mask_and_delete(s: &TestServer) {

@@ -668,3 +668,111 @@ pub async fn webhook_retries_gone_and_bad_replies(s: &TestServer) {
         .collect();
     assert_eq!(states, ["done", "gone", "failed", "failed", "failed"]);
 }
+
+/// Provisioning by webhook: a `complete` reply grants; an `errored` reply, a 410 and a
+/// malformed reply each turn the step into a manual one with the reason on the task.
+pub async fn tasks_provision_through_webhooks(s: &TestServer) {
+    let rx = Receiver::start().await;
+    let hook = create_webhook(s, "Provisioner", &rx.url("/provision")).await;
+    let (user, token) = s
+        .user_with_token("wh-req@example.com", &["basic-user"])
+        .await;
+    let app = s.create_app("Webhook app").await;
+    let base = s.create_entitlement(&app, "base").await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/entitlements/{base}/add-manual-user"),
+        Some(json!({"userIds": [user]})),
+    )
+    .await;
+    let p = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({"displayName": "Auto, provisioned by webhook", "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {}}, {"provision": {"provisionPolicy": {"webhook": {"webhookId": hook}}}}]}}})),
+        )
+        .await;
+    // A policy naming a webhook that does not exist is refused.
+    let (st, v) = s
+        .call(&s.admin, "POST", "/api/v1/policies", Some(json!({"displayName": "x", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"provision": {"provisionPolicy": {"webhook": {"webhookId": "0000000000000000000000nope1"}}}}]}}})))
+        .await;
+    assert_eq!(st, 404, "{v}");
+    let request = |name: &'static str| {
+        let (app, p, token) = (app.clone(), p.clone(), token.clone());
+        async move {
+            let ent = s.create_entitlement(&app, name).await;
+            s.ok(
+                "POST",
+                &format!("/api/v1/apps/{app}/entitlements/{ent}"),
+                Some(json!({"entitlement": {"grantPolicyId": p["policy"]["id"]}, "updateMask": "grantPolicyId"})),
+            )
+            .await;
+            let (st, v) = s
+                .call(
+                    &token,
+                    "POST",
+                    "/api/v1/task/grant",
+                    Some(json!({"appId": app, "appEntitlementId": ent})),
+                )
+                .await;
+            assert_eq!(st, 200, "{v}");
+            let t = v["taskView"]["task"].clone();
+            assert_eq!(
+                t["policy"]["current"]["provision"]["method"], "webhook",
+                "{t}"
+            );
+            (ent, t["id"].as_str().unwrap().to_string())
+        }
+    };
+    let settled = |tid: String| async move {
+        for _ in 0..150 {
+            let v = s.ok("GET", &format!("/api/v1/tasks/{tid}"), None).await;
+            let t = v["taskView"]["task"].clone();
+            let p = &t["policy"]["current"]["provision"];
+            if t["state"] == "TASK_STATE_CLOSED" || p["method"] == "manual" {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("task {tid} was not settled");
+    };
+
+    rx.script(&[(
+        200,
+        r#"{"version":"v1","complete":{"comment":"added to the group"}}"#,
+    )]);
+    let (_, tid) = request("granted").await;
+    let t = settled(tid.clone()).await;
+    assert_eq!(
+        t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED",
+        "{t}"
+    );
+    let sent = rx.seen("/provision");
+    let body: Value = serde_json::from_slice(&sent.last().unwrap().body).unwrap();
+    assert_eq!(body["event"], "c1.webhooks.v1.PayloadProvisionStep");
+    assert_eq!(body["payload"]["task"]["id"], tid.as_str());
+
+    for (reply, needle) in [
+        (
+            (
+                200,
+                r#"{"version":"v1","errored":{"comment":"group is full"}}"#,
+            ),
+            "group is full",
+        ),
+        ((410, "gone"), "410"),
+        ((200, "this is not json"), "JSON"),
+        ((200, r#"{"version":"v1","maybe":{}}"#), "neither"),
+    ] {
+        rx.script(&[reply]);
+        let (_, tid) = request("refused").await;
+        let t = settled(tid).await;
+        let p = &t["policy"]["current"]["provision"];
+        assert_eq!(p["method"], "manual", "{t}");
+        let why = p["errored"]["description"].as_str().unwrap_or("");
+        assert!(why.contains(needle), "{needle}: {why}");
+        assert_eq!(t["stepApproverIds"], json!([s.admin_user_id]));
+    }
+}
