@@ -1565,6 +1565,43 @@ async fn advance(
                 .as_ref()
                 .and_then(|pp| pp.webhook.clone())
                 .or_else(|| entitlement_webhook(&s.entitlement, task.task_type.grant.is_some()));
+            let delegated = p
+                .provision_policy
+                .as_ref()
+                .and_then(|pp| pp.delegated.clone())
+                .or_else(|| {
+                    let pol = s.entitlement.provisioner_policy.as_ref()?;
+                    serde_json::from_value(pol.get("delegated")?.clone()).ok()
+                });
+            if let Some(d) = delegated {
+                inst.provision = Some(ProvisionInstance {
+                    provision: Some(p),
+                    state: ProvisionState::Waiting,
+                    method: "delegated".into(),
+                    ..Default::default()
+                });
+                set_current(task, inst);
+                match provision_delegated(tx, s, task, &d).await? {
+                    Ok(()) => {
+                        if let Some(cur) = current_mut(task) {
+                            cur.state = StepState::Done;
+                            if let Some(p) = cur.provision.as_mut() {
+                                p.state = ProvisionState::Done;
+                                p.completed = Some(CompletedAction {
+                                    completed_at: Some(now),
+                                    user_id: String::new(),
+                                });
+                            }
+                        }
+                        log.push(json!({"connectorActionsEnd": {}, "chamberlain": {"provisioned": "delegated", "through": d.entitlement_id}}));
+                        continue;
+                    }
+                    Err(why) => {
+                        fall_back_to_manual(tx, s, task, &why, log).await?;
+                        return Ok(());
+                    }
+                }
+            }
             if let Some(w) = webhook {
                 let payload = json!({
                     "@type": "type.googleapis.com/c1.webhooks.v1.PayloadProvisionStep",
@@ -1674,6 +1711,89 @@ fn set_current(task: &mut Task, inst: PolicyStepInstance) {
     }
 }
 
+/// Delegated provisioning: the access is carried by another entitlement. Granting grants that
+/// one to the user's account in its app (creating the binding from it to the requested
+/// entitlement if missing, so the requested one is implied); revoking removes it. `Err` says
+/// why it cannot be done automatically.
+async fn provision_delegated(
+    tx: &mut Tx<'_>,
+    s: &Subjects,
+    task: &Task,
+    d: &chamberlain_model::policy::DelegatedProvision,
+) -> Result<Result<(), String>, StoreError> {
+    let Some(carrier) = tx.get::<AppEntitlement>(&d.entitlement_id).await? else {
+        return Ok(Err(format!(
+            "the delegated entitlement `{}` no longer exists",
+            d.entitlement_id
+        )));
+    };
+    if carrier.app_id != d.app_id {
+        return Ok(Err(format!(
+            "entitlement `{}` is not in app `{}`",
+            d.entitlement_id, d.app_id
+        )));
+    }
+    let mut sql = Sql::new("SELECT id FROM app_users WHERE deleted_at IS NULL AND app_id = ");
+    sql.arg(carrier.app_id.as_str())
+        .push(" AND identity_user_id = ")
+        .arg(s.user.id.as_str())
+        .push(" ORDER BY id LIMIT 1");
+    let Some(account) = ids(tx, sql).await?.into_iter().next() else {
+        return Ok(Err(format!(
+            "the user has no account in app `{}`, which carries this access",
+            carrier.app_id
+        )));
+    };
+    if grants::get_binding(tx, &carrier.id, &s.entitlement.id)
+        .await?
+        .is_none()
+    {
+        grants::create_binding(tx, &carrier, &s.entitlement).await?;
+    }
+    if let Some(g) = &task.task_type.grant {
+        let until = g.grant_duration.map(|d| tx.now().plus_seconds(d.seconds));
+        grants::grant_direct(tx, &carrier, &account, until).await?;
+    } else {
+        grants::revoke_direct(tx, &carrier, &account).await?;
+    }
+    Ok(Ok(()))
+}
+
+/// The delegation used by the last successful grant of this entitlement to this account.
+async fn delegation_of_last_grant(
+    tx: &mut Tx<'_>,
+    s: &Subjects,
+) -> Result<Option<chamberlain_model::policy::DelegatedProvision>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT doc FROM tasks WHERE kind = 'grant' AND outcome = 'GRANT_OUTCOME_GRANTED' AND entitlement_id = ",
+    );
+    sql.arg(s.entitlement.id.as_str())
+        .push(" AND app_user_id = ")
+        .arg(s.account.id.as_str())
+        .push(" ORDER BY id DESC LIMIT 1");
+    let Some(row) = sql.query().fetch_optional(tx.conn()).await? else {
+        return Ok(None);
+    };
+    let last: Task = serde_json::from_str(&row.try_get::<String, _>(0)?)
+        .map_err(|e| StoreError::Corrupt("task", e.to_string()))?;
+    let used = last
+        .policy
+        .iter()
+        .flat_map(|p| p.history.iter())
+        .find_map(|h| {
+            let p = h.provision.as_ref().filter(|p| p.method == "delegated")?;
+            p.provision
+                .as_ref()
+                .and_then(|p| p.provision_policy.as_ref())
+                .and_then(|pp| pp.delegated.clone())
+                .or_else(|| {
+                    let pol = s.entitlement.provisioner_policy.as_ref()?;
+                    serde_json::from_value(pol.get("delegated")?.clone()).ok()
+                })
+        });
+    Ok(used)
+}
+
 fn entitlement_webhook(
     ent: &AppEntitlement,
     grant: bool,
@@ -1719,8 +1839,14 @@ async fn complete_provision(
             // Held already: this request decides when it ends (an extension, or permanent).
             grants::set_deprovision_at(tx, &s.entitlement.id, &s.account.id, until).await?;
         }
-    } else {
-        grants::revoke_direct(tx, &s.entitlement, &s.account.id).await?;
+    } else if !grants::revoke_direct(tx, &s.entitlement, &s.account.id).await? {
+        // Not held directly: if a delegated provisioning granted it, undo that (the inverse of
+        // provisioning), which withdraws the implied grant.
+        if let Some(d) = delegation_of_last_grant(tx, s).await? {
+            if let Err(why) = provision_delegated(tx, s, task, &d).await? {
+                log.push(json!({"provisionError": {"error": why}}));
+            }
+        }
     }
     if let Some(cur) = current_mut(task) {
         cur.state = StepState::Done;

@@ -213,11 +213,21 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
                 ));
             }
             if let Some(m) = set.first() {
-                if !matches!(*m, "connector" | "manual" | "webhook" | "unconfigured") {
+                if !matches!(
+                    *m,
+                    "connector" | "manual" | "webhook" | "delegated" | "unconfigured"
+                ) {
                     return Err(format!(
-                        "{m} provisioning is not supported by Chamberlain yet; use connector, manual or webhook"
+                        "{m} provisioning is not supported by Chamberlain yet; use connector, manual, webhook or delegated"
                     ));
                 }
+            }
+            if pp
+                .delegated
+                .as_ref()
+                .is_some_and(|d| d.app_id.is_empty() || d.entitlement_id.is_empty())
+            {
+                return Err("provisionPolicy.delegated needs appId and entitlementId (the entitlement that carries the access)".into());
             }
             if pp.webhook.as_ref().is_some_and(|w| w.webhook_id.is_empty()) {
                 return Err("provisionPolicy.webhook.webhookId must name a webhook".into());

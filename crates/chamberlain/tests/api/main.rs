@@ -24,8 +24,9 @@ use policies::cel_validation_reports_markers;
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks,
-    entitlement_automation_grants_and_revokes, on_call_access_profiles,
-    policy_bad_input_is_refused, policy_steps_and_task_actions, request_approval_and_refusals,
+    delegated_provisioning_through_a_binding, entitlement_automation_grants_and_revokes,
+    on_call_access_profiles, policy_bad_input_is_refused, policy_steps_and_task_actions,
+    request_approval_and_refusals,
 };
 
 use webhooks::{
@@ -58,6 +59,7 @@ on_both_backends!(
     tasks_provision_through_connectors,
     policy_steps_and_task_actions,
     entitlement_automation_grants_and_revokes,
+    delegated_provisioning_through_a_binding,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,

@@ -1207,3 +1207,73 @@ pub async fn entitlement_automation_grants_and_revokes(s: &TestServer) {
         "{text}"
     );
 }
+
+/// Delegated provisioning: the requested entitlement is carried by another app's entitlement
+/// (through a binding the engine creates), granted and revoked there.
+pub async fn delegated_provisioning_through_a_binding(s: &TestServer) {
+    let (u, tok) = s.user_with_token("dlg@example.com", &["basic-user"]).await;
+    let (okta, _) = app_with_account(s, "Okta", &[&u]).await;
+    let group = s.create_entitlement(&okta, "Engineering group").await;
+    let (github, repo) = app_with_account(s, "GitHub", &[&u]).await;
+    let p = s
+        .ok("POST", "/api/v1/policies", Some(json!({"displayName": "Delegated", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"accept": {}}, {"provision": {"provisionPolicy": {"delegated": {"appId": okta, "entitlementId": group}}}}]}}})))
+        .await;
+    set_entitlement(
+        s,
+        &github,
+        &repo,
+        json!({"grantPolicyId": p["policy"]["id"], "revokePolicyId": ""}),
+        "grantPolicyId",
+    )
+    .await;
+    let (st, v) = s
+        .call(
+            &tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": github, "appEntitlementId": repo})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let t = task_of(&v);
+    assert_eq!(
+        t["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED",
+        "{t}"
+    );
+    assert_eq!(
+        t["policy"]["history"][1]["provision"]["method"], "delegated",
+        "{t}"
+    );
+    assert!(holds(s, &okta, &group, &u).await, "the carrier is granted");
+    let g = s
+        .ok(
+            "POST",
+            "/api/v1/search/grants",
+            Some(json!({"entitlementRefs": [{"appId": github, "id": repo}], "userId": u})),
+        )
+        .await;
+    assert_eq!(
+        g["list"][0]["appEntitlementUserBinding"]["grantSources"][0]["id"],
+        group.as_str(),
+        "{g}"
+    );
+    // Giving it back removes the carrier, and with it the implied grant.
+    let (st, v) = s
+        .call(
+            &tok,
+            "POST",
+            "/api/v1/task/revoke",
+            Some(json!({"appId": github, "appEntitlementId": repo})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(!holds(s, &okta, &group, &u).await);
+    assert!(!holds(s, &github, &repo, &u).await);
+    // A delegated step without its entitlement is refused on save.
+    let (st, v) = s
+        .call(&s.admin, "POST", "/api/v1/policies", Some(json!({"displayName": "bad", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"provision": {"provisionPolicy": {"delegated": {"appId": okta}}}}]}}})))
+        .await;
+    assert_eq!(st, 400, "{v}");
+}
