@@ -262,7 +262,12 @@ pub async fn c1z_import_and_resync(s: &TestServer) {
     assert!(e["message"].as_str().unwrap().contains("/c1z"));
 }
 
-async fn upload_file(s: &TestServer, app: &str, connector: &str, body: &str) -> (u16, Value) {
+pub(crate) async fn upload_file(
+    s: &TestServer,
+    app: &str,
+    connector: &str,
+    body: &str,
+) -> (u16, Value) {
     post_file(
         s,
         app,

@@ -567,15 +567,42 @@ pub async fn on_call_access_profiles(s: &TestServer) {
         .user_with_token("alice@example.com", &["basic-user"])
         .await;
     let (bob, bob_tok) = s.user_with_token("bob@example.com", &["basic-user"]).await;
-    // The on-call platform: a schedule entitlement, Alice on call.
+    // The on-call platform, synced from a file: its schedule is an entitlement, Alice on call.
+    // Its accounts are linked to Alice and Bob by email (identity matching).
     let pd = s.create_app("PagerDuty").await;
-    let schedule = s.create_entitlement(&pd, "Schedule: Primary").await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/add-manual-user"),
-        Some(json!({"userIds": [alice]})),
-    )
-    .await;
+    let conn = s
+        .create_connector(
+            &pd,
+            "connectors",
+            json!({"displayName": "PagerDuty export"}),
+        )
+        .await;
+    let header = "User ID,Email Address,First Name,Last Name,User Status,User Type,Resource Type,Resource Name,Entitlement,Entitlement Display Name\n";
+    let rotation = |on_call: &str, off: &str| {
+        format!(
+            "{header}{on_call},{on_call}@example.com,{on_call},X,Active,,Schedule,Primary,on-call,Primary on-call\n\
+             {off},{off}@example.com,{off},Y,Active,,,,,\n"
+        )
+    };
+    let (st, v) = crate::sync::upload_file(s, &pd, &conn, &rotation("alice", "bob")).await;
+    assert_eq!(st, 200, "{v}");
+    s.wait_identity().await;
+    let ents = s
+        .ok("GET", &format!("/api/v1/apps/{pd}/entitlements"), None)
+        .await;
+    let schedule = ents["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["appEntitlement"]["displayName"] == "Primary on-call")
+        .unwrap()["appEntitlement"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        holds(s, &pd, &schedule, &alice).await,
+        "alice's account is linked and on call"
+    );
     // Production access both could hold.
     let (prod, admin) = app_with_account(s, "Production", &[&alice, &bob]).await;
     let readonly = s.create_entitlement(&prod, "read-only").await;
@@ -696,38 +723,9 @@ pub async fn on_call_access_profiles(s: &TestServer) {
     );
     assert!(!holds(s, &prod, &readonly, &bob).await);
 
-    // The rotation moves to Bob; the worker's automation run follows.
-    let alice_pd = s
-        .ok(
-            "GET",
-            &format!("/api/v1/apps/{pd}/entitlements/{schedule}/users"),
-            None,
-        )
-        .await["list"][0]["appUser"]["id"]
-        .as_str()
-        .map(str::to_string);
-    let alice_pd = match alice_pd {
-        Some(id) => id,
-        None => {
-            let v = s.ok("POST", "/api/v1/search/grants", Some(json!({"entitlementRefs": [{"appId": pd, "id": schedule}], "userId": alice}))).await;
-            v["list"][0]["grant"]["appUserId"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    s.ok(
-        "DELETE",
-        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/remove-membership"),
-        Some(json!({"appUserId": alice_pd})),
-    )
-    .await;
-    s.ok(
-        "POST",
-        &format!("/api/v1/apps/{pd}/entitlements/{schedule}/add-manual-user"),
-        Some(json!({"userIds": [bob]})),
-    )
-    .await;
+    // The next sync moves the rotation to Bob; membership and access follow.
+    let (st, v) = crate::sync::upload_file(s, &pd, &conn, &rotation("bob", "alice")).await;
+    assert_eq!(st, 200, "{v}");
     let mut moved = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(200)).await;
