@@ -73,8 +73,8 @@ pub struct Worker {
     state: Shared,
     owner: String,
     slots: Arc<Semaphore>,
-    access_busy: std::sync::atomic::AtomicBool,
-    automations_ran: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// The newest change event this replica saw when it last queued automation runs.
+    seen_event: tokio::sync::Mutex<String>,
 }
 
 /// Starts the worker; it runs until the task is aborted.
@@ -84,8 +84,7 @@ pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
         owner: format!("replica:{}", new_id()),
         state,
         slots,
-        access_busy: Default::default(),
-        automations_ran: Default::default(),
+        seen_event: Default::default(),
     });
     tokio::spawn(async move { worker.run().await })
 }
@@ -100,13 +99,21 @@ impl Worker {
             if let Err(e) = schedule_identity(&self.state).await {
                 tracing::warn!(error = %e, "scheduling identity resolution failed");
             }
-            self.access_housekeeping();
+            if let Err(e) = self.schedule_access().await {
+                tracing::warn!(error = %e, "scheduling access housekeeping failed");
+            }
             let free = self.slots.available_permits() as i64;
             if free > 0 {
                 match jobs::claim(
                     &self.state.store,
                     &self.owner,
-                    &[SYNC_JOB, IDENTITY_JOB, WEBHOOK_JOB],
+                    &[
+                        SYNC_JOB,
+                        IDENTITY_JOB,
+                        WEBHOOK_JOB,
+                        ACCESS_JOB,
+                        AUTOMATION_JOB,
+                    ],
                     self.state.jobs.lease,
                     free,
                 )
@@ -127,55 +134,6 @@ impl Worker {
             }
             tokio::time::sleep(self.state.jobs.poll).await;
         }
-    }
-
-    /// Revokes expired grants and resumes waits and escalations, in the background, one round
-    /// at a time per replica. Replicas may overlap: a grant gets one open revoke task (unique
-    /// open key) and task updates are version-guarded, so nothing is done twice.
-    fn access_housekeeping(self: &Arc<Self>) {
-        use std::sync::atomic::Ordering;
-        if self.access_busy.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let me = self.clone();
-        tokio::spawn(async move {
-            let engine = crate::routes::tasks::engine(&me.state);
-            loop {
-                match engine.expire_due(500).await {
-                    Ok(n) if n > 0 => tracing::info!(revoked = n, "expired grants revoked"),
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "revoking expired grants failed");
-                        break;
-                    }
-                }
-            }
-            if let Err(e) = engine.announce_expiring(1000).await {
-                tracing::warn!(error = %e, "announcing expiring grants failed");
-            }
-            if let Err(e) = engine.tick().await {
-                tracing::warn!(error = %e, "resuming waiting tasks failed");
-            }
-            let due = {
-                let mut last = me.automations_ran.lock().await;
-                let every = me.state.jobs.poll * 20;
-                if last.is_none_or(|t| t.elapsed() >= every) {
-                    *last = Some(std::time::Instant::now());
-                    true
-                } else {
-                    false
-                }
-            };
-            if due {
-                if let Err(e) = engine.run_bundle_automations().await {
-                    tracing::warn!(error = %e, "membership automation failed");
-                }
-                if let Err(e) = engine.run_entitlement_automations().await {
-                    tracing::warn!(error = %e, "entitlement automation failed");
-                }
-            }
-            me.access_busy.store(false, Ordering::Release);
-        });
     }
 
     async fn run_job(&self, job: Job) {
@@ -207,6 +165,8 @@ impl Worker {
             SYNC_JOB => self.sync(job).await,
             IDENTITY_JOB => self.resolve(job).await,
             WEBHOOK_JOB => self.webhook(job).await,
+            ACCESS_JOB => self.access_housekeeping().await,
+            AUTOMATION_JOB => self.automations().await,
             other => Outcome::Failed {
                 error: format!("unknown job kind `{other}`"),
             },
@@ -223,6 +183,105 @@ impl Worker {
                 error: e.to_string(),
                 delay: crate::webhooks::retry_delay(&self.state),
             },
+        }
+    }
+
+    /// Keeps one access-housekeeping job queued (every 5 polls) and one automation job (every
+    /// 20 polls, or at once when a change event appeared since this replica last looked). The
+    /// active key makes each a single job across replicas; its lease moves it to another
+    /// replica if this one dies.
+    async fn schedule_access(&self) -> Result<(), chamberlain_store::StoreError> {
+        let s = &self.state;
+        let poll = s.jobs.poll;
+        let mut wanted = Vec::new();
+        if !jobs::has_live(&s.store, ACCESS_JOB).await? {
+            wanted.push((
+                ACCESS_JOB,
+                Timestamp::now().plus_millis((poll * 5).as_millis() as i64),
+            ));
+        }
+        if !jobs::has_live(&s.store, AUTOMATION_JOB).await? {
+            let latest = jobs::latest_event_id(&s.store).await?;
+            let mut seen = self.seen_event.lock().await;
+            let changed = *seen != latest;
+            *seen = latest;
+            let delay = if changed {
+                0
+            } else {
+                (poll * 20).as_millis() as i64
+            };
+            wanted.push((AUTOMATION_JOB, Timestamp::now().plus_millis(delay)));
+        }
+        for (kind, run_at) in wanted {
+            let job = NewJob {
+                kind: kind.into(),
+                subject_id: String::new(),
+                active_key: Some(kind.into()),
+                payload: serde_json::json!({}),
+                run_at,
+                max_attempts: 1,
+            };
+            chamberlain_store::write_tx!(s.store, &AuditCtx::system("scheduler"), |tx| {
+                jobs::enqueue(tx, &job).await.map(|_| ())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Revokes expired grants, announces grants about to end, settles provisioning webhooks,
+    /// resumes waits and applies escalations.
+    async fn access_housekeeping(&self) -> Outcome {
+        let engine = crate::routes::tasks::engine(&self.state);
+        let mut errors = Vec::new();
+        loop {
+            match engine.expire_due(500).await {
+                Ok(n) if n > 0 => tracing::info!(revoked = n, "expired grants revoked"),
+                Ok(_) => break,
+                Err(e) => {
+                    errors.push(format!("expiry: {e}"));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = engine.announce_expiring(1000).await {
+            errors.push(format!("expiry notices: {e}"));
+        }
+        if let Err(e) = engine.tick().await {
+            errors.push(format!("waits and escalations: {e}"));
+        }
+        let hour = std::time::Duration::from_secs(3600);
+        for kind in [ACCESS_JOB, AUTOMATION_JOB] {
+            if let Err(e) = jobs::prune_finished(&self.state.store, kind, hour).await {
+                errors.push(format!("pruning: {e}"));
+            }
+        }
+        if errors.is_empty() {
+            Outcome::Done
+        } else {
+            tracing::warn!(errors = ?errors, "access housekeeping had errors");
+            Outcome::Failed {
+                error: errors.join("; "),
+            }
+        }
+    }
+
+    /// Runs every enabled membership automation and per-entitlement automation.
+    async fn automations(&self) -> Outcome {
+        let engine = crate::routes::tasks::engine(&self.state);
+        let mut errors = Vec::new();
+        if let Err(e) = engine.run_bundle_automations().await {
+            errors.push(format!("membership automation: {e}"));
+        }
+        if let Err(e) = engine.run_entitlement_automations().await {
+            errors.push(format!("entitlement automation: {e}"));
+        }
+        if errors.is_empty() {
+            Outcome::Done
+        } else {
+            tracing::warn!(errors = ?errors, "automation runs had errors");
+            Outcome::Failed {
+                error: errors.join("; "),
+            }
         }
     }
 
@@ -342,6 +401,10 @@ pub const IDENTITY_FAILURE_PAUSE: Duration = Duration::from_secs(600);
 
 /// Job kind of an identity-resolution run; the subject is the scope.
 pub const IDENTITY_JOB: &str = "identity_resolve";
+/// Job kind: grant expiry, expiry notices, provisioning webhooks, waits and escalations.
+pub const ACCESS_JOB: &str = "access_housekeeping";
+/// Job kind: membership and entitlement automation runs.
+pub const AUTOMATION_JOB: &str = "membership_automation";
 
 /// Queues a run for every identity scope that is behind (one live job per scope; a change
 /// made while a run is going leaves the scope behind, so it runs again afterwards).

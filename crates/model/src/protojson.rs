@@ -37,7 +37,12 @@ impl Timestamp {
     pub fn unix_seconds(&self) -> i64 {
         self.0.unix_timestamp()
     }
-    /// This time plus a number of seconds.
+    /// This time plus a number of milliseconds.
+    pub fn plus_millis(&self, ms: i64) -> Self {
+        Timestamp::from_micros(self.as_micros() + ms * 1000)
+    }
+
+    /// This time plus `secs` seconds.
     pub fn plus_seconds(&self, secs: i64) -> Self {
         Timestamp(self.0 + time::Duration::seconds(secs))
     }

@@ -407,6 +407,30 @@ pub async fn check_sync_lock(tx: &mut Tx<'_>, app_id: &str, owner: &str) -> Resu
     }
 }
 
+/// Deletes finished jobs of `kind` that ended before `older_than` ago (recurring housekeeping
+/// jobs would otherwise pile up). Returns how many.
+pub async fn prune_finished(
+    store: &Store,
+    kind: &str,
+    older_than: Duration,
+) -> Result<u64, StoreError> {
+    let before = Timestamp::now().as_micros() - micros(older_than);
+    let mut sql = Sql::new("DELETE FROM jobs WHERE kind = ");
+    sql.arg(kind)
+        .push(" AND state IN ('done', 'failed') AND updated_at < ")
+        .arg(before);
+    Ok(sql.query().execute(store.pool()).await?.rows_affected())
+}
+
+/// The newest change event's id ("" when there is none).
+pub async fn latest_event_id(store: &Store) -> Result<String, StoreError> {
+    let row = Sql::new("SELECT MAX(id) FROM change_events")
+        .query()
+        .fetch_one(store.pool())
+        .await?;
+    Ok(row.try_get::<Option<String>, _>(0)?.unwrap_or_default())
+}
+
 /// A change event as stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChangeEvent {
