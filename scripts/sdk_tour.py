@@ -59,4 +59,28 @@ for _ in range(100):
     time.sleep(0.1)
 assert found.list and found.list[0].user.department == "Eng", found
 
-print(f"SDK tour OK: app {app.id}, entitlement {ent.id}, {len(users.list)} member, directory {hr.id}")
+# 7. Request access through a policy with an approval step, approve it, and read the task.
+pol = sdk.policies.create(
+    request={
+        "display_name": "SDK tour approval",
+        "policy_type": "POLICY_TYPE_GRANT",
+        "policy_steps": {"grant": {"steps": [{"approval": {"users": {"user_ids": [me], "allow_self_approval": True}}}, {"provision": {}}]}},
+    }
+).create_policy_response.policy
+guarded = sdk.app_entitlements.create(
+    request={"app_id": app.id, "create_app_entitlement_request": {"display_name": "Deployers", "grant_policy_id": pol.id}}
+).create_app_entitlement_response.app_entitlement_view.app_entitlement
+task = sdk.task.create_grant_task(
+    request={"app_id": app.id, "app_entitlement_id": guarded.id, "identity_user_id": me, "description": "SDK tour"}
+).task_service_create_grant_response.task_view.task
+assert task.state == "TASK_STATE_OPEN" and me in task.step_approver_ids, task
+step = task.policy_instance.policy_step_instance.id
+sdk.task_actions.approve(
+    request={"task_id": task.id, "task_actions_service_approve_request": {"comment": "ok", "policy_step_id": step}}
+)
+done = sdk.task.get(request={"id": task.id}).task_service_get_response.task_view.task
+assert done.state == "TASK_STATE_CLOSED" and done.task_type.task_type_grant.outcome == "GRANT_OUTCOME_GRANTED", done
+mine = sdk.task_search.search(request={"subject_ids": [me]}).task_search_response
+assert any(v.task.id == task.id for v in mine.list), mine
+
+print(f"SDK tour OK: app {app.id}, entitlement {ent.id}, {len(users.list)} member, directory {hr.id}, task {done.numeric_id} granted")
