@@ -1003,6 +1003,7 @@ impl Engine {
                 .ok_or_else(|| {
                     EngineError::NotFound(format!("entitlement `{ent_id}` no longer exists"))
                 })?;
+        let entitlement = self.with_app_defaults(entitlement).await?;
         let account = chamberlain_store::record::get::<AppUser, _>(self.store.pool(), au_id, false)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("app user `{au_id}` no longer exists")))?;
@@ -1028,14 +1029,40 @@ impl Engine {
     }
 
     async fn entitlement(&self, app_id: &str, id: &str) -> Result<AppEntitlement> {
-        chamberlain_store::record::get::<AppEntitlement, _>(self.store.pool(), id, false)
+        let ent = chamberlain_store::record::get::<AppEntitlement, _>(self.store.pool(), id, false)
             .await?
             .filter(|e| e.deleted_at.is_none() && e.app_id == app_id)
             .ok_or_else(|| {
                 EngineError::NotFound(format!(
                     "entitlement `{id}` was not found in app `{app_id}`"
                 ))
-            })
+            })?;
+        self.with_app_defaults(ent).await
+    }
+
+    /// The entitlement with its app's access-request defaults filled in where it sets nothing
+    /// itself (the most specific setting wins: entitlement, then app).
+    async fn with_app_defaults(&self, mut ent: AppEntitlement) -> Result<AppEntitlement> {
+        let defaults: Option<chamberlain_model::app::AppAccessRequestDefaults> =
+            chamberlain_store::repo::settings::get(
+                &self.store,
+                &ent.app_id,
+                chamberlain_store::repo::settings::APP_REQUEST_DEFAULTS,
+            )
+            .await?;
+        if let Some(d) = defaults {
+            if ent.duration_grant.is_none() {
+                ent.duration_grant = d.duration_grant;
+            }
+            if ent.grant_policy_id.is_empty() {
+                ent.grant_policy_id = d.request_policy_id;
+            }
+            if ent.emergency_grant_policy_id.is_empty() {
+                ent.emergency_grant_policy_id = d.emergency_grant_policy_id;
+                ent.emergency_grant_enabled |= d.emergency_grant_enabled;
+            }
+        }
+        Ok(ent)
     }
 
     async fn users_exist(&self, ids: &[String]) -> Result<()> {

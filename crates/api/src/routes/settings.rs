@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const USAGE: &str = "app usage controls";
-const DEFAULTS: &str = "app access request defaults";
+const DEFAULTS: &str = chamberlain_store::repo::settings::APP_REQUEST_DEFAULTS;
 
 /// `UpdateAppUsageControlsRequest`.
 #[derive(Deserialize, Default)]

@@ -25,8 +25,8 @@ use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks,
     delegated_provisioning_through_a_binding, entitlement_automation_grants_and_revokes,
-    on_call_access_profiles, policy_bad_input_is_refused, policy_steps_and_task_actions,
-    request_approval_and_refusals,
+    escalations_and_wait_timeouts, on_call_access_profiles, policy_bad_input_is_refused,
+    policy_steps_and_task_actions, request_approval_and_refusals,
 };
 
 use webhooks::{
@@ -60,6 +60,7 @@ on_both_backends!(
     policy_steps_and_task_actions,
     entitlement_automation_grants_and_revokes,
     delegated_provisioning_through_a_binding,
+    escalations_and_wait_timeouts,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,

@@ -339,6 +339,48 @@ pub async fn default_policy_and_fallbacks(s: &TestServer) {
         .as_str()
         .unwrap()
         .contains("fallback"));
+    // App defaults apply where the entitlement sets nothing: policy and maximum duration.
+    let auto = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(
+                json!({"displayName": "Auto (app default)", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"accept": {}}]}}}),
+            ),
+        )
+        .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/access_request_defaults"),
+        Some(json!({"durationGrant": "600s", "requestPolicyId": auto["policy"]["id"]})),
+    )
+    .await;
+    let ent3 = s.create_entitlement(&app, "viewer").await;
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent3, "grantDuration": "900s"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("600s"), "{v}");
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent3})),
+        )
+        .await;
+    assert_eq!(
+        task_of(&v)["type"]["grant"]["outcome"],
+        "GRANT_OUTCOME_GRANTED",
+        "{v}"
+    );
+    assert_eq!(task_of(&v)["type"]["grant"]["grantDuration"], "600s");
 }
 
 pub async fn auto_approval_and_expiry(s: &TestServer) {
@@ -1274,4 +1316,160 @@ pub async fn delegated_provisioning_through_a_binding(s: &TestServer) {
             "policySteps": {"grant": {"steps": [{"provision": {"provisionPolicy": {"delegated": {"appId": okta}}}}]}}})))
         .await;
     assert_eq!(st, 400, "{v}");
+}
+
+/// Moves a task's clock: its current approval was assigned, or its wait started, `secs` ago.
+async fn age_current_step(s: &TestServer, task_id: &str, secs: i64) {
+    use chamberlain_store::repo::tasks;
+    let id = task_id.to_string();
+    chamberlain_store::write_tx!(
+        s.store,
+        &chamberlain_store::AuditCtx::system("test clock"),
+        |tx| {
+            let stored = tasks::get_tx(tx, &id).await?.unwrap();
+            let mut t = stored.task.clone();
+            let past = chamberlain_model::Timestamp::now().plus_seconds(-secs);
+            if let Some(cur) = t.policy.as_mut().and_then(|p| p.current.as_mut()) {
+                if let Some(a) = cur.approval.as_mut() {
+                    a.assigned_at = Some(past);
+                }
+                if let Some(w) = cur.wait.as_mut() {
+                    w.timeout = Some(past);
+                }
+            }
+            tasks::update(tx, &t, stored.version).await
+        }
+    )
+    .unwrap();
+}
+
+/// The worker applies escalations whose deadline passed (reassign, skip, cancel) and ends waits
+/// whose time came (a condition wait that timed out closes the task).
+pub async fn escalations_and_wait_timeouts(s: &TestServer) {
+    let (req, req_tok) = s
+        .user_with_token("esc-req@example.com", &["basic-user"])
+        .await;
+    let (a1, _) = s
+        .user_with_token("esc-a1@example.com", &["basic-user"])
+        .await;
+    let (a2, _) = s
+        .user_with_token("esc-a2@example.com", &["basic-user"])
+        .await;
+    let (app, _) = app_with_account(s, "Escalations", &[&req]).await;
+    let escalating = |esc: Value| {
+        json!({"displayName": "Escalating", "policyType": "POLICY_TYPE_GRANT",
+        "policySteps": {"grant": {"steps": [
+            {"approval": {"users": {"userIds": [a1]}, "escalationEnabled": true, "escalation": esc}},
+            {"wait": {"duration": {"duration": "3600s"}}}
+        ]}}})
+    };
+    let mut tasks_by_case = Vec::new();
+    for (name, esc) in [
+        (
+            "reassign",
+            json!({"expiration": "60s", "reassignToApprovers": {"approverIds": [a2]}, "escalationComment": "no answer"}),
+        ),
+        ("skip", json!({"expiration": "60s", "skipStep": {}})),
+        ("cancel", json!({"expiration": "60s", "cancelTicket": {}})),
+    ] {
+        let p = s
+            .ok("POST", "/api/v1/policies", Some(escalating(esc)))
+            .await;
+        let ent = s.create_entitlement(&app, name).await;
+        set_entitlement(
+            s,
+            &app,
+            &ent,
+            json!({"grantPolicyId": p["policy"]["id"]}),
+            "grantPolicyId",
+        )
+        .await;
+        let (_, v) = s
+            .call(
+                &req_tok,
+                "POST",
+                "/api/v1/task/grant",
+                Some(json!({"appId": app, "appEntitlementId": ent})),
+            )
+            .await;
+        let tid = task_of(&v)["id"].as_str().unwrap().to_string();
+        age_current_step(s, &tid, 120).await;
+        tasks_by_case.push((name, tid));
+    }
+    let get = |tid: String| async move {
+        s.ok("GET", &format!("/api/v1/tasks/{tid}"), None).await["taskView"]["task"].clone()
+    };
+    let mut settled = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let r = get(tasks_by_case[0].1.clone()).await;
+        let k = get(tasks_by_case[1].1.clone()).await;
+        let c = get(tasks_by_case[2].1.clone()).await;
+        if r["stepApproverIds"] == json!([a2])
+            && k["policy"]["current"]["wait"].is_object()
+            && c["state"] == "TASK_STATE_CLOSED"
+        {
+            assert_eq!(c["type"]["grant"]["outcome"], "GRANT_OUTCOME_CANCELLED");
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "escalations were not applied");
+    let log = s
+        .ok(
+            "POST",
+            "/api/v1/task/audits",
+            Some(json!({"taskId": tasks_by_case[0].1})),
+        )
+        .await
+        .to_string();
+    assert!(
+        log.contains("slaEscalation") && log.contains("no answer"),
+        "{log}"
+    );
+    // The skipped task now waits an hour; when its time comes it is provisioned.
+    let skipped = tasks_by_case[1].1.clone();
+    age_current_step(s, &skipped, 1).await;
+    let mut granted = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if get(skipped.clone()).await["type"]["grant"]["outcome"] == "GRANT_OUTCOME_GRANTED" {
+            granted = true;
+            break;
+        }
+    }
+    assert!(granted, "the wait did not end");
+    // A condition wait that times out closes the task as timed out.
+    let p = s
+        .ok("POST", "/api/v1/policies", Some(json!({"displayName": "Wait for a condition", "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"wait": {"condition": {"condition": "false"}, "timeoutDuration": "600s", "commentOnTimeout": "gave up"}}]}}})))
+        .await;
+    let ent = s.create_entitlement(&app, "conditional").await;
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": p["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": ent})),
+        )
+        .await;
+    let tid = task_of(&v)["id"].as_str().unwrap().to_string();
+    age_current_step(s, &tid, 1).await;
+    let mut timed_out = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if get(tid.clone()).await["type"]["grant"]["outcome"] == "GRANT_OUTCOME_WAIT_TIMED_OUT" {
+            timed_out = true;
+            break;
+        }
+    }
+    assert!(timed_out, "the condition wait did not time out");
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// Reads the settings document `kind` of an app, if one was saved.
+/// The settings kind of an app's access-request defaults (`AppAccessRequestDefaults`).
+pub const APP_REQUEST_DEFAULTS: &str = "app access request defaults";
+
 pub async fn get<T: DeserializeOwned>(
     store: &Store,
     app_id: &str,
