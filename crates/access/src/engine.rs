@@ -1043,6 +1043,34 @@ impl Engine {
     /// The entitlement with its app's access-request defaults filled in where it sets nothing
     /// itself (the most specific setting wins: entitlement, then app).
     async fn with_app_defaults(&self, mut ent: AppEntitlement) -> Result<AppEntitlement> {
+        // The first enabled configuration rule whose condition holds for the entitlement.
+        let rules = policies::routing_rules(self.store.pool(), &ent.app_id).await?;
+        let matched = rules.into_iter().filter(|r| r.enabled).find(|r| {
+            r.condition.trim().is_empty()
+                || Expression::compile(Purpose::EntitlementRule, &r.condition)
+                    .ok()
+                    .and_then(|x| {
+                        x.evaluate(&Input {
+                            entitlement: Some(&ent),
+                            ..Default::default()
+                        })
+                        .and_then(|o| o.as_bool())
+                        .ok()
+                    })
+                    .unwrap_or(false)
+        });
+        if let Some(st) = matched.and_then(|r| r.settings) {
+            if ent.duration_grant.is_none() {
+                ent.duration_grant = st.max_grant_duration;
+            }
+            if ent.grant_policy_id.is_empty() {
+                ent.grant_policy_id = st.request_policy_id;
+            }
+            if ent.emergency_grant_policy_id.is_empty() {
+                ent.emergency_grant_policy_id = st.emergency_grant_policy_id;
+                ent.emergency_grant_enabled |= st.emergency_grant_enabled;
+            }
+        }
         let defaults: Option<chamberlain_model::app::AppAccessRequestDefaults> =
             chamberlain_store::repo::settings::get(
                 &self.store,

@@ -590,3 +590,34 @@ impl Connector {
         "profileIgnoreList",
     ];
 }
+
+/// `c1.api.app.v1.AppEntitlementRoutingRule` ("entitlement configuration rule"): request
+/// settings for the app's entitlements that match `condition` (CEL over `entitlement`; empty
+/// matches all), applied where an entitlement sets nothing itself. Rules are tried in
+/// `priority` order; the first enabled match wins.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct AppEntitlementRoutingRule {
+    pub id: String,
+    pub app_id: String,
+    pub display_name: String,
+    pub description: String,
+    pub condition: String,
+    pub enabled: bool,
+    pub priority: i32,
+    pub settings: Option<RoutingRuleSettings>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// `c1.api.app.v1.AppEntitlementRoutingRuleSettings`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RoutingRuleSettings {
+    pub emergency_grant_enabled: bool,
+    pub emergency_grant_policy_id: String,
+    pub max_grant_duration: Option<Duration>,
+    pub request_policy_id: String,
+    pub request_schema_id: String,
+}

@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0011_grant_expiry_notices.sql"),
         postgres: None,
     },
+    Migration {
+        version: 12,
+        name: "entitlement_rules",
+        sql: include_str!("../migrations/0012_entitlement_rules.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -9,6 +9,7 @@ pub mod catalogs;
 pub mod common;
 pub mod connectors;
 pub mod directories;
+pub mod entitlement_rules;
 pub mod entitlements;
 pub mod iam;
 pub mod ops;
@@ -144,6 +145,13 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/apps/{app_id}/entitlements/resource_types/{app_resource_type_id}/resources/{app_resource_id}" "c1.api.app.v1.AppEntitlements.ListForAppResource" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list_for_resource),
         route!(POST "/api/v1/search/entitlements" "c1.api.app.v1.AppEntitlementSearchService.Search" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchResponse", search::entitlements),
         route!(POST "/api/v1/search/grants" "c1.api.app.v1.AppEntitlementSearchService.SearchGrants" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsResponse", search::grants),
+        // Entitlement configuration rules
+        route!(GET "/api/v1/apps/{app_id}/entitlement_configuration_rules" "c1.api.app.v1.AppEntitlementRoutingRuleService.ListAppEntitlementRoutingRules" ["App Entitlement Configuration Rule"] NONE => "c1.api.app.v1.ListAppEntitlementRoutingRulesResponse", entitlement_rules::list),
+        route!(POST "/api/v1/apps/{app_id}/entitlement_configuration_rules" "c1.api.app.v1.AppEntitlementRoutingRuleService.CreateAppEntitlementRoutingRule" ["App Entitlement Configuration Rule"] Some("c1.api.app.v1.CreateAppEntitlementRoutingRuleRequestInput") => "c1.api.app.v1.CreateAppEntitlementRoutingRuleResponse", entitlement_rules::create),
+        route!(POST "/api/v1/apps/{app_id}/entitlement_configuration_rules/reorder" "c1.api.app.v1.AppEntitlementRoutingRuleService.ReorderAppEntitlementRoutingRules" ["App Entitlement Configuration Rule"] Some("c1.api.app.v1.ReorderAppEntitlementRoutingRulesRequestInput") => "c1.api.app.v1.ReorderAppEntitlementRoutingRulesResponse", entitlement_rules::reorder),
+        route!(GET "/api/v1/apps/{app_id}/entitlement_configuration_rules/{id}" "c1.api.app.v1.AppEntitlementRoutingRuleService.GetAppEntitlementRoutingRule" ["App Entitlement Configuration Rule"] NONE => "c1.api.app.v1.GetAppEntitlementRoutingRuleResponse", entitlement_rules::get),
+        route!(POST "/api/v1/apps/{app_id}/entitlement_configuration_rules/{id}" "c1.api.app.v1.AppEntitlementRoutingRuleService.UpdateAppEntitlementRoutingRule" ["App Entitlement Configuration Rule"] Some("c1.api.app.v1.UpdateAppEntitlementRoutingRuleRequestInput") => "c1.api.app.v1.UpdateAppEntitlementRoutingRuleResponse", entitlement_rules::update),
+        route!(DELETE "/api/v1/apps/{app_id}/entitlement_configuration_rules/{id}" "c1.api.app.v1.AppEntitlementRoutingRuleService.DeleteAppEntitlementRoutingRule" ["App Entitlement Configuration Rule"] Some("c1.api.app.v1.DeleteAppEntitlementRoutingRuleRequestInput") => "c1.api.app.v1.DeleteAppEntitlementRoutingRuleResponse", entitlement_rules::delete),
         // App users
         route!(GET "/api/v1/apps/{app_id}/app_users" "c1.api.app.v1.AppUserService.List" ["AppUsers"] NONE => "c1.api.app.v1.AppUserServiceListResponse", au::list),
         route!(POST "/api/v1/apps/{app_user_app_id}/app_users/{app_user_id}" "c1.api.app.v1.AppUserService.Update" ["AppUsers"] Some("c1.api.app.v1.AppUserServiceUpdateRequestInput") => "c1.api.app.v1.AppUserServiceUpdateResponse", au::update),

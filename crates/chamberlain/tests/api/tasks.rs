@@ -381,6 +381,60 @@ pub async fn default_policy_and_fallbacks(s: &TestServer) {
         "{v}"
     );
     assert_eq!(task_of(&v)["type"]["grant"]["grantDuration"], "600s");
+    // A configuration rule is more specific than the app's defaults.
+    let rules = format!("/api/v1/apps/{app}/entitlement_configuration_rules");
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            &rules,
+            Some(json!({"displayName": "bad", "condition": "entitlement.nope == 1"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("line 1"), "{v}");
+    let r = s
+        .ok("POST", &rules, Some(json!({"displayName": "Databases", "condition": "entitlement.displayName.startsWith(\"db-\")",
+            "settings": {"maxGrantDuration": "300s", "requestPolicyId": auto["policy"]["id"]}})))
+        .await;
+    let rid = r["routingRule"]["id"].as_str().unwrap().to_string();
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("{rules}/reorder"),
+            Some(json!({"ruleIds": []})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    s.ok(
+        "POST",
+        &format!("{rules}/reorder"),
+        Some(json!({"ruleIds": [rid]})),
+    )
+    .await;
+    let db = s.create_entitlement(&app, "db-read").await;
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": db, "grantDuration": "400s"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("300s"), "{v}");
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant",
+            Some(json!({"appId": app, "appEntitlementId": db})),
+        )
+        .await;
+    assert_eq!(task_of(&v)["type"]["grant"]["grantDuration"], "300s", "{v}");
+    let listed = s.ok("GET", &rules, None).await;
+    assert_eq!(listed["list"].as_array().unwrap().len(), 1);
 }
 
 pub async fn auto_approval_and_expiry(s: &TestServer) {
