@@ -225,6 +225,9 @@ pub async fn directories_create_match_ignore_and_remove(s: &TestServer) {
         filter
     );
 
+    // Let that re-run finish first, so the next run is the one that sees the new condition.
+    s.wait_identity().await;
+
     // The condition changes: Eng is no longer imported. Its directory users are removed
     // (status DELETED, still readable), and their accounts unlinked.
     let v = s

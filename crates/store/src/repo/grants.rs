@@ -150,8 +150,27 @@ pub async fn grant_direct(
     if created {
         let mut seen = HashSet::from([ent.id.clone()]);
         propagate(tx, ent, app_user_id, &mut seen).await?;
+        changed(tx, ent, app_user_id, true).await?;
     }
     Ok(created)
+}
+
+/// A `grant.changed` change event (same transaction), so features that depend on who holds
+/// what (membership automation) react to grants made or removed one at a time.
+async fn changed(
+    tx: &mut Tx<'_>,
+    ent: &AppEntitlement,
+    app_user_id: &str,
+    granted: bool,
+) -> Result<(), StoreError> {
+    crate::repo::jobs::append_event(
+        tx,
+        "grant.changed",
+        &ent.app_id,
+        &serde_json::json!({"appEntitlementId": ent.id, "appUserId": app_user_id, "granted": granted}),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Removes the direct reason for a grant. The grant stays while a binding still implies it.
@@ -180,6 +199,7 @@ pub async fn revoke_direct(
     if row.grant.grant_sources.is_empty() {
         let mut seen = HashSet::from([ent.id.clone()]);
         retract(tx, ent, app_user_id, &mut seen).await?;
+        changed(tx, ent, app_user_id, false).await?;
     }
     Ok(true)
 }
