@@ -86,6 +86,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0012_entitlement_rules.sql"),
         postgres: None,
     },
+    Migration {
+        version: 13,
+        name: "task_search_index",
+        sql: include_str!("../migrations/0013_task_search_index.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

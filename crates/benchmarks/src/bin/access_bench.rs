@@ -293,6 +293,10 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
         t.elapsed().as_secs_f64(),
         a.tasks
     );
+    if store.backend() == chamberlain_store::Backend::Postgres {
+        // A server that has been running has statistics (autovacuum); a bulk load does not.
+        sqlx::query("ANALYZE tasks").execute(store.pool()).await?;
+    }
     let searches: Vec<(&str, SearchBody)> = vec![
         (
             "my open approvals",
