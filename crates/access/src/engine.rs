@@ -347,21 +347,13 @@ impl Engine {
         &self,
         actor: &Actor,
         reqs: Vec<RevokeRequest>,
-    ) -> Result<(Vec<String>, Vec<EngineError>)> {
+    ) -> Result<(Vec<(String, i64)>, Vec<EngineError>)> {
         let mut cache = Lookups::default();
-        let mut openings = Vec::new();
-        let mut errors = Vec::new();
+        let mut prepared = Vec::with_capacity(reqs.len());
         for req in reqs {
-            match self.prepare_revoke(req, &mut cache).await {
-                Ok(o) => openings.push(o),
-                Err(e) => errors.push(e),
-            }
+            prepared.push(self.prepare_revoke(req, &mut cache).await);
         }
-        let ids = self.open_many(actor, &openings).await?;
-        for id in &ids {
-            self.drive(id).await?;
-        }
-        Ok((ids, errors))
+        self.open_prepared(actor, prepared).await
     }
 
     /// Opens many grant tasks like [`Engine::create_revokes`] (membership automation).
@@ -369,21 +361,35 @@ impl Engine {
         &self,
         actor: &Actor,
         reqs: Vec<GrantRequest>,
-    ) -> Result<(Vec<String>, Vec<EngineError>)> {
+    ) -> Result<(Vec<(String, i64)>, Vec<EngineError>)> {
         let mut cache = Lookups::default();
+        let mut prepared = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            prepared.push(self.prepare_grant(req, &mut cache).await);
+        }
+        self.open_prepared(actor, prepared).await
+    }
+
+    /// Opens the prepared tasks in batches and drives each; preparation errors are returned
+    /// beside the opened tasks' `(id, numericId)`.
+    async fn open_prepared(
+        &self,
+        actor: &Actor,
+        prepared: Vec<Result<Opening>>,
+    ) -> Result<(Vec<(String, i64)>, Vec<EngineError>)> {
         let mut openings = Vec::new();
         let mut errors = Vec::new();
-        for req in reqs {
-            match self.prepare_grant(req, &mut cache).await {
+        for p in prepared {
+            match p {
                 Ok(o) => openings.push(o),
                 Err(e) => errors.push(e),
             }
         }
-        let ids = self.open_many(actor, &openings).await?;
-        for id in &ids {
+        let opened = self.open_many(actor, &openings).await?;
+        for (id, _) in &opened {
             self.drive(id).await?;
         }
-        Ok((ids, errors))
+        Ok((opened, errors))
     }
 
     /// Everything a revoke task is opened with, resolved outside the transaction.
@@ -478,18 +484,18 @@ impl Engine {
                 .await?
                 .ok_or_else(|| StoreError::Precondition(NOTHING_TO_DO.into()))
         })?;
-        Ok(id)
+        Ok(id.0)
     }
 
-    async fn open_many(&self, actor: &Actor, openings: &[Opening]) -> Result<Vec<String>> {
+    async fn open_many(&self, actor: &Actor, openings: &[Opening]) -> Result<Vec<(String, i64)>> {
         let mut ids = Vec::new();
         for chunk in openings.chunks(200) {
             let store = self.store.clone();
             let opened = write_tx!(self.store, &actor.audit, |tx| {
                 let mut opened = Vec::new();
                 for o in chunk {
-                    if let Some(id) = open_in(tx, &store, actor, o).await? {
-                        opened.push(id);
+                    if let Some(opened_task) = open_in(tx, &store, actor, o).await? {
+                        opened.push(opened_task);
                     }
                 }
                 Ok(opened)
@@ -577,7 +583,7 @@ impl Engine {
                     Ok(()) => {
                         complete_provision(tx, &subjects, &mut task, "connector", "", &mut log)
                             .await?;
-                        advance(tx, &store, &subjects, &mut task, &actor, &mut log).await?;
+                        advance(tx, &store, &subjects, &mut task, &mut log).await?;
                     }
                     Err(e) => {
                         fall_back_to_manual(tx, &subjects, &mut task, e, &mut log).await?;
@@ -656,13 +662,8 @@ impl Engine {
         );
         sql.arg(Timestamp::now().as_micros())
             .push(" AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.open_key = ")
-            .push(
-                concat_sql(
-                    self.store.backend(),
-                    &["'revoke:'", "g.entitlement_id", "':'", "g.app_user_id"],
-                )
-                .as_str(),
-            )
+            // The open key `tasks::open_key` gives a revoke task, built in SQL.
+            .push("'revoke:' || g.entitlement_id || ':' || g.app_user_id")
             .push(") ORDER BY g.deprovision_at, g.id LIMIT ")
             .arg(limit);
         let rows = sql
@@ -797,7 +798,7 @@ impl Engine {
                         );
                         complete_provision(tx, &subjects, &mut task, "webhook", "", &mut log)
                             .await?;
-                        advance(tx, &store, &subjects, &mut task, &actor, &mut log).await?;
+                        advance(tx, &store, &subjects, &mut task, &mut log).await?;
                     }
                     Err(why) => {
                         fall_back_to_manual(tx, &subjects, &mut task, why, &mut log).await?
@@ -863,7 +864,7 @@ impl Engine {
                         if !wait_due(&task, now) {
                             return Ok(());
                         }
-                        resume_wait(tx, &store, &subjects, &mut task, &actor, &mut log).await?;
+                        resume_wait(tx, &store, &subjects, &mut task, &mut log).await?;
                     } else {
                         let Some(esc) = escalation_due(&task, now) else {
                             return Ok(());
@@ -873,7 +874,6 @@ impl Engine {
                             &store,
                             &subjects,
                             &mut task,
-                            &actor,
                             &esc,
                             replacement.clone(),
                             &mut log,
@@ -1242,7 +1242,7 @@ async fn open_in(
     store: &Store,
     actor: &Actor,
     o: &Opening,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, i64)>, StoreError> {
     let (policy, steps, notes) = &o.selection;
     let mut steps = steps.clone();
     // Every grant or revoke ends by provisioning; a policy without the step gets one.
@@ -1294,7 +1294,7 @@ async fn open_in(
     }
     if let Some(key) = tasks::open_key(&task) {
         if let Some(existing) = tasks::find_open(tx, &key).await? {
-            return Ok(Some(existing.task.id));
+            return Ok(Some((existing.task.id, existing.task.numeric_id)));
         }
     }
     task.numeric_id = tasks::next_numeric_id(tx).await?;
@@ -1303,7 +1303,7 @@ async fn open_in(
     for n in notes {
         log.push(json!({"policyEvaluationStep": {"stepComment": n}}));
     }
-    advance(tx, store, s, &mut task, actor, &mut log).await?;
+    advance(tx, store, s, &mut task, &mut log).await?;
     tasks::insert(tx, &task).await?;
     write_log(tx, &task, actor, log).await?;
     tx.audit(
@@ -1314,7 +1314,7 @@ async fn open_in(
         Some(json!({"numericId": task.numeric_id, "displayName": task.display_name, "origin": o.origin.as_str()})),
     )
     .await?;
-    Ok(Some(task.id))
+    Ok(Some((task.id, task.numeric_id)))
 }
 
 /// A task about to be opened.
@@ -1368,11 +1368,6 @@ impl Lookups {
 /// The longest grant the entitlement allows (`durationGrant`; none = permanent allowed).
 pub fn max_duration(ent: &AppEntitlement) -> Option<Duration> {
     ent.duration_grant.filter(|d| d.seconds > 0)
-}
-
-fn concat_sql(backend: chamberlain_store::Backend, parts: &[&str]) -> String {
-    let _ = backend;
-    parts.join(" || ")
 }
 
 /// What a finished provisioning delivery means: `Ok(comment)` for a `complete` reply, or why
@@ -1519,10 +1514,8 @@ async fn advance(
     store: &Store,
     s: &Subjects,
     task: &mut Task,
-    actor: &Actor,
     log: &mut Vec<Value>,
 ) -> Result<(), StoreError> {
-    let _ = actor;
     loop {
         if task.state == TaskState::Closed {
             return Ok(());
@@ -1606,28 +1599,11 @@ async fn advance(
             set_current(task, inst);
             return Ok(());
         } else if let Some(p) = step.provision {
-            let manual = p
-                .provision_policy
-                .as_ref()
-                .and_then(|pp| pp.manual.clone())
-                .or_else(|| entitlement_manual(&s.entitlement, task.task_type.grant.is_some()));
-            let forced_connector = p
-                .provision_policy
-                .as_ref()
-                .is_some_and(|pp| pp.connector.is_some());
-            let webhook = p
-                .provision_policy
-                .as_ref()
-                .and_then(|pp| pp.webhook.clone())
-                .or_else(|| entitlement_webhook(&s.entitlement, task.task_type.grant.is_some()));
-            let delegated = p
-                .provision_policy
-                .as_ref()
-                .and_then(|pp| pp.delegated.clone())
-                .or_else(|| {
-                    let pol = s.entitlement.provisioner_policy.as_ref()?;
-                    serde_json::from_value(pol.get("delegated")?.clone()).ok()
-                });
+            let how = provision_policy(&p, &s.entitlement, task.task_type.grant.is_some());
+            let manual = how.manual.clone();
+            let forced_connector = how.connector.is_some();
+            let webhook = how.webhook.clone();
+            let delegated = how.delegated.clone();
             if let Some(d) = delegated {
                 inst.provision = Some(ProvisionInstance {
                     provision: Some(p),
@@ -1837,44 +1813,32 @@ async fn delegation_of_last_grant(
         .flat_map(|p| p.history.iter())
         .find_map(|h| {
             let p = h.provision.as_ref().filter(|p| p.method == "delegated")?;
-            p.provision
-                .as_ref()
-                .and_then(|p| p.provision_policy.as_ref())
-                .and_then(|pp| pp.delegated.clone())
-                .or_else(|| {
-                    let pol = s.entitlement.provisioner_policy.as_ref()?;
-                    serde_json::from_value(pol.get("delegated")?.clone()).ok()
-                })
+            provision_policy(p.provision.as_ref()?, &s.entitlement, true).delegated
         });
     Ok(used)
 }
 
-fn entitlement_webhook(
+/// How a provisioning step is carried out: the step's own method, else the entitlement's
+/// `provisionerPolicy` (for revocations its `deprovisionerPolicy` first). No method set means
+/// the app's default (its connector, or recording the change in Chamberlain).
+fn provision_policy(
+    step: &Provision,
     ent: &AppEntitlement,
     grant: bool,
-) -> Option<chamberlain_model::policy::WebhookProvision> {
-    let pol = if grant {
+) -> chamberlain_model::policy::ProvisionPolicy {
+    if let Some(own) = step.provision_policy.as_ref().filter(|pp| pp.sets_method()) {
+        return own.clone();
+    }
+    let configured = if grant {
         ent.provisioner_policy.as_ref()
     } else {
         ent.deprovisioner_policy
             .as_ref()
             .or(ent.provisioner_policy.as_ref())
-    }?;
-    serde_json::from_value(pol.get("webhook")?.clone()).ok()
-}
-
-fn entitlement_manual(
-    ent: &AppEntitlement,
-    grant: bool,
-) -> Option<chamberlain_model::policy::ManualProvision> {
-    let pol = if grant {
-        ent.provisioner_policy.as_ref()
-    } else {
-        ent.deprovisioner_policy
-            .as_ref()
-            .or(ent.provisioner_policy.as_ref())
-    }?;
-    serde_json::from_value(pol.get("manual")?.clone()).ok()
+    };
+    configured
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }
 
 /// Records the change in Chamberlain and marks the provisioning step done.
@@ -2161,7 +2125,6 @@ async fn resume_wait(
     store: &Store,
     s: &Subjects,
     task: &mut Task,
-    actor: &Actor,
     log: &mut Vec<Value>,
 ) -> Result<(), StoreError> {
     let now = tx.now();
@@ -2179,7 +2142,7 @@ async fn resume_wait(
                 }
             }
             log.push(json!({"waitStepSuccess": {}}));
-            return advance(tx, store, s, task, actor, log).await;
+            return advance(tx, store, s, task, log).await;
         }
         if timed_out {
             if let Some(cur) = current_mut(task) {
@@ -2205,7 +2168,7 @@ async fn resume_wait(
             }
         }
         log.push(json!({"waitStepSuccess": {}}));
-        return advance(tx, store, s, task, actor, log).await;
+        return advance(tx, store, s, task, log).await;
     }
     Ok(())
 }
@@ -2223,13 +2186,11 @@ fn escalation_due(task: &Task, now: Timestamp) -> Option<chamberlain_model::poli
     (since.plus_seconds(after.seconds) <= now).then(|| esc.clone())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn escalate_step(
     tx: &mut Tx<'_>,
     store: &Store,
     s: &Subjects,
     task: &mut Task,
-    actor: &Actor,
     esc: &chamberlain_model::policy::Escalation,
     replacement: Option<Vec<PolicyStep>>,
     log: &mut Vec<Value>,
@@ -2267,7 +2228,7 @@ async fn escalate_step(
             }
         }
         log.push(json!({"stepSkipped": {}}));
-        return advance(tx, store, s, task, actor, log).await;
+        return advance(tx, store, s, task, log).await;
     }
     if let Some(steps) = replacement {
         if let Some(cur) = current_mut(task) {
@@ -2283,7 +2244,7 @@ async fn escalate_step(
             }
         }
         log.push(json!({"policyChanged": {}}));
-        return advance(tx, store, s, task, actor, log).await;
+        return advance(tx, store, s, task, log).await;
     }
     Ok(())
 }
@@ -2378,7 +2339,7 @@ async fn apply_action(
                     task.comment_count += 1;
                     log.push(json!({"comment": {"comment": comment, "updatedBy": actor.user_id}}));
                 }
-                advance(tx, store, s, task, actor, log).await
+                advance(tx, store, s, task, log).await
             } else if cur
                 .provision
                 .as_ref()
@@ -2395,7 +2356,7 @@ async fn apply_action(
                     task.comment_count += 1;
                     log.push(json!({"comment": {"comment": comment, "updatedBy": actor.user_id}}));
                 }
-                advance(tx, store, s, task, actor, log).await
+                advance(tx, store, s, task, log).await
             } else {
                 Err(StoreError::Precondition(format!(
                     "task {n} is not waiting for an approval (its current step is {})",
@@ -2605,7 +2566,7 @@ async fn apply_action(
             for n in notes {
                 log.push(json!({"policyEvaluationStep": {"stepComment": n}}));
             }
-            advance(tx, store, s, task, actor, log).await
+            advance(tx, store, s, task, log).await
         }
         Action::UpdateGrantDuration { duration } => {
             let may = actor.super_admin || assigned;
@@ -2678,7 +2639,7 @@ async fn apply_action(
                 log.push(json!({"comment": {"comment": comment, "updatedBy": actor.user_id}}));
             }
             log.push(json!({"stepSkipped": {}}));
-            advance(tx, store, s, task, actor, log).await
+            advance(tx, store, s, task, log).await
         }
         Action::RetryProvisioning { comment } => {
             let errored = current(task)

@@ -192,20 +192,7 @@ fn validate_step(step: &PolicyStep, ptype: PolicyType) -> Result<(), String> {
             return Err("certify policies do not provision".into());
         }
         if let Some(pp) = &p.provision_policy {
-            let set: Vec<&str> = [
-                (pp.connector.is_some(), "connector"),
-                (pp.manual.is_some(), "manual"),
-                (pp.delegated.is_some(), "delegated"),
-                (pp.webhook.is_some(), "webhook"),
-                (pp.external_ticket.is_some(), "externalTicket"),
-                (pp.multi_step.is_some(), "multiStep"),
-                (pp.action.is_some(), "action"),
-                (pp.device_placement.is_some(), "devicePlacement"),
-                (pp.unconfigured.is_some(), "unconfigured"),
-            ]
-            .into_iter()
-            .filter_map(|(on, n)| on.then_some(n))
-            .collect();
+            let set = pp.methods();
             if set.len() > 1 {
                 return Err(format!(
                     "provisionPolicy sets exactly one method (this one sets {})",

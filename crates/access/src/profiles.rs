@@ -298,7 +298,7 @@ impl Engine {
             })
             .collect();
         let (ids, errors) = self.create_grants(&actor, grants).await?;
-        out.enrollment_tasks = self.numbers(&ids).await?;
+        out.enrollment_tasks = ids.into_iter().map(|(_, n)| n).collect();
         out.errors
             .extend(errors.iter().map(|e| format!("enroll: {e}")));
         let revokes: Vec<RevokeRequest> = plan
@@ -321,7 +321,7 @@ impl Engine {
             })
             .collect();
         let (ids, errors) = self.create_revokes(&actor, revokes).await?;
-        out.unenrollment_tasks = self.numbers(&ids).await?;
+        out.unenrollment_tasks = ids.into_iter().map(|(_, n)| n).collect();
         out.errors
             .extend(errors.iter().map(|e| format!("unenroll: {e}")));
         Ok(out)
@@ -366,15 +366,6 @@ impl Engine {
 }
 
 impl Engine {
-    /// The numeric ids of tasks.
-    async fn numbers(&self, ids: &[String]) -> Result<Vec<i64>, EngineError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(self.get(id).await?.numeric_id);
-        }
-        Ok(out)
-    }
-
     /// Plans and applies every per-entitlement automation (not those of profiles' enrollment
     /// entitlements, which their bundle automation runs): users the rule selects are granted
     /// the entitlement directly (origin `TASK_ORIGIN_AUTOMATION`), users it no longer selects

@@ -231,60 +231,46 @@ impl Approval {
             .unwrap_or(&[])
     }
 
-    /// Whether the requester may approve their own request at this step (off by default).
+    /// `(allowSelfApproval, requireDistinctApprovers)` of whichever approver kind is set.
+    fn approver_options(&self) -> (bool, bool) {
+        let kinds = [
+            self.users
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.manager
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.app_owners
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.entitlement_owners
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.resource_owners
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.expression
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+            self.group
+                .as_ref()
+                .map(|a| (a.allow_self_approval, a.require_distinct_approvers)),
+        ];
+        kinds
+            .into_iter()
+            .flatten()
+            .fold((false, false), |acc, o| (acc.0 || o.0, acc.1 || o.1))
+    }
+
+    /// Whether the requester may approve their own request at this step (off by default; a
+    /// self-approval step exists to let the subject approve).
     pub fn allows_self_approval(&self) -> bool {
-        self.users.as_ref().is_some_and(|a| a.allow_self_approval)
-            || self.manager.as_ref().is_some_and(|a| a.allow_self_approval)
-            || self
-                .app_owners
-                .as_ref()
-                .is_some_and(|a| a.allow_self_approval)
-            || self
-                .entitlement_owners
-                .as_ref()
-                .is_some_and(|a| a.allow_self_approval)
-            || self
-                .resource_owners
-                .as_ref()
-                .is_some_and(|a| a.allow_self_approval)
-            || self
-                .expression
-                .as_ref()
-                .is_some_and(|a| a.allow_self_approval)
-            || self.group.as_ref().is_some_and(|a| a.allow_self_approval)
-            // A self-approval step exists to let the subject approve.
-            || self.self_approval.is_some()
+        self.self_approval.is_some() || self.approver_options().0
     }
 
     /// Whether this step's approver must differ from earlier steps' approvers.
     pub fn requires_distinct_approvers(&self) -> bool {
-        self.users
-            .as_ref()
-            .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .manager
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .app_owners
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .entitlement_owners
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .resource_owners
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .expression
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
-            || self
-                .group
-                .as_ref()
-                .is_some_and(|a| a.require_distinct_approvers)
+        self.approver_options().1
     }
 }
 
@@ -411,6 +397,31 @@ pub struct ProvisionPolicy {
     pub action: Option<Value>,
     pub device_placement: Option<Value>,
     pub unconfigured: Option<Value>,
+}
+
+impl ProvisionPolicy {
+    /// The names of the methods that are set (a valid policy sets at most one).
+    pub fn methods(&self) -> Vec<&'static str> {
+        [
+            (self.connector.is_some(), "connector"),
+            (self.manual.is_some(), "manual"),
+            (self.delegated.is_some(), "delegated"),
+            (self.webhook.is_some(), "webhook"),
+            (self.external_ticket.is_some(), "externalTicket"),
+            (self.multi_step.is_some(), "multiStep"),
+            (self.action.is_some(), "action"),
+            (self.device_placement.is_some(), "devicePlacement"),
+            (self.unconfigured.is_some(), "unconfigured"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// Whether a method is chosen (`unconfigured` chooses none).
+    pub fn sets_method(&self) -> bool {
+        self.methods().iter().any(|m| *m != "unconfigured")
+    }
 }
 
 /// `c1.api.policy.v1.ManualProvision`.

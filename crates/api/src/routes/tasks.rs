@@ -120,13 +120,6 @@ fn may_see(task: &Task, caller: &Caller) -> bool {
     caller.principal.can_read_all() || involved(task, &caller.principal.user_id)
 }
 
-fn origin(caller: &Caller) -> TaskOrigin {
-    // Chamberlain's own CLI identifies itself with a client name header in a later issue; every
-    // API call is an API origin until then.
-    let _ = caller;
-    TaskOrigin::Api
-}
-
 /// `c1.api.task.v1.TaskServiceCreateGrantRequest`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -223,7 +216,8 @@ pub async fn create_grant(
                 justification: r.description,
                 duration: r.grant_duration,
                 emergency: r.emergency_access,
-                origin: origin(&caller),
+                // C1 has no CLI origin; the CLI is an API client like any other.
+                origin: TaskOrigin::Api,
                 steps_override: None,
                 ..Default::default()
             },
@@ -256,7 +250,8 @@ pub async fn create_revoke(
                     r.identity_user_id
                 },
                 justification: r.description,
-                origin: origin(&caller),
+                // C1 has no CLI origin; the CLI is an API client like any other.
+                origin: TaskOrigin::Api,
                 steps_override: None,
                 ..Default::default()
             },
