@@ -26,7 +26,7 @@ use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks,
     delegated_provisioning_through_a_binding, entitlement_automation_grants_and_revokes,
     escalations_and_wait_timeouts, on_call_access_profiles, policy_bad_input_is_refused,
-    policy_steps_and_task_actions, request_approval_and_refusals,
+    policy_steps_and_task_actions, request_approval_and_refusals, task_bad_input_is_refused,
 };
 
 use webhooks::{
@@ -61,6 +61,7 @@ on_both_backends!(
     entitlement_automation_grants_and_revokes,
     delegated_provisioning_through_a_binding,
     escalations_and_wait_timeouts,
+    task_bad_input_is_refused,
     connector_configuration_is_checked,
     connector_credentials_feed_only_their_connector,
     jobs_leases_locks_and_events,

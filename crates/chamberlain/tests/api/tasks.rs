@@ -1527,3 +1527,140 @@ pub async fn escalations_and_wait_timeouts(s: &TestServer) {
     }
     assert!(timed_out, "the condition wait did not time out");
 }
+
+/// Bad requests to the task endpoints are refused, naming what to fix, and open nothing.
+pub async fn task_bad_input_is_refused(s: &TestServer) {
+    let (req, tok) = s
+        .user_with_token("bad-task@example.com", &["basic-user"])
+        .await;
+    let (app, ent) = app_with_account(s, "Refusals", &[&req]).await;
+    let cases: Vec<(&str, &str, Value, u16, &str)> = vec![
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appEntitlementId": ent}),
+            400,
+            "appId",
+        ),
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appId": app}),
+            400,
+            "appEntitlementId",
+        ),
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appId": app, "appEntitlementId": ent, "grantDuration": "1h"}),
+            400,
+            "grantDuration",
+        ),
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appId": app, "appEntitlementId": ent, "grantDuration": "-5s"}),
+            400,
+            "positive",
+        ),
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appId": app, "appEntitlementId": ent, "bogus": 1}),
+            400,
+            "bogus",
+        ),
+        (
+            "POST",
+            "/api/v1/task/grant",
+            json!({"appId": app, "appEntitlementId": "0000000000000000000000nope1"}),
+            404,
+            "not found",
+        ),
+        (
+            "POST",
+            "/api/v1/task/revoke",
+            json!({"appId": app, "appEntitlementId": ent}),
+            400,
+            "nothing to revoke",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"taskStates": ["OPEN"]}),
+            400,
+            "TASK_STATE_OPEN",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"currentStep": "WAITING"}),
+            400,
+            "currentStep",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"emergencyStatus": "SOMETIMES"}),
+            400,
+            "emergencyStatus",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"sortBy": "TASK_SEARCH_SORT_BY_ACCOUNT"}),
+            400,
+            "sortBy",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"accessReviewIds": ["x"]}),
+            400,
+            "accessReviewIds",
+        ),
+        (
+            "POST",
+            "/api/v1/search/tasks",
+            json!({"taskTypes": ["grant"]}),
+            400,
+            "taskTypes",
+        ),
+        ("POST", "/api/v1/task/audits", json!({}), 400, "taskId"),
+        (
+            "GET",
+            "/api/v1/tasks/0000000000000000000000nope1",
+            Value::Null,
+            404,
+            "not found",
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/0000000000000000000000nope1/action/approve",
+            json!({}),
+            404,
+            "not found",
+        ),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let b = if body.is_null() {
+            None
+        } else {
+            Some(body.clone())
+        };
+        let (st, v) = s.call(&tok, method, path, b).await;
+        assert_eq!(st, status, "{method} {path} {body} -> {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(needle),
+            "{method} {path} {body}: {needle} not in {v}"
+        );
+    }
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/search/tasks",
+            Some(json!({"subjectIds": [req]})),
+        )
+        .await;
+    assert_eq!(v["list"].as_array().unwrap().len(), 0, "nothing was opened");
+}
