@@ -93,6 +93,12 @@ pub async fn authenticate(
         .issuer
         .verify(token, now)
         .map_err(|e| ApiError::unauthenticated(format!("invalid access token: {e}")))?;
+    if !claims.aud.is_empty() {
+        return Err(ApiError::unauthenticated(format!(
+            "this access token is bound to the resource `{}` and cannot call the API; get an API token from POST /auth/v1/token",
+            claims.aud
+        )));
+    }
     let principal = resolve_principal(&state, &claims.sub, &claims.client_id).await?;
     if let Some(scope) = &principal.connector {
         if !crate::authz::connector_may_call(scope, req.method(), req.uri().path()) {

@@ -12,13 +12,14 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chamberlain_model::webhook::{Webhook, WebhookInstance, WebhookSpec, WebhookState};
 use chamberlain_model::Timestamp;
+use chamberlain_outbound::{error_chain, Guard, OutboundError};
 use chamberlain_store::repo::webhooks::{self as repo, Delivery, Outcome};
 use chamberlain_store::{AuditCtx, StoreError};
 use rand::Rng;
 use reqwest::Url;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Largest reply (synchronous or callback) accepted.
@@ -104,111 +105,16 @@ impl Envelope {
 
 // ---- Destination rules ----
 
-/// Whether an address is one webhooks may not reach: private, loopback, link-local,
-/// carrier-grade NAT, unspecified, broadcast or multicast (IPv4-mapped IPv6 as IPv4).
-pub fn is_blocked_ip(ip: IpAddr) -> bool {
-    fn v4(a: Ipv4Addr) -> bool {
-        let o = a.octets();
-        a.is_private()
-            || a.is_loopback()
-            || a.is_link_local()
-            || a.is_unspecified()
-            || a.is_broadcast()
-            || a.is_multicast()
-            || (o[0] == 100 && (o[1] & 0xc0) == 64)
-            || o[0] == 0
-    }
-    fn v6(a: Ipv6Addr) -> bool {
-        if let Some(m) = a.to_ipv4_mapped() {
-            return v4(m);
-        }
-        let s = a.segments();
-        a.is_loopback()
-            || a.is_unspecified()
-            || a.is_multicast()
-            || (s[0] & 0xfe00) == 0xfc00
-            || (s[0] & 0xffc0) == 0xfe80
-    }
-    match ip {
-        IpAddr::V4(a) => v4(a),
-        IpAddr::V6(a) => v6(a),
-    }
+/// The guard webhook deliveries go through: C1's rules (HTTPS on port 443, public addresses)
+/// with the configured allow-list.
+pub fn guard(allow: &[String]) -> Guard {
+    Guard::new("webhooks", allow.to_vec()).only_port_443()
 }
 
-fn host_of(url: &Url) -> String {
-    url.host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
-}
-
-/// Whether the URL's host (or host:port) is on the allow-list, which lifts the HTTPS, port and
-/// address rules (for tests and development receivers).
-pub fn is_allowed(url: &Url, allow: &[String]) -> bool {
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-    let bare = host_of(url);
-    let port = url.port_or_known_default().unwrap_or(0);
-    allow.iter().any(|e| {
-        let e = e.trim().to_ascii_lowercase();
-        !e.is_empty()
-            && (e == host
-                || e == bare
-                || e == format!("{host}:{port}")
-                || e == format!("{bare}:{port}"))
-    })
-}
-
-/// Checks a webhook URL against C1's rules: `https://`, no user name or password, port 443,
-/// and a host that is not a private, loopback or link-local address (or `localhost`) —
-/// unless the host is allow-listed. Returns the parsed URL or what is wrong with it.
+/// Checks a webhook URL against C1's rules (see [`guard`]). Returns the parsed URL or what is
+/// wrong with it.
 pub fn check_url(raw: &str, allow: &[String]) -> Result<Url, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("url is required".into());
-    }
-    let url = Url::parse(raw).map_err(|e| format!("url `{raw}` is not a valid URL ({e})"))?;
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("url `{raw}` has no host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "url `{raw}` must not contain a user name or password"
-        ));
-    }
-    let allowed = is_allowed(&url, allow);
-    match url.scheme() {
-        "https" => {}
-        "http" if allowed => {}
-        other => {
-            return Err(format!(
-                "url `{raw}` must use https:// (it uses `{other}://`)"
-            ))
-        }
-    }
-    if allowed {
-        return Ok(url);
-    }
-    if let Some(port) = url.port() {
-        if port != 443 {
-            return Err(format!(
-                "url `{raw}` must use port 443 (it names port {port})"
-            ));
-        }
-    }
-    let host = host_of(&url);
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        if is_blocked_ip(ip) {
-            return Err(format!(
-                "url `{raw}` points at `{host}`, a private, loopback or link-local address; webhooks may only reach public addresses"
-            ));
-        }
-    } else if host == "localhost" || host.ends_with(".localhost") {
-        return Err(format!(
-            "url `{raw}` points at `{host}`, a loopback name; webhooks may only reach public addresses"
-        ));
-    }
-    Ok(url)
+    guard(allow).check_url(raw)
 }
 
 // ---- Sending ----
@@ -220,7 +126,7 @@ fn b64url_sha256(bytes: &[u8]) -> String {
 /// The JWT a delivery carries (EdDSA with the server's current key, `kid` set).
 pub fn delivery_jwt(state: &AppState, url: &Url, body: &[u8], now: i64) -> String {
     let claims = json!({
-        "aud": host_of(url),
+        "aud": chamberlain_outbound::host_of(url),
         "c1typ": "wh",
         "exp": now + JWT_TTL_SECS,
         "htb_s256": b64url_sha256(body),
@@ -234,32 +140,13 @@ pub fn delivery_jwt(state: &AppState, url: &Url, body: &[u8], now: i64) -> Strin
     state.issuer.sign_claims(&claims)
 }
 
-/// Resolves the destination and refuses blocked addresses (unless allow-listed); returns the
-/// address to connect to, so the connection goes where the check looked.
+/// Resolves the destination through the guard; a refused address is fatal, a failed lookup
+/// is retried.
 async fn resolve_destination(url: &Url, allow: &[String]) -> Result<SocketAddr, DeliveryError> {
-    let host = host_of(url);
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| DeliveryError::Retry(format!("cannot resolve `{host}`: {e}")))?
-            .collect(),
-    };
-    let Some(first) = addrs.first().copied() else {
-        return Err(DeliveryError::Retry(format!(
-            "`{host}` resolves to no address"
-        )));
-    };
-    if !is_allowed(url, allow) {
-        if let Some(bad) = addrs.iter().find(|a| is_blocked_ip(a.ip())) {
-            return Err(DeliveryError::Fatal(format!(
-                "`{host}` resolves to {}, a private, loopback or link-local address; webhooks may only reach public addresses",
-                bad.ip()
-            )));
-        }
-    }
-    Ok(first)
+    guard(allow).resolve(url).await.map_err(|e| match e {
+        OutboundError::Refused(m) => DeliveryError::Fatal(m),
+        other => DeliveryError::Retry(other.to_string()),
+    })
 }
 
 /// Sends one attempt of `envelope` to `webhook` and classifies the answer.
@@ -326,43 +213,13 @@ pub async fn deliver(
     parse_reply(&bytes).map(Reply::Sync)
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, DeliveryError> {
-    let too_big = || DeliveryError::Fatal("reply larger than 250 KB".into());
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_REPLY_BYTES as u64)
-    {
-        return Err(too_big());
-    }
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > MAX_REPLY_BYTES {
-                    return Err(too_big());
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => {
-                return Err(DeliveryError::Retry(format!(
-                    "reading the reply failed: {}",
-                    error_chain(&e)
-                )))
-            }
-        }
-    }
+async fn read_capped(resp: reqwest::Response) -> Result<Vec<u8>, DeliveryError> {
+    chamberlain_outbound::read_capped(resp, MAX_REPLY_BYTES, "reply")
+        .await
+        .map_err(|e| match e {
+            OutboundError::Unavailable(m) => DeliveryError::Retry(m),
+            other => DeliveryError::Fatal(other.to_string()),
+        })
 }
 
 /// Checks a reply document (synchronous or by callback): a JSON object with `"version":"v1"`.
@@ -641,28 +498,6 @@ mod tests {
             resolve_destination(&ip, &[]).await,
             Err(DeliveryError::Fatal(_))
         ));
-    }
-
-    #[test]
-    fn blocked_ranges() {
-        for ip in [
-            "10.0.0.1",
-            "172.16.0.1",
-            "192.168.1.1",
-            "127.0.0.1",
-            "169.254.1.1",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_blocked_ip(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "172.32.0.1"] {
-            assert!(!is_blocked_ip(ip.parse().unwrap()), "{ip}");
-        }
     }
 
     #[test]

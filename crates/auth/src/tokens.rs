@@ -25,6 +25,13 @@ pub struct Claims {
     pub exp: i64,
     /// Token id.
     pub jti: String,
+    /// The resource (RFC 8707) the token is bound to, e.g. the MCP endpoint. Empty for tokens
+    /// of the C1 API, which refuses tokens bound to any resource.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub aud: String,
+    /// Granted scopes (space-separated), for resource-bound tokens.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
 }
 
 /// Signs and verifies access tokens with the server's keys.
@@ -55,10 +62,36 @@ impl TokenIssuer {
             iat: now,
             exp: now + ACCESS_TOKEN_TTL_SECS,
             jti: chamberlain_model::new_id(),
+            aud: String::new(),
+            scope: String::new(),
         };
         let (kid, key) = &self.keys[0];
         let value = serde_json::to_value(&claims).unwrap_or(Value::Null);
         (jws::sign(key, Some(kid), &value), ACCESS_TOKEN_TTL_SECS)
+    }
+
+    /// Issues a token bound to `resource` (its `aud`), e.g. for an AI client of the MCP
+    /// gateway, valid for `ttl_secs`.
+    pub fn issue_for_resource(
+        &self,
+        sub: &str,
+        client_id: &str,
+        resource: &str,
+        scope: &str,
+        ttl_secs: i64,
+        now: i64,
+    ) -> String {
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: sub.to_string(),
+            client_id: client_id.to_string(),
+            iat: now,
+            exp: now + ttl_secs,
+            jti: chamberlain_model::new_id(),
+            aud: resource.to_string(),
+            scope: scope.to_string(),
+        };
+        self.sign_claims(&serde_json::to_value(&claims).unwrap_or(Value::Null))
     }
 
     /// Signs arbitrary `claims` with the current signing key (its `kid` in the header), e.g. the
