@@ -39,6 +39,10 @@ pub struct JobSettings {
     /// Webhook destinations (`host` or `host:port`) exempt from the HTTPS, port-443 and
     /// public-address rules (tests and development receivers).
     pub webhook_allow_hosts: Vec<String>,
+    /// Hosts (`host` or `host:port`) exempt from the public-address rules for every other
+    /// outbound request: MCP servers, OAuth and client-metadata documents (tests and
+    /// development servers on loopback).
+    pub outbound_allow_hosts: Vec<String>,
     /// Attempts of a webhook delivery before it fails (C1: 50).
     pub webhook_max_attempts: i64,
     /// Shortest wait before retrying a webhook delivery (C1: 3 s).
@@ -58,6 +62,7 @@ impl JobSettings {
             retry_delay: Duration::from_secs(60),
             concurrency: 2,
             webhook_allow_hosts: Vec::new(),
+            outbound_allow_hosts: Vec::new(),
             webhook_max_attempts: crate::webhooks::DEFAULT_MAX_ATTEMPTS,
             webhook_retry_min: Duration::from_secs(3),
             webhook_retry_max: Duration::from_secs(15),

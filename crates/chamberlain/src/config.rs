@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// `host:port`, comma-separated (development and test receivers only) [default: none]
     #[arg(long, env = "CHAMBERLAIN_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
     pub webhook_allow_hosts: Option<Vec<String>>,
+    /// Destinations of MCP servers, OAuth and client-metadata documents exempt from the
+    /// https/public-address rules, as `host` or `host:port`, comma-separated (development and
+    /// test servers only) [default: none]
+    #[arg(long, env = "CHAMBERLAIN_OUTBOUND_ALLOW_HOSTS", value_delimiter = ',')]
+    pub outbound_allow_hosts: Option<Vec<String>>,
     /// Attempts of a webhook delivery before it fails [default: 50]
     #[arg(long, env = "CHAMBERLAIN_WEBHOOK_MAX_ATTEMPTS")]
     pub webhook_max_attempts: Option<u64>,
@@ -73,6 +78,7 @@ struct FileConfig {
     worker_poll_ms: Option<u64>,
     sync_retry_seconds: Option<u64>,
     webhook_allow_hosts: Option<Vec<String>>,
+    outbound_allow_hosts: Option<Vec<String>>,
     webhook_max_attempts: Option<u64>,
 }
 
@@ -89,6 +95,7 @@ pub struct Settings {
     pub worker_poll: std::time::Duration,
     pub sync_retry: std::time::Duration,
     pub webhook_allow_hosts: Vec<String>,
+    pub outbound_allow_hosts: Vec<String>,
     pub webhook_max_attempts: i64,
 }
 
@@ -164,20 +171,20 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         serve.sync_retry_seconds.or(file.sync_retry_seconds),
         60,
     )?;
-    let webhook_allow_hosts: Vec<String> = serve
-        .webhook_allow_hosts
-        .clone()
-        .or(file.webhook_allow_hosts)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect();
-    for h in &webhook_allow_hosts {
-        if h.contains('/') || h.contains('@') {
-            bail!("webhook allow-list entry `{h}` is not a host or host:port");
-        }
-    }
+    let webhook_allow_hosts = allow_list(
+        "webhook",
+        serve
+            .webhook_allow_hosts
+            .clone()
+            .or(file.webhook_allow_hosts),
+    )?;
+    let outbound_allow_hosts = allow_list(
+        "outbound",
+        serve
+            .outbound_allow_hosts
+            .clone()
+            .or(file.outbound_allow_hosts),
+    )?;
     let webhook_max_attempts = positive(
         "webhook max attempts",
         serve.webhook_max_attempts.or(file.webhook_max_attempts),
@@ -185,6 +192,7 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
     )?;
     Ok(Settings {
         webhook_allow_hosts,
+        outbound_allow_hosts,
         webhook_max_attempts: i64::try_from(webhook_max_attempts).unwrap_or(i64::MAX),
         job_lease: std::time::Duration::from_secs(job_lease),
         worker_poll: std::time::Duration::from_millis(worker_poll),
@@ -196,6 +204,22 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         encryption_key: db.encryption_key.clone().or(file.encryption_key),
         log_format,
     })
+}
+
+/// Normalizes an allow-list of `host` / `host:port` entries, refusing anything else.
+fn allow_list(what: &str, entries: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+    let hosts: Vec<String> = entries
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    for h in &hosts {
+        if h.contains('/') || h.contains('@') {
+            bail!("{what} allow-list entry `{h}` is not a host or host:port");
+        }
+    }
+    Ok(hosts)
 }
 
 #[cfg(test)]

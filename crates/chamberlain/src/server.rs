@@ -137,6 +137,7 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
             poll: settings.worker_poll,
             retry_delay: settings.sync_retry,
             webhook_allow_hosts: settings.webhook_allow_hosts.clone(),
+            outbound_allow_hosts: settings.outbound_allow_hosts.clone(),
             webhook_max_attempts: settings.webhook_max_attempts,
             ..JobSettings::under(&settings.data_dir)
         },

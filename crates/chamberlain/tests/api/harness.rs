@@ -105,6 +105,7 @@ impl TestServer {
                 retry_delay: std::time::Duration::from_millis(200),
                 // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
                 webhook_allow_hosts: vec!["127.0.0.1".into()],
+                outbound_allow_hosts: vec!["127.0.0.1".into()],
                 webhook_max_attempts: 4,
                 webhook_retry_min: std::time::Duration::from_millis(100),
                 webhook_retry_max: std::time::Duration::from_millis(300),
