@@ -1131,6 +1131,24 @@ impl Engine {
             let accounts: Vec<AppUser> =
                 chamberlain_store::record::fetch_docs(self.store.pool(), &sql).await?;
             match accounts.len() {
+                0 if chamberlain_store::repo::mcp::is_gateway_app(self.store.pool(), app_id)
+                    .await? =>
+                {
+                    // Apps of MCP servers keep their accounts themselves: one per user, made
+                    // on first use, so toolsets can be requested and granted like any access.
+                    let (app, user) = (app_id.to_string(), user_id.to_string());
+                    let id = chamberlain_store::repo::mcp::gateway_account_id(&app, &user);
+                    let audit = chamberlain_store::AuditCtx::system("gateway account");
+                    write_tx!(self.store, &audit, |tx| {
+                        chamberlain_store::repo::catalogs::ensure_local_account(
+                            tx, &app, &id, &user,
+                        )
+                        .await
+                    })?;
+                    chamberlain_store::record::get::<AppUser, _>(self.store.pool(), &id, false)
+                        .await?
+                        .unwrap_or_default()
+                }
                 0 => {
                     return Err(EngineError::Precondition(format!(
                         "user `{user_id}` has no account in app `{app_id}`; create or link an account first, or name one with appUserId"

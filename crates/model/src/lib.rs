@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod directory;
 pub mod ids;
 pub mod mask;
+pub mod mcp;
 pub mod policy;
 pub mod principal;
 pub mod protojson;

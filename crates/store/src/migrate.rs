@@ -92,6 +92,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0013_task_search_index.sql"),
         postgres: None,
     },
+    Migration {
+        version: 15,
+        name: "mcp",
+        sql: include_str!("../migrations/0015_mcp.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -281,8 +281,22 @@ pub async fn delete_catalog(tx: &mut Tx<'_>, id: &str) -> Result<RequestCatalog,
 /// when they have none. Returns its id.
 pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<String, StoreError> {
     ensure_builtin_app(tx).await?;
+    // One id per user, so two replicas enrolling the same user at once collide on the primary
+    // key: the loser's transaction is retried and finds the winner's account.
+    ensure_local_account(tx, BUILTIN_APP_ID, &format!("cb-{user_id}"), user_id).await
+}
+
+/// The user's account in an app whose accounts Chamberlain itself keeps (the built-in app, apps
+/// of MCP servers), created with `account_id` (linked to the user) when they have none; a
+/// soft-deleted one comes back. Returns the account's id.
+pub async fn ensure_local_account(
+    tx: &mut Tx<'_>,
+    app_id: &str,
+    account_id: &str,
+    user_id: &str,
+) -> Result<String, StoreError> {
     let mut sql = Sql::new("SELECT id FROM app_users WHERE deleted_at IS NULL AND app_id = ");
-    sql.arg(BUILTIN_APP_ID)
+    sql.arg(app_id)
         .push(" AND identity_user_id = ")
         .arg(user_id)
         .push(" ORDER BY id LIMIT 1");
@@ -291,9 +305,7 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
     }
     let user: User = tx.must_get(user_id).await?;
     let now = tx.now();
-    // One id per user, so two replicas enrolling the same user at once collide on the primary
-    // key: the loser's transaction is retried and finds the winner's account.
-    let id = format!("cb-{}", user.id);
+    let id = account_id.to_string();
     if let Some(mut old) = record::get::<AppUser, _>(&mut *tx.conn(), &id, true).await? {
         // A soft-deleted account comes back.
         let before = old.clone();
@@ -305,7 +317,7 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
     }
     let au = AppUser {
         id,
-        app_id: BUILTIN_APP_ID.into(),
+        app_id: app_id.to_string(),
         app_user_type: AppUserType::User,
         display_name: user.display_name.clone(),
         email: user.email.clone(),

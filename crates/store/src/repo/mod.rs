@@ -8,6 +8,7 @@ pub mod grants;
 pub mod identity;
 pub mod jobs;
 pub mod keys;
+pub mod mcp;
 pub mod owners;
 pub mod policies;
 pub mod settings;

@@ -1,0 +1,483 @@
+//! The governed MCP gateway.
+//!
+//! AI clients connect to one endpoint; the gateway shows each user exactly the approved,
+//! not-killed tools in toolsets (or tool entitlements) they hold right now, checks the same on
+//! every call, forwards allowed calls to the downstream server with the server's own
+//! credentials (never the client's token), and audits every request.
+//!
+//! * [`registry`]: servers, toolsets and discovery results as stored objects.
+//! * [`index`]: the in-memory authorization index, rebuilt when the registry changes.
+//! * [`protocol`]: the MCP methods the gateway answers (both protocol eras).
+//! * [`upstream`]: downstream clients (Streamable HTTP, supervised stdio processes).
+//! * [`credentials`]: sealed downstream credentials and how they go on the wire.
+//! * [`session`]: stateless, sealed legacy session ids.
+//! * [`audit`]: the batched AI tool usage audit.
+//! * [`names`]: exposed tool names (`<prefix>_<tool>`, unique, ≤ 64 characters).
+
+pub mod audit;
+pub mod credentials;
+pub mod index;
+pub mod names;
+pub mod protocol;
+pub mod registry;
+pub mod session;
+pub mod upstream;
+
+use chamberlain_auth::crypto::SecretBox;
+use chamberlain_model::mcp::{DiscoveryReport, McpServer, McpServerType};
+use chamberlain_model::Timestamp;
+use chamberlain_outbound::Guard;
+use chamberlain_store::repo::{jobs, mcp};
+use chamberlain_store::{write_tx, AuditCtx, Store, StoreError};
+use credentials::Secrets;
+use index::Index;
+use registry::ToolDefaults;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, Mutex};
+use upstream::{Credentials, Endpoint, Upstream, UpstreamError};
+
+/// The one text an AI client sees for any refused call (C1's wording).
+pub fn denial_text(tool: &str) -> String {
+    format!("Access denied: tool `{tool}` is not in your current tool list.")
+}
+
+/// Something connected clients should hear about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// The tool list of this user may have changed.
+    User(String),
+    /// Everyone's tool list may have changed (registry change).
+    Everyone,
+}
+
+/// A server's runtime: its view, opened credentials and client.
+struct Runtime {
+    server: McpServer,
+    secrets: Secrets,
+    upstream: Arc<Upstream>,
+    fingerprint: String,
+}
+
+/// The gateway (one per process), shared by the HTTP layer and the admin API.
+pub struct Gateway {
+    store: Store,
+    secrets: SecretBox,
+    guard: Guard,
+    index: RwLock<Arc<Index>>,
+    runtimes: Mutex<HashMap<String, Arc<Runtime>>>,
+    notices: broadcast::Sender<Notice>,
+    audit: audit::AuditSink,
+    defaults: RwLock<ToolDefaults>,
+    traffic_enabled: AtomicBool,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    cursor: Mutex<String>,
+}
+
+impl Gateway {
+    /// Builds the gateway and loads the index. Must run inside a tokio runtime.
+    pub async fn new(
+        store: Store,
+        secrets: SecretBox,
+        guard: Guard,
+    ) -> Result<Arc<Gateway>, StoreError> {
+        let cursor = jobs::latest_event_id(&store).await?;
+        let gw = Arc::new(Gateway {
+            audit: audit::AuditSink::spawn(store.clone()),
+            store,
+            secrets,
+            guard,
+            index: RwLock::new(Arc::new(Index::default())),
+            runtimes: Mutex::new(HashMap::new()),
+            notices: broadcast::channel(1024).0,
+            defaults: RwLock::new(ToolDefaults::default()),
+            traffic_enabled: AtomicBool::new(true),
+            tokens: Mutex::new(HashMap::new()),
+            cursor: Mutex::new(cursor),
+        });
+        gw.reload().await?;
+        Ok(gw)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The secret box (sealing credentials, sessions).
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// The outbound guard for MCP servers.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// The audit sink.
+    pub fn audit(&self) -> &audit::AuditSink {
+        &self.audit
+    }
+
+    /// The index now.
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// How new tools start (from the AI-governance settings).
+    pub fn tool_defaults(&self) -> ToolDefaults {
+        self.defaults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Updates the tenant defaults and the "MCP traffic enabled" switch (the settings owner
+    /// calls this at start and on every change).
+    pub fn set_settings(&self, defaults: ToolDefaults, traffic_enabled: bool) {
+        *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+        let was = self.traffic_enabled.swap(traffic_enabled, Ordering::AcqRel);
+        if was != traffic_enabled {
+            let _ = self.notices.send(Notice::Everyone);
+        }
+    }
+
+    /// Whether MCP traffic is enabled for the tenant (the emergency kill switch).
+    pub fn traffic_enabled(&self) -> bool {
+        self.traffic_enabled.load(Ordering::Acquire)
+    }
+
+    /// Subscribes to notices for connected sessions.
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Rebuilds the index from the store and refreshes server runtimes whose configuration
+    /// changed; tells every connected session its tool list may have changed.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let snap = mcp::snapshot(&self.store).await?;
+        let mut sealed = HashMap::new();
+        for s in &snap.servers {
+            sealed.insert(
+                s.connector_id.clone(),
+                mcp::sealed_auth(self.store.pool(), &s.connector_id).await?,
+            );
+        }
+        let index = Index::build(snap);
+        {
+            let mut runtimes = self.runtimes.lock().await;
+            let mut next = HashMap::new();
+            for (id, server) in &index.servers {
+                let sealed = sealed.get(id).cloned().unwrap_or_default();
+                let fingerprint = format!(
+                    "{}|{}|{}",
+                    server.endpoint_url,
+                    server.chamberlain_command.join("\u{1f}"),
+                    sealed
+                );
+                if let Some(rt) = runtimes.get(id).filter(|rt| rt.fingerprint == fingerprint) {
+                    let mut same = (**rt).clone_with(server.clone());
+                    same.fingerprint = fingerprint;
+                    next.insert(id.clone(), Arc::new(same));
+                    continue;
+                }
+                let secrets = Secrets::open(&self.secrets, id, &sealed).unwrap_or_else(|e| {
+                    tracing::error!(server = %id, error = %e, "MCP server credentials cannot be opened");
+                    Secrets::default()
+                });
+                next.insert(
+                    id.clone(),
+                    Arc::new(Runtime {
+                        upstream: Arc::new(Upstream::new(endpoint_of(server), self.guard.clone())),
+                        server: server.clone(),
+                        secrets,
+                        fingerprint,
+                    }),
+                );
+            }
+            for (id, old) in runtimes.drain() {
+                let replaced = next
+                    .get(&id)
+                    .is_none_or(|n| !Arc::ptr_eq(&n.upstream, &old.upstream));
+                if replaced {
+                    let up = old.upstream.clone();
+                    tokio::spawn(async move { up.shutdown().await });
+                }
+            }
+            *runtimes = next;
+        }
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        let _ = self.notices.send(Notice::Everyone);
+        Ok(())
+    }
+
+    /// The entitlements `user_id` holds in gateway apps right now (expired ones excluded):
+    /// one indexed lookup of the user's current grants, so a revocation committed on any
+    /// replica denies the very next call.
+    pub async fn held(&self, index: &Index, user_id: &str) -> Result<HashSet<String>, StoreError> {
+        let grants = mcp::user_grants(&self.store, user_id, &index.app_ids).await?;
+        Ok(index.held(&grants, Timestamp::now()))
+    }
+
+    async fn runtime(&self, server_id: &str) -> Option<Arc<Runtime>> {
+        self.runtimes.lock().await.get(server_id).cloned()
+    }
+
+    async fn credentials(&self, rt: &Runtime) -> Result<Credentials, UpstreamError> {
+        let token = if credentials::needs_client_credentials(&rt.server) {
+            Some(self.client_credentials_token(rt).await?)
+        } else {
+            None
+        };
+        Ok(credentials::resolve(
+            &rt.server,
+            &rt.secrets,
+            token.as_deref(),
+        ))
+    }
+
+    /// An OAuth2 access token from the server's token endpoint (client credentials), cached
+    /// until a minute before it expires.
+    async fn client_credentials_token(&self, rt: &Runtime) -> Result<String, UpstreamError> {
+        let id = &rt.server.connector_id;
+        if let Some((t, until)) = self.tokens.lock().await.get(id) {
+            if Instant::now() < *until {
+                return Ok(t.clone());
+            }
+        }
+        let (url, client) = self
+            .guard
+            .client(&rt.server.oauth2_token_url, Duration::from_secs(15))
+            .await?;
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", rt.server.oauth2_client_id.clone()),
+            ("client_secret", rt.secrets.oauth2_client_secret.clone()),
+        ];
+        if !rt.server.oauth2_scopes.is_empty() {
+            form.push(("scope", rt.server.oauth2_scopes.join(" ")));
+        }
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = client
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                UpstreamError::Transport(format!(
+                    "token endpoint unreachable: {}",
+                    chamberlain_outbound::error_chain(&e)
+                ))
+            })?;
+        let status = resp.status();
+        let bytes = chamberlain_outbound::read_capped(resp, 64 * 1024, "token response").await?;
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let Some(token) = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|_| status.is_success())
+        else {
+            let err = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no access_token");
+            return Err(UpstreamError::Unauthorized(format!(
+                "the token endpoint refused the client credentials (HTTP {}: {err})",
+                status.as_u16()
+            )));
+        };
+        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
+        let until = Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1));
+        self.tokens
+            .lock()
+            .await
+            .insert(id.clone(), (token.to_string(), until));
+        Ok(token.to_string())
+    }
+
+    /// Forwards a `tools/call` to the tool's server under its native name.
+    pub async fn call_tool(
+        &self,
+        tool: &chamberlain_model::mcp::McpTool,
+        arguments: Value,
+    ) -> Result<Value, UpstreamError> {
+        let rt = self.runtime(&tool.connector_id).await.ok_or_else(|| {
+            UpstreamError::Transport("the tool's server is not registered".into())
+        })?;
+        let creds = self.credentials(&rt).await?;
+        let mut params = serde_json::json!({"name": tool.tool_name});
+        if !arguments.is_null() {
+            params["arguments"] = arguments;
+        }
+        rt.upstream.request("tools/call", params, &creds).await
+    }
+
+    /// Lists a registered server's tools with its configured credentials.
+    pub async fn list_upstream_tools(&self, server_id: &str) -> Result<Vec<Value>, UpstreamError> {
+        let rt = self
+            .runtime(server_id)
+            .await
+            .ok_or_else(|| UpstreamError::Transport("the server is not registered".into()))?;
+        let creds = self.credentials(&rt).await?;
+        rt.upstream.list_tools(&creds).await
+    }
+
+    /// Discovers a server's tools now and applies the result (the same on registration, on
+    /// demand and on schedule). A failed listing is recorded on the server and returned.
+    pub async fn discover(
+        &self,
+        server_id: &str,
+        ctx: &AuditCtx,
+    ) -> Result<DiscoveryReport, StoreError> {
+        let listed =
+            tokio::time::timeout(Duration::from_secs(30), self.list_upstream_tools(server_id))
+                .await;
+        let defaults = self.tool_defaults();
+        let id = server_id.to_string();
+        let report = write_tx!(self.store, ctx, |tx| {
+            let server: McpServer = tx.must_get(&id).await?;
+            match &listed {
+                Ok(Ok(tools)) => registry::apply_discovery(tx, &server, tools, &defaults).await,
+                Ok(Err(e)) => {
+                    registry::discovery_failed(tx, &server, &format!("tool discovery failed: {e}"))
+                        .await
+                }
+                Err(_) => {
+                    registry::discovery_failed(
+                        tx,
+                        &server,
+                        "tool discovery failed: the server did not answer within 30 s",
+                    )
+                    .await
+                }
+            }
+        })?;
+        self.reload().await?;
+        Ok(report)
+    }
+
+    /// Probes a server configuration without registering it: initialize + tools/list.
+    pub async fn test_connection(
+        &self,
+        server: &McpServer,
+        secrets: &Secrets,
+    ) -> Result<usize, UpstreamError> {
+        let up = Upstream::new(endpoint_of(server), self.guard.clone());
+        let rt = Runtime {
+            server: server.clone(),
+            secrets: secrets.clone(),
+            upstream: Arc::new(up),
+            fingerprint: String::new(),
+        };
+        let creds = self.credentials(&rt).await;
+        let result = match creds {
+            Ok(c) => tokio::time::timeout(Duration::from_secs(20), rt.upstream.list_tools(&c))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(UpstreamError::Transport(
+                        "the server did not answer within 20 s".into(),
+                    ))
+                }),
+            Err(e) => Err(e),
+        };
+        rt.upstream.shutdown().await;
+        result.map(|t| t.len())
+    }
+
+    /// Follows change events (this and other replicas): registry changes reload the index;
+    /// grant changes in gateway apps tell the affected user's sessions. Also reloads every
+    /// 30 s as a safety net. Runs until the process ends.
+    pub async fn watch(self: Arc<Self>) {
+        let mut last_full = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Err(e) = self.poll_events().await {
+                tracing::warn!(error = %e, "gateway: reading change events failed");
+            }
+            if last_full.elapsed() > Duration::from_secs(30) {
+                last_full = Instant::now();
+                if let Err(e) = self.reload().await {
+                    tracing::warn!(error = %e, "gateway: periodic reload failed");
+                }
+            }
+        }
+    }
+
+    async fn poll_events(&self) -> Result<(), StoreError> {
+        let cursor = self.cursor.lock().await.clone();
+        let events =
+            jobs::events_after(&self.store, &cursor, Duration::from_millis(200), 1000).await?;
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let last = last.id.clone();
+        let index = self.index();
+        let mut reload = false;
+        let mut users = HashSet::new();
+        for e in &events {
+            if e.kind == mcp::CHANGED_EVENT {
+                reload = true;
+            } else if e.kind == "grant.changed" && index.app_ids.contains(&e.app_id) {
+                if let Some(au) = e.doc.get("appUserId").and_then(Value::as_str) {
+                    if let Some(u) = mcp::account_owner(&self.store, au).await? {
+                        users.insert(u);
+                    }
+                }
+            }
+        }
+        if reload {
+            self.reload().await?;
+        }
+        for u in users {
+            let _ = self.notices.send(Notice::User(u));
+        }
+        *self.cursor.lock().await = last;
+        Ok(())
+    }
+
+    /// Tells a user's sessions their tools may have changed (this replica; others learn
+    /// from the change event).
+    pub fn notify_user(&self, user_id: &str) {
+        let _ = self.notices.send(Notice::User(user_id.to_string()));
+    }
+}
+
+impl Runtime {
+    fn clone_with(&self, server: McpServer) -> Runtime {
+        Runtime {
+            server,
+            secrets: self.secrets.clone(),
+            upstream: self.upstream.clone(),
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
+}
+
+/// Where a server is reached.
+pub fn endpoint_of(server: &McpServer) -> Endpoint {
+    if server.server_type == McpServerType::Hosted {
+        Endpoint::Stdio(server.chamberlain_command.clone())
+    } else {
+        Endpoint::Http(server.endpoint_url.clone())
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,396 @@
+//! The MCP methods the gateway answers, independent of HTTP: `initialize`, `ping`,
+//! `tools/list`, `tools/call`, `server/discover`, empty resource and prompt lists, and
+//! notifications. Both protocol eras share this; the HTTP layer handles sessions, headers and
+//! streams.
+
+use crate::index::Denial;
+use crate::{denial_text, Gateway};
+use chamberlain_model::{new_id, Timestamp};
+use chamberlain_store::repo::mcp::AuditRecord;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// Legacy (session) protocol versions the gateway speaks, newest first.
+pub const LEGACY_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+/// The stateless protocol version.
+pub const MODERN_VERSION: &str = "2026-07-28";
+
+/// JSON-RPC error codes used here.
+pub mod code {
+    /// Malformed JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a valid request object.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// Unknown method.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Bad params.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Server-side failure.
+    pub const INTERNAL: i64 = -32603;
+    /// Header and body disagree (2026-07-28).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// Unsupported protocol version (2026-07-28).
+    pub const UNSUPPORTED_VERSION: i64 = -32022;
+}
+
+/// Who is calling, as the HTTP layer established it.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user.
+    pub user_id: String,
+    /// The AI client (OAuth client id).
+    pub client_id: String,
+    /// The AI client's name, for the audit.
+    pub client_name: String,
+    /// Legacy session id ("" for stateless requests).
+    pub session_id: String,
+    /// Protocol version of this request.
+    pub protocol: String,
+}
+
+impl Caller {
+    /// Whether the request is in the stateless (2026-07-28) era.
+    pub fn modern(&self) -> bool {
+        self.protocol.as_str() >= MODERN_VERSION
+    }
+}
+
+/// A JSON-RPC error object.
+pub fn error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value {
+    let mut e = json!({"code": code, "message": message});
+    if let Some(d) = data {
+        e["data"] = d;
+    }
+    json!({"jsonrpc": "2.0", "id": id, "error": e})
+}
+
+fn ok(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+/// Capabilities the gateway offers.
+pub fn capabilities() -> Value {
+    json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}})
+}
+
+/// The gateway's identity in results.
+pub fn server_info() -> Value {
+    json!({"name": "chamberlain", "title": "Chamberlain MCP gateway", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// Instructions shown to AI clients.
+pub const INSTRUCTIONS: &str = "Tools here are governed by Chamberlain: you see the tools your access grants you right now. If a call is denied, request access in Chamberlain's catalog.";
+
+/// Picks the version for an `initialize` request: the client's when supported, else the
+/// newest legacy one.
+pub fn negotiate(requested: &str) -> &'static str {
+    LEGACY_VERSIONS
+        .iter()
+        .find(|v| **v == requested)
+        .copied()
+        .unwrap_or(LEGACY_VERSIONS[0])
+}
+
+/// Adds what modern-era results carry (`resultType`, and for lists `ttlMs` and a private
+/// cache scope: lists vary per user).
+fn modern_result(caller: &Caller, mut result: Value, list: bool) -> Value {
+    if caller.modern() {
+        result["resultType"] = json!("complete");
+        if list {
+            result["ttlMs"] = json!(0);
+            result["cacheScope"] = json!("private");
+        }
+    }
+    result
+}
+
+/// Answers one request (`Some(response)`) or notification (`None`).
+pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Value> {
+    let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
+    let Some(id) = msg.get("id").cloned() else {
+        // Notifications (initialized, cancelled, roots changed): nothing to answer.
+        return None;
+    };
+    let params = msg.get("params").cloned().unwrap_or(Value::Null);
+    let started = Instant::now();
+    let answer = match method {
+        "initialize" => {
+            let requested = params
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            ok(
+                &id,
+                json!({
+                    "protocolVersion": negotiate(requested),
+                    "capabilities": capabilities(),
+                    "serverInfo": server_info(),
+                    "instructions": INSTRUCTIONS,
+                }),
+            )
+        }
+        "ping" | "logging/setLevel" => ok(&id, modern_result(caller, json!({}), false)),
+        "server/discover" => ok(
+            &id,
+            modern_result(
+                caller,
+                json!({
+                    "supportedVersions": supported_versions(),
+                    "capabilities": capabilities(),
+                    "serverInfo": server_info(),
+                    "instructions": INSTRUCTIONS,
+                }),
+                true,
+            ),
+        ),
+        "resources/list" => ok(&id, modern_result(caller, json!({"resources": []}), true)),
+        "resources/templates/list" => ok(
+            &id,
+            modern_result(caller, json!({"resourceTemplates": []}), true),
+        ),
+        "prompts/list" => ok(&id, modern_result(caller, json!({"prompts": []}), true)),
+        "tools/list" => list_tools(gw, caller, &id, started).await,
+        "tools/call" => call_tool(gw, caller, &id, &params, started).await,
+        "" => error(
+            &id,
+            code::INVALID_REQUEST,
+            "the request has no method",
+            None,
+        ),
+        other => error(
+            &id,
+            code::METHOD_NOT_FOUND,
+            &format!("method `{other}` is not supported by this gateway"),
+            None,
+        ),
+    };
+    Some(answer)
+}
+
+/// Every version the gateway speaks.
+pub fn supported_versions() -> Vec<&'static str> {
+    let mut v = vec![MODERN_VERSION];
+    v.extend_from_slice(LEGACY_VERSIONS);
+    v
+}
+
+fn audit(
+    gw: &Gateway,
+    caller: &Caller,
+    method: &str,
+    tool: Option<&chamberlain_model::mcp::McpTool>,
+    name: &str,
+    (result, reason): (&str, String),
+    started: Instant,
+) {
+    gw.audit().record(AuditRecord {
+        id: new_id(),
+        at: Timestamp::now(),
+        user_id: caller.user_id.clone(),
+        client_id: caller.client_id.clone(),
+        session_id: caller.session_id.clone(),
+        method: method.to_string(),
+        server_id: tool.map(|t| t.connector_id.clone()).unwrap_or_default(),
+        tool_id: tool.map(|t| t.id.clone()).unwrap_or_default(),
+        tool_name: name.to_string(),
+        result: result.to_string(),
+        reason,
+        latency_us: started.elapsed().as_micros() as i64,
+        doc: json!({"protocolVersion": caller.protocol, "clientName": caller.client_name}),
+    });
+}
+
+async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant) -> Value {
+    if !gw.traffic_enabled() {
+        audit(
+            gw,
+            caller,
+            "tools/list",
+            None,
+            "",
+            ("DENIED", Denial::TrafficDisabled.reason()),
+            started,
+        );
+        return ok(id, modern_result(caller, json!({"tools": []}), true));
+    }
+    let index = gw.index();
+    let held = match gw.held(&index, &caller.user_id).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "tools/list: reading grants failed");
+            audit(
+                gw,
+                caller,
+                "tools/list",
+                None,
+                "",
+                ("ERROR", format!("reading grants failed: {e}")),
+                started,
+            );
+            return error(
+                id,
+                code::INTERNAL,
+                "the gateway could not read your access; retry",
+                None,
+            );
+        }
+    };
+    let tools: Vec<Value> = index.visible(&held).map(|e| e.listing.clone()).collect();
+    let n = tools.len();
+    audit(
+        gw,
+        caller,
+        "tools/list",
+        None,
+        "",
+        ("SUCCESS", format!("{n} tools listed")),
+        started,
+    );
+    ok(id, modern_result(caller, json!({"tools": tools}), true))
+}
+
+fn denied(id: &Value, caller: &Caller, name: &str) -> Value {
+    ok(
+        id,
+        modern_result(
+            caller,
+            json!({"content": [{"type": "text", "text": denial_text(name)}], "isError": true}),
+            false,
+        ),
+    )
+}
+
+async fn call_tool(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    started: Instant,
+) -> Value {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return error(
+            id,
+            code::INVALID_PARAMS,
+            "tools/call needs params.name (the tool to call)",
+            None,
+        );
+    };
+    let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
+    if !arguments.is_null() && !arguments.is_object() {
+        return error(
+            id,
+            code::INVALID_PARAMS,
+            "params.arguments must be an object",
+            None,
+        );
+    }
+    if !gw.traffic_enabled() {
+        audit(
+            gw,
+            caller,
+            "tools/call",
+            None,
+            name,
+            ("DENIED", Denial::TrafficDisabled.reason()),
+            started,
+        );
+        return denied(id, caller, name);
+    }
+    let index = gw.index();
+    let held = match gw.held(&index, &caller.user_id).await {
+        Ok(h) => h,
+        Err(e) => {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                None,
+                name,
+                ("ERROR", format!("reading grants failed: {e}")),
+                started,
+            );
+            return error(
+                id,
+                code::INTERNAL,
+                "the gateway could not read your access; retry",
+                None,
+            );
+        }
+    };
+    let entry = match index.decide(name, &held) {
+        Ok(e) => e,
+        Err((denial, entry)) => {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                entry.as_ref().map(|e| &e.tool),
+                name,
+                ("DENIED", denial.reason()),
+                started,
+            );
+            return denied(id, caller, name);
+        }
+    };
+    drop(index);
+    match gw.call_tool(&entry.tool, arguments).await {
+        Ok(result) => {
+            let is_error = result
+                .get("isError")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                Some(&entry.tool),
+                name,
+                (
+                    if is_error { "ERROR" } else { "SUCCESS" },
+                    if is_error {
+                        "the tool reported an error".into()
+                    } else {
+                        String::new()
+                    },
+                ),
+                started,
+            );
+            ok(id, modern_result(caller, result, false))
+        }
+        Err(crate::upstream::UpstreamError::Rpc {
+            code,
+            message,
+            data,
+        }) => {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                Some(&entry.tool),
+                name,
+                ("ERROR", format!("server error {code}: {message}")),
+                started,
+            );
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}})
+        }
+        Err(e) => {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                Some(&entry.tool),
+                name,
+                ("ERROR", e.to_string()),
+                started,
+            );
+            ok(
+                id,
+                modern_result(
+                    caller,
+                    json!({"content": [{"type": "text", "text": format!("The server behind tool `{name}` could not complete the call: {e}")}], "isError": true}),
+                    false,
+                ),
+            )
+        }
+    }
+}
