@@ -681,7 +681,13 @@ impl ServerHandler for Fixture {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.inner.peers.lock().unwrap().push(context.peer);
+        // Only a tool file changes the tool list; without one, keeping every session's peer
+        // would only grow memory during benchmarks.
+        if self.options().tools_file.is_some() {
+            let mut peers = self.inner.peers.lock().unwrap();
+            peers.retain(|p| !p.is_transport_closed());
+            peers.push(context.peer);
+        }
     }
 
     async fn list_tools(
