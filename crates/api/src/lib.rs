@@ -5,6 +5,7 @@ pub mod authz;
 pub mod error;
 pub mod expand;
 pub mod extract;
+pub mod mcp_endpoint;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
@@ -20,6 +21,17 @@ use axum::Router;
 use std::time::Instant;
 
 pub use state::{AppState, Shared};
+
+/// Builds the MCP gateway for a server: outbound requests to MCP servers and token endpoints
+/// go through the guard with the configured allow-list.
+pub async fn gateway(
+    store: &chamberlain_store::Store,
+    secrets: &chamberlain_auth::crypto::SecretBox,
+    jobs: &worker::JobSettings,
+) -> Result<std::sync::Arc<chamberlain_gateway::Gateway>, chamberlain_store::StoreError> {
+    let guard = chamberlain_outbound::Guard::new("MCP servers", jobs.outbound_allow_hosts.clone());
+    chamberlain_gateway::Gateway::new(store.clone(), secrets.clone(), guard).await
+}
 
 /// Largest request body accepted (bulk uploads get their own limits in later features).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Background work: connector files, leases, polling.
     pub jobs: crate::worker::JobSettings,
+    /// The MCP gateway (registry index, downstream clients, audit).
+    pub gateway: Arc<chamberlain_gateway::Gateway>,
 }
 
 /// Shared handle to [`AppState`].

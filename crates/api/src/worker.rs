@@ -91,7 +91,13 @@ pub fn spawn(state: Shared) -> tokio::task::JoinHandle<()> {
         slots,
         seen_event: Default::default(),
     });
-    tokio::spawn(async move { worker.run().await })
+    let gateway = worker.state.gateway.clone();
+    tokio::spawn(async move {
+        // The gateway follows registry and grant changes from every replica.
+        let watch = tokio::spawn(gateway.watch());
+        worker.run().await;
+        watch.abort();
+    })
 }
 
 impl Worker {

@@ -24,14 +24,19 @@ pub async fn serve(store: &chamberlain_store::Store) -> anyhow::Result<(String, 
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let secrets = chamberlain_auth::crypto::SecretBox::new(&rand::random::<[u8; 32]>());
+    let mut jobs = chamberlain_api::worker::JobSettings::under(&std::env::temp_dir());
+    jobs.outbound_allow_hosts = vec!["127.0.0.1".into()];
+    let gateway = chamberlain_api::gateway(store, &secrets, &jobs).await?;
     let state = std::sync::Arc::new(chamberlain_api::AppState {
         store: store.clone(),
         issuer: chamberlain_auth::tokens::TokenIssuer::new(base.clone(), vec![("k1".into(), key)])?,
-        secrets: chamberlain_auth::crypto::SecretBox::new(&rand::random::<[u8; 32]>()),
+        secrets,
         public_url: base.clone(),
         audiences: vec![addr.to_string()],
         metrics: chamberlain_api::metrics::Metrics::default(),
-        jobs: chamberlain_api::worker::JobSettings::under(&std::env::temp_dir()),
+        jobs,
+        gateway,
     });
     tokio::spawn(async move {
         let _ = axum::serve(listener, chamberlain_api::app(state)).await;

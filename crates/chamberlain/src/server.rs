@@ -124,23 +124,26 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         .next()
         .unwrap_or_default()
         .to_string();
+    let jobs = JobSettings {
+        lease: settings.job_lease,
+        sync_lock_ttl: settings.job_lease,
+        poll: settings.worker_poll,
+        retry_delay: settings.sync_retry,
+        webhook_allow_hosts: settings.webhook_allow_hosts.clone(),
+        outbound_allow_hosts: settings.outbound_allow_hosts.clone(),
+        webhook_max_attempts: settings.webhook_max_attempts,
+        ..JobSettings::under(&settings.data_dir)
+    };
+    let gateway = chamberlain_api::gateway(&store, &secrets, &jobs).await?;
     let state = Arc::new(AppState {
         store: store.clone(),
         issuer,
         secrets,
+        gateway,
         public_url: settings.public_url.trim_end_matches('/').to_string(),
         audiences: vec![host, settings.listen.clone(), "localhost".into()],
         metrics: Metrics::default(),
-        jobs: JobSettings {
-            lease: settings.job_lease,
-            sync_lock_ttl: settings.job_lease,
-            poll: settings.worker_poll,
-            retry_delay: settings.sync_retry,
-            webhook_allow_hosts: settings.webhook_allow_hosts.clone(),
-            outbound_allow_hosts: settings.outbound_allow_hosts.clone(),
-            webhook_max_attempts: settings.webhook_max_attempts,
-            ..JobSettings::under(&settings.data_dir)
-        },
+        jobs,
     });
     let worker = chamberlain_api::worker::spawn(state.clone());
     let listener = tokio::net::TcpListener::bind(&settings.listen)

@@ -77,6 +77,8 @@ pub struct Index {
     pub entitlements: HashSet<String>,
     /// Members of each toolset (computed for built-in ones).
     pub toolset_members: HashMap<String, Vec<String>>,
+    /// Each toolset's entitlement.
+    pub toolset_entitlements: HashMap<String, String>,
 }
 
 /// Whether a tool belongs in a built-in toolset.
@@ -171,6 +173,10 @@ impl Index {
             .iter()
             .map(|t| t.app_entitlement_id.clone())
             .collect();
+        let toolset_entitlements: HashMap<String, String> = toolsets
+            .iter()
+            .map(|t| (t.id.clone(), t.app_entitlement_id.clone()))
+            .collect();
         let mut entries: Vec<Arc<ToolEntry>> = tools
             .into_iter()
             .filter(|t| t.state != McpToolState::Removed)
@@ -203,6 +209,7 @@ impl Index {
             app_ids,
             entitlements,
             toolset_members: members,
+            toolset_entitlements,
         }
     }
 

@@ -12,6 +12,8 @@ pub mod directories;
 pub mod entitlement_rules;
 pub mod entitlements;
 pub mod iam;
+pub mod mcp;
+pub mod mcp_tools;
 pub mod ops;
 pub mod owners;
 pub mod policies;
@@ -145,6 +147,40 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/apps/{app_id}/entitlements/resource_types/{app_resource_type_id}/resources/{app_resource_id}" "c1.api.app.v1.AppEntitlements.ListForAppResource" ["App Entitlement"] NONE => "c1.api.app.v1.ListAppEntitlementsResponse", ent::list_for_resource),
         route!(POST "/api/v1/search/entitlements" "c1.api.app.v1.AppEntitlementSearchService.Search" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchResponse", search::entitlements),
         route!(POST "/api/v1/search/grants" "c1.api.app.v1.AppEntitlementSearchService.SearchGrants" ["App Entitlement"] Some("c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsRequest") => "c1.api.app.v1.AppEntitlementSearchServiceSearchGrantsResponse", search::grants),
+        // AI access management: MCP servers, tools, toolsets (the gateway itself is /mcp)
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools" "c1.api.ai_governance.v1.MCPToolService.List" ["MCP Tools"] NONE => "c1.api.ai_governance.v1.MCPToolServiceListResponse", mcp_tools::list_tools),
+        route!(DELETE "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools/{id}" "c1.api.ai_governance.v1.MCPToolService.Delete" ["MCP Tools"] Some("c1.api.ai_governance.v1.MCPToolServiceDeleteRequestInput") => "c1.api.ai_governance.v1.MCPToolServiceDeleteResponse", mcp_tools::delete_tool),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools/{id}" "c1.api.ai_governance.v1.MCPToolService.Get" ["MCP Tools"] NONE => "c1.api.ai_governance.v1.MCPToolServiceGetResponse", mcp_tools::get_tool),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools/{id}" "c1.api.ai_governance.v1.MCPToolService.Update" ["MCP Tools"] Some("c1.api.ai_governance.v1.MCPToolServiceUpdateRequestInput") => "c1.api.ai_governance.v1.MCPToolServiceUpdateResponse", mcp_tools::update_tool),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools/{id}/history" "c1.api.ai_governance.v1.MCPToolService.ListHistory" ["MCP Tools"] NONE => "c1.api.ai_governance.v1.MCPToolServiceListHistoryResponse", mcp_tools::tool_history),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_tools/search" "c1.api.ai_governance.v1.MCPToolService.Search" ["MCP Tools"] Some("c1.api.ai_governance.v1.MCPToolServiceSearchRequestInput") => "c1.api.ai_governance.v1.MCPToolServiceSearchResponse", mcp_tools::search_tools),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets" "c1.api.ai_governance.v1.MCPAccessProfileService.List" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceListResponse", mcp_tools::list_toolsets),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets" "c1.api.ai_governance.v1.MCPAccessProfileService.Create" ["MCP Toolsets"] Some("c1.api.ai_governance.v1.MCPAccessProfileServiceCreateRequestInput") => "c1.api.ai_governance.v1.MCPAccessProfileServiceCreateResponse", mcp_tools::create_toolset),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{access_profile_id}/tool_bindings" "c1.api.ai_governance.v1.MCPAccessProfileToolBindingService.List" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceListResponse", mcp_tools::list_bindings),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{access_profile_id}/tool_bindings" "c1.api.ai_governance.v1.MCPAccessProfileToolBindingService.CreateBindings" ["MCP Toolsets"] Some("c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceCreateRequestInput") => "c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceCreateResponse", mcp_tools::create_bindings),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{access_profile_id}/tool_bindings/delete" "c1.api.ai_governance.v1.MCPAccessProfileToolBindingService.DeleteBindings" ["MCP Toolsets"] Some("c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceDeleteRequestInput") => "c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceDeleteResponse", mcp_tools::delete_bindings),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{access_profile_id}/tool_bindings/history" "c1.api.ai_governance.v1.MCPAccessProfileToolBindingService.ListToolsByProfileHistory" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceListToolsByProfileHistoryResponse", mcp_tools::toolset_binding_history),
+        route!(DELETE "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{id}" "c1.api.ai_governance.v1.MCPAccessProfileService.Delete" ["MCP Toolsets"] Some("c1.api.ai_governance.v1.MCPAccessProfileServiceDeleteRequestInput") => "c1.api.ai_governance.v1.MCPAccessProfileServiceDeleteResponse", mcp_tools::delete_toolset),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{id}" "c1.api.ai_governance.v1.MCPAccessProfileService.Get" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceGetResponse", mcp_tools::get_toolset),
+        route!(POST "/api/v1/apps/{app_id}/connectors/{connector_id}/mcp_toolsets/{id}" "c1.api.ai_governance.v1.MCPAccessProfileService.Update" ["MCP Toolsets"] Some("c1.api.ai_governance.v1.MCPAccessProfileServiceUpdateRequestInput") => "c1.api.ai_governance.v1.MCPAccessProfileServiceUpdateResponse", mcp_tools::update_toolset),
+        route!(GET "/api/v1/apps/{app_id}/connectors/{connector_id}/tool_bindings/by_tool/{mcp_tool_id}/history" "c1.api.ai_governance.v1.MCPAccessProfileToolBindingService.ListProfilesByToolHistory" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileToolBindingServiceListProfilesByToolHistoryResponse", mcp_tools::tool_binding_history),
+        route!(GET "/api/v1/apps/{app_id}/mcp_servers" "c1.api.ai_governance.v1.MCPServerService.List" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListResponse", mcp::list),
+        route!(POST "/api/v1/apps/{app_id}/mcp_servers" "c1.api.ai_governance.v1.MCPServerService.Register" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceRegisterRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceRegisterResponse", mcp::register),
+        route!(DELETE "/api/v1/apps/{app_id}/mcp_servers/{connector_id}" "c1.api.ai_governance.v1.MCPServerService.Delete" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceDeleteRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceDeleteResponse", mcp::delete),
+        route!(GET "/api/v1/apps/{app_id}/mcp_servers/{connector_id}" "c1.api.ai_governance.v1.MCPServerService.Get" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceGetResponse", mcp::get),
+        route!(POST "/api/v1/apps/{app_id}/mcp_servers/{connector_id}" "c1.api.ai_governance.v1.MCPServerService.Update" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceUpdateRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceUpdateResponse", mcp::update),
+        route!(POST "/api/v1/apps/{app_id}/mcp_servers/{connector_id}/credentials" "c1.api.ai_governance.v1.MCPServerService.UpdateCredentials" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceUpdateCredentialsRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceUpdateCredentialsResponse", mcp::update_credentials),
+        route!(POST "/api/v1/apps/{app_id}/mcp_servers/{connector_id}/resync_tools" "c1.api.ai_governance.v1.MCPServerService.ResyncTools" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceResyncToolsRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceResyncToolsResponse", mcp::resync_tools),
+        route!(POST "/api/v1/apps/{app_id}/mcp_servers/search" "c1.api.ai_governance.v1.MCPServerService.SearchWithToolCount" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceSearchWithToolCountRequestInput") => "c1.api.ai_governance.v1.MCPServerServiceSearchWithToolCountResponse", mcp::search),
+        route!(GET "/api/v1/apps/{app_id}/mcp_toolsets/by_app_entitlement_id/{app_entitlement_id}" "c1.api.ai_governance.v1.MCPAccessProfileService.GetByAppEntitlementId" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceGetByAppEntitlementIdResponse", mcp_tools::toolset_by_entitlement),
+        route!(GET "/api/v1/mcp_server_catalog" "c1.api.ai_governance.v1.MCPServerService.ListCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListCatalogResponse", mcp::list_catalog),
+        route!(GET "/api/v1/mcp_server_catalog/{catalog_id}" "c1.api.ai_governance.v1.MCPServerService.GetCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceGetCatalogResponse", mcp::get_catalog),
+        route!(GET "/api/v1/mcp_server_connections" "c1.api.ai_governance.v1.MCPServerService.ListConnections" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListConnectionsResponse", mcp::list_connections),
+        route!(POST "/api/v1/mcp_servers/test_connection" "c1.api.ai_governance.v1.MCPServerService.TestConnection" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceTestConnectionRequest") => "c1.api.ai_governance.v1.MCPServerServiceTestConnectionResponse", mcp::test_connection),
+        route!(GET "/api/v1/mcp_toolsets/search" "c1.api.ai_governance.v1.MCPAccessProfileService.SearchAccessProfiles" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceSearchAccessProfilesResponse", mcp_tools::search_toolsets),
+        route!(ext POST "/api/v1/mcp_server_catalog" "chamberlain.ai_governance.MCPServerCatalog.Put" ["MCP Servers"] Some("chamberlain.PutCatalogEntryRequest") => "c1.api.ai_governance.v1.MCPServerServiceGetCatalogResponse", mcp::put_catalog),
+        route!(ext POST "/api/v1/ai-governance/audit/search" "chamberlain.ai_governance.ToolUsageAudit.Search" ["AI Governance Audit"] Some("chamberlain.ToolUsageAuditSearchRequest") => "chamberlain.ToolUsageAuditSearchResponse", mcp_tools::search_audit),
+        route!(ext POST "/api/v1/ai-governance/audit/export" "chamberlain.ai_governance.ToolUsageAudit.Export" ["AI Governance Audit"] Some("chamberlain.ToolUsageAuditSearchRequest") => "chamberlain.ToolUsageAuditExport", mcp_tools::export_audit),
         // Entitlement configuration rules
         route!(GET "/api/v1/apps/{app_id}/entitlement_configuration_rules" "c1.api.app.v1.AppEntitlementRoutingRuleService.ListAppEntitlementRoutingRules" ["App Entitlement Configuration Rule"] NONE => "c1.api.app.v1.ListAppEntitlementRoutingRulesResponse", entitlement_rules::list),
         route!(POST "/api/v1/apps/{app_id}/entitlement_configuration_rules" "c1.api.app.v1.AppEntitlementRoutingRuleService.CreateAppEntitlementRoutingRule" ["App Entitlement Configuration Rule"] Some("c1.api.app.v1.CreateAppEntitlementRoutingRuleRequestInput") => "c1.api.app.v1.CreateAppEntitlementRoutingRuleResponse", entitlement_rules::create),
@@ -300,6 +336,12 @@ pub fn public(_state: Shared) -> Router<Shared> {
         .route(
             "/.well-known/oauth-authorization-server",
             axum::routing::get(token::metadata),
+        )
+        .route(
+            "/mcp",
+            axum::routing::post(crate::mcp_endpoint::post)
+                .get(crate::mcp_endpoint::get)
+                .delete(crate::mcp_endpoint::delete),
         )
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))

@@ -32,6 +32,8 @@ pub struct TestServer {
     pub admin: String,
     pub admin_user_id: String,
     pub host: String,
+    /// The server's state (tests mint gateway tokens with its issuer).
+    pub state: Arc<AppState>,
     pg_db: Option<String>,
     worker: tokio::task::JoinHandle<()>,
     _dir: Option<TempDir>,
@@ -93,28 +95,35 @@ impl TestServer {
             Some(d) => d.0.clone(),
             None => std::env::temp_dir().join(format!("chamberlain-test-{}", new_id())),
         };
+        let jobs = chamberlain_api::worker::JobSettings {
+            poll: std::time::Duration::from_millis(100),
+            retry_delay: std::time::Duration::from_millis(200),
+            // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
+            webhook_allow_hosts: vec!["127.0.0.1".into()],
+            outbound_allow_hosts: vec!["127.0.0.1".into()],
+            webhook_max_attempts: 4,
+            webhook_retry_min: std::time::Duration::from_millis(100),
+            webhook_retry_max: std::time::Duration::from_millis(300),
+            ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
+        };
+        let secrets = SecretBox::new(&rand::random::<[u8; 32]>());
+        let gateway = chamberlain_api::gateway(&store, &secrets, &jobs)
+            .await
+            .unwrap();
         let state = Arc::new(AppState {
             store: store.clone(),
             issuer: TokenIssuer::new(base.clone(), vec![("k1".into(), key)]).unwrap(),
-            secrets: SecretBox::new(&rand::random::<[u8; 32]>()),
+            secrets,
             public_url: base.clone(),
             audiences: vec![host.clone()],
             metrics: Metrics::default(),
-            jobs: chamberlain_api::worker::JobSettings {
-                poll: std::time::Duration::from_millis(100),
-                retry_delay: std::time::Duration::from_millis(200),
-                // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
-                webhook_allow_hosts: vec!["127.0.0.1".into()],
-                outbound_allow_hosts: vec!["127.0.0.1".into()],
-                webhook_max_attempts: 4,
-                webhook_retry_min: std::time::Duration::from_millis(100),
-                webhook_retry_max: std::time::Duration::from_millis(300),
-                ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
-            },
+            jobs,
+            gateway,
         });
         let worker = chamberlain_api::worker::spawn(state.clone());
+        let served = state.clone();
         tokio::spawn(async move {
-            axum::serve(listener, chamberlain_api::app(state))
+            axum::serve(listener, chamberlain_api::app(served))
                 .await
                 .unwrap();
         });
@@ -126,6 +135,7 @@ impl TestServer {
             admin: String::new(),
             admin_user_id: String::new(),
             host,
+            state,
             pg_db,
             worker,
             _dir: dir,

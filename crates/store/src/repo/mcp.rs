@@ -560,3 +560,25 @@ pub async fn search_audit(
     })
     .await
 }
+
+/// Which of `entitlement_ids` are requestable entries of at least one access profile (catalog).
+pub async fn in_catalogs(
+    store: &Store,
+    entitlement_ids: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    if entitlement_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut out = std::collections::HashSet::new();
+    for part in entitlement_ids.chunks(500) {
+        let mut sql = Sql::new(
+            "SELECT DISTINCT e.entitlement_id FROM catalog_entries e JOIN request_catalogs c ON c.id = e.catalog_id \
+             WHERE c.deleted_at IS NULL AND e.entitlement_id IN (",
+        );
+        sql.list(part).push(")");
+        for r in sql.query().fetch_all(store.pool()).await? {
+            out.insert(r.try_get(0)?);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,476 @@
+//! The gateway's HTTP endpoint, `/mcp` (Streamable HTTP), for both protocol eras on one URL:
+//!
+//! * legacy (2025-03-26 … 2025-11-25): `initialize` opens a session whose id is sealed and
+//!   self-contained (any replica serves it); later POSTs carry `Mcp-Session-Id`; GET opens the
+//!   stream on which `notifications/tools/list_changed` arrives; DELETE ends the session.
+//! * modern (2026-07-28): stateless POSTs whose `_meta` names the version, checked against the
+//!   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers; `subscriptions/listen` is
+//!   the notification stream.
+//!
+//! Every request needs a bearer token from Chamberlain's authorization server bound to this
+//! resource; without one the answer is 401 with `WWW-Authenticate` pointing at the protected
+//! resource metadata. The token never goes further than this module.
+
+use crate::state::{AppState, Shared};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chamberlain_gateway::protocol::{self, code, Caller, LEGACY_VERSIONS, MODERN_VERSION};
+use chamberlain_gateway::session::{self, SessionInfo};
+use chamberlain_gateway::Notice;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Who presented the token: the user and the AI client.
+#[derive(Clone, Debug)]
+pub struct McpIdentity {
+    /// The user the token acts for.
+    pub user_id: String,
+    /// The AI client (OAuth client id).
+    pub client_id: String,
+    /// The client's name, for the audit.
+    pub client_name: String,
+}
+
+/// The resource AI clients' tokens must be bound to.
+pub fn resource(state: &AppState) -> String {
+    format!("{}/mcp", state.public_url.trim_end_matches('/'))
+}
+
+/// 401 with the challenge MCP clients follow to the authorization server.
+pub fn unauthorized(state: &AppState, error: Option<&str>) -> Response {
+    let base = state.public_url.trim_end_matches('/');
+    let mut challenge = format!(
+        "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
+    );
+    if let Some(e) = error {
+        challenge.push_str(&format!(
+            ", error=\"invalid_token\", error_description=\"{}\"",
+            e.replace('"', "'")
+        ));
+    }
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error": "invalid_token", "error_description": error.unwrap_or("sign in: this endpoint needs a bearer token from Chamberlain's authorization server")})),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// Verifies the bearer token: signed by this server, unexpired, bound to this resource, for
+/// an active user.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<McpIdentity, Response> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some(token) = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(unauthorized(state, None));
+    };
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    let claims = state
+        .issuer
+        .verify(token, now)
+        .map_err(|e| unauthorized(state, Some(&e.to_string())))?;
+    let expected = resource(state);
+    if claims.aud.trim_end_matches('/') != expected {
+        return Err(unauthorized(
+            state,
+            Some(&format!(
+                "the token is not bound to this resource ({expected})"
+            )),
+        ));
+    }
+    let user: Option<chamberlain_model::user::User> =
+        chamberlain_store::record::get(state.store.pool(), &claims.sub, false)
+            .await
+            .map_err(|_| unauthorized(state, Some("could not check the user; retry")))?;
+    let active = user.is_some_and(|u| {
+        u.deleted_at.is_none()
+            && !matches!(
+                u.status,
+                chamberlain_model::user::UserStatus::Disabled
+                    | chamberlain_model::user::UserStatus::Deleted
+            )
+    });
+    if !active {
+        return Err(unauthorized(state, Some("the user is disabled or unknown")));
+    }
+    Ok(McpIdentity {
+        user_id: claims.sub,
+        client_name: claims.client_id.clone(),
+        client_id: claims.client_id,
+    })
+}
+
+/// Refuses cross-site browser requests (DNS rebinding, drive-by pages): an `Origin`, when
+/// present, must be this server's own or a loopback one.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let own = state.public_url.trim_end_matches('/');
+    let own_origin: String = own.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    origin == own_origin
+        || [
+            "http://localhost",
+            "http://127.0.0.1",
+            "https://localhost",
+            "http://[::1]",
+        ]
+        .iter()
+        .any(|p| origin == *p || origin.starts_with(&format!("{p}:")))
+}
+
+fn rpc_error(
+    status: StatusCode,
+    id: &Value,
+    code: i64,
+    message: &str,
+    data: Option<Value>,
+) -> Response {
+    (status, axum::Json(protocol::error(id, code, message, data))).into_response()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decodes `=?base64?…?=` header values (non-ASCII names, SEP-2243).
+fn header_text(v: &str) -> String {
+    use base64::Engine;
+    if let Some(inner) = v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(inner) {
+            return String::from_utf8_lossy(&bytes).into_owned();
+        }
+    }
+    v.to_string()
+}
+
+/// `POST /mcp`.
+pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !origin_allowed(&s, &headers) {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let identity = match authenticate(&s, &headers).await {
+        Ok(i) => i,
+        Err(resp) => return resp,
+    };
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &Value::Null,
+                code::PARSE_ERROR,
+                &format!("the body is not JSON: {e}"),
+                None,
+            )
+        }
+    };
+    if msg.is_array() {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            code::INVALID_REQUEST,
+            "JSON-RPC batches are not supported; send one message per request",
+            None,
+        );
+    }
+    if !msg.is_object() || msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            msg.get("id").unwrap_or(&Value::Null),
+            code::INVALID_REQUEST,
+            "not a JSON-RPC 2.0 message",
+            None,
+        );
+    }
+    let id = msg.get("id").cloned().unwrap_or(Value::Null);
+    let method = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    // A response to a server request, or a notification: nothing to answer.
+    let answerable = msg.get("id").is_some() && !method.is_empty();
+    let meta_version = msg
+        .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let header_version = header(&headers, "mcp-protocol-version").map(str::to_string);
+    let session_header = header(&headers, "mcp-session-id").map(str::to_string);
+
+    let mut caller = Caller {
+        user_id: identity.user_id.clone(),
+        client_id: identity.client_id.clone(),
+        client_name: identity.client_name.clone(),
+        session_id: String::new(),
+        protocol: String::new(),
+    };
+    let mut new_session = None;
+    if method == "initialize" && meta_version.is_none() {
+        let requested = msg
+            .pointer("/params/protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let info = SessionInfo {
+            u: identity.user_id.clone(),
+            c: identity.client_id.clone(),
+            v: protocol::negotiate(requested).to_string(),
+            t: chamberlain_model::Timestamp::now().unix_seconds(),
+            n: chamberlain_model::new_id(),
+        };
+        let sid = session::mint(&s.secrets, &info);
+        caller.protocol = info.v.clone();
+        caller.session_id = sid.clone();
+        new_session = Some(sid);
+    } else if let Some(sid) = &session_header {
+        match session::open(&s.secrets, sid) {
+            Some(info) if info.u == identity.user_id && info.c == identity.client_id => {
+                if let Some(v) = &header_version {
+                    if !LEGACY_VERSIONS.contains(&v.as_str()) {
+                        return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, &format!("MCP-Protocol-Version `{v}` is not a version of this session; supported: {}", LEGACY_VERSIONS.join(", ")), None);
+                    }
+                }
+                caller.protocol = info.v;
+                caller.session_id = sid.clone();
+            }
+            _ => {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    &id,
+                    code::INVALID_REQUEST,
+                    "session not found: initialize a new session",
+                    None,
+                );
+            }
+        }
+    } else if let Some(v) = meta_version.clone().or_else(|| {
+        header_version
+            .clone()
+            .filter(|h| h.as_str() >= MODERN_VERSION)
+    }) {
+        // Stateless (2026-07-28) request: headers must agree with the body.
+        if v != MODERN_VERSION {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                &id,
+                code::UNSUPPORTED_VERSION,
+                "Unsupported protocol version",
+                Some(json!({"supported": protocol::supported_versions(), "requested": v})),
+            );
+        }
+        if header_version.as_deref() != Some(v.as_str())
+            || meta_version.as_deref() != Some(v.as_str())
+        {
+            return rpc_error(StatusCode::BAD_REQUEST, &id, code::HEADER_MISMATCH, "MCP-Protocol-Version header and params._meta protocolVersion must both be present and equal", None);
+        }
+        if answerable {
+            if header(&headers, "mcp-method").map(header_text).as_deref() != Some(method.as_str()) {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &id,
+                    code::HEADER_MISMATCH,
+                    "the Mcp-Method header must equal the body's method",
+                    None,
+                );
+            }
+            let name = msg
+                .pointer("/params/name")
+                .or_else(|| msg.pointer("/params/uri"))
+                .and_then(Value::as_str);
+            if ["tools/call", "resources/read", "prompts/get"].contains(&method.as_str())
+                && header(&headers, "mcp-name").map(header_text).as_deref() != name
+            {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &id,
+                    code::HEADER_MISMATCH,
+                    "the Mcp-Name header must equal params.name (or params.uri)",
+                    None,
+                );
+            }
+            if [
+                "initialize",
+                "ping",
+                "logging/setLevel",
+                "resources/subscribe",
+                "resources/unsubscribe",
+            ]
+            .contains(&method.as_str())
+            {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    &id,
+                    code::METHOD_NOT_FOUND,
+                    &format!("`{method}` does not exist in protocol {MODERN_VERSION}"),
+                    None,
+                );
+            }
+        }
+        caller.protocol = v;
+        if method == "subscriptions/listen" {
+            return listen(&s, identity, id, &msg);
+        }
+    } else if answerable {
+        return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, "missing Mcp-Session-Id: send initialize first (or a 2026-07-28 request with params._meta protocolVersion)", None);
+    }
+
+    if !answerable {
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let Some(answer) = protocol::handle(&s.gateway, &caller, &msg).await else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let status = if answer.pointer("/error/code").and_then(Value::as_i64)
+        == Some(code::METHOD_NOT_FOUND)
+        && caller.modern()
+    {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = (status, axum::Json(answer)).into_response();
+    if let Some(sid) = new_session {
+        if let Ok(v) = HeaderValue::from_str(&sid) {
+            resp.headers_mut().insert("mcp-session-id", v);
+        }
+    }
+    resp
+}
+
+fn sse_event(v: &Value) -> Bytes {
+    Bytes::from(format!("event: message\ndata: {v}\n\n"))
+}
+
+/// A stream of `notifications/tools/list_changed` for one user, with keep-alive comments.
+fn notification_stream(
+    s: &Shared,
+    user_id: String,
+    first: Option<Value>,
+    tag: Option<Value>,
+) -> Response {
+    let rx = s.gateway.subscribe();
+    let changed = {
+        let mut n = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        if let Some(t) = &tag {
+            n["params"] = json!({"_meta": {"io.modelcontextprotocol/subscriptionId": t}});
+        }
+        n
+    };
+    let state = (rx, first, user_id, changed);
+    let stream = futures::stream::unfold(state, |(mut rx, first, user, changed)| async move {
+        if let Some(f) = first {
+            return Some((
+                Ok::<Bytes, std::io::Error>(sse_event(&f)),
+                (rx, None, user, changed),
+            ));
+        }
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+                Err(_) => {
+                    return Some((
+                        Ok(Bytes::from_static(b": keep-alive\n\n")),
+                        (rx, None, user, changed),
+                    ))
+                }
+                Ok(Ok(Notice::Everyone)) => {
+                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                }
+                Ok(Ok(Notice::User(u))) if u == user => {
+                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                }
+                Ok(Ok(_)) => continue,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                }
+                Ok(Err(_)) => return None,
+            }
+        }
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// `subscriptions/listen` (2026-07-28): acknowledged first, then list changes tagged with the
+/// listen request's id.
+fn listen(s: &Shared, identity: McpIdentity, id: Value, msg: &Value) -> Response {
+    let wants_tools = msg
+        .pointer("/params/notifications/toolsListChanged")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}});
+    if !wants_tools {
+        return notification_stream(s, String::new(), Some(ack), Some(id));
+    }
+    notification_stream(s, identity.user_id, Some(ack), Some(id))
+}
+
+/// `GET /mcp`: the legacy session's server-to-client stream.
+pub async fn get(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if !origin_allowed(&s, &headers) {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let identity = match authenticate(&s, &headers).await {
+        Ok(i) => i,
+        Err(resp) => return resp,
+    };
+    let Some(sid) = header(&headers, "mcp-session-id") else {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET needs an Mcp-Session-Id (legacy sessions); 2026-07-28 clients use subscriptions/listen").into_response();
+    };
+    match session::open(&s.secrets, sid) {
+        Some(info) if info.u == identity.user_id && info.c == identity.client_id => {
+            notification_stream(&s, identity.user_id, None, None)
+        }
+        _ => rpc_error(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            code::INVALID_REQUEST,
+            "session not found: initialize a new session",
+            None,
+        ),
+    }
+}
+
+/// `DELETE /mcp`: ends a legacy session. Sessions keep no server state, so there is nothing
+/// to free; the client simply stops using the id.
+pub async fn delete(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let identity = match authenticate(&s, &headers).await {
+        Ok(i) => i,
+        Err(resp) => return resp,
+    };
+    match header(&headers, "mcp-session-id").and_then(|sid| session::open(&s.secrets, sid)) {
+        Some(info) if info.u == identity.user_id => StatusCode::OK.into_response(),
+        _ => rpc_error(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            code::INVALID_REQUEST,
+            "session not found",
+            None,
+        ),
+    }
+}
