@@ -75,6 +75,8 @@ pub struct Gateway {
     traffic_enabled: AtomicBool,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     cursor: Mutex<String>,
+    /// Serializes reloads, so an older snapshot never replaces a newer index.
+    reload_lock: Mutex<()>,
 }
 
 impl Gateway {
@@ -97,6 +99,7 @@ impl Gateway {
             traffic_enabled: AtomicBool::new(true),
             tokens: Mutex::new(HashMap::new()),
             cursor: Mutex::new(cursor),
+            reload_lock: Mutex::new(()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -158,6 +161,7 @@ impl Gateway {
     /// Rebuilds the index from the store and refreshes server runtimes whose configuration
     /// changed; tells every connected session its tool list may have changed.
     pub async fn reload(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reload_lock.lock().await;
         let snap = mcp::snapshot(&self.store).await?;
         let mut sealed = HashMap::new();
         for s in &snap.servers {

@@ -5,6 +5,7 @@ mod connectors;
 mod directories;
 mod harness;
 mod jobs;
+mod mcp;
 mod policies;
 mod sync;
 mod tasks;
@@ -35,10 +36,19 @@ use webhooks::{
     webhooks_crud_search_and_url_rules,
 };
 
+use mcp::{
+    gateway_governs_tools_end_to_end, gateway_refuses_bad_tokens_and_sessions,
+    hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
+};
+
 use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    gateway_governs_tools_end_to_end,
+    gateway_refuses_bad_tokens_and_sessions,
+    mcp_registry_bad_input_is_refused,
+    hosted_stdio_server_through_the_gateway,
     apps_crud_update_mask_and_delete,
     pagination_is_clamped_stable_and_tokens_are_checked,
     entitlements_members_and_grants,

@@ -1,0 +1,1153 @@
+//! The MCP gateway end to end over HTTP: registering servers (remote and hosted), discovery and
+//! review, toolsets granted through the task engine, `tools/list` and `tools/call` through
+//! `/mcp` in both protocol eras, revocation and JIT expiry, kill switches, the audit, and the
+//! refusals. The downstream server is `chamberlain-mcp-fixture` (crates/mcp-fixture), an MCP
+//! server written for these tests on the official Rust SDK.
+
+use crate::harness::TestServer;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Path of the fixture MCP server binary, built on first use if the test run did not build it.
+pub fn fixture_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let path = exe
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("chamberlain-mcp-fixture");
+            if !path.is_file() {
+                let status = std::process::Command::new(env!("CARGO"))
+                    .args(["build", "-p", "chamberlain-mcp-fixture"])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "building chamberlain-mcp-fixture failed");
+            }
+            path
+        })
+        .clone()
+}
+
+/// A running fixture server (killed on drop).
+pub struct Fixture {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the fixture over HTTP with extra arguments and waits for its URL.
+pub fn fixture(args: &[&str]) -> Fixture {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(fixture_bin())
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected fixture output: {line}"))
+        .to_string();
+    Fixture { url, child }
+}
+
+/// A gateway token for `user` (what the authorization server issues to an AI client).
+pub fn mcp_token(s: &TestServer, user: &str, resource: &str) -> String {
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    s.state
+        .issuer
+        .issue_for_resource(user, "test-ai-client", resource, "mcp", 600, now)
+}
+
+/// A minimal legacy-era MCP client over raw HTTP (the official clients are exercised by the
+/// Python end-to-end test).
+pub struct Session {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: String,
+    pub id: String,
+    next: i64,
+}
+
+impl Session {
+    pub async fn open(url: &str, token: &str) -> Session {
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(url)
+            .bearer_auth(token)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["result"]["protocolVersion"], "2025-11-25");
+        assert_eq!(v["result"]["capabilities"]["tools"]["listChanged"], true);
+        let s = Session {
+            http,
+            url: url.into(),
+            token: token.into(),
+            id,
+            next: 1,
+        };
+        let (st, _) = s
+            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(st, 202);
+        s
+    }
+
+    pub async fn send(&self, msg: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Mcp-Session-Id", &self.id)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .json(&msg)
+            .send()
+            .await
+            .unwrap();
+        let st = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (st, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let (st, v) = self
+            .send(json!({"jsonrpc": "2.0", "id": self.next, "method": method, "params": params}))
+            .await;
+        assert_eq!(st, 200, "{method}: {v}");
+        v
+    }
+
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let v = self.request("tools/list", json!({})).await;
+        v["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn call(&mut self, tool: &str, args: Value) -> Value {
+        let v = self
+            .request("tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        v["result"].clone()
+    }
+}
+
+fn denial(tool: &str) -> String {
+    format!("Access denied: tool `{tool}` is not in your current tool list.")
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn tools_by_name(
+    s: &TestServer,
+    app: &str,
+    server: &str,
+) -> std::collections::HashMap<String, Value> {
+    let v = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_tools?page_size=100"),
+            None,
+        )
+        .await;
+    v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["toolName"].as_str().unwrap().to_string(), t.clone()))
+        .collect()
+}
+
+async fn set_tool(
+    s: &TestServer,
+    app: &str,
+    server: &str,
+    tool: &Value,
+    patch: Value,
+    mask: &str,
+) -> Value {
+    let id = tool["id"].as_str().unwrap();
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{server}/mcp_tools/{id}"),
+        Some(json!({"tool": patch, "updateMask": mask})),
+    )
+    .await["tool"]
+        .clone()
+}
+
+/// Grants `ent` of `app` to `user` through the task engine (as the super admin), optionally
+/// for `duration`; returns the task.
+async fn grant(s: &TestServer, app: &str, ent: &str, user: &str, duration: Option<&str>) -> Value {
+    let mut body = json!({"appId": app, "appEntitlementId": ent, "identityUserId": user, "description": "test"});
+    if let Some(d) = duration {
+        body["grantDuration"] = json!(d);
+    }
+    let v = s.ok("POST", "/api/v1/task/grant", Some(body)).await;
+    assert_eq!(
+        v["taskView"]["task"]["type"]["grant"]["outcome"], "GRANT_OUTCOME_GRANTED",
+        "{v}"
+    );
+    v
+}
+
+async fn revoke(s: &TestServer, app: &str, ent: &str, user: &str) {
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/task/revoke",
+            Some(json!({"appId": app, "appEntitlementId": ent, "identityUserId": user, "description": "test"})),
+        )
+        .await;
+    assert_eq!(
+        v["taskView"]["task"]["type"]["revoke"]["outcome"], "REVOKE_OUTCOME_REVOKED",
+        "{v}"
+    );
+}
+
+/// An app whose grants and revokes are decided without approval.
+async fn auto_app(s: &TestServer, name: &str) -> String {
+    let app = s.create_app(name).await;
+    let grant = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(
+                json!({"displayName": format!("{name} auto"), "policyType": "POLICY_TYPE_GRANT",
+            "policySteps": {"grant": {"steps": [{"accept": {}}]}}}),
+            ),
+        )
+        .await;
+    let revoke = s
+        .ok("POST", "/api/v1/policies", Some(json!({"displayName": format!("{name} auto revoke"), "policyType": "POLICY_TYPE_REVOKE",
+            "policySteps": {"revoke": {"steps": [{"accept": {}}]}}})))
+        .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}"),
+        Some(json!({"app": {"grantPolicyId": grant["policy"]["id"], "revokePolicyId": revoke["policy"]["id"]},
+            "updateMask": "grantPolicyId,revokePolicyId"})),
+    )
+    .await;
+    app
+}
+
+/// Waits until `f` is true (up to 10 s).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub async fn gateway_governs_tools_end_to_end(s: &TestServer) {
+    let tools_file =
+        std::env::temp_dir().join(format!("mcp-tools-{}.json", chamberlain_model::new_id()));
+    std::fs::write(&tools_file, r#"[{"name": "create_ticket", "description": "Opens a ticket", "annotations": {"destructiveHint": false}}]"#).unwrap();
+    let fx = fixture(&[
+        "--require-bearer",
+        "down-secret",
+        "--tools-file",
+        tools_file.to_str().unwrap(),
+    ]);
+    let app = auto_app(s, "Fixture tools").await;
+
+    // Register: the downstream token is sealed, never served; discovery runs at once.
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "fx",
+                "externalConfig": {"url": fx.url, "transportType": "MCP_SERVER_TRANSPORT_TYPE_STREAMABLE_HTTP",
+                    "bearerToken": {"token": "down-secret"}}})),
+        )
+        .await;
+    assert!(
+        !reg.to_string().contains("down-secret"),
+        "secret echoed: {reg}"
+    );
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        reg["mcpServer"]["authMethod"],
+        "MCP_SERVER_AUTH_METHOD_BEARER_TOKEN"
+    );
+    assert_eq!(reg["mcpServer"]["bearerTokenConfigured"], true);
+    let report = &reg["mcpServer"]["chamberlainLastDiscovery"];
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(report["added"].as_u64().unwrap() >= 4, "{report}");
+    assert!(report["note"].as_str().unwrap().contains("does not prove"));
+    let got = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}"),
+            None,
+        )
+        .await;
+    assert!(!got.to_string().contains("down-secret"));
+
+    // Review: everything starts pending (tenant default), classified from annotations.
+    let tools = tools_by_name(s, &app, &server).await;
+    for t in tools.values() {
+        assert_eq!(t["state"], "MCP_TOOL_STATE_PENDING_REVIEW", "{t}");
+        assert!(!t["appEntitlementId"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(tools["echo"]["classification"], "TOOL_CLASSIFICATION_READ");
+    assert_eq!(
+        tools["delete_item"]["classification"],
+        "TOOL_CLASSIFICATION_DESTRUCTIVE"
+    );
+    assert_eq!(
+        tools["create_ticket"]["classification"],
+        "TOOL_CLASSIFICATION_WRITE"
+    );
+    assert_eq!(tools["echo"]["chamberlainExposedName"], "fx_echo");
+
+    // Alice's AI client connects: no grants, no tools.
+    let (alice, _) = s
+        .user_with_token("alice@example.com", &["basic-user"])
+        .await;
+    let mcp_url = format!("{}/mcp", s.base);
+    let tok = mcp_token(s, &alice, &mcp_url);
+    let mut sess = Session::open(&mcp_url, &tok).await;
+    assert!(sess.tool_names().await.is_empty());
+
+    for name in ["echo", "whoami", "create_ticket"] {
+        set_tool(
+            s,
+            &app,
+            &server,
+            &tools[name],
+            json!({"state": "MCP_TOOL_STATE_APPROVED"}),
+            "state",
+        )
+        .await;
+    }
+    // Classification is editable: whoami reveals request details, so it is not "read-only".
+    let who = set_tool(
+        s,
+        &app,
+        &server,
+        &tools["whoami"],
+        json!({"classification": "TOOL_CLASSIFICATION_SENSITIVE"}),
+        "classification",
+    )
+    .await;
+    assert_eq!(who["classification"], "TOOL_CLASSIFICATION_SENSITIVE");
+    let sets = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            None,
+        )
+        .await;
+    let sets = sets["profiles"].as_array().unwrap().clone();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    let all = sets
+        .iter()
+        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
+        .unwrap()
+        .clone();
+    let ro = sets
+        .iter()
+        .find(|t| t["chamberlainBuiltIn"] == "READ_ONLY")
+        .unwrap()
+        .clone();
+    assert_eq!(all["toolCount"], 3);
+    assert_eq!(ro["toolCount"], 1, "only echo is approved and READ: {ro}");
+
+    // Granting "Read-only" shows exactly the approved READ tools.
+    let ro_ent = ro["appEntitlementId"].as_str().unwrap();
+    grant(s, &app, ro_ent, &alice, None).await;
+    assert_eq!(sess.tool_names().await, ["fx_echo"]);
+    let r = sess.call("fx_echo", json!({"message": "hi"})).await;
+    assert_eq!(text_of(&r), "hi", "{r}");
+    let r = sess.call("fx_whoami", json!({})).await;
+    assert_eq!(r["isError"], true);
+    assert_eq!(text_of(&r), denial("fx_whoami"));
+
+    // A custom toolset with whoami: the downstream sees the server's credential, never the
+    // AI client's token.
+    let custom = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            Some(json!({"displayName": "Diagnostics", "description": "who am I"})),
+        )
+        .await["profile"]
+        .clone();
+    let custom_id = custom["id"].as_str().unwrap();
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets/{custom_id}/tool_bindings"),
+        Some(json!({"mcpToolIds": [tools["whoami"]["id"]]})),
+    )
+    .await;
+    grant(
+        s,
+        &app,
+        custom["appEntitlementId"].as_str().unwrap(),
+        &alice,
+        None,
+    )
+    .await;
+    assert_eq!(sess.tool_names().await, ["fx_echo", "fx_whoami"]);
+    let r = sess.call("fx_whoami", json!({})).await;
+    let who: Value = serde_json::from_str(&text_of(&r)).unwrap_or_else(|_| panic!("{r}"));
+    assert_eq!(who["authorization"], "Bearer down-secret");
+    assert!(!text_of(&r).contains(&tok));
+    let hist = s
+        .ok("GET", &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets/{custom_id}/tool_bindings/history"), None)
+        .await;
+    assert_eq!(
+        hist["list"][0]["items"][0]["changeKind"],
+        "LIST_CHANGE_KIND_ADDED"
+    );
+
+    // Pending and destructive tools stay hidden and denied.
+    let r = sess.call("fx_delete_item", json!({"id": "1"})).await;
+    assert_eq!(text_of(&r), denial("fx_delete_item"));
+
+    // A changed definition keeps its state, flagged for re-review; a vanished tool is removed.
+    std::fs::write(&tools_file, r#"[{"name": "create_ticket", "description": "Opens a ticket in any project", "annotations": {"destructiveHint": false}}]"#).unwrap();
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/mcp_servers/{server}/resync_tools"),
+        Some(json!({})),
+    )
+    .await;
+    let t = &tools_by_name(s, &app, &server).await["create_ticket"];
+    assert_eq!(t["state"], "MCP_TOOL_STATE_APPROVED");
+    assert_eq!(t["chamberlainNeedsReview"], true);
+    assert_eq!(
+        t["chamberlainReviewedDefinition"]["description"],
+        "Opens a ticket"
+    );
+    assert_eq!(t["description"], "Opens a ticket in any project");
+    std::fs::write(&tools_file, "[]").unwrap();
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/mcp_servers/{server}/resync_tools"),
+        Some(json!({})),
+    )
+    .await;
+    let t = &tools_by_name(s, &app, &server).await["create_ticket"];
+    assert_eq!(t["state"], "MCP_TOOL_STATE_REMOVED");
+    let id = t["id"].as_str().unwrap();
+    let h = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_tools/{id}/history"),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = h["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["metadata"]["annotations"][0]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "tool.removed",
+            "tool.changed",
+            "tool.updated",
+            "tool.discovered"
+        ]
+    );
+
+    // Revocation: the open session hears list_changed and the very next call is denied.
+    let mut stream = sess
+        .http
+        .get(&mcp_url)
+        .bearer_auth(&tok)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &sess.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    revoke(s, &app, ro_ent, &alice).await;
+    let r = sess.call("fx_echo", json!({"message": "again"})).await;
+    assert_eq!(text_of(&r), denial("fx_echo"));
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("notifications/tools/list_changed") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("no list_changed")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    // JIT: a grant that ends denies at its end, before the expiry job runs.
+    grant(s, &app, ro_ent, &alice, Some("2s")).await;
+    assert_eq!(
+        text_of(&sess.call("fx_echo", json!({"message": "jit"})).await),
+        "jit"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        text_of(&sess.call("fx_echo", json!({"message": "late"})).await),
+        denial("fx_echo")
+    );
+
+    // Kill switches: per tool, per server, then off again.
+    grant(s, &app, ro_ent, &alice, None).await;
+    let echo = &tools["echo"];
+    set_tool(
+        s,
+        &app,
+        &server,
+        echo,
+        json!({"chamberlainKilled": true}),
+        "chamberlainKilled",
+    )
+    .await;
+    assert_eq!(
+        text_of(&sess.call("fx_echo", json!({"message": "k"})).await),
+        denial("fx_echo")
+    );
+    set_tool(
+        s,
+        &app,
+        &server,
+        echo,
+        json!({"chamberlainKilled": false}),
+        "chamberlainKilled",
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/mcp_servers/{server}"),
+        Some(json!({"mcpServer": {"chamberlainKilled": true}, "updateMask": "chamberlainKilled"})),
+    )
+    .await;
+    assert!(sess.tool_names().await.is_empty());
+    assert_eq!(
+        text_of(&sess.call("fx_echo", json!({"message": "k"})).await),
+        denial("fx_echo")
+    );
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{app}/mcp_servers/{server}"),
+        Some(json!({"mcpServer": {"chamberlainKilled": false}, "updateMask": "chamberlainKilled"})),
+    )
+    .await;
+    assert_eq!(
+        text_of(&sess.call("fx_echo", json!({"message": "back"})).await),
+        "back"
+    );
+
+    // The stateless era on the same endpoint: headers must match the body.
+    let modern = |method: &str, name: Option<&str>, body: Value| {
+        let mut req = reqwest::Client::new()
+            .post(&mcp_url)
+            .bearer_auth(&tok)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", method);
+        if let Some(n) = name {
+            req = req.header("Mcp-Name", n);
+        }
+        req.json(&body).send()
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let resp = modern(
+        "tools/list",
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["result"]["cacheScope"], "private");
+    assert_eq!(v["result"]["resultType"], "complete");
+    assert_eq!(v["result"]["tools"].as_array().unwrap().len(), 2);
+    let resp = modern(
+        "tools/call",
+        Some("fx_echo"),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "fx_echo", "arguments": {"message": "stateless"}, "_meta": meta}}),
+    )
+    .await
+    .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(text_of(&v["result"]), "stateless");
+    let resp = modern(
+        "tools/call",
+        Some("fx_whoami"),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "fx_echo", "arguments": {}, "_meta": meta}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32020);
+
+    // The audit has one record per request, with the precise denial reasons.
+    eventually("audit records", || async {
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/ai-governance/audit/search",
+                Some(json!({"userIds": [alice], "results": ["DENIED"], "pageSize": 100})),
+            )
+            .await;
+        let reasons: Vec<String> = v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+            .collect();
+        reasons.iter().any(|r| r.starts_with("not granted"))
+            && reasons.iter().any(|r| r.contains("not approved"))
+            && reasons.iter().any(|r| r.contains("tool kill switch"))
+            && reasons.iter().any(|r| r.contains("server kill switch"))
+    })
+    .await;
+    // Export: NDJSON, the four successful fx_echo calls (hi, jit, back, stateless) among them.
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..50 {
+        let resp = s
+            .http
+            .post(format!("{}/api/v1/ai-governance/audit/export", s.base))
+            .bearer_auth(&s.admin)
+            .json(&json!({"toolNames": ["fx_echo"], "results": ["SUCCESS"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+        let body = resp.text().await.unwrap();
+        lines = body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines
+        .iter()
+        .all(|l| l["result"] == "SUCCESS" && l["toolName"] == "fx_echo"));
+    let _ = std::fs::remove_file(&tools_file);
+}
+
+pub async fn gateway_refuses_bad_tokens_and_sessions(s: &TestServer) {
+    let mcp_url = format!("{}/mcp", s.base);
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    // No token: 401 with the challenge that leads to the authorization server.
+    let resp = http.post(&mcp_url).json(&init).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+            s.base
+        )),
+        "{challenge}"
+    );
+    // An API token (not bound to the gateway), a token for another resource, a forged one.
+    let (bob, api_token) = s.user_with_token("bob@example.com", &["basic-user"]).await;
+    let other = mcp_token(s, &bob, "https://elsewhere.example/mcp");
+    for (tok, why) in [
+        (api_token.as_str(), "not bound"),
+        (other.as_str(), "not bound"),
+        ("eyJhbGciOiJFZERTQSJ9.e30.AAAA", ""),
+    ] {
+        let resp = http
+            .post(&mcp_url)
+            .bearer_auth(tok)
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let c = resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(c.contains("invalid_token") && c.contains(why), "{c}");
+    }
+    // The gateway's token does not open the API either.
+    let tok = mcp_token(s, &bob, &mcp_url);
+    let (st, v) = s.call(&tok, "GET", "/api/v1/users", None).await;
+    assert_eq!(st, 401, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("bound to the resource"),
+        "{v}"
+    );
+    // Sessions: forged, another user's, missing.
+    let sess = Session::open(&mcp_url, &tok).await;
+    let (carol, _) = s
+        .user_with_token("carol@example.com", &["basic-user"])
+        .await;
+    let carol_tok = mcp_token(s, &carol, &mcp_url);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    for (t, sid) in [
+        (&carol_tok, sess.id.clone()),
+        (&tok, format!("{}x", sess.id)),
+        (&tok, "nope".to_string()),
+    ] {
+        let resp = http
+            .post(&mcp_url)
+            .bearer_auth(t)
+            .header("Mcp-Session-Id", sid)
+            .json(&list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+    }
+    let resp = http
+        .post(&mcp_url)
+        .bearer_auth(&tok)
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Mcp-Session-Id"),
+        "{v}"
+    );
+    // Bad JSON, batches, unsupported modern versions, a cross-site Origin.
+    let resp = http
+        .post(&mcp_url)
+        .bearer_auth(&tok)
+        .header("Content-Type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], -32700);
+    let resp = http
+        .post(&mcp_url)
+        .bearer_auth(&tok)
+        .json(&json!([list]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = http.post(&mcp_url).bearer_auth(&tok).header("MCP-Protocol-Version", "2099-01-01")
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01"}}}))
+        .send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32022);
+    assert!(v["error"]["data"]["supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("2026-07-28")));
+    let resp = http
+        .post(&mcp_url)
+        .bearer_auth(&tok)
+        .header("Origin", "https://evil.example")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // Unknown methods and a tools/call without a name.
+    let mut sess = sess;
+    let v = sess.request("nope/nope", json!({})).await;
+    assert_eq!(v["error"]["code"], -32601);
+    let v = sess.request("tools/call", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602);
+    let r = sess.call("no_such_tool", json!({})).await;
+    assert_eq!(text_of(&r), denial("no_such_tool"));
+}
+
+pub async fn mcp_registry_bad_input_is_refused(s: &TestServer) {
+    let app = s.create_app("Registry refusals").await;
+    let path = format!("/api/v1/apps/{app}/mcp_servers");
+    let cases = [
+        (json!({"displayName": "x"}), "serverType is required"),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL"}),
+            "needs exactly its own config",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://10.1.2.3/mcp"}}),
+            "private, loopback",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "ftp://x.example/mcp"}}),
+            "https://",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "transportType": "MCP_SERVER_TRANSPORT_TYPE_SSE"}}),
+            "HTTP+SSE",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "bearerToken": {"token": "a"}, "basicAuth": {"username": "u", "password": "p"}}}),
+            "exactly one",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "bearerToken": {"token": ""}}}),
+            "bearerToken.token is required",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "customHeader": {"headerName": "Bad Header", "headerValue": "v"}}}),
+            "not a valid HTTP header name",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_CLIENT_CREDENTIALS"}}}),
+            "needs clientId",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "bad prefix", "externalConfig": {"url": "https://x.example/mcp"}}),
+            "toolPrefix",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "nope": 1}}),
+            "nope",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "missing"}}),
+            "not in the catalog",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "configFields": {"command": "x", "shell": "sh"}}}),
+            "does not define",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-hosted"}}),
+            "configFields.command",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "configFields": {"command": "x", "args": "not json"}}}),
+            "JSON array",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-remote"}}),
+            "remote server",
+        ),
+        (
+            json!({"displayName": "x", "tunneled": true, "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp"}}),
+            "bridges",
+        ),
+    ];
+    for (body, needle) in cases {
+        let (st, v) = s.call(&s.admin, "POST", &path, Some(body.clone())).await;
+        assert!((400..=501).contains(&st), "{body} -> {st} {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(needle),
+            "{body}: expected `{needle}` in {v}"
+        );
+    }
+    // Nothing was stored.
+    let v = s.ok("GET", &path, None).await;
+    assert!(v["list"].as_array().unwrap().is_empty(), "{v}");
+    // Hosted servers run commands on the host: Super Admins only.
+    let (_, basic) = s
+        .user_with_token("basic-mcp@example.com", &["basic-user"])
+        .await;
+    let (st, _) = s
+        .call(&basic, "POST", &path, Some(json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED",
+            "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "configFields": {"command": "/bin/true"}}})))
+        .await;
+    assert_eq!(st, 403);
+    // A server whose credentials are refused is registered, with the failed discovery shown.
+    let fx = fixture(&["--require-bearer", "right"]);
+    let reg = s
+        .ok("POST", &path, Some(json!({"displayName": "Wrong token", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "wt",
+            "externalConfig": {"url": fx.url, "bearerToken": {"token": "wrong"}}})))
+        .await;
+    let report = &reg["mcpServer"]["chamberlainLastDiscovery"];
+    assert_eq!(report["ok"], false);
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the configured credentials"),
+        "{report}"
+    );
+    let server = reg["mcpServer"]["connectorId"].as_str().unwrap();
+    // A second server in the same app needs a prefix.
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            &path,
+            Some(
+                json!({"displayName": "Second", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+            "externalConfig": {"url": fx.url}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        v["message"].as_str().unwrap().contains("set toolPrefix"),
+        "{v}"
+    );
+    // Test connection says what failed without registering anything.
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/mcp_servers/test_connection",
+            Some(json!({"externalConfig": {"url": fx.url, "bearerToken": {"token": "wrong"}}})),
+        )
+        .await;
+    assert_eq!(v["reachable"], false);
+    assert!(v["failureReason"].as_str().unwrap().contains("401"), "{v}");
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/mcp_servers/test_connection",
+            Some(json!({"externalConfig": {"url": fx.url, "bearerToken": {"token": "right"}}})),
+        )
+        .await;
+    assert_eq!(v["reachable"], true, "{v}");
+    assert_ne!(v["toolCount"], "0");
+    // Fixing the credentials, then rediscovering, works; the new token is not served.
+    let v = s
+        .ok(
+            "POST",
+            &format!("{path}/{server}/credentials"),
+            Some(json!({"externalConfig": {"bearerToken": {"token": "right"}}})),
+        )
+        .await;
+    assert!(!v.to_string().contains("right\""), "{v}");
+    let v = s
+        .ok(
+            "POST",
+            &format!("{path}/{server}/resync_tools"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(v["chamberlainDiscovery"]["ok"], true, "{v}");
+    // Tool and toolset refusals.
+    let tools = tools_by_name(s, &app, server).await;
+    let echo = &tools["echo"];
+    let tpath = format!(
+        "/api/v1/apps/{app}/connectors/{server}/mcp_tools/{}",
+        echo["id"].as_str().unwrap()
+    );
+    for (body, needle) in [
+        (
+            json!({"tool": {"state": "MCP_TOOL_STATE_REMOVED"}, "updateMask": "state"}),
+            "only when its server stops listing",
+        ),
+        (
+            json!({"tool": {"state": "MCP_TOOL_STATE_UNSPECIFIED"}, "updateMask": "state"}),
+            "tool.state must be",
+        ),
+        (
+            json!({"tool": {"toolName": "renamed"}, "updateMask": "toolName"}),
+            "toolName",
+        ),
+        (
+            json!({"tool": {"state": "NOT_A_STATE"}, "updateMask": "state"}),
+            "NOT_A_STATE",
+        ),
+    ] {
+        let (st, v) = s.call(&s.admin, "POST", &tpath, Some(body.clone())).await;
+        assert_eq!(st, 400, "{body} -> {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    let sets = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            None,
+        )
+        .await;
+    let builtin = sets["profiles"][0]["id"].as_str().unwrap();
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets/{builtin}/tool_bindings"),
+            Some(json!({"mcpToolIds": [echo["id"]]})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        v["message"].as_str().unwrap().contains("maintains itself"),
+        "{v}"
+    );
+    let custom = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            Some(json!({"displayName": "C"})),
+        )
+        .await;
+    let cid = custom["profile"]["id"].as_str().unwrap();
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets/{cid}/tool_bindings"),
+            Some(json!({"mcpToolIds": ["nope"]})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a tool of server"),
+        "{v}"
+    );
+    let (st, _) = s
+        .call(
+            &s.admin,
+            "POST",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            Some(json!({"displayName": " "})),
+        )
+        .await;
+    assert_eq!(st, 400);
+    // Deleting the server removes its toolsets' entitlements.
+    let ent = custom["profile"]["appEntitlementId"].as_str().unwrap();
+    s.ok("DELETE", &format!("{path}/{server}"), Some(json!({})))
+        .await;
+    let (st, _) = s
+        .call(
+            &s.admin,
+            "GET",
+            &format!("/api/v1/apps/{app}/entitlements/{ent}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .call(&s.admin, "GET", &format!("{path}/{server}"), None)
+        .await;
+    assert_eq!(st, 404);
+}
+
+pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
+    let app = auto_app(s, "Hosted fixture").await;
+    let bin = fixture_bin();
+    let reg = s
+        .ok("POST", &format!("/api/v1/apps/{app}/mcp_servers"), Some(json!({
+            "displayName": "Hosted", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "hx",
+            "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                "configFields": {"command": bin.to_str().unwrap(), "args": "[\"--stdio\"]"}}})))
+        .await;
+    assert_eq!(
+        reg["mcpServer"]["chamberlainLastDiscovery"]["ok"], true,
+        "{reg}"
+    );
+    let server = reg["mcpServer"]["connectorId"].as_str().unwrap();
+    let tools = tools_by_name(s, &app, server).await;
+    // The server opted out of review: tools start approved.
+    assert_eq!(tools["echo"]["state"], "MCP_TOOL_STATE_APPROVED");
+    let sets = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            None,
+        )
+        .await;
+    let all = sets["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
+        .unwrap()
+        .clone();
+    let (dave, _) = s.user_with_token("dave@example.com", &["basic-user"]).await;
+    grant(
+        s,
+        &app,
+        all["appEntitlementId"].as_str().unwrap(),
+        &dave,
+        None,
+    )
+    .await;
+    let mcp_url = format!("{}/mcp", s.base);
+    let mut sess = Session::open(&mcp_url, &mcp_token(s, &dave, &mcp_url)).await;
+    assert!(sess.tool_names().await.contains(&"hx_echo".to_string()));
+    assert_eq!(
+        text_of(&sess.call("hx_echo", json!({"message": "over stdio"})).await),
+        "over stdio"
+    );
+    // Calls run concurrently over the one process.
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let http = sess.http.clone();
+            let (url, tok, sid) = (sess.url.clone(), sess.token.clone(), sess.id.clone());
+            tokio::spawn(async move {
+                let v: Value = http.post(&url).bearer_auth(tok).header("Mcp-Session-Id", sid)
+                    .json(&json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "hx_echo", "arguments": {"message": format!("m{i}")}}}))
+                    .send().await.unwrap().json().await.unwrap();
+                text_of(&v["result"]) == format!("m{i}")
+            })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.unwrap());
+    }
+}
