@@ -567,7 +567,7 @@ pub async fn register(
                 )));
             }
             let schema = entry.config_schema.clone().unwrap_or_default();
-            for (k, _) in &c.config_fields {
+            for k in c.config_fields.keys() {
                 if !schema.fields.iter().any(|f| &f.name == k) {
                     return Err(ApiError::invalid(format!(
                         "hostedConfig.configFields has `{k}`, which catalog entry `{}` does not define (fields: {})",

@@ -322,7 +322,7 @@ pub async fn search_tools(
             .filter(|v| !v.ends_with("_UNSPECIFIED"))
             .map(str::to_string)
             .collect();
-        (!vals.is_empty()).then(|| Filter::In(col, vals))
+        (!vals.is_empty()).then_some(Filter::In(col, vals))
     };
     filters.extend(enum_filter(
         "state",
