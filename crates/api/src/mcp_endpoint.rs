@@ -160,6 +160,19 @@ fn header_text(v: &str) -> String {
     v.to_string()
 }
 
+/// Opens a session id presented by `identity`: sealed by this server, theirs, not ended and
+/// within its lifetime.
+fn live_session(s: &AppState, identity: &McpIdentity, sid: &str) -> Option<SessionInfo> {
+    let info = session::open(&s.secrets, sid)?;
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    let fresh = now - info.t < chamberlain_gateway::SESSION_LIFETIME.as_secs() as i64;
+    (info.u == identity.user_id
+        && info.c == identity.client_id
+        && fresh
+        && !s.gateway.session_ended(&info.n))
+    .then_some(info)
+}
+
 /// `POST /mcp`.
 pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if !origin_allowed(&s, &headers) {
@@ -239,8 +252,8 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         caller.session_id = sid.clone();
         new_session = Some(sid);
     } else if let Some(sid) = &session_header {
-        match session::open(&s.secrets, sid) {
-            Some(info) if info.u == identity.user_id && info.c == identity.client_id => {
+        match live_session(&s, &identity, sid) {
+            Some(info) => {
                 if let Some(v) = &header_version {
                     if !LEGACY_VERSIONS.contains(&v.as_str()) {
                         return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, &format!("MCP-Protocol-Version `{v}` is not a version of this session; supported: {}", LEGACY_VERSIONS.join(", ")), None);
@@ -264,7 +277,16 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             .clone()
             .filter(|h| h.as_str() >= MODERN_VERSION)
     }) {
-        // Stateless (2026-07-28) request: headers must agree with the body.
+        // Stateless (2026-07-28) request: the body's _meta says who the client is, and the
+        // headers must agree with it.
+        if let (Some(h), Some(m)) = (&header_version, &meta_version) {
+            if h != m {
+                return rpc_error(StatusCode::BAD_REQUEST, &id, code::HEADER_MISMATCH, &format!("MCP-Protocol-Version header `{h}` differs from params._meta protocolVersion `{m}`"), None);
+            }
+        }
+        if answerable && meta_version.is_none() {
+            return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_PARAMS, "params._meta must carry io.modelcontextprotocol/protocolVersion (and clientCapabilities) on 2026-07-28 requests", None);
+        }
         if v != MODERN_VERSION {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -274,10 +296,15 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                 Some(json!({"supported": protocol::supported_versions(), "requested": v})),
             );
         }
-        if header_version.as_deref() != Some(v.as_str())
-            || meta_version.as_deref() != Some(v.as_str())
+        if header_version.is_none() {
+            return rpc_error(StatusCode::BAD_REQUEST, &id, code::HEADER_MISMATCH, "the MCP-Protocol-Version header is required and must equal params._meta protocolVersion", None);
+        }
+        if answerable
+            && !msg
+                .pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities")
+                .is_some_and(Value::is_object)
         {
-            return rpc_error(StatusCode::BAD_REQUEST, &id, code::HEADER_MISMATCH, "MCP-Protocol-Version header and params._meta protocolVersion must both be present and equal", None);
+            return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_PARAMS, "params._meta must carry io.modelcontextprotocol/clientCapabilities (an object) on 2026-07-28 requests", None);
         }
         if answerable {
             if header(&headers, "mcp-method").map(header_text).as_deref() != Some(method.as_str()) {
@@ -336,13 +363,11 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     let Some(answer) = protocol::handle(&s.gateway, &caller, &msg).await else {
         return StatusCode::ACCEPTED.into_response();
     };
-    let status = if answer.pointer("/error/code").and_then(Value::as_i64)
-        == Some(code::METHOD_NOT_FOUND)
-        && caller.modern()
-    {
-        StatusCode::NOT_FOUND
-    } else {
-        StatusCode::OK
+    // 2026-07-28 maps some JSON-RPC errors to HTTP statuses.
+    let status = match answer.pointer("/error/code").and_then(Value::as_i64) {
+        Some(code::METHOD_NOT_FOUND) if caller.modern() => StatusCode::NOT_FOUND,
+        Some(code::MISSING_CAPABILITY) if caller.modern() => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     };
     let mut resp = (status, axum::Json(answer)).into_response();
     if let Some(sid) = new_session {
@@ -442,10 +467,8 @@ pub async fn get(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let Some(sid) = header(&headers, "mcp-session-id") else {
         return (StatusCode::METHOD_NOT_ALLOWED, "GET needs an Mcp-Session-Id (legacy sessions); 2026-07-28 clients use subscriptions/listen").into_response();
     };
-    match session::open(&s.secrets, sid) {
-        Some(info) if info.u == identity.user_id && info.c == identity.client_id => {
-            notification_stream(&s, identity.user_id, None, None)
-        }
+    match live_session(&s, &identity, sid) {
+        Some(_) => notification_stream(&s, identity.user_id, None, None),
         _ => rpc_error(
             StatusCode::NOT_FOUND,
             &Value::Null,
@@ -456,21 +479,34 @@ pub async fn get(State(s): State<Shared>, headers: HeaderMap) -> Response {
     }
 }
 
-/// `DELETE /mcp`: ends a legacy session. Sessions keep no server state, so there is nothing
-/// to free; the client simply stops using the id.
+/// `DELETE /mcp`: ends a legacy session on every replica; its id then answers 404.
 pub async fn delete(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let identity = match authenticate(&s, &headers).await {
         Ok(i) => i,
         Err(resp) => return resp,
     };
-    match header(&headers, "mcp-session-id").and_then(|sid| session::open(&s.secrets, sid)) {
-        Some(info) if info.u == identity.user_id => StatusCode::OK.into_response(),
-        _ => rpc_error(
+    let Some(info) =
+        header(&headers, "mcp-session-id").and_then(|sid| live_session(&s, &identity, sid))
+    else {
+        return rpc_error(
             StatusCode::NOT_FOUND,
             &Value::Null,
             code::INVALID_REQUEST,
             "session not found",
             None,
-        ),
+        );
+    };
+    match s.gateway.end_session(&info.n).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "ending an MCP session failed");
+            rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &Value::Null,
+                code::INTERNAL,
+                "the session could not be ended; retry",
+                None,
+            )
+        }
     }
 }

@@ -77,7 +77,14 @@ pub struct Gateway {
     cursor: Mutex<String>,
     /// Serializes reloads, so an older snapshot never replaces a newer index.
     reload_lock: Mutex<()>,
+    /// Legacy sessions ended with DELETE (by nonce), on any replica, within their lifetime.
+    ended: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// Change event kind announcing an ended legacy session to every replica.
+pub const SESSION_ENDED_EVENT: &str = "mcp.session_ended";
+/// Lifetime of a legacy session; after it the client initializes again.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 impl Gateway {
     /// Builds the gateway and loads the index. Must run inside a tokio runtime.
@@ -100,6 +107,7 @@ impl Gateway {
             tokens: Mutex::new(HashMap::new()),
             cursor: Mutex::new(cursor),
             reload_lock: Mutex::new(()),
+            ended: std::sync::Mutex::new(HashMap::new()),
         });
         gw.reload().await?;
         Ok(gw)
@@ -430,6 +438,10 @@ impl Gateway {
         for e in &events {
             if e.kind == mcp::CHANGED_EVENT {
                 reload = true;
+            } else if e.kind == SESSION_ENDED_EVENT {
+                if let Some(n) = e.doc.get("n").and_then(Value::as_str) {
+                    self.mark_ended(n);
+                }
             } else if e.kind == "grant.changed" && index.app_ids.contains(&e.app_id) {
                 if let Some(au) = e.doc.get("appUserId").and_then(Value::as_str) {
                     if let Some(u) = mcp::account_owner(&self.store, au).await? {
@@ -446,6 +458,32 @@ impl Gateway {
         }
         *self.cursor.lock().await = last;
         Ok(())
+    }
+
+    /// Whether a legacy session (by its nonce) was ended.
+    pub fn session_ended(&self, nonce: &str) -> bool {
+        self.ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(nonce)
+    }
+
+    /// Ends a legacy session everywhere: recorded here at once and on other replicas from the
+    /// change event.
+    pub async fn end_session(&self, nonce: &str) -> Result<(), StoreError> {
+        self.mark_ended(nonce);
+        let doc = serde_json::json!({ "n": nonce });
+        write_tx!(self.store, &AuditCtx::system("mcp gateway"), |tx| {
+            jobs::append_event(tx, SESSION_ENDED_EVENT, "", &doc)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn mark_ended(&self, nonce: &str) {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        ended.retain(|_, at| at.elapsed() < SESSION_LIFETIME);
+        ended.insert(nonce.to_string(), Instant::now());
     }
 
     /// Tells a user's sessions their tools may have changed (this replica; others learn

@@ -29,6 +29,8 @@ pub mod code {
     pub const INTERNAL: i64 = -32603;
     /// Header and body disagree (2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
+    /// The request needs a client capability the client did not declare (2026-07-28).
+    pub const MISSING_CAPABILITY: i64 = -32021;
     /// Unsupported protocol version (2026-07-28).
     pub const UNSUPPORTED_VERSION: i64 = -32022;
 }
@@ -95,7 +97,13 @@ pub fn negotiate(requested: &str) -> &'static str {
 /// cache scope: lists vary per user).
 fn modern_result(caller: &Caller, mut result: Value, list: bool) -> Value {
     if caller.modern() {
-        result["resultType"] = json!("complete");
+        if result.get("resultType").is_none() {
+            result["resultType"] = json!("complete");
+        }
+        if result.get("_meta").is_none_or(|m| !m.is_object()) {
+            result["_meta"] = json!({});
+        }
+        result["_meta"]["io.modelcontextprotocol/serverInfo"] = server_info();
         if list {
             result["ttlMs"] = json!(0);
             result["cacheScope"] = json!("private");

@@ -821,6 +821,19 @@ pub async fn gateway_refuses_bad_tokens_and_sessions(s: &TestServer) {
     assert_eq!(v["error"]["code"], -32602);
     let r = sess.call("no_such_tool", json!({})).await;
     assert_eq!(text_of(&r), denial("no_such_tool"));
+    // DELETE ends the session: its id answers 404 from then on.
+    let resp = http
+        .delete(&mcp_url)
+        .bearer_auth(&tok)
+        .header("Mcp-Session-Id", &sess.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (st, _) = sess
+        .send(json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"}))
+        .await;
+    assert_eq!(st, 404);
 }
 
 pub async fn mcp_registry_bad_input_is_refused(s: &TestServer) {
@@ -1150,4 +1163,74 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
     for c in calls {
         assert!(c.await.unwrap());
     }
+}
+
+/// The official conformance suite against the gateway fronting the fixture (tools passed
+/// through without a prefix, everything approved and granted). Failures must match
+/// tests/conformance/gateway-expected-failures-<revision>.txt, which may only shrink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_conformance() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "Conformance fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({
+            "displayName": "Conformance fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sets = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            None,
+        )
+        .await;
+    let all = sets["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
+        .unwrap()
+        .clone();
+    let (user, _) = s
+        .user_with_token("conformance@example.com", &["basic-user"])
+        .await;
+    grant(
+        &s,
+        &app,
+        all["appEntitlementId"].as_str().unwrap(),
+        &user,
+        None,
+    )
+    .await;
+    let url = format!("{}/mcp", s.base);
+    let token = mcp_token(&s, &user, &url);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = tokio::process::Command::new("bash")
+        .arg(root.join("scripts/conformance"))
+        .args(["--header", &format!("Authorization: Bearer {token}"), &url])
+        .env("CONFORMANCE_EXPECTED", "gateway-expected-failures")
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "conformance against the gateway failed:\n{text}"
+    );
+    s.finish().await;
 }
