@@ -105,7 +105,8 @@ pub fn body_page_size(n: Option<i64>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn url_pairs(q: &str) -> Vec<(String, String)> {
+/// Decodes `application/x-www-form-urlencoded` pairs (a query string or a form body).
+pub fn url_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

@@ -260,6 +260,9 @@ impl Worker {
         if let Err(e) = engine.tick().await {
             errors.push(format!("waits and escalations: {e}"));
         }
+        if let Err(e) = crate::oauth::lifecycle::sweep(&self.state).await {
+            errors.push(format!("AI client lifecycle: {e}"));
+        }
         let hour = std::time::Duration::from_secs(3600);
         for kind in [ACCESS_JOB, AUTOMATION_JOB] {
             if let Err(e) = jobs::prune_finished(&self.state.store, kind, hour).await {

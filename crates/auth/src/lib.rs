@@ -6,6 +6,7 @@ pub mod assertion;
 pub mod client_secret;
 pub mod crypto;
 pub mod jws;
+pub mod password;
 pub mod tokens;
 
 /// Errors from this crate, worded for the client that caused them.

@@ -45,9 +45,43 @@ pub enum AdminCommand {
         /// Role(s), comma-separated [default: basic-user]
         #[arg(long, default_value = "basic-user")]
         role: String,
+        /// A password for signing in (AI clients' OAuth sign-in). Visible to other local users
+        /// in the process list; prefer --password-stdin.
+        #[arg(long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Set (or replace) a local user's sign-in password, read from standard input.
+    SetPassword {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input (the only way; the flag
+        /// makes scripts explicit: `printf '%s\n' "$PW" | chamberlain admin set-password --email E --password-stdin`).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Reads a password from the first line of standard input (without its line ending).
+fn password_from_stdin() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        bail!("no password on standard input: pipe it in, e.g. `printf '%s\\n' \"$PASSWORD\" | chamberlain admin …`");
+    }
+    Ok(pw)
+}
+
+/// Checks and hashes a password (Argon2id).
+fn hash_password(pw: &str) -> Result<String> {
+    chamberlain_auth::password::check_new(pw).map_err(anyhow::Error::msg)?;
+    chamberlain_auth::password::hash(pw).map_err(anyhow::Error::msg)
 }
 
 fn parse_roles(s: &str) -> Result<Vec<String>> {
@@ -126,11 +160,19 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
             email,
             display_name,
             role,
+            password,
+            password_stdin,
             output,
         } => {
             if !email.contains('@') {
                 bail!("`{email}` is not an email address");
             }
+            let password = match (password, password_stdin) {
+                (Some(p), _) => Some(p),
+                (None, true) => Some(password_from_stdin()?),
+                (None, false) => None,
+            };
+            let phc = password.as_deref().map(hash_password).transpose()?;
             let now = Timestamp::now();
             let user = User {
                 id: new_id(),
@@ -146,11 +188,34 @@ pub async fn run(db: &DbArgs, cmd: AdminCommand) -> Result<()> {
                 updated_at: Some(now),
                 ..Default::default()
             };
-            chamberlain_store::write_tx!(store, &audit, |tx| { tx.create(&user).await })?;
+            chamberlain_store::write_tx!(store, &audit, |tx| {
+                tx.create(&user).await?;
+                if let Some(phc) = &phc {
+                    chamberlain_store::repo::web_auth::set_password(tx, &user.id, phc).await?;
+                }
+                Ok(())
+            })?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string(&user)?),
                 Output::Text => println!("Created user {} ({})", user.id, user.email),
             }
+        }
+        AdminCommand::SetPassword {
+            email,
+            password_stdin,
+        } => {
+            if !password_stdin {
+                bail!("pass --password-stdin and pipe the password in (it is never taken from the command line)");
+            }
+            let pw = password_from_stdin()?;
+            let phc = hash_password(&pw)?;
+            let user = chamberlain_store::repo::web_auth::user_by_email(&store, &email)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user has the email address `{email}`"))?;
+            chamberlain_store::write_tx!(store, &audit, |tx| {
+                chamberlain_store::repo::web_auth::set_password(tx, &user.id, &phc).await
+            })?;
+            println!("Password set for {} ({})", user.email, user.id);
         }
     }
     store.close().await;

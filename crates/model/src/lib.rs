@@ -5,6 +5,7 @@
 //! strings, `[]`, `{}`, `null` for unset messages and timestamps), int64 as strings, RFC 3339
 //! timestamps and protobuf duration strings. No I/O happens in this crate.
 
+pub mod ai_governance;
 pub mod app;
 pub mod catalog;
 pub mod directory;

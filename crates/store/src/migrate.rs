@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: None,
     },
     Migration {
+        version: 14,
+        name: "oauth",
+        sql: include_str!("../migrations/0014_oauth.sql"),
+        postgres: None,
+    },
+    Migration {
         version: 15,
         name: "mcp",
         sql: include_str!("../migrations/0015_mcp.sql"),

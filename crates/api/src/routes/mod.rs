@@ -2,6 +2,7 @@
 //! path, operationId and schema names. The router and the OpenAPI document are both built from
 //! this one table, so they cannot disagree.
 
+pub mod ai_governance;
 pub mod app_users;
 pub mod apps;
 pub mod bindings;
@@ -11,6 +12,7 @@ pub mod connectors;
 pub mod directories;
 pub mod entitlement_rules;
 pub mod entitlements;
+pub mod external_clients;
 pub mod iam;
 pub mod mcp;
 pub mod mcp_tools;
@@ -290,6 +292,18 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/iam/personal_clients/{id}" "c1.api.iam.v1.PersonalClientService.Get" ["Personal Client"] NONE => "c1.api.iam.v1.PersonalClientServiceGetResponse", iam::get_client),
         route!(DELETE "/api/v1/iam/personal_clients/{id}" "c1.api.iam.v1.PersonalClientService.Delete" ["Personal Client"] Some("c1.api.iam.v1.PersonalClientServiceDeleteRequestInput") => "c1.api.iam.v1.PersonalClientServiceDeleteResponse", iam::delete_client),
         route!(GET "/api/v1/iam/roles" "c1.api.iam.v1.Roles.List" ["Role"] NONE => "c1.api.iam.v1.ListRolesResponse", iam::list_roles),
+        // AI clients of the MCP gateway
+        route!(POST "/api/v1/search/iam/external_clients" "c1.api.iam.v1.ExternalClientSearchService.Search" ["External Client"] Some("c1.api.iam.v1.ExternalClientSearchServiceSearchRequest") => "c1.api.iam.v1.ExternalClientSearchServiceSearchResponse", external_clients::search),
+        route!(ext GET "/api/v1/iam/external_clients/self" "chamberlain.v1.ExternalClients.ListOwn" ["External Client"] NONE => "c1.api.iam.v1.ExternalClientSearchServiceSearchResponse", external_clients::list_own),
+        route!(ext POST "/api/v1/iam/external_clients/self/{mcp_client_id}/revoke" "chamberlain.v1.ExternalClients.RevokeOwn" ["External Client"] NONE => "chamberlain.v1.ExternalClientResponse", external_clients::revoke_own),
+        route!(ext POST "/api/v1/iam/external_clients/{mcp_client_id}/users/{user_id}/close" "chamberlain.v1.ExternalClients.CloseForUser" ["External Client"] NONE => "chamberlain.v1.ExternalClientResponse", external_clients::close_user),
+        route!(ext POST "/api/v1/iam/external_clients/{mcp_client_id}/kill" "chamberlain.v1.ExternalClients.Kill" ["External Client"] NONE => "chamberlain.v1.ExternalClientKillResponse", external_clients::kill),
+        route!(ext POST "/api/v1/iam/external_clients/{mcp_client_id}/reopen" "chamberlain.v1.ExternalClients.Reopen" ["External Client"] NONE => "chamberlain.v1.ExternalClientKillResponse", external_clients::reopen),
+        // AI governance settings
+        route!(GET "/api/v1/settings/ai-governance" "c1.api.ai_governance.v1.AIGovernanceSettingsService.Get" ["AI Governance Settings"] NONE => "c1.api.ai_governance.v1.GetAIGovernanceSettingsResponse", ai_governance::get),
+        route!(POST "/api/v1/settings/ai-governance" "c1.api.ai_governance.v1.AIGovernanceSettingsService.Update" ["AI Governance Settings"] Some("c1.api.ai_governance.v1.UpdateAIGovernanceSettingsRequest") => "c1.api.ai_governance.v1.UpdateAIGovernanceSettingsResponse", ai_governance::update),
+        route!(GET "/api/v1/settings/ai-governance/history" "c1.api.ai_governance.v1.AIGovernanceSettingsService.ListHistory" ["AI Governance Settings"] NONE => "c1.api.ai_governance.v1.ListAIGovernanceSettingsHistoryResponse", ai_governance::history),
+        route!(GET "/api/v1/settings/ai-governance/tenant-defaults" "c1.api.ai_governance.v1.AIGovernanceSettingsService.GetTenantDefaults" ["AI Governance Settings"] NONE => "c1.api.ai_governance.v1.GetTenantDefaultsResponse", ai_governance::tenant_defaults),
         route!(GET "/api/v1/auth/introspect" "c1.api.auth.v1.Auth.Introspect" ["Auth"] NONE => "c1.api.auth.v1.IntrospectResponse", iam::introspect),
         // Policies
         route!(POST "/api/v1/policies/validate/cel" "c1.api.policy.v1.PolicyValidate.ValidateCEL" ["Policy"] Some("c1.api.policy.v1.EditorValidateRequest") => "c1.api.policy.v1.EditorValidateResponse", policies::validate_cel),
@@ -327,8 +341,9 @@ pub fn table() -> Vec<Route> {
     ]
 }
 
-/// Routes that need no access token: token issuance, key set, health, metrics, OpenAPI, and
-/// webhook callback URLs (their token is the credential).
+/// Routes that need no access token: token issuance, key set, health, metrics, OpenAPI,
+/// webhook callback URLs (their token is the credential), and the OAuth authorization server
+/// for AI clients (discovery, registration, authorization, sign-in pages).
 pub fn public(_state: Shared) -> Router<Shared> {
     Router::new()
         .route("/auth/v1/token", axum::routing::post(token::token))
@@ -342,6 +357,36 @@ pub fn public(_state: Shared) -> Router<Shared> {
             axum::routing::post(crate::mcp_endpoint::post)
                 .get(crate::mcp_endpoint::get)
                 .delete(crate::mcp_endpoint::delete),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(token::metadata),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            axum::routing::get(crate::oauth::metadata::protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            axum::routing::get(crate::oauth::metadata::protected_resource),
+        )
+        .route(
+            "/auth/v1/authorize",
+            axum::routing::get(crate::oauth::authorize::authorize)
+                .post(crate::oauth::authorize::decide),
+        )
+        .route(
+            "/auth/v1/register",
+            axum::routing::post(crate::oauth::register::register),
+        )
+        .route(
+            "/auth/v1/signin",
+            axum::routing::get(crate::oauth::session::signin_page)
+                .post(crate::oauth::session::signin_submit),
+        )
+        .route(
+            "/auth/v1/signout",
+            axum::routing::post(crate::oauth::session::signout),
         )
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))

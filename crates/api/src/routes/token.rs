@@ -1,5 +1,7 @@
-//! `/auth/v1/token` (OAuth 2.0 client credentials, as C1 issues them), `/auth/v1/jwks`, and the
-//! authorization server metadata. Errors use OAuth's `{error, error_description}` shape.
+//! `/auth/v1/token` (OAuth 2.0 client credentials, as C1 issues them; and the
+//! `authorization_code` / `refresh_token` grants of AI clients, handled in `crate::oauth`),
+//! `/auth/v1/jwks`, and the authorization server metadata. Errors use OAuth's
+//! `{error, error_description}` shape.
 
 use crate::state::Shared;
 use axum::body::Bytes;
@@ -23,6 +25,11 @@ struct TokenRequest {
     client_secret: String,
     client_assertion: String,
     client_assertion_type: String,
+    code: String,
+    redirect_uri: String,
+    code_verifier: String,
+    refresh_token: String,
+    resource: String,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
@@ -69,10 +76,37 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Box<R
             "client_secret" => req.client_secret = v,
             "client_assertion" => req.client_assertion = v,
             "client_assertion_type" => req.client_assertion_type = v,
+            "code" => req.code = v,
+            "redirect_uri" => req.redirect_uri = v,
+            "code_verifier" => req.code_verifier = v,
+            "refresh_token" => req.refresh_token = v,
+            "resource" => req.resource = v,
             _ => {}
         }
     }
     Ok(req)
+}
+
+/// HTTP Basic client credentials (`client_secret_basic`, RFC 6749 §2.3.1: each part
+/// form-urlencoded).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((
+        crate::extract::percent_decode(id),
+        crate::extract::percent_decode(secret),
+    ))
 }
 
 /// `POST /auth/v1/token`.
@@ -81,15 +115,34 @@ pub async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    if req.grant_type != "client_credentials" {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            format!(
-                "grant_type `{}` is not supported; use client_credentials",
-                req.grant_type
-            ),
-        );
+    match req.grant_type.as_str() {
+        "client_credentials" => {}
+        "authorization_code" | "refresh_token" => {
+            let p = crate::oauth::grants::TokenParams {
+                client_id: req.client_id.clone(),
+                client_secret: req.client_secret.clone(),
+                basic: basic_credentials(&headers),
+                code: req.code.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                code_verifier: req.code_verifier.clone(),
+                refresh_token: req.refresh_token.clone(),
+                resource: req.resource.clone(),
+            };
+            return if req.grant_type == "authorization_code" {
+                crate::oauth::grants::authorization_code(&s, &p).await
+            } else {
+                crate::oauth::grants::refresh_token(&s, &p).await
+            };
+        }
+        other => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!(
+                    "grant_type `{other}` is not supported; use client_credentials (API clients), or authorization_code and refresh_token (AI clients)"
+                ),
+            );
+        }
     }
     if req.client_id.is_empty() {
         return oauth_error(
@@ -178,15 +231,8 @@ pub async fn jwks(State(s): State<Shared>) -> Json<Value> {
     Json(s.issuer.jwks())
 }
 
-/// `GET /.well-known/oauth-authorization-server` (RFC 8414).
-pub async fn metadata(State(s): State<Shared>) -> Json<Value> {
-    let base = s.public_url.trim_end_matches('/');
-    Json(json!({
-        "issuer": base,
-        "token_endpoint": format!("{base}/auth/v1/token"),
-        "jwks_uri": format!("{base}/auth/v1/jwks"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-    }))
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): see
+/// `crate::oauth::metadata::authorization_server`.
+pub async fn metadata(state: State<Shared>) -> Json<Value> {
+    crate::oauth::metadata::authorization_server(state).await
 }

@@ -6,6 +6,7 @@ mod directories;
 mod harness;
 mod jobs;
 mod mcp;
+mod oauth;
 mod policies;
 mod sync;
 mod tasks;
@@ -20,6 +21,10 @@ use directories::{
     directory_bad_input_is_refused, directory_merge_rules_conflicts_and_preview,
 };
 use jobs::jobs_leases_locks_and_events;
+use oauth::{
+    oauth_client_metadata_documents, oauth_flow_pkce_codes_and_refresh_rotation,
+    oauth_lifecycle_and_switches, oauth_refusals_are_clear,
+};
 use policies::cel_validation_reports_markers;
 
 use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
@@ -49,6 +54,10 @@ on_both_backends!(
     gateway_refuses_bad_tokens_and_sessions,
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,
+    oauth_flow_pkce_codes_and_refresh_rotation,
+    oauth_refusals_are_clear,
+    oauth_client_metadata_documents,
+    oauth_lifecycle_and_switches,
     apps_crud_update_mask_and_delete,
     pagination_is_clamped_stable_and_tokens_are_checked,
     entitlements_members_and_grants,

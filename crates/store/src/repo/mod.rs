@@ -1,6 +1,7 @@
 //! Repositories: how each C1 object maps to its table, and the operations that change more than
 //! one row (grants and their propagation, owners, cascading deletes).
 
+pub mod ai_governance;
 pub mod catalogs;
 pub mod clients;
 pub mod connectors;
@@ -9,11 +10,13 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod mcp;
+pub mod oauth;
 pub mod owners;
 pub mod policies;
 pub mod settings;
 pub mod syslog;
 pub mod tasks;
+pub mod web_auth;
 pub mod webhooks;
 
 use crate::record::{Col, Record};
