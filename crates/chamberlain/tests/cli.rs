@@ -415,3 +415,124 @@ async fn sync_import_command_goes_through_the_api() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no finished sync"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Runs `chamberlain admin <args>` with `stdin` piped in.
+fn admin_with_stdin(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg("admin")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn local_passwords_are_set_from_stdin_and_never_echoed() {
+    let dir = temp_dir();
+    let d = dir.to_str().unwrap();
+    let pw = "a long enough passphrase";
+    let out = admin_with_stdin(
+        &[
+            "create-user",
+            "--data-dir",
+            d,
+            "--email",
+            "ada@example.com",
+            "--display-name",
+            "Ada",
+            "--password-stdin",
+            "--output",
+            "json",
+        ],
+        &format!("{pw}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(pw));
+    // Too short, no --password-stdin, unknown user: refused with what to fix.
+    let short = admin_with_stdin(
+        &[
+            "set-password",
+            "--data-dir",
+            d,
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let no_flag = admin_with_stdin(
+        &[
+            "set-password",
+            "--data-dir",
+            d,
+            "--email",
+            "ada@example.com",
+        ],
+        "x\n",
+    );
+    assert!(String::from_utf8_lossy(&no_flag.stderr).contains("--password-stdin"));
+    let unknown = admin_with_stdin(
+        &[
+            "set-password",
+            "--data-dir",
+            d,
+            "--email",
+            "nobody@example.com",
+            "--password-stdin",
+        ],
+        "another long passphrase\n",
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user has the email address"));
+    let new_pw = "another long passphrase";
+    let ok = admin_with_stdin(
+        &[
+            "set-password",
+            "--data-dir",
+            d,
+            "--email",
+            "ADA@example.com",
+            "--password-stdin",
+        ],
+        &format!("{new_pw}\n"),
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&ok.stdout).contains(new_pw));
+    // The database holds an Argon2id hash of the new password only.
+    let store = chamberlain_store::Store::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("chamberlain.db").display()
+    ))
+    .await
+    .unwrap();
+    let phc =
+        chamberlain_store::repo::web_auth::password_hash(&store, user["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(phc.starts_with("$argon2id$"));
+    assert!(chamberlain_auth::password::verify(new_pw, &phc));
+    assert!(!chamberlain_auth::password::verify(pw, &phc));
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

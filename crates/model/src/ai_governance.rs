@@ -363,12 +363,14 @@ mod tests {
     #[test]
     fn unknown_fields_and_bad_orders_are_refused() {
         assert!(serde_json::from_str::<AiGovernanceSettings>(r#"{"nope":1}"#).is_err());
-        let mut s = AiGovernanceSettings::default();
-        s.default_client_lifecycle = Some(McpClientLifecycleConfig {
-            inactivity_hide_after: Some(Duration::from_secs(100)),
-            inactivity_close_after: Some(Duration::from_secs(10)),
-            retention_delete_after: None,
-        });
+        let s = AiGovernanceSettings {
+            default_client_lifecycle: Some(McpClientLifecycleConfig {
+                inactivity_hide_after: Some(Duration::from_secs(100)),
+                inactivity_close_after: Some(Duration::from_secs(10)),
+                retention_delete_after: None,
+            }),
+            ..Default::default()
+        };
         assert!(s.validate().unwrap_err().contains("inactivityHideAfter"));
     }
 

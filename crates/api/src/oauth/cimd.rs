@@ -18,8 +18,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a fetched document is reused.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
 
-static CACHE: Mutex<Option<HashMap<(String, String), (Instant, ClientMetadata)>>> =
-    Mutex::new(None);
+type Cache = HashMap<(String, String), (Instant, ClientMetadata)>;
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
 /// Whether `client_id` is a metadata-document URL (https, or http on an allow-listed host).
 pub fn is_url(state: &AppState, client_id: &str) -> bool {

@@ -12,6 +12,10 @@
 //! - `lifecycle`: the ACTIVE → HIDDEN → CLOSED → DELETED sweep and purging of expired
 //!   credentials, run by the worker's access housekeeping.
 
+// Refusals here are finished HTTP responses (pages, redirects, OAuth errors) returned on the
+// error path of a request; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod authorize;
 pub mod cimd;
 pub mod grants;
@@ -226,7 +230,8 @@ fn unavailable() -> Response {
 }
 
 /// Per-server caches, keyed by public URL (a process may run several servers, as tests do).
-static SETTINGS: Mutex<Option<HashMap<String, (Instant, AiGovernanceSettings)>>> = Mutex::new(None);
+type SettingsMap = HashMap<String, (Instant, AiGovernanceSettings)>;
+static SETTINGS: Mutex<Option<SettingsMap>> = Mutex::new(None);
 
 /// The AI governance settings, cached for at most [`SETTINGS_CACHE`]; a change made through
 /// this server replaces the cached copy at once ([`settings_changed`]).
@@ -253,7 +258,8 @@ pub fn settings_changed(state: &AppState, s: &AiGovernanceSettings) {
 }
 
 /// Failed sign-ins per (server, email) in the current window.
-static FAILURES: Mutex<Option<HashMap<(String, String), (Instant, u32)>>> = Mutex::new(None);
+type FailureMap = HashMap<(String, String), (Instant, u32)>;
+static FAILURES: Mutex<Option<FailureMap>> = Mutex::new(None);
 /// Failed sign-ins allowed per email per window.
 pub const SIGNIN_MAX_FAILURES: u32 = 5;
 /// The window.
