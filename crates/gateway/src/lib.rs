@@ -109,6 +109,7 @@ impl Gateway {
             reload_lock: Mutex::new(()),
             ended: std::sync::Mutex::new(HashMap::new()),
         });
+        gw.refresh_settings().await?;
         gw.reload().await?;
         Ok(gw)
     }
@@ -410,8 +411,15 @@ impl Gateway {
     /// 30 s as a safety net. Runs until the process ends.
     pub async fn watch(self: Arc<Self>) {
         let mut last_full = Instant::now();
+        let mut last_settings = Instant::now() - Duration::from_secs(60);
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
+            if last_settings.elapsed() > Duration::from_secs(2) {
+                last_settings = Instant::now();
+                if let Err(e) = self.refresh_settings().await {
+                    tracing::warn!(error = %e, "gateway: reading AI governance settings failed");
+                }
+            }
             if let Err(e) = self.poll_events().await {
                 tracing::warn!(error = %e, "gateway: reading change events failed");
             }
@@ -422,6 +430,19 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// Applies the AI-governance settings: how new tools start and the tenant switch.
+    pub async fn refresh_settings(&self) -> Result<(), StoreError> {
+        let s = chamberlain_store::repo::ai_governance::load(&self.store).await?;
+        self.set_settings(
+            ToolDefaults {
+                require_tool_approval: s.require_tool_approval,
+                default_classification: s.default_tool_classification,
+            },
+            s.enabled,
+        );
+        Ok(())
     }
 
     async fn poll_events(&self) -> Result<(), StoreError> {

@@ -16,17 +16,8 @@ wire_enum!(
     }
 );
 
-wire_enum!(
-    /// `TOOL_CLASSIFICATION_*`.
-    ToolClassification {
-        Unspecified = "TOOL_CLASSIFICATION_UNSPECIFIED",
-        Read = "TOOL_CLASSIFICATION_READ",
-        Write = "TOOL_CLASSIFICATION_WRITE",
-        Destructive = "TOOL_CLASSIFICATION_DESTRUCTIVE",
-        Sensitive = "TOOL_CLASSIFICATION_SENSITIVE",
-        Dangerous = "TOOL_CLASSIFICATION_DANGEROUS",
-    }
-);
+/// Shared with the tools themselves.
+pub use crate::mcp::ToolClassification;
 
 wire_enum!(
     /// `AUDIT_VERBOSITY_*`.

@@ -69,7 +69,17 @@ pub fn fixture(args: &[&str]) -> Fixture {
     Fixture { url, child }
 }
 
-/// A gateway token for `user` (what the authorization server issues to an AI client).
+/// A user with a password whose AI client was authorized through the real OAuth flow
+/// (registration, sign-in, consent, PKCE code exchange): (user id, gateway access token).
+pub async fn ai_user(s: &TestServer, email: &str) -> (String, String) {
+    let id = crate::oauth::user_with_password(s, email).await;
+    let (_, token, _) =
+        crate::oauth::connect(s, &crate::oauth::browser(), "Test AI client", email).await;
+    (id, token)
+}
+
+/// A token signed by the server for `resource` without an authorization behind it (for
+/// refusal tests only).
 pub fn mcp_token(s: &TestServer, user: &str, resource: &str) -> String {
     let now = chamberlain_model::Timestamp::now().unix_seconds();
     s.state
@@ -351,11 +361,8 @@ pub async fn gateway_governs_tools_end_to_end(s: &TestServer) {
     assert_eq!(tools["echo"]["chamberlainExposedName"], "fx_echo");
 
     // Alice's AI client connects: no grants, no tools.
-    let (alice, _) = s
-        .user_with_token("alice@example.com", &["basic-user"])
-        .await;
+    let (alice, tok) = ai_user(s, "alice@example.com").await;
     let mcp_url = format!("{}/mcp", s.base);
-    let tok = mcp_token(s, &alice, &mcp_url);
     let mut sess = Session::open(&mcp_url, &tok).await;
     assert!(sess.tool_names().await.is_empty());
 
@@ -708,8 +715,8 @@ pub async fn gateway_refuses_bad_tokens_and_sessions(s: &TestServer) {
     let (bob, api_token) = s.user_with_token("bob@example.com", &["basic-user"]).await;
     let other = mcp_token(s, &bob, "https://elsewhere.example/mcp");
     for (tok, why) in [
-        (api_token.as_str(), "not bound"),
-        (other.as_str(), "not bound"),
+        (api_token.as_str(), "API token"),
+        (other.as_str(), "is for the resource"),
         ("eyJhbGciOiJFZERTQSJ9.e30.AAAA", ""),
     ] {
         let resp = http
@@ -727,7 +734,7 @@ pub async fn gateway_refuses_bad_tokens_and_sessions(s: &TestServer) {
         assert!(c.contains("invalid_token") && c.contains(why), "{c}");
     }
     // The gateway's token does not open the API either.
-    let tok = mcp_token(s, &bob, &mcp_url);
+    let (_, tok) = ai_user(s, "bob-ai@example.com").await;
     let (st, v) = s.call(&tok, "GET", "/api/v1/users", None).await;
     assert_eq!(st, 401, "{v}");
     assert!(
@@ -739,10 +746,7 @@ pub async fn gateway_refuses_bad_tokens_and_sessions(s: &TestServer) {
     );
     // Sessions: forged, another user's, missing.
     let sess = Session::open(&mcp_url, &tok).await;
-    let (carol, _) = s
-        .user_with_token("carol@example.com", &["basic-user"])
-        .await;
-    let carol_tok = mcp_token(s, &carol, &mcp_url);
+    let (_, carol_tok) = ai_user(s, "carol@example.com").await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
     for (t, sid) in [
         (&carol_tok, sess.id.clone()),
@@ -1131,7 +1135,7 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
         .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
         .unwrap()
         .clone();
-    let (dave, _) = s.user_with_token("dave@example.com", &["basic-user"]).await;
+    let (dave, dave_tok) = ai_user(s, "dave@example.com").await;
     grant(
         s,
         &app,
@@ -1141,7 +1145,7 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
     )
     .await;
     let mcp_url = format!("{}/mcp", s.base);
-    let mut sess = Session::open(&mcp_url, &mcp_token(s, &dave, &mcp_url)).await;
+    let mut sess = Session::open(&mcp_url, &dave_tok).await;
     assert!(sess.tool_names().await.contains(&"hx_echo".to_string()));
     assert_eq!(
         text_of(&sess.call("hx_echo", json!({"message": "over stdio"})).await),
@@ -1201,9 +1205,7 @@ async fn gateway_conformance() {
         .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
         .unwrap()
         .clone();
-    let (user, _) = s
-        .user_with_token("conformance@example.com", &["basic-user"])
-        .await;
+    let (user, token) = ai_user(&s, "conformance@example.com").await;
     grant(
         &s,
         &app,
@@ -1213,7 +1215,6 @@ async fn gateway_conformance() {
     )
     .await;
     let url = format!("{}/mcp", s.base);
-    let token = mcp_token(&s, &user, &url);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = tokio::process::Command::new("bash")
         .arg(root.join("scripts/conformance"))

@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const REDIRECT: &str = "http://127.0.0.1:7777/callback";
 
 /// A browser: keeps cookies, does not follow redirects (the test reads each one).
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -78,7 +78,7 @@ fn location(resp: &reqwest::Response) -> String {
 }
 
 /// Creates an enabled local user with the test password; returns the user id.
-async fn user_with_password(s: &TestServer, email: &str) -> String {
+pub(crate) async fn user_with_password(s: &TestServer, email: &str) -> String {
     let id = s.local_user(email, "Ada", &[]).await;
     let phc = chamberlain_auth::password::hash(PASSWORD).unwrap();
     chamberlain_store::write_tx!(s.store, &AuditCtx::system("test"), |tx| {
@@ -276,7 +276,7 @@ async fn mcp(s: &TestServer, token: Option<&str>) -> Result<String, (u16, String
 }
 
 /// A whole authorization for a new public client: (client id, access token, refresh token).
-async fn connect(
+pub(crate) async fn connect(
     s: &TestServer,
     b: &reqwest::Client,
     name: &str,
