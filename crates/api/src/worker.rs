@@ -263,6 +263,9 @@ impl Worker {
         if let Err(e) = crate::oauth::lifecycle::sweep(&self.state).await {
             errors.push(format!("AI client lifecycle: {e}"));
         }
+        if let Err(e) = self.scheduled_discovery().await {
+            errors.push(format!("MCP tool discovery: {e}"));
+        }
         let hour = std::time::Duration::from_secs(3600);
         for kind in [ACCESS_JOB, AUTOMATION_JOB] {
             if let Err(e) = jobs::prune_finished(&self.state.store, kind, hour).await {
@@ -277,6 +280,44 @@ impl Worker {
                 error: errors.join("; "),
             }
         }
+    }
+
+    /// Re-discovers the tools of MCP servers whose last discovery is older than the tenant's
+    /// discovery interval (when auto discovery is on). Failures are recorded on the server.
+    async fn scheduled_discovery(&self) -> Result<(), chamberlain_store::StoreError> {
+        let settings = chamberlain_store::repo::ai_governance::load(&self.state.store).await?;
+        if !settings.auto_discovery_enabled {
+            return Ok(());
+        }
+        let interval = settings
+            .discovery_interval
+            .map(|d| d.seconds)
+            .filter(|s| *s > 0)
+            .unwrap_or(86_400);
+        let now = Timestamp::now();
+        let due: Vec<String> = self
+            .state
+            .gateway
+            .index()
+            .servers
+            .values()
+            .filter(|s| {
+                s.chamberlain_last_discovery
+                    .as_ref()
+                    .and_then(|d| d.at)
+                    .is_none_or(|at| now.as_micros() - at.as_micros() >= interval * 1_000_000)
+            })
+            .map(|s| s.connector_id.clone())
+            .collect();
+        for id in due {
+            let report = self
+                .state
+                .gateway
+                .discover(&id, &AuditCtx::system("scheduled tool discovery"))
+                .await?;
+            tracing::info!(server = %id, ok = report.ok, added = report.added, changed = report.changed, removed = report.removed, "scheduled MCP tool discovery");
+        }
+        Ok(())
     }
 
     /// Runs every enabled membership automation and per-entitlement automation.

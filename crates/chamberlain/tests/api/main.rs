@@ -44,6 +44,7 @@ use webhooks::{
 use mcp::{
     gateway_governs_tools_end_to_end, gateway_refuses_bad_tokens_and_sessions,
     hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
+    scheduled_discovery_picks_up_changes,
 };
 
 use harness::TestServer;
@@ -54,6 +55,7 @@ on_both_backends!(
     gateway_refuses_bad_tokens_and_sessions,
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,
+    scheduled_discovery_picks_up_changes,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

@@ -1235,3 +1235,67 @@ async fn gateway_conformance() {
     );
     s.finish().await;
 }
+
+pub async fn scheduled_discovery_picks_up_changes(s: &TestServer) {
+    let tools_file =
+        std::env::temp_dir().join(format!("mcp-tools-{}.json", chamberlain_model::new_id()));
+    std::fs::write(&tools_file, "[]").unwrap();
+    let fx = fixture(&[
+        "--only-generated",
+        "--tools-file",
+        tools_file.to_str().unwrap(),
+    ]);
+    let app = s.create_app("Scheduled discovery").await;
+    let reg = s
+        .ok("POST", &format!("/api/v1/apps/{app}/mcp_servers"), Some(json!({
+            "displayName": "Scheduled", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "sd",
+            "externalConfig": {"url": fx.url}})))
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!tools_by_name(s, &app, &server)
+        .await
+        .contains_key("new_tool"));
+    std::fs::write(
+        &tools_file,
+        r#"[{"name": "new_tool", "description": "appeared later"}]"#,
+    )
+    .unwrap();
+    // Not due yet (the default interval is a day): nothing changes on its own.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!tools_by_name(s, &app, &server)
+        .await
+        .contains_key("new_tool"));
+    // Age the last discovery past the interval: the worker's housekeeping rediscovers.
+    let mut stored: chamberlain_model::mcp::McpServer =
+        chamberlain_store::record::get(s.store.pool(), &server, false)
+            .await
+            .unwrap()
+            .unwrap();
+    let old = chamberlain_model::Timestamp::from_micros(
+        chamberlain_model::Timestamp::now().as_micros() - 2 * 86_400 * 1_000_000,
+    );
+    stored.chamberlain_last_discovery.as_mut().unwrap().at = Some(old);
+    chamberlain_store::write_tx!(
+        s.store,
+        &chamberlain_store::AuditCtx::system("test"),
+        |tx| {
+            tx.update(&stored).await?;
+            chamberlain_gateway::registry::changed(tx, &app).await
+        }
+    )
+    .unwrap();
+    let mut found = false;
+    for _ in 0..100 {
+        if let Some(t) = tools_by_name(s, &app, &server).await.get("new_tool") {
+            assert_eq!(t["state"], "MCP_TOOL_STATE_PENDING_REVIEW");
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "scheduled discovery did not run");
+    let _ = std::fs::remove_file(&tools_file);
+}
