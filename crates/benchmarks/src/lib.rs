@@ -20,6 +20,15 @@ pub fn peak_rss_kib() -> u64 {
 /// Serves the real HTTP application in-process on a free port (no background worker) and
 /// returns its base URL and a super admin's access token.
 pub async fn serve(store: &chamberlain_store::Store) -> anyhow::Result<(String, String)> {
+    let (base, token, _) = serve_with_state(store).await?;
+    Ok((base, token))
+}
+
+/// [`serve`], also returning the server's state (for benchmarks that need its issuer or
+/// gateway).
+pub async fn serve_with_state(
+    store: &chamberlain_store::Store,
+) -> anyhow::Result<(String, String, std::sync::Arc<chamberlain_api::AppState>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -38,11 +47,12 @@ pub async fn serve(store: &chamberlain_store::Store) -> anyhow::Result<(String, 
         jobs,
         gateway,
     });
+    let served = state.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, chamberlain_api::app(state)).await;
+        let _ = axum::serve(listener, chamberlain_api::app(served)).await;
     });
     let token = admin_token(store, &base, &addr.to_string()).await?;
-    Ok((base, token))
+    Ok((base, token, state))
 }
 
 async fn admin_token(
