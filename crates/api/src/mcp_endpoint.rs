@@ -275,12 +275,20 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         return StatusCode::ACCEPTED.into_response();
     };
     // 2026-07-28 maps some JSON-RPC errors to HTTP statuses.
-    let status = match answer.pointer("/error/code").and_then(Value::as_i64) {
+    let status = match answer.error_code() {
         Some(code::METHOD_NOT_FOUND) if caller.modern() => StatusCode::NOT_FOUND,
         Some(code::MISSING_CAPABILITY) if caller.modern() => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    let mut resp = (status, axum::Json(answer)).into_response();
+    let mut resp = match answer {
+        protocol::Answer::Value(v) => (status, axum::Json(v)).into_response(),
+        protocol::Answer::Raw(body) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+    };
     if let Some(sid) = new_session {
         if let Ok(v) = HeaderValue::from_str(&sid) {
             resp.headers_mut().insert("mcp-session-id", v);

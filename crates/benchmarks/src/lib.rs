@@ -49,6 +49,10 @@ pub async fn serve_with_state(
     });
     let served = state.clone();
     tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, chamberlain_api::app(served)).await;
     });
     let token = admin_token(store, &base, &addr.to_string()).await?;

@@ -161,6 +161,11 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     );
     println!("Get an admin credential with: chamberlain admin create-client --role super-admin {data_hint}");
     tracing::info!(listen = %settings.listen, "serving");
+    // Small answers go out at once (no Nagle delay on the MCP gateway or the API).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, chamberlain_api::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -22,6 +22,8 @@ pub struct ToolEntry {
     pub granted_by: Vec<String>,
     /// The tool as `tools/list` shows it (exposed name).
     pub listing: Value,
+    /// `listing` serialized (tools/list joins these).
+    pub listing_json: String,
 }
 
 /// Why a call or listing was refused (the precise reason, for the audit; the AI client only
@@ -186,8 +188,10 @@ impl Index {
                     entitlements.insert(t.app_entitlement_id.clone());
                     by.push(t.app_entitlement_id.clone());
                 }
+                let shown = listing(&t);
                 Arc::new(ToolEntry {
-                    listing: listing(&t),
+                    listing_json: shown.to_string(),
+                    listing: shown,
                     granted_by: by,
                     tool: t,
                 })

@@ -113,7 +113,7 @@ fn modern_result(caller: &Caller, mut result: Value, list: bool) -> Value {
 }
 
 /// Answers one request (`Some(response)`) or notification (`None`).
-pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Value> {
+pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Answer> {
     let method = msg.get("method").and_then(Value::as_str).unwrap_or("");
     let Some(id) = msg.get("id").cloned() else {
         // Notifications (initialized, cancelled, roots changed): nothing to answer.
@@ -157,7 +157,7 @@ pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Value>
             modern_result(caller, json!({"resourceTemplates": []}), true),
         ),
         "prompts/list" => ok(&id, modern_result(caller, json!({"prompts": []}), true)),
-        "tools/list" => list_tools(gw, caller, &id, started).await,
+        "tools/list" => return Some(list_tools(gw, caller, &id, started).await),
         "tools/call" => call_tool(gw, caller, &id, &params, started).await,
         "" => error(
             &id,
@@ -172,7 +172,7 @@ pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Value>
             None,
         ),
     };
-    Some(answer)
+    Some(Answer::Value(answer))
 }
 
 /// Every version the gateway speaks.
@@ -208,7 +208,35 @@ fn audit(
     });
 }
 
-async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant) -> Value {
+/// An answer: a JSON-RPC message, or one already rendered (large lists are assembled from
+/// pre-serialized parts instead of being built and serialized per request).
+#[derive(Debug)]
+pub enum Answer {
+    /// A message to serialize.
+    Value(Value),
+    /// A serialized message.
+    Raw(String),
+}
+
+impl Answer {
+    /// The JSON-RPC error code, when the answer is an error.
+    pub fn error_code(&self) -> Option<i64> {
+        match self {
+            Answer::Value(v) => v.pointer("/error/code").and_then(Value::as_i64),
+            Answer::Raw(_) => None,
+        }
+    }
+
+    /// The answer as a JSON value (tests, SSE framing).
+    pub fn into_value(self) -> Value {
+        match self {
+            Answer::Value(v) => v,
+            Answer::Raw(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
+        }
+    }
+}
+
+async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant) -> Answer {
     if !gw.traffic_enabled() {
         audit(
             gw,
@@ -219,7 +247,7 @@ async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant)
             ("DENIED", Denial::TrafficDisabled.reason()),
             started,
         );
-        return ok(id, modern_result(caller, json!({"tools": []}), true));
+        return Answer::Value(ok(id, modern_result(caller, json!({"tools": []}), true)));
     }
     let index = gw.index();
     let held = match gw.held(&index, &caller.user_id).await {
@@ -235,16 +263,25 @@ async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant)
                 ("ERROR", format!("reading grants failed: {e}")),
                 started,
             );
-            return error(
+            return Answer::Value(error(
                 id,
                 code::INTERNAL,
                 "the gateway could not read your access; retry",
                 None,
-            );
+            ));
         }
     };
-    let tools: Vec<Value> = index.visible(&held).map(|e| e.listing.clone()).collect();
-    let n = tools.len();
+    // Each tool's listing is serialized once when the index is built; a list is those parts
+    // joined into the envelope (the rest of the result comes from `modern_result`).
+    let mut n = 0usize;
+    let mut tools = String::with_capacity(64 * 1024);
+    for e in index.visible(&held) {
+        if n > 0 {
+            tools.push(',');
+        }
+        tools.push_str(&e.listing_json);
+        n += 1;
+    }
     audit(
         gw,
         caller,
@@ -254,7 +291,15 @@ async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant)
         ("SUCCESS", format!("{n} tools listed")),
         started,
     );
-    ok(id, modern_result(caller, json!({"tools": tools}), true))
+    let rest = modern_result(caller, json!({}), true);
+    let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{tools}]"#);
+    if let Some(map) = rest.as_object() {
+        for (k, v) in map {
+            out.push_str(&format!(",{}:{v}", Value::String(k.clone())));
+        }
+    }
+    out.push_str("}}");
+    Answer::Raw(out)
 }
 
 fn denied(id: &Value, caller: &Caller, name: &str) -> Value {

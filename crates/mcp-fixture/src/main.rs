@@ -169,6 +169,12 @@ async fn serve_http(cli: &Cli, addr: SocketAddr, fixture: Fixture) -> anyhow::Re
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{bound}/mcp")?;
     stdout.flush()?;
+    // Answers are small and latency matters (the gateway benchmark measures through this
+    // server): send each write at once instead of waiting for Nagle's algorithm.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router).await?;
     Ok(())
 }
