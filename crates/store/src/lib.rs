@@ -101,6 +101,10 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .min_connections(1)
+            // A SQLite connection is a local file handle that cannot go stale; pinging it on
+            // every acquire was a round trip to its worker thread per query. PostgreSQL
+            // connections can be cut by the network, so they are still tested.
+            .test_before_acquire(backend != Backend::Sqlite)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
