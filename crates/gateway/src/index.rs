@@ -46,6 +46,8 @@ pub enum Denial {
     ClientClosed,
     /// The tool needs the user's own downstream connection, which is missing or revoked.
     ConnectionMissing,
+    /// The server's service-mode OAuth identity was never authorized by an admin.
+    ServiceNotAuthorized,
 }
 
 impl Denial {
@@ -60,6 +62,7 @@ impl Denial {
             Denial::TrafficDisabled => "MCP traffic disabled for the tenant".into(),
             Denial::ClientClosed => "AI client closed".into(),
             Denial::ConnectionMissing => "per-user connection missing or revoked".into(),
+            Denial::ServiceNotAuthorized => "service-mode OAuth not authorized by an admin".into(),
         }
     }
 }

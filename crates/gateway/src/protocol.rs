@@ -370,7 +370,16 @@ async fn call_tool(
             );
         }
     };
-    let entry = match index.decide(name, &held) {
+    let decision = index.decide(name, &held).and_then(|e| {
+        // Servers whose calls need an OAuth identity the gateway cannot supply yet (per-user
+        // connections, service-mode authorization) are refused here rather than called
+        // without credentials.
+        match crate::credentials::missing_identity(&e.tool, &index) {
+            Some(d) => Err((d, Some(e))),
+            None => Ok(e),
+        }
+    });
+    let entry = match decision {
         Ok(e) => e,
         Err((denial, entry)) => {
             audit(

@@ -134,8 +134,7 @@ fn rpc_body(text: &str) -> Result<Value> {
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
-        .filter(|d| d.starts_with('{'))
-        .last()
+        .rfind(|d| d.starts_with('{'))
         .with_context(|| format!("no JSON-RPC message in {t}"))?;
     Ok(serde_json::from_str(data)?)
 }

@@ -44,7 +44,7 @@ use webhooks::{
 use mcp::{
     gateway_governs_tools_end_to_end, gateway_refuses_bad_tokens_and_sessions,
     hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
-    scheduled_discovery_picks_up_changes,
+    per_user_oauth_servers_are_refused_not_called_bare, scheduled_discovery_picks_up_changes,
 };
 
 use harness::TestServer;
@@ -56,6 +56,7 @@ on_both_backends!(
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,
     scheduled_discovery_picks_up_changes,
+    per_user_oauth_servers_are_refused_not_called_bare,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

@@ -280,6 +280,41 @@ async fn auto_app(s: &TestServer, name: &str) -> String {
     app
 }
 
+/// The id of the server's built-in "All approved" toolset's entitlement.
+async fn all_approved_entitlement(s: &TestServer, app: &str, server: &str) -> String {
+    let sets = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
+            None,
+        )
+        .await;
+    sets["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
+        .unwrap()["appEntitlementId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A new AI user granted the server's "All approved" toolset, with an open gateway session:
+/// (user id, session).
+async fn entitled_session(
+    s: &TestServer,
+    app: &str,
+    server: &str,
+    email: &str,
+) -> (String, Session) {
+    let ent = all_approved_entitlement(s, app, server).await;
+    let (user, tok) = ai_user(s, email).await;
+    grant(s, app, &ent, &user, None).await;
+    let sess = Session::open(&format!("{}/mcp", s.base), &tok).await;
+    (user, sess)
+}
+
 /// Waits until `f` is true (up to 10 s).
 async fn eventually<F, Fut>(what: &str, mut f: F)
 where
@@ -1121,31 +1156,7 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
     let tools = tools_by_name(s, &app, server).await;
     // The server opted out of review: tools start approved.
     assert_eq!(tools["echo"]["state"], "MCP_TOOL_STATE_APPROVED");
-    let sets = s
-        .ok(
-            "GET",
-            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
-            None,
-        )
-        .await;
-    let all = sets["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
-        .unwrap()
-        .clone();
-    let (dave, dave_tok) = ai_user(s, "dave@example.com").await;
-    grant(
-        s,
-        &app,
-        all["appEntitlementId"].as_str().unwrap(),
-        &dave,
-        None,
-    )
-    .await;
-    let mcp_url = format!("{}/mcp", s.base);
-    let mut sess = Session::open(&mcp_url, &dave_tok).await;
+    let (_, mut sess) = entitled_session(s, &app, server, "dave@example.com").await;
     assert!(sess.tool_names().await.contains(&"hx_echo".to_string()));
     assert_eq!(
         text_of(&sess.call("hx_echo", json!({"message": "over stdio"})).await),
@@ -1191,29 +1202,9 @@ async fn gateway_conformance() {
         .as_str()
         .unwrap()
         .to_string();
-    let sets = s
-        .ok(
-            "GET",
-            &format!("/api/v1/apps/{app}/connectors/{server}/mcp_toolsets"),
-            None,
-        )
-        .await;
-    let all = sets["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["chamberlainBuiltIn"] == "ALL_APPROVED")
-        .unwrap()
-        .clone();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
     let (user, token) = ai_user(&s, "conformance@example.com").await;
-    grant(
-        &s,
-        &app,
-        all["appEntitlementId"].as_str().unwrap(),
-        &user,
-        None,
-    )
-    .await;
+    grant(&s, &app, &ent, &user, None).await;
     let url = format!("{}/mcp", s.base);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = tokio::process::Command::new("bash")
@@ -1298,4 +1289,48 @@ pub async fn scheduled_discovery_picks_up_changes(s: &TestServer) {
     }
     assert!(found, "scheduled discovery did not run");
     let _ = std::fs::remove_file(&tools_file);
+}
+
+pub async fn per_user_oauth_servers_are_refused_not_called_bare(s: &TestServer) {
+    // A server configured for per-user OAuth has no connect flow yet: its tools are listed and
+    // reviewed like any others, but calls are refused (audited as a missing connection) instead
+    // of reaching the server without credentials.
+    let fx = fixture(&[]);
+    let app = auto_app(s, "Per-user OAuth").await;
+    let reg = s
+        .ok("POST", &format!("/api/v1/apps/{app}/mcp_servers"), Some(json!({
+            "displayName": "Okta-like", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "ok",
+            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH", "clientId": "cid", "clientSecret": "shh",
+                    "authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token", "scopes": ["okta.users.read"]}}})))
+        .await;
+    assert!(!reg.to_string().contains("shh"), "{reg}");
+    assert_eq!(
+        reg["mcpServer"]["tokenSharing"],
+        "MCP_SERVER_TOKEN_SHARING_PER_USER"
+    );
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (erin, mut sess) = entitled_session(s, &app, &server, "erin@example.com").await;
+    assert!(sess.tool_names().await.contains(&"ok_whoami".to_string()));
+    let r = sess.call("ok_whoami", json!({})).await;
+    assert_eq!(text_of(&r), denial("ok_whoami"));
+    eventually("the audit names the missing connection", || async {
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/ai-governance/audit/search",
+                Some(json!({"userIds": [erin], "results": ["DENIED"]})),
+            )
+            .await;
+        v["list"].as_array().unwrap().iter().any(|r| {
+            r["reason"]
+                .as_str()
+                .unwrap()
+                .contains("per-user connection missing")
+        })
+    })
+    .await;
 }
