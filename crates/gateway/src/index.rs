@@ -40,10 +40,6 @@ pub enum Denial {
     ToolKilled,
     /// The server's kill switch is on.
     ServerKilled,
-    /// MCP traffic is disabled for the tenant.
-    TrafficDisabled,
-    /// The AI client is closed or killed.
-    ClientClosed,
     /// The tool needs the user's own downstream connection, which is missing or revoked.
     ConnectionMissing,
     /// The server's service-mode OAuth identity was never authorized by an admin.
@@ -59,8 +55,6 @@ impl Denial {
             Denial::NotApproved(s) => format!("tool not approved ({})", s.as_str()),
             Denial::ToolKilled => "tool kill switch on".into(),
             Denial::ServerKilled => "server kill switch on".into(),
-            Denial::TrafficDisabled => "MCP traffic disabled for the tenant".into(),
-            Denial::ClientClosed => "AI client closed".into(),
             Denial::ConnectionMissing => "per-user connection missing or revoked".into(),
             Denial::ServiceNotAuthorized => "service-mode OAuth not authorized by an admin".into(),
         }

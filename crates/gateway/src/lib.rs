@@ -34,7 +34,6 @@ use index::Index;
 use registry::ToolDefaults;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Mutex};
@@ -72,7 +71,6 @@ pub struct Gateway {
     notices: broadcast::Sender<Notice>,
     audit: audit::AuditSink,
     defaults: RwLock<ToolDefaults>,
-    traffic_enabled: AtomicBool,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
     cursor: Mutex<String>,
     /// Serializes reloads, so an older snapshot never replaces a newer index.
@@ -103,7 +101,6 @@ impl Gateway {
             runtimes: Mutex::new(HashMap::new()),
             notices: broadcast::channel(1024).0,
             defaults: RwLock::new(ToolDefaults::default()),
-            traffic_enabled: AtomicBool::new(true),
             tokens: Mutex::new(HashMap::new()),
             cursor: Mutex::new(cursor),
             reload_lock: Mutex::new(()),
@@ -112,11 +109,6 @@ impl Gateway {
         gw.refresh_settings().await?;
         gw.reload().await?;
         Ok(gw)
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// The secret box (sealing credentials, sessions).
@@ -147,19 +139,11 @@ impl Gateway {
             .clone()
     }
 
-    /// Updates the tenant defaults and the "MCP traffic enabled" switch (the settings owner
-    /// calls this at start and on every change).
-    pub fn set_settings(&self, defaults: ToolDefaults, traffic_enabled: bool) {
+    /// Updates how new tools start (the settings owner calls this on every change). The
+    /// tenant's "disable MCP traffic" switch is enforced where every request is authenticated
+    /// (`oauth::authenticate_mcp`), not here.
+    pub fn set_tool_defaults(&self, defaults: ToolDefaults) {
         *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
-        let was = self.traffic_enabled.swap(traffic_enabled, Ordering::AcqRel);
-        if was != traffic_enabled {
-            let _ = self.notices.send(Notice::Everyone);
-        }
-    }
-
-    /// Whether MCP traffic is enabled for the tenant (the emergency kill switch).
-    pub fn traffic_enabled(&self) -> bool {
-        self.traffic_enabled.load(Ordering::Acquire)
     }
 
     /// Subscribes to notices for connected sessions.
@@ -273,16 +257,10 @@ impl Gateway {
         if !rt.server.oauth2_scopes.is_empty() {
             form.push(("scope", rt.server.oauth2_scopes.join(" ")));
         }
-        let body: String = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
         let resp = client
             .post(url)
-            .header("Content-Type", "application/x-www-form-urlencoded")
             .header("Accept", "application/json")
-            .body(body)
+            .form(&form)
             .send()
             .await
             .map_err(|e| {
@@ -432,16 +410,13 @@ impl Gateway {
         }
     }
 
-    /// Applies the AI-governance settings: how new tools start and the tenant switch.
+    /// Applies the AI-governance settings: how new tools start.
     pub async fn refresh_settings(&self) -> Result<(), StoreError> {
         let s = chamberlain_store::repo::ai_governance::load(&self.store).await?;
-        self.set_settings(
-            ToolDefaults {
-                require_tool_approval: s.require_tool_approval,
-                default_classification: s.default_tool_classification,
-            },
-            s.enabled,
-        );
+        self.set_tool_defaults(ToolDefaults {
+            require_tool_approval: s.require_tool_approval,
+            default_classification: s.default_tool_classification,
+        });
         Ok(())
     }
 
@@ -506,12 +481,6 @@ impl Gateway {
         ended.retain(|_, at| at.elapsed() < SESSION_LIFETIME);
         ended.insert(nonce.to_string(), Instant::now());
     }
-
-    /// Tells a user's sessions their tools may have changed (this replica; others learn
-    /// from the change event).
-    pub fn notify_user(&self, user_id: &str) {
-        let _ = self.notices.send(Notice::User(user_id.to_string()));
-    }
 }
 
 impl Runtime {
@@ -532,15 +501,4 @@ pub fn endpoint_of(server: &McpServer) -> Endpoint {
     } else {
         Endpoint::Http(server.endpoint_url.clone())
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

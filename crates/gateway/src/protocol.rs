@@ -3,7 +3,6 @@
 //! notifications. Both protocol eras share this; the HTTP layer handles sessions, headers and
 //! streams.
 
-use crate::index::Denial;
 use crate::{denial_text, Gateway};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::repo::mcp::AuditRecord;
@@ -237,18 +236,6 @@ impl Answer {
 }
 
 async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant) -> Answer {
-    if !gw.traffic_enabled() {
-        audit(
-            gw,
-            caller,
-            "tools/list",
-            None,
-            "",
-            ("DENIED", Denial::TrafficDisabled.reason()),
-            started,
-        );
-        return Answer::Value(ok(id, modern_result(caller, json!({"tools": []}), true)));
-    }
     let index = gw.index();
     let held = match gw.held(&index, &caller.user_id).await {
         Ok(h) => h,
@@ -336,18 +323,6 @@ async fn call_tool(
             "params.arguments must be an object",
             None,
         );
-    }
-    if !gw.traffic_enabled() {
-        audit(
-            gw,
-            caller,
-            "tools/call",
-            None,
-            name,
-            ("DENIED", Denial::TrafficDisabled.reason()),
-            started,
-        );
-        return denied(id, caller, name);
     }
     let index = gw.index();
     let held = match gw.held(&index, &caller.user_id).await {

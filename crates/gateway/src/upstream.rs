@@ -14,7 +14,7 @@ use chamberlain_outbound::{error_chain, Guard, OutboundError};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -435,7 +435,6 @@ struct StdioProcess {
     env: Vec<(String, String)>,
     live: Mutex<Option<Live>>,
     next_id: AtomicI64,
-    restarts: AtomicU64,
     last_start: std::sync::Mutex<Option<Instant>>,
 }
 
@@ -453,7 +452,6 @@ impl StdioProcess {
             env,
             live: Mutex::new(None),
             next_id: AtomicI64::new(1),
-            restarts: AtomicU64::new(0),
             last_start: std::sync::Mutex::new(None),
         })
     }
@@ -472,7 +470,6 @@ impl StdioProcess {
                 return Ok(());
             }
             tracing::warn!(command = %self.argv.join(" "), "hosted MCP server exited; restarting");
-            self.restarts.fetch_add(1, Ordering::Relaxed);
         }
         let wait = {
             let last = self.last_start.lock().unwrap_or_else(|p| p.into_inner());

@@ -62,13 +62,11 @@ pub async fn update(
         repo::save(tx, &next).await
     })?;
     crate::oauth::settings_changed(&s, &next);
-    s.gateway.set_settings(
-        chamberlain_gateway::registry::ToolDefaults {
+    s.gateway
+        .set_tool_defaults(chamberlain_gateway::registry::ToolDefaults {
             require_tool_approval: next.require_tool_approval,
             default_classification: next.default_tool_classification,
-        },
-        next.enabled,
-    );
+        });
     Ok(Json(json!({ "aiGovernanceSettings": next })))
 }
 

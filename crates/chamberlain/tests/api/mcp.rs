@@ -1120,6 +1120,61 @@ pub async fn mcp_registry_bad_input_is_refused(s: &TestServer) {
         )
         .await;
     assert_eq!(st, 400);
+    // Audit search and catalog entries refuse what they cannot use.
+    for (path, body, needle) in [
+        (
+            "/api/v1/ai-governance/audit/search",
+            json!({"results": ["MAYBE"]}),
+            "MAYBE",
+        ),
+        (
+            "/api/v1/ai-governance/audit/search",
+            json!({"users": ["x"]}),
+            "users",
+        ),
+        (
+            "/api/v1/ai-governance/audit/export",
+            json!({"since": "yesterday"}),
+            "since",
+        ),
+        ("/api/v1/mcp_server_catalog", json!({}), "catalogEntry"),
+        (
+            "/api/v1/mcp_server_catalog",
+            json!({"catalogEntry": {"id": "bad id", "displayName": "X", "chamberlainServerType": "MCP_SERVER_TYPE_EXTERNAL"}}),
+            "catalogEntry.id",
+        ),
+        (
+            "/api/v1/mcp_server_catalog",
+            json!({"catalogEntry": {"id": "okta", "displayName": "X", "chamberlainServerType": "MCP_SERVER_TYPE_EXTERNAL"}}),
+            "built-in",
+        ),
+        (
+            "/api/v1/mcp_server_catalog",
+            json!({"catalogEntry": {"id": "mine", "displayName": "X", "chamberlainServerType": "MCP_SERVER_TYPE_HOSTED"}}),
+            "chamberlainCommand",
+        ),
+        (
+            "/api/v1/mcp_server_catalog",
+            json!({"catalogEntry": {"id": "mine", "displayName": "X"}}),
+            "chamberlainServerType",
+        ),
+    ] {
+        let (st, v) = s.call(&s.admin, "POST", path, Some(body.clone())).await;
+        assert_eq!(st, 400, "{path} {body} -> {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(needle),
+            "{body}: expected `{needle}` in {v}"
+        );
+    }
+    let v = s.ok("GET", "/api/v1/mcp_server_catalog", None).await;
+    assert!(
+        !v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == "mine"),
+        "a refused entry was stored"
+    );
     // Deleting the server removes its toolsets' entitlements.
     let ent = custom["profile"]["appEntitlementId"].as_str().unwrap();
     s.ok("DELETE", &format!("{path}/{server}"), Some(json!({})))
