@@ -29,9 +29,10 @@ pub async fn gateway(
     store: &chamberlain_store::Store,
     secrets: &chamberlain_auth::crypto::SecretBox,
     jobs: &worker::JobSettings,
+    public_url: &str,
 ) -> Result<std::sync::Arc<chamberlain_gateway::Gateway>, chamberlain_store::StoreError> {
     let guard = chamberlain_outbound::Guard::new("MCP servers", jobs.outbound_allow_hosts.clone());
-    chamberlain_gateway::Gateway::new(store.clone(), secrets.clone(), guard).await
+    chamberlain_gateway::Gateway::new(store.clone(), secrets.clone(), guard, public_url).await
 }
 
 /// Largest request body accepted (bulk uploads get their own limits in later features).

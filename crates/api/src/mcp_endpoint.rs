@@ -144,6 +144,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         client_name: identity.client_name.clone(),
         session_id: String::new(),
         protocol: String::new(),
+        url_elicitation: false,
     };
     let mut new_session = None;
     if method == "initialize" && meta_version.is_none() {
@@ -157,7 +158,9 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             v: protocol::negotiate(requested).to_string(),
             t: chamberlain_model::Timestamp::now().unix_seconds(),
             n: chamberlain_model::new_id(),
+            e: protocol::supports_url_elicitation(msg.pointer("/params/capabilities")),
         };
+        caller.url_elicitation = info.e;
         let sid = session::mint(&s.secrets, &info);
         caller.protocol = info.v.clone();
         caller.session_id = sid.clone();
@@ -171,6 +174,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                     }
                 }
                 caller.protocol = info.v;
+                caller.url_elicitation = info.e;
                 caller.session_id = sid.clone();
             }
             _ => {
@@ -261,6 +265,9 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             }
         }
         caller.protocol = v;
+        caller.url_elicitation = protocol::supports_url_elicitation(
+            msg.pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities"),
+        );
         if method == "subscriptions/listen" {
             return listen(&s, identity, id, &msg);
         }

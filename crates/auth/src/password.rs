@@ -81,6 +81,12 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// PKCE S256 (RFC 7636): the challenge of a verifier (for requests this server makes as a
+/// client).
+pub fn pkce_s256_challenge(verifier: &str) -> String {
+    b64(&Sha256::digest(verifier.as_bytes()))
+}
+
 /// PKCE S256 (RFC 7636): whether `verifier` hashes to `challenge`. The verifier must be 43 to
 /// 128 characters of `[A-Za-z0-9-._~]`.
 pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
@@ -91,8 +97,7 @@ pub fn pkce_s256_matches(verifier: &str, challenge: &str) -> bool {
     if !well_formed {
         return false;
     }
-    let computed = b64(&Sha256::digest(verifier.as_bytes()));
-    ct_eq(&computed, challenge)
+    ct_eq(&pkce_s256_challenge(verifier), challenge)
 }
 
 #[cfg(test)]

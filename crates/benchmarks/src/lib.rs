@@ -36,7 +36,7 @@ pub async fn serve_with_state(
     let secrets = chamberlain_auth::crypto::SecretBox::new(&rand::random::<[u8; 32]>());
     let mut jobs = chamberlain_api::worker::JobSettings::under(&std::env::temp_dir());
     jobs.outbound_allow_hosts = vec!["127.0.0.1".into()];
-    let gateway = chamberlain_api::gateway(store, &secrets, &jobs).await?;
+    let gateway = chamberlain_api::gateway(store, &secrets, &jobs, &base).await?;
     let state = std::sync::Arc::new(chamberlain_api::AppState {
         store: store.clone(),
         issuer: chamberlain_auth::tokens::TokenIssuer::new(base.clone(), vec![("k1".into(), key)])?,

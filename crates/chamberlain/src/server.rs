@@ -134,7 +134,8 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         webhook_max_attempts: settings.webhook_max_attempts,
         ..JobSettings::under(&settings.data_dir)
     };
-    let gateway = chamberlain_api::gateway(&store, &secrets, &jobs).await?;
+    let public_url = settings.public_url.trim_end_matches('/').to_string();
+    let gateway = chamberlain_api::gateway(&store, &secrets, &jobs, &public_url).await?;
     let state = Arc::new(AppState {
         store: store.clone(),
         issuer,

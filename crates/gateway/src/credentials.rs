@@ -51,7 +51,8 @@ impl Secrets {
 }
 
 /// Turns a server's configuration into request credentials. `oauth_token` is the access token
-/// obtained for OAuth2 modes (client credentials now; service and per-user modes later).
+/// obtained for OAuth2 modes (client credentials, the service identity, or the user's own
+/// connection).
 pub fn resolve(server: &McpServer, secrets: &Secrets, oauth_token: Option<&str>) -> Credentials {
     let mut headers = Vec::new();
     match server.auth_method {
@@ -126,29 +127,6 @@ pub fn env_name(field: &str) -> String {
             }
         })
         .collect()
-}
-
-/// Why a tool's server cannot be called for anyone yet: OAuth2 modes that need a user's own
-/// connection (PASSTHROUGH, AUTHORIZATION_CODE) or an admin's one-time authorization (SERVICE)
-/// have no connect flow in this version, so their calls are refused (and audited as such)
-/// instead of being sent without credentials.
-pub fn missing_identity(
-    tool: &chamberlain_model::mcp::McpTool,
-    index: &crate::index::Index,
-) -> Option<crate::index::Denial> {
-    let server = index.servers.get(&tool.connector_id)?;
-    if server.auth_method != McpAuthMethod::OAuth2 {
-        return None;
-    }
-    match server.oauth2_mode {
-        McpOAuth2Mode::Passthrough | McpOAuth2Mode::AuthorizationCode => {
-            Some(crate::index::Denial::ConnectionMissing)
-        }
-        McpOAuth2Mode::Service if !server.oauth2_service_authorized => {
-            Some(crate::index::Denial::ServiceNotAuthorized)
-        }
-        _ => None,
-    }
 }
 
 /// Whether calls need an OAuth2 access token obtained with client credentials.

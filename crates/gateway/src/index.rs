@@ -42,6 +42,8 @@ pub enum Denial {
     ServerKilled,
     /// The tool needs the user's own downstream connection, which is missing or revoked.
     ConnectionMissing,
+    /// The user's (or the service) connection stopped working and must be made again.
+    ConnectionNeedsReconnect(String),
     /// The server's service-mode OAuth identity was never authorized by an admin.
     ServiceNotAuthorized,
 }
@@ -56,6 +58,9 @@ impl Denial {
             Denial::ToolKilled => "tool kill switch on".into(),
             Denial::ServerKilled => "server kill switch on".into(),
             Denial::ConnectionMissing => "per-user connection missing or revoked".into(),
+            Denial::ConnectionNeedsReconnect(why) => {
+                format!("connection needs reconnecting: {why}")
+            }
             Denial::ServiceNotAuthorized => "service-mode OAuth not authorized by an admin".into(),
         }
     }

@@ -10,14 +10,18 @@
 //! * [`protocol`]: the MCP methods the gateway answers (both protocol eras).
 //! * [`upstream`]: downstream clients (Streamable HTTP, supervised stdio processes).
 //! * [`credentials`]: sealed downstream credentials and how they go on the wire.
+//! * [`connections`]: downstream OAuth identities (per-user connections, service mode): the
+//!   connect flow, the token vault and refresh; [`oauth_client`] speaks to the providers.
 //! * [`session`]: stateless, sealed legacy session ids.
 //! * [`audit`]: the batched AI tool usage audit.
 //! * [`names`]: exposed tool names (`<prefix>_<tool>`, unique, ≤ 64 characters).
 
 pub mod audit;
+pub mod connections;
 pub mod credentials;
 pub mod index;
 pub mod names;
+pub mod oauth_client;
 pub mod protocol;
 pub mod registry;
 pub mod session;
@@ -77,6 +81,10 @@ pub struct Gateway {
     reload_lock: Mutex<()>,
     /// Legacy sessions ended with DELETE (by nonce), on any replica, within their lifetime.
     ended: std::sync::Mutex<HashMap<String, Instant>>,
+    /// This server's public URL (connect pages and the OAuth callback live under it).
+    public_url: String,
+    /// One token refresh at a time per downstream connection.
+    refresh_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// Change event kind announcing an ended legacy session to every replica.
@@ -90,6 +98,7 @@ impl Gateway {
         store: Store,
         secrets: SecretBox,
         guard: Guard,
+        public_url: &str,
     ) -> Result<Arc<Gateway>, StoreError> {
         let cursor = jobs::latest_event_id(&store).await?;
         let gw = Arc::new(Gateway {
@@ -105,6 +114,8 @@ impl Gateway {
             cursor: Mutex::new(cursor),
             reload_lock: Mutex::new(()),
             ended: std::sync::Mutex::new(HashMap::new()),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            refresh_locks: Mutex::new(HashMap::new()),
         });
         gw.refresh_settings().await?;
         gw.reload().await?;
@@ -223,9 +234,20 @@ impl Gateway {
         self.runtimes.lock().await.get(server_id).cloned()
     }
 
-    async fn credentials(&self, rt: &Runtime) -> Result<Credentials, UpstreamError> {
+    /// The credentials of a request to a server: shared ones, or for OAuth identities the
+    /// calling user's connection (`user` set) or the identity discovery uses (`user` None).
+    async fn credentials(
+        &self,
+        rt: &Runtime,
+        user: Option<&str>,
+    ) -> Result<Credentials, UpstreamError> {
         let token = if credentials::needs_client_credentials(&rt.server) {
             Some(self.client_credentials_token(rt).await?)
+        } else if connections::identity_kind(&rt.server).is_some() {
+            Some(match user {
+                Some(u) => self.connection_token(&rt.server, &rt.secrets, u).await?,
+                None => self.discovery_token(&rt.server, &rt.secrets).await?,
+            })
         } else {
             None
         };
@@ -295,21 +317,37 @@ impl Gateway {
         Ok(token.to_string())
     }
 
-    /// Forwards a `tools/call` to the tool's server under its native name.
+    /// Forwards a `tools/call` of `user_id` to the tool's server under its native name.
     pub async fn call_tool(
         &self,
         tool: &chamberlain_model::mcp::McpTool,
         arguments: Value,
+        user_id: &str,
     ) -> Result<Value, UpstreamError> {
         let rt = self.runtime(&tool.connector_id).await.ok_or_else(|| {
             UpstreamError::Transport("the tool's server is not registered".into())
         })?;
-        let creds = self.credentials(&rt).await?;
+        let creds = self.credentials(&rt, Some(user_id)).await?;
         let mut params = serde_json::json!({"name": tool.tool_name});
         if !arguments.is_null() {
             params["arguments"] = arguments;
         }
-        rt.upstream.request("tools/call", params, &creds).await
+        match rt.upstream.request("tools/call", params, &creds).await {
+            // The provider no longer accepts the connection's token (revoked there, expired
+            // early): the user (or an admin, in service mode) must connect again.
+            Err(UpstreamError::Unauthorized(why))
+                if connections::identity_kind(&rt.server).is_some() =>
+            {
+                let service = connections::identity_kind(&rt.server) == Some(true);
+                let identity = if service { "" } else { user_id };
+                let why = format!("the server refused the connection's token: {why}");
+                self.mark_needs_reconnect(&rt.server, identity, &why).await;
+                Err(UpstreamError::ConnectionRequired(
+                    index::Denial::ConnectionNeedsReconnect(why),
+                ))
+            }
+            other => other,
+        }
     }
 
     /// Lists a registered server's tools with its configured credentials.
@@ -318,7 +356,7 @@ impl Gateway {
             .runtime(server_id)
             .await
             .ok_or_else(|| UpstreamError::Transport("the server is not registered".into()))?;
-        let creds = self.credentials(&rt).await?;
+        let creds = self.credentials(&rt, None).await?;
         rt.upstream.list_tools(&creds).await
     }
 
@@ -338,6 +376,22 @@ impl Gateway {
             let server: McpServer = tx.must_get(&id).await?;
             match &listed {
                 Ok(Ok(tools)) => registry::apply_discovery(tx, &server, tools, &defaults).await,
+                Ok(Err(UpstreamError::ConnectionRequired(_))) => {
+                    let how = if connections::identity_kind(&server) == Some(true) {
+                        "an admin must authorize the service identity"
+                    } else {
+                        "connect an account"
+                    };
+                    registry::discovery_failed(
+                        tx,
+                        &server,
+                        &format!(
+                            "tool discovery waits for an OAuth connection: {how} at {}",
+                            connections::connect_url(&self.public_url, &server.connector_id)
+                        ),
+                    )
+                    .await
+                }
                 Ok(Err(e)) => {
                     registry::discovery_failed(tx, &server, &format!("tool discovery failed: {e}"))
                         .await
@@ -369,7 +423,7 @@ impl Gateway {
             upstream: Arc::new(up),
             fingerprint: String::new(),
         };
-        let creds = self.credentials(&rt).await;
+        let creds = self.credentials(&rt, None).await;
         let result = match creds {
             Ok(c) => tokio::time::timeout(Duration::from_secs(20), rt.upstream.list_tools(&c))
                 .await

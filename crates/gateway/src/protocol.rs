@@ -26,6 +26,8 @@ pub mod code {
     pub const INVALID_PARAMS: i64 = -32602;
     /// Server-side failure.
     pub const INTERNAL: i64 = -32603;
+    /// The request needs a URL-mode elicitation first (2025-11-25 `URLElicitationRequiredError`).
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
     /// Header and body disagree (2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
     /// The request needs a client capability the client did not declare (2026-07-28).
@@ -47,6 +49,18 @@ pub struct Caller {
     pub session_id: String,
     /// Protocol version of this request.
     pub protocol: String,
+    /// Whether the client declared URL-mode elicitation (`capabilities.elicitation.url`), so a
+    /// missing downstream connection can be answered with the connect URL as an elicitation.
+    pub url_elicitation: bool,
+}
+
+/// Whether client capabilities (`initialize` params or 2026-07-28 `_meta`) include URL-mode
+/// elicitation. A bare `elicitation: {}` means form mode only.
+pub fn supports_url_elicitation(capabilities: Option<&Value>) -> bool {
+    capabilities
+        .and_then(|c| c.get("elicitation"))
+        .and_then(|e| e.get("url"))
+        .is_some_and(Value::is_object)
 }
 
 impl Caller {
@@ -345,16 +359,7 @@ async fn call_tool(
             );
         }
     };
-    let decision = index.decide(name, &held).and_then(|e| {
-        // Servers whose calls need an OAuth identity the gateway cannot supply yet (per-user
-        // connections, service-mode authorization) are refused here rather than called
-        // without credentials.
-        match crate::credentials::missing_identity(&e.tool, &index) {
-            Some(d) => Err((d, Some(e))),
-            None => Ok(e),
-        }
-    });
-    let entry = match decision {
+    let entry = match index.decide(name, &held) {
         Ok(e) => e,
         Err((denial, entry)) => {
             audit(
@@ -370,7 +375,7 @@ async fn call_tool(
         }
     };
     drop(index);
-    match gw.call_tool(&entry.tool, arguments).await {
+    match gw.call_tool(&entry.tool, arguments, &caller.user_id).await {
         Ok(result) => {
             let is_error = result
                 .get("isError")
@@ -393,6 +398,18 @@ async fn call_tool(
                 started,
             );
             ok(id, modern_result(caller, result, false))
+        }
+        Err(crate::upstream::UpstreamError::ConnectionRequired(denial)) => {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                Some(&entry.tool),
+                name,
+                ("DENIED", denial.reason()),
+                started,
+            );
+            connection_required(gw, caller, id, params, name, &entry.tool, &denial)
         }
         Err(crate::upstream::UpstreamError::Rpc {
             code,
@@ -430,4 +447,87 @@ async fn call_tool(
             )
         }
     }
+}
+
+/// The answer to a call whose server needs the user's own connection: a URL-mode elicitation
+/// pointing at the connect page (`-32042` in the session era, an `input_required` result in
+/// 2026-07-28) for clients that declared it, else a tool error carrying the same URL. A server
+/// whose service identity is not authorized gets the plain denial (users cannot fix that).
+fn connection_required(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    name: &str,
+    tool: &chamberlain_model::mcp::McpTool,
+    denial: &crate::index::Denial,
+) -> Value {
+    if *denial == crate::index::Denial::ServiceNotAuthorized {
+        return denied(id, caller, name);
+    }
+    let server = gw
+        .index()
+        .servers
+        .get(&tool.connector_id)
+        .map(|s| s.display_name.clone())
+        .unwrap_or_else(|| "the server".into());
+    let elicitation_id = new_id();
+    let url = format!(
+        "{}?elicitation={elicitation_id}",
+        gw.connect_url(&tool.connector_id)
+    );
+    let verb = if matches!(denial, crate::index::Denial::ConnectionNeedsReconnect(_)) {
+        "Reconnect"
+    } else {
+        "Connect"
+    };
+    let message = format!(
+        "{verb} your {server} account to use `{name}`: open the link, sign in to Chamberlain and authorize, then try again."
+    );
+    let elicitation = json!({
+        "mode": "url",
+        "elicitationId": elicitation_id,
+        "url": url,
+        "message": message,
+    });
+    // A retry that answered the elicitation but still finds no connection gets the tool error,
+    // so a client cannot loop on input requests.
+    let retried = params.get("inputResponses").is_some();
+    if caller.url_elicitation && !retried {
+        if caller.modern() {
+            return ok(
+                id,
+                modern_result(
+                    caller,
+                    json!({
+                        "resultType": "input_required",
+                        "inputRequests": {
+                            "connect": {"method": "elicitation/create", "params": elicitation}
+                        },
+                        "requestState": elicitation_id,
+                    }),
+                    false,
+                ),
+            );
+        }
+        return error(
+            id,
+            code::URL_ELICITATION_REQUIRED,
+            &format!("{verb} your {server} account first"),
+            Some(json!({"elicitations": [elicitation]})),
+        );
+    }
+    ok(
+        id,
+        modern_result(
+            caller,
+            json!({
+                "content": [{"type": "text", "text": format!(
+                    "Tool `{name}` needs your {server} account, which is not connected. {verb} it at {url} and try again."
+                )}],
+                "isError": true,
+            }),
+            false,
+        ),
+    )
 }

@@ -23,6 +23,9 @@ pub struct SessionInfo {
     pub t: i64,
     /// Random part, so two sessions of the same user and client differ.
     pub n: String,
+    /// The client declared URL-mode elicitation at `initialize`.
+    #[serde(default)]
+    pub e: bool,
 }
 
 /// Mints a session id.
@@ -53,6 +56,7 @@ mod tests {
             v: "2025-11-25".into(),
             t: 1,
             n: "x".into(),
+            e: true,
         };
         let id = mint(&b, &info);
         assert!(id.bytes().all(|c| c.is_ascii_graphic()));

@@ -36,6 +36,10 @@ pub enum UpstreamError {
     /// The server refused our credentials (401/403).
     #[error("{0}")]
     Unauthorized(String),
+    /// The call needs a downstream OAuth identity that is missing or must be made again
+    /// (per-user connection, service-mode authorization).
+    #[error("{}", .0.reason())]
+    ConnectionRequired(crate::index::Denial),
     /// The server answered with a JSON-RPC error.
     #[error("server error {code}: {message}")]
     Rpc {

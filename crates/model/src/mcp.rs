@@ -176,6 +176,16 @@ pub struct McpServer {
     pub chamberlain_killed: bool,
     /// Chamberlain extension: the last tool discovery (time, outcome, counts).
     pub chamberlain_last_discovery: Option<DiscoveryReport>,
+    /// Chamberlain extension (OAuth2 service and per-user modes): the resource indicator
+    /// (RFC 8707) sent with authorization and token requests; the server's protected
+    /// resource metadata names it, else it is the endpoint URL.
+    pub chamberlain_oauth2_resource: String,
+    /// Chamberlain extension: the authorization server's revocation endpoint (RFC 7009), used
+    /// when a connection is removed.
+    pub chamberlain_oauth2_revocation_url: String,
+    /// Chamberlain extension: the client id was obtained by dynamic client registration
+    /// (RFC 7591) instead of being configured by an admin.
+    pub chamberlain_oauth2_dynamic_client: bool,
 }
 
 impl McpServer {
@@ -373,4 +383,42 @@ pub struct CatalogEntry {
     /// Chamberlain extension: `MCP_SERVER_TYPE_HOSTED` entries run `chamberlainCommand`;
     /// `MCP_SERVER_TYPE_EXTERNAL` entries connect to `baseUrl`.
     pub chamberlain_server_type: McpServerType,
+}
+
+wire_enum!(
+    /// State of a downstream OAuth connection (Chamberlain extension). NEEDS_RECONNECT: the
+    /// tokens stopped working (refresh refused, server answered 401), so the user (or, in
+    /// service mode, an admin) must connect again.
+    McpConnectionStatus {
+        Unspecified = "MCP_CONNECTION_STATUS_UNSPECIFIED",
+        Connected = "MCP_CONNECTION_STATUS_CONNECTED",
+        NeedsReconnect = "MCP_CONNECTION_STATUS_NEEDS_RECONNECT",
+    }
+);
+
+/// A downstream OAuth identity of an MCP server (Chamberlain extension): a user's own
+/// connection (per-user mode) or the server's service identity (service mode, `userId` empty).
+/// The tokens are sealed beside it and never part of this view.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct McpConnection {
+    pub app_id: String,
+    pub connector_id: String,
+    /// The Chamberlain user; empty for a service-mode identity.
+    pub user_id: String,
+    /// Who authorized it (the user themselves, or the admin for service mode).
+    pub authorized_by_user_id: String,
+    pub status: McpConnectionStatus,
+    /// Identity at the downstream provider, from the ID token when one was issued.
+    pub authorized_as_email: String,
+    pub authorized_as_name: String,
+    pub issuer: String,
+    pub scopes: Vec<String>,
+    pub connected_at: Option<Timestamp>,
+    pub refreshed_at: Option<Timestamp>,
+    /// When the current access token expires (unknown when the provider did not say).
+    pub access_token_expires_at: Option<Timestamp>,
+    pub has_refresh_token: bool,
+    /// Why the connection needs reconnecting, when it does.
+    pub last_error: String,
 }

@@ -104,6 +104,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0015_mcp.sql"),
         postgres: None,
     },
+    Migration {
+        version: 16,
+        name: "mcp_connections",
+        sql: include_str!("../migrations/0016_mcp_connections.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

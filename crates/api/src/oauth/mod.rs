@@ -9,6 +9,8 @@
 //!   `authorization_code` and `refresh_token` grants of `/auth/v1/token`.
 //! - `session` and `pages`: local password sign-in, browser sessions, CSRF, and the
 //!   server-rendered pages (sign-in, consent, errors).
+//! - `connect`: the gateway's "connect your account" pages for downstream OAuth (per-user
+//!   connections, service-mode authorization) and their callback.
 //! - `lifecycle`: the ACTIVE → HIDDEN → CLOSED → DELETED sweep and purging of expired
 //!   credentials, run by the worker's access housekeeping.
 
@@ -18,6 +20,7 @@
 
 pub mod authorize;
 pub mod cimd;
+pub mod connect;
 pub mod grants;
 pub mod lifecycle;
 pub mod metadata;

@@ -73,7 +73,7 @@ pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
         escape(name),

@@ -149,16 +149,19 @@ pub async fn current(
     Some((s, user))
 }
 
-/// Keeps a `return_to` only when it is this server's authorization endpoint (no open redirect).
+/// Keeps a `return_to` only when it is this server's authorization endpoint or an MCP
+/// connect page (no open redirect).
 pub fn safe_return_to(v: &str) -> String {
-    if v.starts_with("/auth/v1/authorize?") && !v.contains('\\') && !v.contains("//") {
+    let ours = v.starts_with("/auth/v1/authorize?")
+        || v.starts_with(chamberlain_gateway::connections::CONNECT_PATH);
+    if ours && !v.contains('\\') && !v.contains("//") {
         v.to_string()
     } else {
         String::new()
     }
 }
 
-fn see_other(location: &str) -> Response {
+pub(crate) fn see_other(location: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -166,7 +169,7 @@ fn see_other(location: &str) -> Response {
     resp
 }
 
-fn with_cookie(mut resp: Response, set: Option<HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut resp: Response, set: Option<HeaderValue>) -> Response {
     if let Some(c) = set {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -14,7 +14,7 @@ use chamberlain_gateway::names;
 use chamberlain_gateway::registry;
 use chamberlain_model::mcp::*;
 use chamberlain_model::{new_id, Timestamp};
-use chamberlain_store::repo::{mcp as repo, settings};
+use chamberlain_store::repo::{mcp as repo, mcp_connections, settings};
 use chamberlain_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -180,6 +180,17 @@ pub struct RegisterRequest {
     app_managed_state_binding_ref: Option<Value>,
 }
 
+/// An OAuth endpoint URL must be absolute http(s) (the outbound guard decides at use time
+/// whether its address may be reached).
+fn check_endpoint_url(what: &str, url: &str) -> ApiResult<()> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => Ok(()),
+        _ => Err(ApiError::invalid(format!(
+            "oauth2.{what} `{url}` is not an absolute https URL"
+        ))),
+    }
+}
+
 /// Applies an auth choice to a server view and its secrets, refusing what cannot work.
 fn apply_auth(server: &mut McpServer, secrets: &mut Secrets, auth: &AuthChoice) -> ApiResult<()> {
     let chosen = [
@@ -212,6 +223,9 @@ fn apply_auth(server: &mut McpServer, secrets: &mut Secrets, auth: &AuthChoice) 
     server.oauth2_authorize_url.clear();
     server.oauth2_issuer_url.clear();
     server.oauth2_scopes.clear();
+    server.chamberlain_oauth2_resource.clear();
+    server.chamberlain_oauth2_revocation_url.clear();
+    server.chamberlain_oauth2_dynamic_client = false;
     let config = std::mem::take(&mut secrets.config);
     *secrets = Secrets {
         config,
@@ -299,18 +313,41 @@ fn apply_auth(server: &mut McpServer, secrets: &mut Secrets, auth: &AuthChoice) 
             McpOAuth2Mode::Service
             | McpOAuth2Mode::Passthrough
             | McpOAuth2Mode::AuthorizationCode => {
-                if server.oauth2_authorize_url.is_empty()
-                    || server.oauth2_token_url.is_empty()
-                    || server.oauth2_client_id.is_empty()
-                {
+                // Either the admin names the provider (authorizeUrl and tokenUrl together), or
+                // the gateway discovers it from the server's protected resource metadata at
+                // the first connection; without a clientId it registers itself (RFC 7591).
+                if server.oauth2_authorize_url.is_empty() != server.oauth2_token_url.is_empty() {
                     return Err(ApiError::invalid(format!(
-                        "oauth2 {} needs clientId, authorizeUrl and tokenUrl",
+                        "oauth2 {}: set authorizeUrl and tokenUrl together, or neither (then they are discovered from the server's OAuth metadata)",
                         o.mode.as_str()
                     )));
                 }
-                if o.mode == McpOAuth2Mode::Passthrough {
+                for (what, url) in [
+                    ("authorizeUrl", &server.oauth2_authorize_url),
+                    ("tokenUrl", &server.oauth2_token_url),
+                ] {
+                    if !url.is_empty() {
+                        check_endpoint_url(what, url)?;
+                    }
+                }
+                if !server.oauth2_authorize_url.is_empty() && server.oauth2_client_id.is_empty() {
+                    return Err(ApiError::invalid(format!(
+                        "oauth2 {}: with authorizeUrl and tokenUrl configured, clientId is required (register Chamberlain with the provider; redirect URI: this server's {})",
+                        o.mode.as_str(),
+                        chamberlain_gateway::connections::CALLBACK_PATH
+                    )));
+                }
+                if !o.client_secret.is_empty() && server.oauth2_client_id.is_empty() {
+                    return Err(ApiError::invalid(
+                        "oauth2.clientSecret was given without clientId",
+                    ));
+                }
+                if o.mode != McpOAuth2Mode::Service {
                     server.token_sharing = McpTokenSharing::PerUser;
                 }
+                server.oauth2_service_authorized = false;
+                server.oauth2_service_authorized_at = None;
+                server.oauth2_service_authorized_by.clear();
             }
             McpOAuth2Mode::Unspecified => {
                 return Err(ApiError::invalid(
@@ -766,10 +803,41 @@ pub async fn update_credentials(
     let mut after = before.clone();
     apply_auth(&mut after, &mut secrets, &auth)?;
     after.updated_at = Some(Timestamp::now());
+    // Tokens were issued to the old client by the old provider: a different OAuth setup
+    // invalidates every connection (users connect again); a rotated secret does not.
+    let identity_changed = before.auth_method != after.auth_method
+        || before.oauth2_mode != after.oauth2_mode
+        || (!after.oauth2_client_id.is_empty() && before.oauth2_client_id != after.oauth2_client_id)
+        || (!after.oauth2_authorize_url.is_empty()
+            && before.oauth2_authorize_url != after.oauth2_authorize_url);
+    if !identity_changed && after.oauth2_client_id.is_empty() {
+        // Same discovered provider: keep what discovery and registration found.
+        after.oauth2_client_id = before.oauth2_client_id.clone();
+        after.oauth2_authorize_url = before.oauth2_authorize_url.clone();
+        after.oauth2_token_url = before.oauth2_token_url.clone();
+        after.oauth2_issuer_url = before.oauth2_issuer_url.clone();
+        after.chamberlain_oauth2_resource = before.chamberlain_oauth2_resource.clone();
+        after.chamberlain_oauth2_revocation_url = before.chamberlain_oauth2_revocation_url.clone();
+        after.chamberlain_oauth2_dynamic_client = before.chamberlain_oauth2_dynamic_client;
+        after.oauth2_service_authorized = before.oauth2_service_authorized;
+        after.oauth2_service_authorized_at = before.oauth2_service_authorized_at;
+        after.oauth2_service_authorized_by = before.oauth2_service_authorized_by.clone();
+        let old = Secrets::open(&s.secrets, &id, &repo::sealed_auth(s.store.pool(), &id).await?)
+            .unwrap_or_default();
+        secrets.oauth2_client_secret = old.oauth2_client_secret;
+        after.oauth2_credentials_configured = !secrets.oauth2_client_secret.is_empty();
+    } else if !identity_changed {
+        after.oauth2_service_authorized = before.oauth2_service_authorized;
+        after.oauth2_service_authorized_at = before.oauth2_service_authorized_at;
+        after.oauth2_service_authorized_by = before.oauth2_service_authorized_by.clone();
+    }
     let sealed = secrets.seal(&s.secrets, &id);
     let after = chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
         let current: McpServer = tx.must_get(&id).await?;
         tx.replace(&current, &after).await?;
+        if identity_changed {
+            mcp_connections::delete_all(tx, &id).await?;
+        }
         repo::set_sealed_auth(tx, &id, &sealed).await?;
         registry::changed(tx, &after.app_id).await?;
         Ok(after.clone())
@@ -794,6 +862,7 @@ pub async fn delete(
     authz::require_app_write(&s, &caller, &app_id).await?;
     let server = load_server(&s, &app_id, &id).await?;
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+        mcp_connections::delete_all(tx, &server.connector_id).await?;
         registry::delete_server(tx, &server).await
     })?;
     s.gateway.reload().await?;
@@ -1040,8 +1109,9 @@ pub async fn put_catalog(
 }
 
 /// `GET /api/v1/mcp_server_connections`: the servers the caller could use, with whether the
-/// caller is connected (shared credentials: connected when configured; per-user OAuth: when
-/// the caller has connected their own account).
+/// caller is connected (shared credentials: connected when configured; service mode: when an
+/// admin authorized it; per-user OAuth: when the caller connected their own account, with the
+/// identity they connected as). Chamberlain adds the connect page URL and the status.
 pub async fn list_connections(
     State(s): State<Shared>,
     caller: Caller,
@@ -1055,24 +1125,128 @@ pub async fn list_connections(
             .cmp(&b.display_name)
             .then(a.connector_id.cmp(&b.connector_id))
     });
-    let _ = caller.user_id();
+    let mine: BTreeMap<String, McpConnection> =
+        mcp_connections::of_user(s.store.pool(), caller.user_id())
+            .await?
+            .into_iter()
+            .map(|c| (c.view.connector_id.clone(), c.view))
+            .collect();
     let list: Vec<Value> = servers
         .into_iter()
         .map(|sv| {
-            let per_user = sv.token_sharing == McpTokenSharing::PerUser;
-            json!({
+            let kind = chamberlain_gateway::connections::identity_kind(sv);
+            let own = (kind == Some(false))
+                .then(|| mine.get(&sv.connector_id))
+                .flatten();
+            let (connected, at, status) = match kind {
+                Some(false) => (
+                    own.is_some_and(|c| c.status == McpConnectionStatus::Connected),
+                    own.and_then(|c| c.connected_at).map(|t| json!(t)).unwrap_or(Value::Null),
+                    own.map(|c| c.status).unwrap_or(McpConnectionStatus::Unspecified),
+                ),
+                Some(true) => (
+                    sv.oauth2_service_authorized,
+                    sv.oauth2_service_authorized_at.map(|t| json!(t)).unwrap_or(Value::Null),
+                    if sv.oauth2_service_authorized {
+                        McpConnectionStatus::Connected
+                    } else {
+                        McpConnectionStatus::Unspecified
+                    },
+                ),
+                None => (true, json!(sv.created_at), McpConnectionStatus::Connected),
+            };
+            let mut v = json!({
                 "appId": sv.app_id,
                 "connectorId": sv.connector_id,
                 "displayName": sv.display_name,
                 "description": sv.description,
                 "serverType": sv.server_type,
                 "authMethod": sv.auth_method,
-                "connected": !per_user,
-                "connectedAt": if per_user { Value::Null } else { json!(sv.created_at) },
-                "authorizedAsEmail": "",
-                "authorizedAsName": "",
-            })
+                "connected": connected,
+                "connectedAt": at,
+                "authorizedAsEmail": own.map(|c| c.authorized_as_email.as_str()).unwrap_or(""),
+                "authorizedAsName": own.map(|c| c.authorized_as_name.as_str()).unwrap_or(""),
+                "chamberlainStatus": status,
+                "chamberlainLastError": own.map(|c| c.last_error.as_str()).unwrap_or(""),
+            });
+            if kind == Some(false) {
+                v["chamberlainConnectUrl"] = json!(chamberlain_gateway::connections::connect_url(
+                    &s.public_url,
+                    &sv.connector_id
+                ));
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "list": list, "nextPageToken": "" })))
+}
+
+/// `DELETE /api/v1/mcp_server_connections/{connector_id}` (Chamberlain extension): the caller
+/// disconnects their own account from a per-user server; its tokens are revoked at the
+/// provider when it offers revocation.
+pub async fn disconnect_own(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    common::check_id("connector_id", &id)?;
+    let server = s.gateway.index().servers.get(&id).cloned().ok_or_else(|| {
+        ApiError::not_found(format!("MCP server `{id}` was not found"))
+    })?;
+    let removed = s
+        .gateway
+        .disconnect(&server, caller.user_id(), &caller.audit())
+        .await?;
+    if removed.is_none() {
+        return Err(ApiError::not_found(format!(
+            "you have no connection to MCP server `{id}`"
+        )));
+    }
+    Ok(Json(json!({})))
+}
+
+/// `GET /api/v1/apps/{app_id}/mcp_servers/{connector_id}/connections` (Chamberlain
+/// extension): every downstream OAuth identity of a server (users' connections; the service
+/// identity has an empty `userId`). Tokens are never part of it.
+pub async fn server_connections(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    authz::require_read(&caller)?;
+    let server = load_server(&s, &app_id, &id).await?;
+    let list: Vec<McpConnection> = mcp_connections::of_server(s.store.pool(), &server.connector_id)
+        .await?
+        .into_iter()
+        .map(|c| c.view)
+        .collect();
+    Ok(Json(json!({ "list": list, "nextPageToken": "" })))
+}
+
+/// `DELETE /api/v1/apps/{app_id}/mcp_servers/{connector_id}/connections/{user_id}`
+/// (Chamberlain extension): an admin revokes a user's connection (`service` for the service
+/// identity); the user's next call is answered with the connect URL.
+pub async fn revoke_connection(
+    State(s): State<Shared>,
+    caller: Caller,
+    Path((app_id, id, user_id)): Path<(String, String, String)>,
+) -> ApiResult<Json<Value>> {
+    authz::require_app_write(&s, &caller, &app_id).await?;
+    let server = load_server(&s, &app_id, &id).await?;
+    let identity = if user_id == "service" {
+        String::new()
+    } else {
+        common::check_id("user_id", &user_id)?;
+        user_id.clone()
+    };
+    let removed = s
+        .gateway
+        .disconnect(&server, &identity, &caller.audit())
+        .await?;
+    match removed {
+        Some(c) => Ok(Json(json!({ "connection": c }))),
+        None => Err(ApiError::not_found(format!(
+            "MCP server `{id}` has no connection for `{user_id}`"
+        ))),
+    }
 }

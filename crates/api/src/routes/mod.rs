@@ -178,6 +178,9 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/mcp_server_catalog" "c1.api.ai_governance.v1.MCPServerService.ListCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListCatalogResponse", mcp::list_catalog),
         route!(GET "/api/v1/mcp_server_catalog/{catalog_id}" "c1.api.ai_governance.v1.MCPServerService.GetCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceGetCatalogResponse", mcp::get_catalog),
         route!(GET "/api/v1/mcp_server_connections" "c1.api.ai_governance.v1.MCPServerService.ListConnections" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListConnectionsResponse", mcp::list_connections),
+        route!(ext DELETE "/api/v1/mcp_server_connections/{connector_id}" "chamberlain.ai_governance.MCPConnections.DisconnectOwn" ["MCP Servers"] NONE => "chamberlain.Empty", mcp::disconnect_own),
+        route!(ext GET "/api/v1/apps/{app_id}/mcp_servers/{connector_id}/connections" "chamberlain.ai_governance.MCPConnections.ListForServer" ["MCP Servers"] NONE => "chamberlain.MCPConnectionList", mcp::server_connections),
+        route!(ext DELETE "/api/v1/apps/{app_id}/mcp_servers/{connector_id}/connections/{user_id}" "chamberlain.ai_governance.MCPConnections.Revoke" ["MCP Servers"] NONE => "chamberlain.MCPConnection", mcp::revoke_connection),
         route!(POST "/api/v1/mcp_servers/test_connection" "c1.api.ai_governance.v1.MCPServerService.TestConnection" ["MCP Servers"] Some("c1.api.ai_governance.v1.MCPServerServiceTestConnectionRequest") => "c1.api.ai_governance.v1.MCPServerServiceTestConnectionResponse", mcp::test_connection),
         route!(GET "/api/v1/mcp_toolsets/search" "c1.api.ai_governance.v1.MCPAccessProfileService.SearchAccessProfiles" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceSearchAccessProfilesResponse", mcp_tools::search_toolsets),
         route!(ext POST "/api/v1/mcp_server_catalog" "chamberlain.ai_governance.MCPServerCatalog.Put" ["MCP Servers"] Some("chamberlain.PutCatalogEntryRequest") => "c1.api.ai_governance.v1.MCPServerServiceGetCatalogResponse", mcp::put_catalog),
@@ -387,6 +390,14 @@ pub fn public(_state: Shared) -> Router<Shared> {
         .route(
             "/auth/v1/signout",
             axum::routing::post(crate::oauth::session::signout),
+        )
+        .route(
+            "/auth/v1/mcp/connect/{connector_id}",
+            axum::routing::get(crate::oauth::connect::page).post(crate::oauth::connect::submit),
+        )
+        .route(
+            "/auth/v1/mcp/callback",
+            axum::routing::get(crate::oauth::connect::callback),
         )
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))

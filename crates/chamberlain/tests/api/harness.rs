@@ -100,14 +100,14 @@ impl TestServer {
             retry_delay: std::time::Duration::from_millis(200),
             // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
             webhook_allow_hosts: vec!["127.0.0.1".into()],
-            outbound_allow_hosts: vec!["127.0.0.1".into()],
+            outbound_allow_hosts: vec!["127.0.0.1".into(), "localhost".into()],
             webhook_max_attempts: 4,
             webhook_retry_min: std::time::Duration::from_millis(100),
             webhook_retry_max: std::time::Duration::from_millis(300),
             ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
         };
         let secrets = SecretBox::new(&rand::random::<[u8; 32]>());
-        let gateway = chamberlain_api::gateway(&store, &secrets, &jobs)
+        let gateway = chamberlain_api::gateway(&store, &secrets, &jobs, &base)
             .await
             .unwrap();
         let state = Arc::new(AppState {

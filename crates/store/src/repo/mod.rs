@@ -10,6 +10,7 @@ pub mod identity;
 pub mod jobs;
 pub mod keys;
 pub mod mcp;
+pub mod mcp_connections;
 pub mod oauth;
 pub mod owners;
 pub mod policies;
