@@ -75,6 +75,16 @@ pub fn identity_kind(server: &McpServer) -> Option<bool> {
     }
 }
 
+/// The scopes to ask for: the admin's, else what the server's metadata advertises (MCP
+/// authorization: `scopes_supported` of the protected resource).
+fn effective_scopes(server: &McpServer, auth: &AuthServer) -> Vec<String> {
+    if server.oauth2_scopes.is_empty() {
+        auth.scopes_supported.clone()
+    } else {
+        server.oauth2_scopes.clone()
+    }
+}
+
 fn token_context(server_id: &str, user_id: &str) -> String {
     format!("mcp-connection:{server_id}:{user_id}")
 }
@@ -159,9 +169,9 @@ impl Gateway {
             }
             let reg = oauth_client::register(
                 &self.guard,
-                &auth.registration_endpoint,
+                &auth,
                 &self.redirect_uri(),
-                &server.oauth2_scopes,
+                &effective_scopes(server, &auth),
             )
             .await
             .map_err(ConnectError::Provider)?;
@@ -182,7 +192,8 @@ impl Gateway {
             next.oauth2_issuer_url = auth2.issuer.clone();
             next.chamberlain_oauth2_resource = auth2.resource.clone();
             next.chamberlain_oauth2_revocation_url = auth2.revocation_endpoint.clone();
-            next.chamberlain_oauth2_dynamic_client = current.chamberlain_oauth2_dynamic_client || dynamic;
+            next.chamberlain_oauth2_dynamic_client =
+                current.chamberlain_oauth2_dynamic_client || dynamic;
             next.oauth2_credentials_configured = !secrets2.oauth2_client_secret.is_empty();
             next.updated_at = Some(tx.now());
             tx.replace(&current, &next).await?;
@@ -244,7 +255,7 @@ impl Gateway {
             state: &state,
             code_challenge: &password::pkce_s256_challenge(&verifier),
             resource: &auth.resource,
-            scopes: &server.oauth2_scopes,
+            scopes: &effective_scopes(&server, &auth),
         })
         .map_err(ConnectError::Invalid)
     }
@@ -264,9 +275,14 @@ impl Gateway {
                 "this connection attempt is not valid (damaged or from another server); start again from the connect page".into(),
             )
         };
-        let sealed = URL_SAFE_NO_PAD.decode(state.as_bytes()).map_err(|_| bad())?;
+        let sealed = URL_SAFE_NO_PAD
+            .decode(state.as_bytes())
+            .map_err(|_| bad())?;
         let sealed = String::from_utf8(sealed).map_err(|_| bad())?;
-        let plain = self.secrets.open(&sealed, STATE_CONTEXT).map_err(|_| bad())?;
+        let plain = self
+            .secrets
+            .open(&sealed, STATE_CONTEXT)
+            .map_err(|_| bad())?;
         let flow: FlowState = serde_json::from_slice(&plain).map_err(|_| bad())?;
         if flow.x < Timestamp::now().unix_seconds() {
             return Err(ConnectError::Invalid(
@@ -393,8 +409,7 @@ impl Gateway {
                 let sealed = mcp::sealed_auth(self.store.pool(), &id)
                     .await
                     .unwrap_or_default();
-                let secrets =
-                    Secrets::open(&self.secrets, &id, &sealed).unwrap_or_default();
+                let secrets = Secrets::open(&self.secrets, &id, &sealed).unwrap_or_default();
                 let client = ClientAuth {
                     client_id: &server.oauth2_client_id,
                     client_secret: &secrets.oauth2_client_secret,
@@ -432,10 +447,9 @@ impl Gateway {
                 Denial::ConnectionMissing
             })
         };
-        let Some(stored) =
-            mcp_connections::get(self.store.pool(), &server.connector_id, identity)
-                .await
-                .map_err(|e| UpstreamError::Transport(format!("reading the connection: {e}")))?
+        let Some(stored) = mcp_connections::get(self.store.pool(), &server.connector_id, identity)
+            .await
+            .map_err(|e| UpstreamError::Transport(format!("reading the connection: {e}")))?
         else {
             return Err(missing());
         };
@@ -444,11 +458,14 @@ impl Gateway {
                 Denial::ConnectionNeedsReconnect(stored.view.last_error.clone()),
             ));
         }
-        let Some(tokens) =
-            self.open_tokens(&server.connector_id, identity, &stored.sealed_tokens)
+        let Some(tokens) = self.open_tokens(&server.connector_id, identity, &stored.sealed_tokens)
         else {
-            self.mark_needs_reconnect(server, identity, "the stored tokens cannot be opened (the encryption key changed?)")
-                .await;
+            self.mark_needs_reconnect(
+                server,
+                identity,
+                "the stored tokens cannot be opened (the encryption key changed?)",
+            )
+            .await;
             return Err(missing());
         };
         let now = Timestamp::now().unix_seconds();

@@ -28,6 +28,8 @@ pub struct AuthServer {
     pub resource: String,
     /// Scopes the resource or the authorization server advertise.
     pub scopes_supported: Vec<String>,
+    /// `token_endpoint_auth_methods_supported` (empty: not advertised).
+    pub token_endpoint_auth_methods: Vec<String>,
 }
 
 /// Tokens obtained for one identity. Sealed at rest; never served.
@@ -228,15 +230,8 @@ pub async fn metadata(guard: &Guard, issuer: &str) -> Result<AuthServer, String>
                 "the authorization server {issuer} does not advertise PKCE S256 (code_challenge_methods_supported), which MCP requires"
             ));
         }
-        let found = AuthServer {
-            issuer: found_issuer,
-            authorization_endpoint: s("authorization_endpoint"),
-            token_endpoint: s("token_endpoint"),
-            registration_endpoint: s("registration_endpoint"),
-            revocation_endpoint: s("revocation_endpoint"),
-            resource: String::new(),
-            scopes_supported: doc
-                .get("scopes_supported")
+        let list = |k: &str| -> Vec<String> {
+            doc.get(k)
                 .and_then(Value::as_array)
                 .map(|a| {
                     a.iter()
@@ -244,7 +239,17 @@ pub async fn metadata(guard: &Guard, issuer: &str) -> Result<AuthServer, String>
                         .map(str::to_string)
                         .collect()
                 })
-                .unwrap_or_default(),
+                .unwrap_or_default()
+        };
+        let found = AuthServer {
+            token_endpoint_auth_methods: list("token_endpoint_auth_methods_supported"),
+            issuer: found_issuer,
+            authorization_endpoint: s("authorization_endpoint"),
+            token_endpoint: s("token_endpoint"),
+            registration_endpoint: s("registration_endpoint"),
+            revocation_endpoint: s("revocation_endpoint"),
+            resource: String::new(),
+            scopes_supported: list("scopes_supported"),
         };
         if found.authorization_endpoint.is_empty() || found.token_endpoint.is_empty() {
             return Err(format!(
@@ -266,13 +271,27 @@ pub struct Registered {
     pub client_secret: String,
 }
 
-/// Registers the gateway as a client (RFC 7591) with its callback as the only redirect URI.
+/// Registers the gateway as a client (RFC 7591) with its callback as the only redirect URI: a
+/// confidential client (`client_secret_post`) when the server supports it, else a public one
+/// (PKCE only).
 pub async fn register(
     guard: &Guard,
-    registration_endpoint: &str,
+    auth: &AuthServer,
     redirect_uri: &str,
     scopes: &[String],
 ) -> Result<Registered, String> {
+    let methods = &auth.token_endpoint_auth_methods;
+    let method = if methods.is_empty() || methods.iter().any(|m| m == "client_secret_post") {
+        "client_secret_post"
+    } else if methods.iter().any(|m| m == "none") {
+        "none"
+    } else {
+        return Err(format!(
+            "the authorization server accepts only {} at its token endpoint; Chamberlain registers itself with client_secret_post or none: register a client there by hand and set oauth2.clientId and clientSecret",
+            methods.join(", ")
+        ));
+    };
+    let registration_endpoint = auth.registration_endpoint.as_str();
     let (u, client) = guard
         .client(registration_endpoint, TIMEOUT)
         .await
@@ -282,7 +301,7 @@ pub async fn register(
         "redirect_uris": [redirect_uri],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
-        "token_endpoint_auth_method": "client_secret_post",
+        "token_endpoint_auth_method": method,
         "application_type": "web",
     });
     if !scopes.is_empty() {
@@ -320,7 +339,10 @@ pub async fn register(
 
 /// `error: error_description` of an OAuth error body.
 fn oauth_error(v: &Value) -> String {
-    let e = v.get("error").and_then(Value::as_str).unwrap_or("no error code");
+    let e = v
+        .get("error")
+        .and_then(Value::as_str)
+        .unwrap_or("no error code");
     match v.get("error_description").and_then(Value::as_str) {
         Some(d) if !d.is_empty() => format!("{e}: {d}"),
         _ => e.to_string(),

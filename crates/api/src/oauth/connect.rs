@@ -64,7 +64,10 @@ fn describe(c: Option<&McpConnection>) -> String {
     let Some(c) = c else {
         return "<p id=\"status\">Not connected.</p>".into();
     };
-    let who = match (c.authorized_as_email.is_empty(), c.authorized_as_name.is_empty()) {
+    let who = match (
+        c.authorized_as_email.is_empty(),
+        c.authorized_as_name.is_empty(),
+    ) {
         (false, _) => format!(" as {}", pages::escape(&c.authorized_as_email)),
         (true, false) => format!(" as {}", pages::escape(&c.authorized_as_name)),
         _ => String::new(),
@@ -166,10 +169,7 @@ pub async fn page(
         pages::escape(&server.connector_id),
         pages::hidden("csrf", &csrf),
     );
-    session::with_cookie(
-        pages::html(StatusCode::OK, pages::page(&title, &body)),
-        set,
-    )
+    session::with_cookie(pages::html(StatusCode::OK, pages::page(&title, &body)), set)
 }
 
 /// `POST /auth/v1/mcp/connect/{connector_id}` (form: csrf, action = connect | disconnect).

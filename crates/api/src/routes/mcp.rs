@@ -807,7 +807,8 @@ pub async fn update_credentials(
     // invalidates every connection (users connect again); a rotated secret does not.
     let identity_changed = before.auth_method != after.auth_method
         || before.oauth2_mode != after.oauth2_mode
-        || (!after.oauth2_client_id.is_empty() && before.oauth2_client_id != after.oauth2_client_id)
+        || (!after.oauth2_client_id.is_empty()
+            && before.oauth2_client_id != after.oauth2_client_id)
         || (!after.oauth2_authorize_url.is_empty()
             && before.oauth2_authorize_url != after.oauth2_authorize_url);
     if !identity_changed && after.oauth2_client_id.is_empty() {
@@ -822,8 +823,12 @@ pub async fn update_credentials(
         after.oauth2_service_authorized = before.oauth2_service_authorized;
         after.oauth2_service_authorized_at = before.oauth2_service_authorized_at;
         after.oauth2_service_authorized_by = before.oauth2_service_authorized_by.clone();
-        let old = Secrets::open(&s.secrets, &id, &repo::sealed_auth(s.store.pool(), &id).await?)
-            .unwrap_or_default();
+        let old = Secrets::open(
+            &s.secrets,
+            &id,
+            &repo::sealed_auth(s.store.pool(), &id).await?,
+        )
+        .unwrap_or_default();
         secrets.oauth2_client_secret = old.oauth2_client_secret;
         after.oauth2_credentials_configured = !secrets.oauth2_client_secret.is_empty();
     } else if !identity_changed {
@@ -1141,12 +1146,17 @@ pub async fn list_connections(
             let (connected, at, status) = match kind {
                 Some(false) => (
                     own.is_some_and(|c| c.status == McpConnectionStatus::Connected),
-                    own.and_then(|c| c.connected_at).map(|t| json!(t)).unwrap_or(Value::Null),
-                    own.map(|c| c.status).unwrap_or(McpConnectionStatus::Unspecified),
+                    own.and_then(|c| c.connected_at)
+                        .map(|t| json!(t))
+                        .unwrap_or(Value::Null),
+                    own.map(|c| c.status)
+                        .unwrap_or(McpConnectionStatus::Unspecified),
                 ),
                 Some(true) => (
                     sv.oauth2_service_authorized,
-                    sv.oauth2_service_authorized_at.map(|t| json!(t)).unwrap_or(Value::Null),
+                    sv.oauth2_service_authorized_at
+                        .map(|t| json!(t))
+                        .unwrap_or(Value::Null),
                     if sv.oauth2_service_authorized {
                         McpConnectionStatus::Connected
                     } else {
@@ -1190,9 +1200,13 @@ pub async fn disconnect_own(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     common::check_id("connector_id", &id)?;
-    let server = s.gateway.index().servers.get(&id).cloned().ok_or_else(|| {
-        ApiError::not_found(format!("MCP server `{id}` was not found"))
-    })?;
+    let server = s
+        .gateway
+        .index()
+        .servers
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("MCP server `{id}` was not found")))?;
     let removed = s
         .gateway
         .disconnect(&server, caller.user_id(), &caller.audit())

@@ -6,6 +6,7 @@ mod directories;
 mod harness;
 mod jobs;
 mod mcp;
+mod mcp_connections;
 mod oauth;
 mod policies;
 mod sync;
@@ -44,8 +45,9 @@ use webhooks::{
 use mcp::{
     gateway_governs_tools_end_to_end, gateway_refuses_bad_tokens_and_sessions,
     hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
-    per_user_oauth_servers_are_refused_not_called_bare, scheduled_discovery_picks_up_changes,
+    scheduled_discovery_picks_up_changes,
 };
+use mcp_connections::per_user_oauth_against_a_real_oauth_mcp_server;
 
 use harness::TestServer;
 use serde_json::{json, Value};
@@ -56,7 +58,7 @@ on_both_backends!(
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,
     scheduled_discovery_picks_up_changes,
-    per_user_oauth_servers_are_refused_not_called_bare,
+    per_user_oauth_against_a_real_oauth_mcp_server,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

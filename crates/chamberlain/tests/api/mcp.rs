@@ -99,13 +99,18 @@ pub struct Session {
 
 impl Session {
     pub async fn open(url: &str, token: &str) -> Session {
+        Session::open_with(url, token, json!({})).await
+    }
+
+    /// Opens a session declaring `capabilities` (e.g. URL-mode elicitation).
+    pub async fn open_with(url: &str, token: &str, capabilities: Value) -> Session {
         let http = reqwest::Client::new();
         let resp = http
             .post(url)
             .bearer_auth(token)
             .header("Accept", "application/json, text/event-stream")
             .json(&json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}))
+                "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "test", "version": "1"}}}))
             .send()
             .await
             .unwrap();
@@ -175,7 +180,7 @@ impl Session {
     }
 }
 
-fn denial(tool: &str) -> String {
+pub(crate) fn denial(tool: &str) -> String {
     format!("Access denied: tool `{tool}` is not in your current tool list.")
 }
 
@@ -226,7 +231,13 @@ async fn set_tool(
 
 /// Grants `ent` of `app` to `user` through the task engine (as the super admin), optionally
 /// for `duration`; returns the task.
-async fn grant(s: &TestServer, app: &str, ent: &str, user: &str, duration: Option<&str>) -> Value {
+pub(crate) async fn grant(
+    s: &TestServer,
+    app: &str,
+    ent: &str,
+    user: &str,
+    duration: Option<&str>,
+) -> Value {
     let mut body = json!({"appId": app, "appEntitlementId": ent, "identityUserId": user, "description": "test"});
     if let Some(d) = duration {
         body["grantDuration"] = json!(d);
@@ -254,7 +265,7 @@ async fn revoke(s: &TestServer, app: &str, ent: &str, user: &str) {
 }
 
 /// An app whose grants and revokes are decided without approval.
-async fn auto_app(s: &TestServer, name: &str) -> String {
+pub(crate) async fn auto_app(s: &TestServer, name: &str) -> String {
     let app = s.create_app(name).await;
     let grant = s
         .ok(
@@ -281,7 +292,7 @@ async fn auto_app(s: &TestServer, name: &str) -> String {
 }
 
 /// The id of the server's built-in "All approved" toolset's entitlement.
-async fn all_approved_entitlement(s: &TestServer, app: &str, server: &str) -> String {
+pub(crate) async fn all_approved_entitlement(s: &TestServer, app: &str, server: &str) -> String {
     let sets = s
         .ok(
             "GET",
@@ -302,7 +313,7 @@ async fn all_approved_entitlement(s: &TestServer, app: &str, server: &str) -> St
 
 /// A new AI user granted the server's "All approved" toolset, with an open gateway session:
 /// (user id, session).
-async fn entitled_session(
+pub(crate) async fn entitled_session(
     s: &TestServer,
     app: &str,
     server: &str,
@@ -316,7 +327,7 @@ async fn entitled_session(
 }
 
 /// Waits until `f` is true (up to 10 s).
-async fn eventually<F, Fut>(what: &str, mut f: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -1344,48 +1355,4 @@ pub async fn scheduled_discovery_picks_up_changes(s: &TestServer) {
     }
     assert!(found, "scheduled discovery did not run");
     let _ = std::fs::remove_file(&tools_file);
-}
-
-pub async fn per_user_oauth_servers_are_refused_not_called_bare(s: &TestServer) {
-    // A server configured for per-user OAuth has no connect flow yet: its tools are listed and
-    // reviewed like any others, but calls are refused (audited as a missing connection) instead
-    // of reaching the server without credentials.
-    let fx = fixture(&[]);
-    let app = auto_app(s, "Per-user OAuth").await;
-    let reg = s
-        .ok("POST", &format!("/api/v1/apps/{app}/mcp_servers"), Some(json!({
-            "displayName": "Okta-like", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "ok",
-            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
-                "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH", "clientId": "cid", "clientSecret": "shh",
-                    "authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token", "scopes": ["okta.users.read"]}}})))
-        .await;
-    assert!(!reg.to_string().contains("shh"), "{reg}");
-    assert_eq!(
-        reg["mcpServer"]["tokenSharing"],
-        "MCP_SERVER_TOKEN_SHARING_PER_USER"
-    );
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (erin, mut sess) = entitled_session(s, &app, &server, "erin@example.com").await;
-    assert!(sess.tool_names().await.contains(&"ok_whoami".to_string()));
-    let r = sess.call("ok_whoami", json!({})).await;
-    assert_eq!(text_of(&r), denial("ok_whoami"));
-    eventually("the audit names the missing connection", || async {
-        let v = s
-            .ok(
-                "POST",
-                "/api/v1/ai-governance/audit/search",
-                Some(json!({"userIds": [erin], "results": ["DENIED"]})),
-            )
-            .await;
-        v["list"].as_array().unwrap().iter().any(|r| {
-            r["reason"]
-                .as_str()
-                .unwrap()
-                .contains("per-user connection missing")
-        })
-    })
-    .await;
 }

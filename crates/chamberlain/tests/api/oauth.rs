@@ -33,7 +33,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The hidden fields of the page's form.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     html.split("<input type=\"hidden\" ")
         .skip(1)
         .map(|part| {
@@ -70,7 +70,7 @@ fn query_of(location: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")
         .map(|v| v.to_str().unwrap().to_string())
@@ -147,7 +147,7 @@ fn authorize_url(
 
 /// Signs `b` in through the sign-in form reached from `signin_location`; returns where the
 /// form sent the browser.
-async fn sign_in(
+pub(crate) async fn sign_in(
     s: &TestServer,
     b: &reqwest::Client,
     signin_location: &str,

@@ -45,7 +45,12 @@ pub async fn get<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
 ) -> Result<Option<StoredConnection>, StoreError> {
     let mut sql = Sql::new("SELECT doc, sealed_tokens FROM mcp_connections WHERE server_id = ");
     sql.arg(server_id).push(" AND user_id = ").arg(user_id);
-    sql.query().fetch_optional(e).await?.as_ref().map(parse).transpose()
+    sql.query()
+        .fetch_optional(e)
+        .await?
+        .as_ref()
+        .map(parse)
+        .transpose()
 }
 
 /// The identity tool discovery uses for servers without shared credentials: the service
@@ -176,7 +181,10 @@ pub async fn delete(
 
 /// Removes every connection of a server (the server was deleted or its OAuth configuration
 /// changed, which invalidates tokens issued to the old client).
-pub async fn delete_all(tx: &mut Tx<'_>, server_id: &str) -> Result<Vec<StoredConnection>, StoreError> {
+pub async fn delete_all(
+    tx: &mut Tx<'_>,
+    server_id: &str,
+) -> Result<Vec<StoredConnection>, StoreError> {
     let all = of_server(&mut *tx.conn(), server_id).await?;
     for c in &all {
         delete(tx, server_id, &c.view.user_id).await?;
