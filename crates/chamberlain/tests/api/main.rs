@@ -47,7 +47,9 @@ use mcp::{
     hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
     scheduled_discovery_picks_up_changes,
 };
-use mcp_connections::per_user_oauth_against_a_real_oauth_mcp_server;
+use mcp_connections::{
+    per_user_oauth_against_a_real_oauth_mcp_server, service_mode_oauth_identity_serves_everyone,
+};
 
 use harness::TestServer;
 use serde_json::{json, Value};
@@ -59,6 +61,7 @@ on_both_backends!(
     hosted_stdio_server_through_the_gateway,
     scheduled_discovery_picks_up_changes,
     per_user_oauth_against_a_real_oauth_mcp_server,
+    service_mode_oauth_identity_serves_everyone,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

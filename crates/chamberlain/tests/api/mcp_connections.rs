@@ -105,7 +105,10 @@ async fn connect_account(
     }
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
-    assert!(html.contains("Connect your own"), "{html}");
+    assert!(
+        html.contains("Connect your own") || html.contains("Service mode"),
+        "{html}"
+    );
     let mut form = hidden_fields(&html);
     form.push(("action".into(), "connect".into()));
     let go = b.post(&page_url).form(&form).send().await.unwrap();
@@ -456,4 +459,130 @@ pub async fn per_user_oauth_against_a_real_oauth_mcp_server(s: &TestServer) {
     assert_eq!(st, 200);
     let r = erin_sess.call("ts_greet", json!({"name": "Erin"})).await;
     assert_eq!(text_of(&r), "Hello, Erin!", "{r}");
+}
+
+pub async fn service_mode_oauth_identity_serves_everyone(s: &TestServer) {
+    let ts = TsOAuthServer::start().await;
+    let app = auto_app(s, "Service OAuth").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({
+                "displayName": "TS service", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "svc",
+                "externalConfig": {"url": ts.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE"}}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        reg["mcpServer"]["tokenSharing"],
+        "MCP_SERVER_TOKEN_SHARING_SHARED"
+    );
+    assert!(reg["mcpServer"]["chamberlainLastDiscovery"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("an admin must authorize the service identity"));
+
+    // A user who is not an admin cannot authorize it.
+    let (_erin, mut erin_sess) = entitled_session(s, &app, &server, "svc-erin@example.com").await;
+    let b = crate::oauth::browser();
+    let page_url = format!("{}/auth/v1/mcp/connect/{server}", s.base);
+    let signin = b.get(&page_url).send().await.unwrap();
+    sign_in(s, &b, &location(&signin), "svc-erin@example.com", PASSWORD).await;
+    let refused = b.get(&page_url).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("Administrators only"));
+
+    // The admin authorizes once; discovery runs with that identity.
+    let phc = chamberlain_auth::password::hash(PASSWORD).unwrap();
+    let admin_id = s.admin_user_id.clone();
+    chamberlain_store::write_tx!(
+        s.store,
+        &chamberlain_store::AuditCtx::system("test"),
+        |tx| { chamberlain_store::repo::web_auth::set_password(tx, &admin_id, &phc).await }
+    )
+    .unwrap();
+    let (st, page) =
+        connect_account(s, &crate::oauth::browser(), &server, "admin@example.com").await;
+    assert_eq!(st, 200, "{page}");
+    assert!(page.contains("every user"), "{page}");
+    let sv = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}"),
+            None,
+        )
+        .await;
+    assert_eq!(sv["mcpServer"]["oauth2ServiceAuthorized"], true, "{sv}");
+    assert_eq!(
+        sv["mcpServer"]["oauth2ServiceAuthorizedBy"],
+        s.admin_user_id.as_str()
+    );
+    assert_eq!(sv["mcpServer"]["chamberlainLastDiscovery"]["ok"], true);
+
+    // Every entitled user's calls now use it, without connecting anything themselves.
+    assert!(erin_sess
+        .tool_names()
+        .await
+        .contains(&"svc_greet".to_string()));
+    let r = erin_sess.call("svc_greet", json!({"name": "Erin"})).await;
+    assert_eq!(text_of(&r), "Hello, Erin!", "{r}");
+    let conns = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}/connections"),
+            None,
+        )
+        .await;
+    assert_eq!(conns["list"][0]["userId"], "");
+    assert_eq!(
+        conns["list"][0]["authorizedByUserId"],
+        s.admin_user_id.as_str()
+    );
+
+    // Revoking the service identity stops every call with the plain denial (users cannot fix
+    // it), and the audit says why.
+    s.ok(
+        "DELETE",
+        &format!("/api/v1/apps/{app}/mcp_servers/{server}/connections/service"),
+        None,
+    )
+    .await;
+    let sv = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}"),
+            None,
+        )
+        .await;
+    assert_eq!(sv["mcpServer"]["oauth2ServiceAuthorized"], false);
+    let r = erin_sess.call("svc_greet", json!({"name": "Erin"})).await;
+    assert_eq!(text_of(&r), crate::mcp::denial("svc_greet"));
+    eventually(
+        "the audit names the missing service authorization",
+        || async {
+            let v = s
+                .ok(
+                    "POST",
+                    "/api/v1/ai-governance/audit/search",
+                    Some(json!({"results": ["DENIED"], "toolNames": ["svc_greet"]})),
+                )
+                .await;
+            v["list"].as_array().unwrap().iter().any(|r| {
+                r["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("service-mode OAuth not authorized")
+            })
+        },
+    )
+    .await;
 }
