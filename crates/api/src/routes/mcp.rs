@@ -464,7 +464,7 @@ pub fn builtin_catalog() -> Vec<CatalogEntry> {
         CatalogEntry {
             id: "generic-hosted".into(),
             display_name: "Hosted command (stdio)".into(),
-            description: "A command Chamberlain starts and supervises, speaking MCP over stdio (for example `npx -y @modelcontextprotocol/server-everything`). configFields.command is the program, configFields.args its arguments as a JSON array of strings; other fields become environment variables.".into(),
+            description: "A command Chamberlain starts and supervises, speaking MCP over stdio (for example `npx -y @modelcontextprotocol/server-everything`). configFields.command is the program, configFields.args its arguments as a JSON array of strings, configFields.env and configFields.secretEnv JSON objects of environment variables (secretEnv is sealed at rest and never served).".into(),
             service_name: "hosted".into(),
             default_auth_method: McpAuthMethod::None,
             auth_modes: vec![CatalogAuthMode { auth_method: McpAuthMethod::None, ..Default::default() }],
@@ -472,6 +472,8 @@ pub fn builtin_catalog() -> Vec<CatalogEntry> {
                 fields: vec![
                     field("command", "Command", "The program to run", true, false),
                     field("args", "Arguments", "A JSON array of strings", false, false),
+                    field("env", "Environment", "A JSON object of environment variables, e.g. {\"REGION\": \"eu\"}", false, false),
+                    field("secretEnv", "Secret environment", "A JSON object of secret environment variables (API keys); sealed, never shown again", false, true),
                 ],
             }),
             channel: "MCP_SERVER_CATALOG_CHANNEL_STABLE".into(),
@@ -482,6 +484,32 @@ pub fn builtin_catalog() -> Vec<CatalogEntry> {
             ..Default::default()
         },
     ]
+}
+
+/// A JSON object of environment variables (`configFields.env` / `secretEnv`), checked: names
+/// are shell-style identifiers, values strings.
+fn env_object(field: &str, raw: &str) -> ApiResult<BTreeMap<String, String>> {
+    if raw.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let vars: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|_| {
+        ApiError::invalid(format!(
+            "configFields.{field} must be a JSON object of string values, e.g. {{\"API_KEY\": \"…\"}}"
+        ))
+    })?;
+    for k in vars.keys() {
+        let ok = k
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(ApiError::invalid(format!(
+                "configFields.{field}: `{k}` is not an environment variable name (letters, digits and _, not starting with a digit)"
+            )));
+        }
+    }
+    Ok(vars)
 }
 
 /// Builds a hosted server's argv from its catalog template: `${field}` is replaced by a
@@ -628,6 +656,14 @@ pub async fn register(
             server.chamberlain_command = command_of(entry, &plain)?;
             plain.remove("command");
             plain.remove("args");
+            // `env` / `secretEnv` (generic hosted commands) expand into one variable each.
+            if let Some(raw) = plain.remove("env") {
+                plain.extend(env_object("env", &raw)?);
+            }
+            if let Some(raw) = secrets.config.remove("secretEnv") {
+                let vars = env_object("secretEnv", &raw)?;
+                secrets.config.extend(vars);
+            }
             server.config_field_values = plain;
             server.mcp_server_catalog_id = entry.id.clone();
             server.default_tool_prefix = entry.default_tool_prefix.clone();

@@ -48,7 +48,8 @@ use mcp::{
     scheduled_discovery_picks_up_changes,
 };
 use mcp_connections::{
-    per_user_oauth_against_a_real_oauth_mcp_server, service_mode_oauth_identity_serves_everyone,
+    hosted_servers_run_supervised, per_user_oauth_against_a_real_oauth_mcp_server,
+    service_mode_oauth_identity_serves_everyone,
 };
 
 use harness::TestServer;
@@ -62,6 +63,7 @@ on_both_backends!(
     scheduled_discovery_picks_up_changes,
     per_user_oauth_against_a_real_oauth_mcp_server,
     service_mode_oauth_identity_serves_everyone,
+    hosted_servers_run_supervised,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

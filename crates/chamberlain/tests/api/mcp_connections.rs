@@ -586,3 +586,98 @@ pub async fn service_mode_oauth_identity_serves_everyone(s: &TestServer) {
     )
     .await;
 }
+
+/// Hosted servers: the official `@modelcontextprotocol/server-everything` run over stdio with
+/// its configuration as environment, and a hosted process that dies is started again.
+pub async fn hosted_servers_run_supervised(s: &TestServer) {
+    let paths = node_servers();
+    let app = auto_app(s, "Everything").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({
+                "displayName": "Everything", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "ev",
+                "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                    "configFields": {"command": paths["NODE"],
+                        "args": serde_json::to_string(&[paths["EVERYTHING"].as_str(), "stdio"]).unwrap(),
+                        "env": r#"{"GREETING": "hello from chamberlain"}"#,
+                        "secretEnv": r#"{"EVERYTHING_API_KEY": "sk-hosted-secret"}"#}}})),
+        )
+        .await;
+    assert_eq!(
+        reg["mcpServer"]["chamberlainLastDiscovery"]["ok"], true,
+        "{reg}"
+    );
+    assert!(!reg.to_string().contains("sk-hosted-secret"), "{reg}");
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, mut sess) = entitled_session(s, &app, &server, "everything@example.com").await;
+    let names = sess.tool_names().await;
+    for t in ["ev_echo", "ev_get-sum", "ev_get-env"] {
+        assert!(names.contains(&t.to_string()), "{t} in {names:?}");
+    }
+    let r = sess
+        .call("ev_echo", json!({"message": "through the gateway"}))
+        .await;
+    assert_eq!(text_of(&r), "Echo: through the gateway", "{r}");
+    let r = sess.call("ev_get-sum", json!({"a": 2, "b": 40})).await;
+    assert!(text_of(&r).contains("42"), "{r}");
+    // Configured environment (plain and sealed) reaches the process.
+    let r = sess.call("ev_get-env", json!({})).await;
+    assert!(text_of(&r).contains("hello from chamberlain"), "{r}");
+    assert!(text_of(&r).contains("sk-hosted-secret"));
+
+    // A hosted process that dies is started again on the next call.
+    let marker =
+        std::env::temp_dir().join(format!("mcp-tools-{}.json", chamberlain_model::new_id()));
+    std::fs::write(&marker, r#"[{"name": "ping_me", "description": "x"}]"#).unwrap();
+    let app2 = auto_app(s, "Restarting fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app2}/mcp_servers"),
+            Some(json!({
+                "displayName": "Restarting", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "rs",
+                "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                    "configFields": {"command": crate::mcp::fixture_bin().to_str().unwrap(),
+                        "args": serde_json::to_string(&["--stdio", "--tools-file", marker.to_str().unwrap()]).unwrap()}}})),
+        )
+        .await;
+    let server2 = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, mut sess2) = entitled_session(s, &app2, &server2, "restart@example.com").await;
+    let r = sess2.call("rs_echo", json!({"message": "first"})).await;
+    assert_eq!(text_of(&r), "first", "{r}");
+    let pids = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", marker.to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = pids();
+    assert!(!before.is_empty(), "the hosted process runs");
+    let killed = std::process::Command::new("pkill")
+        .args(["-9", "-f", marker.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut answered = false;
+    for _ in 0..50 {
+        let r = sess2.call("rs_echo", json!({"message": "again"})).await;
+        if text_of(&r) == "again" {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "the hosted server was not restarted");
+    let after = pids();
+    assert!(!after.is_empty() && after != before, "{before} → {after}");
+    let _ = std::fs::remove_file(&marker);
+}
