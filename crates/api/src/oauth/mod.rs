@@ -176,6 +176,17 @@ pub async fn authenticate_mcp(
             "AI access (MCP traffic) is disabled for this organization by an administrator".into(),
         ));
     }
+    // Every AI client here is authorized by a user for themselves through OAuth: a personal
+    // client in C1's terms.
+    if !settings.allowed_client_types.is_empty()
+        && !settings
+            .allowed_client_types
+            .contains(&chamberlain_model::ai_governance::McpClientType::Personal)
+    {
+        return Err(invalid(
+            "personal AI clients (authorized by a user through OAuth) are not among this organization's allowed MCP client types".into(),
+        ));
+    }
     let check = repo::mcp_check(&state.store, &claims.sub, &claims.client_id)
         .await
         .map_err(|e| {

@@ -1163,6 +1163,24 @@ pub async fn oauth_lifecycle_and_switches(s: &TestServer) {
     assert_eq!(list[1]["snapshot"]["enabled"], false);
     assert_eq!(list[1]["metadata"]["changeKind"], "CHANGE_KIND_CREATE");
 
+    // Allowed client types: AI clients authorized by a user through OAuth are personal
+    // clients; a tenant that allows only other types refuses them.
+    s.ok(
+        "POST",
+        "/api/v1/settings/ai-governance",
+        Some(json!({"aiGovernanceSettings": {"allowedClientTypes": ["MCP_CLIENT_TYPE_SERVICE"]}, "updateMask": "allowedClientTypes"})),
+    )
+    .await;
+    let (_, _, body) = mcp(s, Some(&access)).await.unwrap_err();
+    assert!(body.contains("allowed MCP client types"), "{body}");
+    s.ok(
+        "POST",
+        "/api/v1/settings/ai-governance",
+        Some(json!({"aiGovernanceSettings": {"allowedClientTypes": ["MCP_CLIENT_TYPE_PERSONAL", "MCP_CLIENT_TYPE_SERVICE"]}, "updateMask": "allowedClientTypes"})),
+    )
+    .await;
+    assert!(mcp(s, Some(&access)).await.is_ok());
+
     // Inactivity closes connections: with a 1 s close-after, a sweep closes it.
     s.ok(
         "POST",
