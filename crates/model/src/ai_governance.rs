@@ -120,6 +120,11 @@ pub struct AiGovernanceSettings {
     /// Last change.
     #[serde(default)]
     pub updated_at: Option<Timestamp>,
+    /// Chamberlain extension: lifetime of the access tokens AI clients get (refresh tokens
+    /// renew them); 60 s to 24 h, default 1 h. Shorter lifetimes bound how long a stolen token
+    /// works.
+    #[serde(default)]
+    pub chamberlain_access_token_lifetime: Option<Duration>,
 }
 
 impl Default for AiGovernanceSettings {
@@ -141,6 +146,7 @@ impl Default for AiGovernanceSettings {
             surface_requestable_tools: false,
             untrusted_judge_disable: false,
             updated_at: None,
+            chamberlain_access_token_lifetime: None,
         }
     }
 }
@@ -162,7 +168,18 @@ impl AiGovernanceSettings {
         "requireToolApproval",
         "surfaceRequestableTools",
         "untrustedJudgeDisable",
+        "chamberlainAccessTokenLifetime",
     ];
+
+    /// Default lifetime of AI clients' access tokens.
+    pub const DEFAULT_ACCESS_TOKEN_SECS: i64 = 3600;
+
+    /// Lifetime of AI clients' access tokens in seconds.
+    pub fn access_token_secs(&self) -> i64 {
+        self.chamberlain_access_token_lifetime
+            .map(|d| d.seconds)
+            .unwrap_or(Self::DEFAULT_ACCESS_TOKEN_SECS)
+    }
 
     /// The lifecycle in force (the default one when none is set).
     pub fn lifecycle(&self) -> McpClientLifecycleConfig {
@@ -171,6 +188,13 @@ impl AiGovernanceSettings {
 
     /// Checks invariants a stored document must hold; the message says what to fix.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(d) = self.chamberlain_access_token_lifetime {
+            if d.nanos != 0 || !(60..=86_400).contains(&d.seconds) {
+                return Err(format!(
+                    "chamberlainAccessTokenLifetime `{d}` must be whole seconds from 60s to 86400s"
+                ));
+            }
+        }
         let lc = self.lifecycle();
         for (name, d) in [
             (

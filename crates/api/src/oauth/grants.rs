@@ -141,20 +141,27 @@ fn ctx(p_client: &str, user: &str) -> AuditCtx {
     }
 }
 
-fn issue(state: &AppState, grant: &Grant, refresh: &str) -> Response {
+async fn issue(state: &AppState, grant: &Grant, refresh: &str) -> Response {
     let now = Timestamp::now().unix_seconds();
+    let ttl = match super::cached_settings(state).await {
+        Ok(s) => s.access_token_secs(),
+        Err(e) => {
+            tracing::error!(error = %e, "loading AI governance settings failed");
+            chamberlain_model::ai_governance::AiGovernanceSettings::DEFAULT_ACCESS_TOKEN_SECS
+        }
+    };
     let access = state.issuer.issue_for_resource(
         &grant.user_id,
         &grant.client_id,
         &grant.resource,
         &grant.scope,
-        super::ACCESS_TOKEN_TTL_SECS,
+        ttl,
         now,
     );
     let mut resp = Json(json!({
         "access_token": access,
         "token_type": "Bearer",
-        "expires_in": super::ACCESS_TOKEN_TTL_SECS,
+        "expires_in": ttl,
         "refresh_token": refresh,
         "scope": grant.scope,
     }))
@@ -293,7 +300,7 @@ async fn finish(
             if let Err(r) = still_authorized(state, &grant.user_id, &grant.client_id).await {
                 return r;
             }
-            issue(state, &grant, &refresh)
+            issue(state, &grant, &refresh).await
         }
         Ok(Outcome::Refused(m)) | Ok(Outcome::Replayed(m)) => invalid_grant(m),
         Err(e) => {

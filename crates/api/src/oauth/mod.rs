@@ -44,8 +44,6 @@ use std::time::{Duration, Instant};
 
 /// The only scope: calling the MCP gateway.
 pub const SCOPE: &str = "mcp";
-/// Access token lifetime for AI clients.
-pub const ACCESS_TOKEN_TTL_SECS: i64 = 3600;
 /// Refresh token lifetime (each rotation starts a new one).
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 86_400;
 /// Authorization code lifetime.

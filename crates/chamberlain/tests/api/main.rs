@@ -49,7 +49,7 @@ use mcp::{
 };
 use mcp_connections::{
     hosted_servers_run_supervised, per_user_oauth_against_a_real_oauth_mcp_server,
-    service_mode_oauth_identity_serves_everyone,
+    per_user_tokens_are_refreshed_and_rotated, service_mode_oauth_identity_serves_everyone,
 };
 
 use harness::TestServer;
@@ -64,6 +64,7 @@ on_both_backends!(
     per_user_oauth_against_a_real_oauth_mcp_server,
     service_mode_oauth_identity_serves_everyone,
     hosted_servers_run_supervised,
+    per_user_tokens_are_refreshed_and_rotated,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

@@ -681,3 +681,146 @@ pub async fn hosted_servers_run_supervised(s: &TestServer) {
     assert!(!after.is_empty() && after != before, "{before} → {after}");
     let _ = std::fs::remove_file(&marker);
 }
+
+/// Token refresh against a provider that rotates refresh tokens and detects reuse: another
+/// Chamberlain, whose gateway is an OAuth-protected MCP server, with a 61 s access-token
+/// lifetime so every call a second later needs a refresh (the gateway refreshes with less
+/// than 60 s left). Two refreshes in a row prove the rotated token was stored and used: a
+/// reused one would revoke the whole family.
+pub async fn per_user_tokens_are_refreshed_and_rotated(s: &TestServer) {
+    // The provider: Chamberlain B with a fixture server granted to bob.
+    let b = TestServer::start(crate::harness::Db::Sqlite).await;
+    b.ok(
+        "POST",
+        "/api/v1/settings/ai-governance",
+        Some(json!({"aiGovernanceSettings": {"chamberlainAccessTokenLifetime": "61s"}, "updateMask": "chamberlainAccessTokenLifetime"})),
+    )
+    .await;
+    let fx = crate::mcp::fixture(&[]);
+    let b_app = auto_app(&b, "Fixture at B").await;
+    let b_reg = b
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{b_app}/mcp_servers"),
+            Some(json!({"displayName": "Fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "fx",
+                "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let b_server = b_reg["mcpServer"]["connectorId"].as_str().unwrap();
+    let b_ent = crate::mcp::all_approved_entitlement(&b, &b_app, b_server).await;
+    let bob = crate::oauth::user_with_password(&b, "bob@example.com").await;
+    grant(&b, &b_app, &b_ent, &bob, None).await;
+
+    // The gateway (A) fronts B's gateway with per-user OAuth.
+    let app = auto_app(s, "Chained").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Chamberlain B", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "b",
+                "externalConfig": {"url": format!("{}/mcp", b.base), "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH"}}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, mut sess) = entitled_session(s, &app, &server, "chain@example.com").await;
+
+    // Connect: A's page (A's browser), B's sign-in and consent (B's browser: both servers run
+    // on 127.0.0.1, where a browser would share cookies across ports), back to A's callback.
+    let browser_a = crate::oauth::browser();
+    let browser_b = crate::oauth::browser();
+    let page_url = format!("{}/auth/v1/mcp/connect/{server}", s.base);
+    let signin = browser_a.get(&page_url).send().await.unwrap();
+    sign_in(
+        s,
+        &browser_a,
+        &location(&signin),
+        "chain@example.com",
+        PASSWORD,
+    )
+    .await;
+    let html = browser_a
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = hidden_fields(&html);
+    form.push(("action".into(), "connect".into()));
+    let go = browser_a.post(&page_url).form(&form).send().await.unwrap();
+    let at_b = location(&go);
+    assert!(
+        at_b.starts_with(&format!("{}/auth/v1/authorize?", b.base)),
+        "{at_b}"
+    );
+    let to_signin = browser_b.get(&at_b).send().await.unwrap();
+    let signed = sign_in(
+        &b,
+        &browser_b,
+        &location(&to_signin),
+        "bob@example.com",
+        PASSWORD,
+    )
+    .await;
+    let consent = browser_b
+        .get(format!("{}{}", b.base, location(&signed)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("Chamberlain MCP gateway"), "{consent}");
+    let mut form = hidden_fields(&consent);
+    form.push(("decision".into(), "allow".into()));
+    let allowed = browser_b
+        .post(format!("{}/auth/v1/authorize", b.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = location(&allowed);
+    assert!(back.contains("iss="), "RFC 9207 iss is sent: {back}");
+    let done = browser_a.get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 200, "{}", done.text().await.unwrap());
+
+    // Calls reach B's fixture as bob.
+    assert!(sess.tool_names().await.contains(&"b_fx_echo".to_string()));
+    let r = sess.call("b_fx_echo", json!({"message": "one"})).await;
+    assert_eq!(text_of(&r), "one", "{r}");
+    let connected = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}/connections"),
+            None,
+        )
+        .await;
+    let first = connected["list"][0].clone();
+    assert_eq!(first["hasRefreshToken"], true, "{first}");
+    // Two refreshes in a row.
+    for msg in ["two", "three"] {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let r = sess.call("b_fx_echo", json!({"message": msg})).await;
+        assert_eq!(text_of(&r), msg, "{r}");
+    }
+    let after = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{app}/mcp_servers/{server}/connections"),
+            None,
+        )
+        .await;
+    let after = &after["list"][0];
+    assert_eq!(after["status"], "MCP_CONNECTION_STATUS_CONNECTED");
+    assert_ne!(
+        after["refreshedAt"], first["refreshedAt"],
+        "refreshed: {after}"
+    );
+    assert_eq!(after["connectedAt"], first["connectedAt"]);
+    b.finish().await;
+}
