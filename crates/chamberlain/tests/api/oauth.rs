@@ -932,7 +932,7 @@ pub async fn oauth_client_metadata_documents(s: &TestServer) {
             "private, loopback or link-local".to_string(),
         ),
         (
-            "https://localhost:9/client.json".to_string(),
+            "https://api.localhost:9/client.json".to_string(),
             "loopback name".to_string(),
         ),
     ] {
