@@ -145,6 +145,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         session_id: String::new(),
         protocol: String::new(),
         url_elicitation: false,
+        relay: None,
     };
     let mut new_session = None;
     if method == "initialize" && meta_version.is_none() {
@@ -278,8 +279,17 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     if !answerable {
         return StatusCode::ACCEPTED.into_response();
     }
-    let Some(answer) = protocol::handle(&s.gateway, &caller, &msg).await else {
-        return StatusCode::ACCEPTED.into_response();
+    let streams = header(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
+    let answer = if method == "tools/call" && streams {
+        match relayed_call(&s, caller.clone(), msg).await {
+            Relayed::Done(a) => a,
+            Relayed::Streaming(resp) => return resp,
+        }
+    } else {
+        match protocol::handle(&s.gateway, &caller, &msg).await {
+            Some(a) => a,
+            None => return StatusCode::ACCEPTED.into_response(),
+        }
     };
     // 2026-07-28 maps some JSON-RPC errors to HTTP statuses.
     let status = match answer.error_code() {
@@ -301,6 +311,92 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             resp.headers_mut().insert("mcp-session-id", v);
         }
     }
+    resp
+}
+
+/// How a relayed call ended up being answered.
+enum Relayed {
+    /// No notification came: answer as usual (plain JSON).
+    Done(protocol::Answer),
+    /// The server sent progress or log messages: an SSE response carrying them, then the answer.
+    Streaming(Response),
+}
+
+type CallFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<protocol::Answer>> + Send>>;
+
+/// Runs a `tools/call` whose client accepts SSE, passing the downstream server's progress and
+/// log notifications on as they come. Calls that send none are answered with plain JSON (no
+/// streaming cost on the fast path).
+async fn relayed_call(s: &Shared, mut caller: Caller, msg: Value) -> Relayed {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    caller.relay = Some(tx);
+    let state = s.clone();
+    let mut call: CallFuture =
+        Box::pin(async move { protocol::handle(&state.gateway, &caller, &msg).await });
+    let first = tokio::select! {
+        biased;
+        answer = &mut call => {
+            // Notifications sent before the answer are already queued.
+            let mut queued = Vec::new();
+            while let Ok(n) = rx.try_recv() {
+                queued.push(n);
+            }
+            let Some(answer) = answer else {
+                return Relayed::Done(protocol::Answer::Value(Value::Null));
+            };
+            if queued.is_empty() {
+                return Relayed::Done(answer);
+            }
+            queued.push(answer.into_value());
+            return Relayed::Streaming(sse_response(futures::stream::iter(
+                queued.into_iter().map(|v| Ok::<Bytes, std::io::Error>(sse_event(&v))),
+            )));
+        }
+        Some(n) = rx.recv() => n,
+    };
+    // Stream: what came, what comes, then the answer.
+    let stream = futures::stream::unfold(
+        (Some(first), Some(call), rx),
+        |(pending, call, mut rx)| async move {
+            if let Some(v) = pending {
+                return Some((Ok::<Bytes, std::io::Error>(sse_event(&v)), (None, call, rx)));
+            }
+            let mut call = call?;
+            tokio::select! {
+                biased;
+                Some(n) = rx.recv() => Some((Ok(sse_event(&n)), (None, Some(call), rx))),
+                answer = &mut call => {
+                    let mut last = Vec::new();
+                    while let Ok(n) = rx.try_recv() {
+                        last.push(sse_event(&n));
+                    }
+                    if let Some(a) = answer {
+                        last.push(sse_event(&a.into_value()));
+                    }
+                    Some((Ok(Bytes::from(last.concat())), (None, None, rx)))
+                }
+            }
+        },
+    );
+    Relayed::Streaming(sse_response(stream))
+}
+
+fn sse_response<S>(stream: S) -> Response
+where
+    S: futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
 }
 
@@ -353,18 +449,7 @@ fn notification_stream(
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(
-        axum::http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    sse_response(stream)
 }
 
 /// `subscriptions/listen` (2026-07-28): acknowledged first, then list changes tagged with the

@@ -317,12 +317,16 @@ impl Gateway {
         Ok(token.to_string())
     }
 
-    /// Forwards a `tools/call` of `user_id` to the tool's server under its native name.
+    /// Forwards a `tools/call` of `user_id` to the tool's server under its native name. With a
+    /// `progress_token` (the client's), the server's progress and log notifications about the
+    /// call go to `relay`.
     pub async fn call_tool(
         &self,
         tool: &chamberlain_model::mcp::McpTool,
         arguments: Value,
         user_id: &str,
+        progress_token: Option<Value>,
+        relay: Option<&upstream::Relay>,
     ) -> Result<Value, UpstreamError> {
         let rt = self.runtime(&tool.connector_id).await.ok_or_else(|| {
             UpstreamError::Transport("the tool's server is not registered".into())
@@ -332,7 +336,14 @@ impl Gateway {
         if !arguments.is_null() {
             params["arguments"] = arguments;
         }
-        match rt.upstream.request("tools/call", params, &creds).await {
+        if let Some(t) = progress_token {
+            params["_meta"] = serde_json::json!({ "progressToken": t });
+        }
+        match rt
+            .upstream
+            .request_relayed("tools/call", params, &creds, relay)
+            .await
+        {
             // The provider no longer accepts the connection's token (revoked there, expired
             // early): the user (or an admin, in service mode) must connect again.
             Err(UpstreamError::Unauthorized(why))

@@ -52,6 +52,9 @@ pub struct Caller {
     /// Whether the client declared URL-mode elicitation (`capabilities.elicitation.url`), so a
     /// missing downstream connection can be answered with the connect URL as an elicitation.
     pub url_elicitation: bool,
+    /// Where progress and log notifications of a running `tools/call` go (the HTTP layer
+    /// streams them before the answer); None drops them.
+    pub relay: Option<crate::upstream::Relay>,
 }
 
 /// Whether client capabilities (`initialize` params or 2026-07-28 `_meta`) include URL-mode
@@ -375,7 +378,17 @@ async fn call_tool(
         }
     };
     drop(index);
-    match gw.call_tool(&entry.tool, arguments, &caller.user_id).await {
+    let progress_token = params.pointer("/_meta/progressToken").cloned();
+    match gw
+        .call_tool(
+            &entry.tool,
+            arguments,
+            &caller.user_id,
+            progress_token,
+            caller.relay.as_ref(),
+        )
+        .await
+    {
         Ok(result) => {
             let is_error = result
                 .get("isError")

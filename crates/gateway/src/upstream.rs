@@ -119,10 +119,23 @@ impl Upstream {
         params: Value,
         creds: &Credentials,
     ) -> Result<Value, UpstreamError> {
+        self.request_relayed(method, params, creds, None).await
+    }
+
+    /// Sends one request; the server's progress and log notifications about it go to `relay`
+    /// while it runs (HTTP: those on the request's own stream; stdio: progress, matched by a
+    /// progress token unique to the call).
+    pub async fn request_relayed(
+        &self,
+        method: &str,
+        params: Value,
+        creds: &Credentials,
+        relay: Option<&Relay>,
+    ) -> Result<Value, UpstreamError> {
         let session = self.session(creds).await?;
         match &*session {
-            Session::Http(h) => self.http_request(h, method, params, creds).await,
-            Session::Stdio(p) => p.request(method, params).await,
+            Session::Http(h) => self.http_request(h, method, params, creds, relay).await,
+            Session::Stdio(p) => p.request(method, params, relay).await,
         }
     }
 
@@ -204,6 +217,7 @@ impl Upstream {
         method: &str,
         params: Value,
         creds: &Credentials,
+        relay: Option<&Relay>,
     ) -> Result<Value, UpstreamError> {
         let (url, client) = self.client().await?;
         for attempt in 0..2 {
@@ -227,7 +241,7 @@ impl Upstream {
                 *session.state.lock().await = None;
                 continue;
             }
-            return read_response(resp, id).await;
+            return read_response(resp, id, relay).await;
         }
         Err(UpstreamError::Transport(
             "the server rejected a fresh session".into(),
@@ -248,7 +262,7 @@ impl Upstream {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let result = read_response(resp, id).await?;
+        let result = read_response(resp, id, None).await?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -320,9 +334,26 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Upstrea
     Ok(resp)
 }
 
+/// Where a call's progress and log notifications go while it runs.
+pub type Relay = tokio::sync::mpsc::UnboundedSender<Value>;
+
+/// Notifications about a running request that are passed on to the calling client.
+pub fn is_relayed(msg: &Value) -> bool {
+    msg.get("id").is_none()
+        && matches!(
+            msg.get("method").and_then(Value::as_str),
+            Some("notifications/progress" | "notifications/message")
+        )
+}
+
 /// Reads the answer to request `id`: a JSON body, or an SSE stream in which the answer is one
-/// of the events (notifications before it are skipped).
-async fn read_response(mut resp: reqwest::Response, id: i64) -> Result<Value, UpstreamError> {
+/// of the events (progress and log notifications before it go to `relay`; anything else,
+/// including requests the server makes of the client, is skipped).
+async fn read_response(
+    mut resp: reqwest::Response,
+    id: i64,
+    relay: Option<&Relay>,
+) -> Result<Value, UpstreamError> {
     let status = resp.status();
     if status.as_u16() == 404 {
         return Err(UpstreamError::Transport(
@@ -393,6 +424,9 @@ async fn read_response(mut resp: reqwest::Response, id: i64) -> Result<Value, Up
             {
                 return rpc_result(v);
             }
+            if let Some(r) = relay.filter(|_| is_relayed(&v)) {
+                let _ = r.send(v);
+            }
         }
     }
 }
@@ -432,6 +466,9 @@ fn rpc_result(v: Value) -> Result<Value, UpstreamError> {
 // ---- Hosted servers over stdio ----
 
 type Pending = Arc<std::sync::Mutex<HashMap<i64, oneshot::Sender<Value>>>>;
+/// Running calls of a hosted process that asked for progress: the call's unique token → (the
+/// client's own token, where to send).
+type Progress = Arc<std::sync::Mutex<HashMap<String, (Value, Relay)>>>;
 
 /// A supervised child process speaking MCP over stdio.
 struct StdioProcess {
@@ -440,6 +477,7 @@ struct StdioProcess {
     live: Mutex<Option<Live>>,
     next_id: AtomicI64,
     last_start: std::sync::Mutex<Option<Instant>>,
+    progress: Progress,
 }
 
 struct Live {
@@ -457,6 +495,7 @@ impl StdioProcess {
             live: Mutex::new(None),
             next_id: AtomicI64::new(1),
             last_start: std::sync::Mutex::new(None),
+            progress: Progress::default(),
         })
     }
 
@@ -520,12 +559,32 @@ impl StdioProcess {
         {
             let pending = pending.clone();
             let exited = exited.clone();
+            let progress = self.progress.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    let Ok(mut v) = serde_json::from_str::<Value>(&line) else {
                         continue;
                     };
+                    // Progress of a call that asked for it goes back under the client's token.
+                    if v.get("method").and_then(Value::as_str) == Some("notifications/progress") {
+                        let token = v
+                            .pointer("/params/progressToken")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        let target = token.and_then(|t| {
+                            progress
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get(&t)
+                                .cloned()
+                        });
+                        if let Some((own, relay)) = target {
+                            v["params"]["progressToken"] = own;
+                            let _ = relay.send(v);
+                        }
+                        continue;
+                    }
                     let is_answer = v.get("result").is_some() || v.get("error").is_some();
                     if let (true, Some(id)) = (is_answer, v.get("id").and_then(Value::as_i64)) {
                         let tx = pending
@@ -579,8 +638,44 @@ impl StdioProcess {
         wait(rx).await
     }
 
-    async fn request(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
+    async fn request(
+        &self,
+        method: &str,
+        mut params: Value,
+        relay: Option<&Relay>,
+    ) -> Result<Value, UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // One process serves many callers: a progress token unique to this call routes the
+        // process's progress notifications back to this caller only.
+        let own_token = params.pointer("/_meta/progressToken").cloned();
+        let unique = match (own_token, relay) {
+            (Some(own), Some(r)) => {
+                let unique = format!("chamberlain-{id}");
+                params["_meta"]["progressToken"] = json!(unique);
+                self.progress
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(unique.clone(), (own, r.clone()));
+                Some(unique)
+            }
+            _ => None,
+        };
+        let result = self.request_inner(id, method, params).await;
+        if let Some(u) = unique {
+            self.progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&u);
+        }
+        result
+    }
+
+    async fn request_inner(
+        &self,
+        id: i64,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, UpstreamError> {
         let msg = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         // Hold the lock only to write, so calls run concurrently over one process.
         let rx = {

@@ -1244,6 +1244,38 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
     for c in calls {
         assert!(c.await.unwrap());
     }
+    // Progress of a call reaches its caller (under the caller's own token) as SSE events
+    // before the answer, although the process is shared.
+    let resp = sess
+        .http
+        .post(&sess.url)
+        .bearer_auth(&sess.token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Mcp-Session-Id", &sess.id)
+        .json(&json!({"jsonrpc": "2.0", "id": 500, "method": "tools/call", "params": {
+            "name": "hx_test_tool_with_progress", "arguments": {}, "_meta": {"progressToken": "mine-1"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let body = resp.text().await.unwrap();
+    let events: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let progress: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/progress")
+        .collect();
+    assert!(progress.len() >= 2, "{body}");
+    assert!(progress
+        .iter()
+        .all(|p| p["params"]["progressToken"] == "mine-1"));
+    assert_eq!(events.last().unwrap()["id"], 500, "{body}");
 }
 
 /// The official conformance suite against the gateway fronting the fixture (tools passed
