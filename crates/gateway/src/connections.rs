@@ -484,11 +484,9 @@ impl Gateway {
         secrets: &Secrets,
         identity: &str,
     ) -> Result<String, UpstreamError> {
-        let key = format!("{}:{identity}", server.connector_id);
-        let lock = {
-            let mut locks = self.refresh_locks.lock().await;
-            locks.entry(key).or_default().clone()
-        };
+        let lock = self
+            .keyed_lock(&format!("refresh:{}:{identity}", server.connector_id))
+            .await;
         let _one = lock.lock().await;
         let stored = mcp_connections::get(self.store.pool(), &server.connector_id, identity)
             .await

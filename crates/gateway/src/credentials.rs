@@ -53,7 +53,12 @@ impl Secrets {
 /// Turns a server's configuration into request credentials. `oauth_token` is the access token
 /// obtained for OAuth2 modes (client credentials, the service identity, or the user's own
 /// connection).
-pub fn resolve(server: &McpServer, secrets: &Secrets, oauth_token: Option<&str>) -> Credentials {
+pub fn resolve(
+    server: &McpServer,
+    secrets: &Secrets,
+    oauth_token: Option<&str>,
+    owner: &str,
+) -> Credentials {
     let mut headers = Vec::new();
     match server.auth_method {
         McpAuthMethod::BearerToken if !secrets.bearer_token.is_empty() => {
@@ -112,7 +117,12 @@ pub fn resolve(server: &McpServer, secrets: &Secrets, oauth_token: Option<&str>)
         .take(12)
         .map(|b| format!("{b:02x}"))
         .collect();
-    Credentials { headers, env, key }
+    Credentials {
+        headers,
+        env,
+        key,
+        owner: owner.to_string(),
+    }
 }
 
 /// `api-key` → `API_KEY`.
@@ -149,7 +159,7 @@ mod tests {
             bearer_token: "t1".into(),
             ..Default::default()
         };
-        let a = resolve(&s, &sec, None);
+        let a = resolve(&s, &sec, None, "");
         assert_eq!(
             a.headers,
             vec![("Authorization".to_string(), "Bearer t1".to_string())]
@@ -161,6 +171,7 @@ mod tests {
                 ..Default::default()
             },
             None,
+            "",
         );
         assert_ne!(a.key, b.key);
         assert!(!a.key.contains("t1"));
@@ -173,6 +184,7 @@ mod tests {
                 ..Default::default()
             },
             None,
+            "",
         );
         assert_eq!(c.headers[0].1, "Basic dTpw");
         s.auth_method = McpAuthMethod::CustomHeader;
@@ -184,6 +196,7 @@ mod tests {
                 ..Default::default()
             },
             None,
+            "",
         );
         assert_eq!(d.headers[0], ("X-Api-Key".to_string(), "k".to_string()));
     }

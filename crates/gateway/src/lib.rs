@@ -83,8 +83,8 @@ pub struct Gateway {
     ended: std::sync::Mutex<HashMap<String, Instant>>,
     /// This server's public URL (connect pages and the OAuth callback live under it).
     public_url: String,
-    /// One token refresh at a time per downstream connection.
-    refresh_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// One at a time per key: token refresh per downstream connection, discovery per server.
+    keyed_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 /// Change event kind announcing an ended legacy session to every replica.
@@ -115,7 +115,7 @@ impl Gateway {
             reload_lock: Mutex::new(()),
             ended: std::sync::Mutex::new(HashMap::new()),
             public_url: public_url.trim_end_matches('/').to_string(),
-            refresh_locks: Mutex::new(HashMap::new()),
+            keyed_locks: Mutex::new(HashMap::new()),
         });
         gw.refresh_settings().await?;
         gw.reload().await?;
@@ -241,12 +241,23 @@ impl Gateway {
         rt: &Runtime,
         user: Option<&str>,
     ) -> Result<Credentials, UpstreamError> {
+        // Whose credentials: per-user connections are the user's (discovery uses its own
+        // slot); everything else is the server's one identity.
+        let mut owner = "";
         let token = if credentials::needs_client_credentials(&rt.server) {
             Some(self.client_credentials_token(rt).await?)
-        } else if connections::identity_kind(&rt.server).is_some() {
+        } else if let Some(service) = connections::identity_kind(&rt.server) {
             Some(match user {
-                Some(u) => self.connection_token(&rt.server, &rt.secrets, u).await?,
-                None => self.discovery_token(&rt.server, &rt.secrets).await?,
+                Some(u) => {
+                    if !service {
+                        owner = u;
+                    }
+                    self.connection_token(&rt.server, &rt.secrets, u).await?
+                }
+                None => {
+                    owner = if service { "" } else { "discovery" };
+                    self.discovery_token(&rt.server, &rt.secrets).await?
+                }
             })
         } else {
             None
@@ -255,6 +266,7 @@ impl Gateway {
             &rt.server,
             &rt.secrets,
             token.as_deref(),
+            owner,
         ))
     }
 
@@ -378,45 +390,62 @@ impl Gateway {
         server_id: &str,
         ctx: &AuditCtx,
     ) -> Result<DiscoveryReport, StoreError> {
+        // Registration, on-demand and scheduled discovery of one server may overlap.
+        let lock = self.keyed_lock(&format!("discover:{server_id}")).await;
+        let _one = lock.lock().await;
         let listed =
             tokio::time::timeout(Duration::from_secs(30), self.list_upstream_tools(server_id))
                 .await;
         let defaults = self.tool_defaults();
         let id = server_id.to_string();
-        let report = write_tx!(self.store, ctx, |tx| {
-            let server: McpServer = tx.must_get(&id).await?;
-            match &listed {
-                Ok(Ok(tools)) => registry::apply_discovery(tx, &server, tools, &defaults).await,
-                Ok(Err(UpstreamError::ConnectionRequired(_))) => {
-                    let how = if connections::identity_kind(&server) == Some(true) {
-                        "an admin must authorize the service identity"
-                    } else {
-                        "connect an account"
-                    };
-                    registry::discovery_failed(
-                        tx,
-                        &server,
-                        &format!(
-                            "tool discovery waits for an OAuth connection: {how} at {}",
-                            connections::connect_url(&self.public_url, &server.connector_id)
-                        ),
-                    )
-                    .await
-                }
-                Ok(Err(e)) => {
-                    registry::discovery_failed(tx, &server, &format!("tool discovery failed: {e}"))
+        let mut attempt = 0;
+        let report = loop {
+            attempt += 1;
+            let applied = write_tx!(self.store, ctx, |tx| {
+                let server: McpServer = tx.must_get(&id).await?;
+                match &listed {
+                    Ok(Ok(tools)) => registry::apply_discovery(tx, &server, tools, &defaults).await,
+                    Ok(Err(UpstreamError::ConnectionRequired(_))) => {
+                        let how = if connections::identity_kind(&server) == Some(true) {
+                            "an admin must authorize the service identity"
+                        } else {
+                            "connect an account"
+                        };
+                        registry::discovery_failed(
+                            tx,
+                            &server,
+                            &format!(
+                                "tool discovery waits for an OAuth connection: {how} at {}",
+                                connections::connect_url(&self.public_url, &server.connector_id)
+                            ),
+                        )
                         .await
+                    }
+                    Ok(Err(e)) => {
+                        registry::discovery_failed(
+                            tx,
+                            &server,
+                            &format!("tool discovery failed: {e}"),
+                        )
+                        .await
+                    }
+                    Err(_) => {
+                        registry::discovery_failed(
+                            tx,
+                            &server,
+                            "tool discovery failed: the server did not answer within 30 s",
+                        )
+                        .await
+                    }
                 }
-                Err(_) => {
-                    registry::discovery_failed(
-                        tx,
-                        &server,
-                        "tool discovery failed: the server did not answer within 30 s",
-                    )
-                    .await
-                }
+            });
+            match applied {
+                // Another replica's discovery inserted the same new tools first: apply again
+                // over what it stored.
+                Err(StoreError::Conflict(_)) if attempt < 3 => continue,
+                other => break other?,
             }
-        })?;
+        };
         self.reload().await?;
         Ok(report)
     }
@@ -565,5 +594,17 @@ pub fn endpoint_of(server: &McpServer) -> Endpoint {
         Endpoint::Stdio(server.chamberlain_command.clone())
     } else {
         Endpoint::Http(server.endpoint_url.clone())
+    }
+}
+
+impl Gateway {
+    /// The lock of `key` (created on first use).
+    async fn keyed_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        self.keyed_locks
+            .lock()
+            .await
+            .entry(key.to_string())
+            .or_default()
+            .clone()
     }
 }

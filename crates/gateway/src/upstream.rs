@@ -69,6 +69,10 @@ pub struct Credentials {
     pub env: Vec<(String, String)>,
     /// A stable, non-secret identity of these credentials (a hash).
     pub key: String,
+    /// Whose credentials these are ("" for the server's shared ones, else the user's or the
+    /// service identity's id): when the same owner's credentials change (a refreshed token),
+    /// the old session or process is retired instead of piling up.
+    pub owner: String,
 }
 
 /// How to reach one server.
@@ -87,6 +91,8 @@ pub struct Upstream {
     http: Mutex<Option<(reqwest::Url, reqwest::Client)>>,
     /// Per credential identity: the HTTP session or the stdio process.
     sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Each owner's current credential key.
+    owners: Mutex<HashMap<String, String>>,
     next_id: AtomicI64,
 }
 
@@ -108,6 +114,7 @@ impl Upstream {
             guard,
             http: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
             next_id: AtomicI64::new(1),
         }
     }
@@ -185,6 +192,19 @@ impl Upstream {
         let mut map = self.sessions.lock().await;
         if let Some(s) = map.get(&creds.key) {
             return Ok(s.clone());
+        }
+        // The owner's credentials changed: retire their previous session or process (calls
+        // already running on it keep their handle and finish).
+        let previous = self
+            .owners
+            .lock()
+            .await
+            .insert(creds.owner.clone(), creds.key.clone());
+        if let Some(old) = previous.and_then(|k| map.remove(&k)) {
+            if let Session::Stdio(p) = &*old {
+                let p = p.clone();
+                tokio::spawn(async move { p.stop().await });
+            }
         }
         let s = Arc::new(match &self.endpoint {
             Endpoint::Http(_) => Session::Http(HttpSession {
