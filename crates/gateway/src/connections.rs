@@ -128,6 +128,18 @@ impl Gateway {
         server: &McpServer,
         ctx: &AuditCtx,
     ) -> Result<(McpServer, Secrets, AuthServer), ConnectError> {
+        // Two first connections at once must not register two clients (the second would
+        // replace the first's client id under its running flow): one setup per server, on
+        // the stored server as it is now.
+        let lock = self
+            .keyed_lock(&format!("oauth-setup:{}", server.connector_id))
+            .await;
+        let _one = lock.lock().await;
+        let server: McpServer =
+            chamberlain_store::record::get(self.store.pool(), &server.connector_id, false)
+                .await?
+                .ok_or_else(|| ConnectError::Invalid("the MCP server no longer exists".into()))?;
+        let server = &server;
         let sealed = mcp::sealed_auth(self.store.pool(), &server.connector_id).await?;
         let secrets = Secrets::open(&self.secrets, &server.connector_id, &sealed)
             .map_err(ConnectError::Invalid)?;
