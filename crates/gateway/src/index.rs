@@ -46,6 +46,9 @@ pub enum Denial {
     ConnectionNeedsReconnect(String),
     /// The server's service-mode OAuth identity was never authorized by an admin.
     ServiceNotAuthorized,
+    /// The user sees none of the server's tools, so none of its resources, templates and
+    /// prompts either.
+    NoVisibleTool,
 }
 
 impl Denial {
@@ -62,6 +65,7 @@ impl Denial {
                 format!("connection needs reconnecting: {why}")
             }
             Denial::ServiceNotAuthorized => "service-mode OAuth not authorized by an admin".into(),
+            Denial::NoVisibleTool => "not granted: the user holds no toolset or tool entitlement that gives them a visible tool of this server (its resources and prompts follow tool access)".into(),
         }
     }
 }
@@ -264,6 +268,69 @@ impl Index {
         }
     }
 
+    /// The servers whose resources, resource templates and prompts a holder of `held` may use:
+    /// those of which they may use at least one tool right now. The rule reuses tool access
+    /// (`check`) on purpose, so a server's kill switch, unapproved or killed tools, expired
+    /// grants and revocations hide its other features exactly when they hide its tools; the
+    /// tenant's MCP kill switch refuses every request before it gets here.
+    ///
+    /// Order: effective tool prefix, then registration time, then id. Lists merge in this
+    /// order and a resource URI served by several servers routes to the first.
+    pub fn servers_for(&self, held: &HashSet<String>) -> Vec<&McpServer> {
+        let ids: HashSet<&str> = self
+            .visible(held)
+            .map(|e| e.tool.connector_id.as_str())
+            .collect();
+        let mut out: Vec<&McpServer> = ids.iter().filter_map(|id| self.servers.get(*id)).collect();
+        out.sort_by(|a, b| server_order(a).cmp(&server_order(b)));
+        out
+    }
+
+    /// Whether a holder of `held` may use the resources and prompts of server `id`, and why not.
+    pub fn server_access(&self, id: &str, held: &HashSet<String>) -> Result<(), Denial> {
+        if self.servers.get(id).is_none_or(|s| s.chamberlain_killed) {
+            return Err(Denial::ServerKilled);
+        }
+        let visible = self
+            .tools
+            .iter()
+            .any(|e| e.tool.connector_id == id && self.check(e, held).is_ok());
+        if visible {
+            Ok(())
+        } else {
+            Err(Denial::NoVisibleTool)
+        }
+    }
+
+    /// Why a holder of `held` may use no server's resources and prompts (for the audit): each
+    /// server they hold an entitlement of, with the reason it shows them nothing.
+    pub fn no_server_reason(&self, held: &HashSet<String>) -> String {
+        let mut ids: Vec<&str> = self
+            .tools
+            .iter()
+            .filter(|e| e.granted_by.iter().any(|g| held.contains(g)))
+            .map(|e| e.tool.connector_id.as_str())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let why: Vec<String> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let denial = self.server_access(id, held).err()?;
+                let name = self.servers.get(id).map_or(id, |s| s.display_name.as_str());
+                Some(format!("server \"{name}\": {}", denial.reason()))
+            })
+            .collect();
+        if why.is_empty() {
+            "not granted: the user holds no toolset or tool entitlement that gives them a visible tool of any server, so they may use no server's resources and prompts".into()
+        } else {
+            format!(
+                "the user may use no server's resources and prompts; {}",
+                why.join("; ")
+            )
+        }
+    }
+
     /// The tools a holder of `held` may use, in name order.
     pub fn visible<'a>(
         &'a self,
@@ -273,6 +340,15 @@ impl Index {
             .iter()
             .filter(move |e| self.check(e, held).is_ok())
     }
+}
+
+/// The deterministic order of servers (see [`Index::servers_for`]).
+pub fn server_order(s: &McpServer) -> (&str, i64, &str) {
+    (
+        s.effective_prefix(),
+        s.created_at.map(|c| c.as_micros()).unwrap_or(0),
+        s.connector_id.as_str(),
+    )
 }
 
 #[cfg(test)]
@@ -352,6 +428,12 @@ mod tests {
             Denial::NotApproved(PendingReview)
         );
         assert_eq!(idx.decide("nope", &all).unwrap_err().0, Denial::UnknownTool);
+        // Resources and prompts follow tool access: a grant that shows no tool shows no server.
+        let t3: HashSet<String> = ["ent-t3".to_string()].into();
+        assert!(idx.servers_for(&t3).is_empty());
+        assert_eq!(idx.server_access("srv", &t3), Err(Denial::NoVisibleTool));
+        assert_eq!(idx.servers_for(&all).len(), 1);
+        assert_eq!(idx.server_access("srv", &all), Ok(()));
         // Expired grants do not count.
         let now = Timestamp::now();
         let held = idx.held(

@@ -8,6 +8,8 @@
 //! * [`registry`]: servers, toolsets and discovery results as stored objects.
 //! * [`index`]: the in-memory authorization index, rebuilt when the registry changes.
 //! * [`protocol`]: the MCP methods the gateway answers (both protocol eras).
+//! * [`features`]: downstream resources, resource templates, prompts and completions, under
+//!   the same governance as tools (a user sees them for the servers whose tools they see).
 //! * [`upstream`]: downstream clients (Streamable HTTP, supervised stdio processes).
 //! * [`credentials`]: sealed downstream credentials and how they go on the wire.
 //! * [`connections`]: downstream OAuth identities (per-user connections, service mode): the
@@ -19,6 +21,7 @@
 pub mod audit;
 pub mod connections;
 pub mod credentials;
+pub mod features;
 pub mod index;
 pub mod names;
 pub mod oauth_client;
@@ -42,6 +45,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, Mutex};
 use upstream::{Credentials, Endpoint, Upstream, UpstreamError};
+
+/// Why a request cannot go to a server that has no runtime (deleted meanwhile).
+const NOT_REGISTERED: &str = "the server is not registered";
 
 /// The one text an AI client sees for any refused call (C1's wording).
 pub fn denial_text(tool: &str) -> String {
@@ -340,10 +346,6 @@ impl Gateway {
         progress_token: Option<Value>,
         relay: Option<&upstream::Relay>,
     ) -> Result<Value, UpstreamError> {
-        let rt = self.runtime(&tool.connector_id).await.ok_or_else(|| {
-            UpstreamError::Transport("the tool's server is not registered".into())
-        })?;
-        let creds = self.credentials(&rt, Some(user_id)).await?;
         let mut params = serde_json::json!({"name": tool.tool_name});
         if !arguments.is_null() {
             params["arguments"] = arguments;
@@ -351,13 +353,61 @@ impl Gateway {
         if let Some(t) = progress_token {
             params["_meta"] = serde_json::json!({ "progressToken": t });
         }
-        match rt
-            .upstream
-            .request_relayed("tools/call", params, &creds, relay)
+        self.request_as(&tool.connector_id, "tools/call", params, user_id, relay)
             .await
-        {
-            // The provider no longer accepts the connection's token (revoked there, expired
-            // early): the user (or an admin, in service mode) must connect again.
+    }
+
+    /// Sends one request of `user_id` to a server with the credentials that user's requests
+    /// use (shared ones, or their own OAuth connection); progress and log notifications about
+    /// it go to `relay`.
+    pub async fn request_as(
+        &self,
+        server_id: &str,
+        method: &str,
+        params: Value,
+        user_id: &str,
+        relay: Option<&upstream::Relay>,
+    ) -> Result<Value, UpstreamError> {
+        let rt = self
+            .runtime(server_id)
+            .await
+            .ok_or_else(|| UpstreamError::Transport(NOT_REGISTERED.into()))?;
+        let creds = self.credentials(&rt, Some(user_id)).await?;
+        let result = rt
+            .upstream
+            .request_relayed(method, params, &creds, relay)
+            .await;
+        self.connection_refused(&rt, user_id, result).await
+    }
+
+    /// Lists everything a paginated list method of a server gives `user_id` (all pages, at most
+    /// `max_items`), with that user's credentials.
+    pub async fn list_as(
+        &self,
+        server_id: &str,
+        method: &str,
+        key: &str,
+        user_id: &str,
+        max_items: usize,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let rt = self
+            .runtime(server_id)
+            .await
+            .ok_or_else(|| UpstreamError::Transport(NOT_REGISTERED.into()))?;
+        let creds = self.credentials(&rt, Some(user_id)).await?;
+        let result = rt.upstream.list_all(method, key, &creds, max_items).await;
+        self.connection_refused(&rt, user_id, result).await
+    }
+
+    /// The provider no longer accepts an OAuth connection's token (revoked there, expired
+    /// early): the user (or an admin, in service mode) must connect again.
+    async fn connection_refused<T>(
+        &self,
+        rt: &Runtime,
+        user_id: &str,
+        result: Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
+        match result {
             Err(UpstreamError::Unauthorized(why))
                 if connections::identity_kind(&rt.server).is_some() =>
             {
@@ -378,7 +428,7 @@ impl Gateway {
         let rt = self
             .runtime(server_id)
             .await
-            .ok_or_else(|| UpstreamError::Transport("the server is not registered".into()))?;
+            .ok_or_else(|| UpstreamError::Transport(NOT_REGISTERED.into()))?;
         let creds = self.credentials(&rt, None).await?;
         rt.upstream.list_tools(&creds).await
     }

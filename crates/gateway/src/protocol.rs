@@ -1,8 +1,9 @@
 //! The MCP methods the gateway answers, independent of HTTP: `initialize`, `ping`,
-//! `tools/list`, `tools/call`, `server/discover`, empty resource and prompt lists, and
-//! notifications. Both protocol eras share this; the HTTP layer handles sessions, headers and
-//! streams.
+//! `tools/list`, `tools/call`, `server/discover`, the resources, prompts and completions of
+//! [`crate::features`], and notifications. Both protocol eras share this; the HTTP layer
+//! handles sessions, headers and streams.
 
+use crate::features::{self, Kind};
 use crate::{denial_text, Gateway};
 use chamberlain_model::{new_id, Timestamp};
 use chamberlain_store::repo::mcp::AuditRecord;
@@ -82,13 +83,15 @@ pub fn error(id: &Value, code: i64, message: &str, data: Option<Value>) -> Value
     json!({"jsonrpc": "2.0", "id": id, "error": e})
 }
 
-fn ok(id: &Value, result: Value) -> Value {
+/// A JSON-RPC result.
+pub(crate) fn ok(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-/// Capabilities the gateway offers.
+/// Capabilities the gateway offers. Resources and prompts announce no `listChanged` and no
+/// `subscribe`: the gateway does not relay downstream notifications.
 pub fn capabilities() -> Value {
-    json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}})
+    json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}, "completions": {}})
 }
 
 /// The gateway's identity in results.
@@ -97,7 +100,7 @@ pub fn server_info() -> Value {
 }
 
 /// Instructions shown to AI clients.
-pub const INSTRUCTIONS: &str = "Tools here are governed by Chamberlain: you see the tools your access grants you right now. If a call is denied, request access in Chamberlain's catalog.";
+pub const INSTRUCTIONS: &str = "Tools here are governed by Chamberlain: you see the tools your access grants you right now, and the resources and prompts of the servers those tools belong to. If a call is denied, request access in Chamberlain's catalog.";
 
 /// Picks the version for an `initialize` request: the client's when supported, else the
 /// newest legacy one.
@@ -111,7 +114,7 @@ pub fn negotiate(requested: &str) -> &'static str {
 
 /// Adds what modern-era results carry (`resultType`, and for lists `ttlMs` and a private
 /// cache scope: lists vary per user).
-fn modern_result(caller: &Caller, mut result: Value, list: bool) -> Value {
+pub(crate) fn modern_result(caller: &Caller, mut result: Value, list: bool) -> Value {
     if caller.modern() {
         if result.get("resultType").is_none() {
             result["resultType"] = json!("complete");
@@ -167,12 +170,14 @@ pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Answer
                 true,
             ),
         ),
-        "resources/list" => ok(&id, modern_result(caller, json!({"resources": []}), true)),
-        "resources/templates/list" => ok(
-            &id,
-            modern_result(caller, json!({"resourceTemplates": []}), true),
-        ),
-        "prompts/list" => ok(&id, modern_result(caller, json!({"prompts": []}), true)),
+        "resources/list" => features::list(gw, caller, &id, Kind::Resources, started).await,
+        "resources/templates/list" => {
+            features::list(gw, caller, &id, Kind::Templates, started).await
+        }
+        "prompts/list" => features::list(gw, caller, &id, Kind::Prompts, started).await,
+        "resources/read" => features::read_resource(gw, caller, &id, &params, started).await,
+        "prompts/get" => features::get_prompt(gw, caller, &id, &params, started).await,
+        "completion/complete" => features::complete(gw, caller, &id, &params, started).await,
         "tools/list" => return Some(list_tools(gw, caller, &id, started).await),
         "tools/call" => call_tool(gw, caller, &id, &params, started).await,
         "" => error(
@@ -204,6 +209,23 @@ fn audit(
     method: &str,
     tool: Option<&chamberlain_model::mcp::McpTool>,
     name: &str,
+    outcome: (&str, String),
+    started: Instant,
+) {
+    let target = tool
+        .map(|t| (t.connector_id.as_str(), t.id.as_str()))
+        .unwrap_or_default();
+    audit_target(gw, caller, method, target, name, outcome, started);
+}
+
+/// Records one audit record about `(server id, tool id)` (either may be empty) and `name` (a
+/// tool or prompt name, or a resource URI).
+pub(crate) fn audit_target(
+    gw: &Gateway,
+    caller: &Caller,
+    method: &str,
+    (server_id, tool_id): (&str, &str),
+    name: &str,
     (result, reason): (&str, String),
     started: Instant,
 ) {
@@ -214,8 +236,8 @@ fn audit(
         client_id: caller.client_id.clone(),
         session_id: caller.session_id.clone(),
         method: method.to_string(),
-        server_id: tool.map(|t| t.connector_id.clone()).unwrap_or_default(),
-        tool_id: tool.map(|t| t.id.clone()).unwrap_or_default(),
+        server_id: server_id.to_string(),
+        tool_id: tool_id.to_string(),
         tool_name: name.to_string(),
         result: result.to_string(),
         reason,
@@ -478,22 +500,66 @@ fn connection_required(
     if *denial == crate::index::Denial::ServiceNotAuthorized {
         return denied(id, caller, name);
     }
+    match connection_elicitation(gw, caller, id, params, name, &tool.connector_id, denial) {
+        Ok(answer) => answer,
+        Err(hint) => ok(
+            id,
+            modern_result(
+                caller,
+                json!({
+                    "content": [{"type": "text", "text": format!(
+                        "Tool `{name}` needs your {} account, which is not connected. {} it at {} and try again.",
+                        hint.server, hint.verb, hint.url
+                    )}],
+                    "isError": true,
+                }),
+                false,
+            ),
+        ),
+    }
+}
+
+/// Where a user connects their account to a server, for answers that cannot elicit.
+pub(crate) struct ConnectHint {
+    /// The server's display name.
+    pub server: String,
+    /// "Connect" or "Reconnect".
+    pub verb: &'static str,
+    /// The connect page.
+    pub url: String,
+}
+
+/// The URL-mode elicitation that sends the user to the connect page of `server_id` (`-32042`
+/// in the session era, an `input_required` result in 2026-07-28) when the client declared it
+/// and this is not already a retry; else what the fallback answer needs.
+pub(crate) fn connection_elicitation(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    name: &str,
+    server_id: &str,
+    denial: &crate::index::Denial,
+) -> Result<Value, ConnectHint> {
     let server = gw
         .index()
         .servers
-        .get(&tool.connector_id)
+        .get(server_id)
         .map(|s| s.display_name.clone())
         .unwrap_or_else(|| "the server".into());
     let elicitation_id = new_id();
-    let url = format!(
-        "{}?elicitation={elicitation_id}",
-        gw.connect_url(&tool.connector_id)
-    );
+    let url = format!("{}?elicitation={elicitation_id}", gw.connect_url(server_id));
     let verb = if matches!(denial, crate::index::Denial::ConnectionNeedsReconnect(_)) {
         "Reconnect"
     } else {
         "Connect"
     };
+    // A retry that answered the elicitation but still finds no connection gets the fallback,
+    // so a client cannot loop on input requests.
+    let retried = params.get("inputResponses").is_some();
+    if !caller.url_elicitation || retried {
+        return Err(ConnectHint { server, verb, url });
+    }
     let message = format!(
         "{verb} your {server} account to use `{name}`: open the link, sign in to Chamberlain and authorize, then try again."
     );
@@ -503,44 +569,26 @@ fn connection_required(
         "url": url,
         "message": message,
     });
-    // A retry that answered the elicitation but still finds no connection gets the tool error,
-    // so a client cannot loop on input requests.
-    let retried = params.get("inputResponses").is_some();
-    if caller.url_elicitation && !retried {
-        if caller.modern() {
-            return ok(
-                id,
-                modern_result(
-                    caller,
-                    json!({
-                        "resultType": "input_required",
-                        "inputRequests": {
-                            "connect": {"method": "elicitation/create", "params": elicitation}
-                        },
-                        "requestState": elicitation_id,
-                    }),
-                    false,
-                ),
-            );
-        }
-        return error(
+    if caller.modern() {
+        return Ok(ok(
             id,
-            code::URL_ELICITATION_REQUIRED,
-            &format!("{verb} your {server} account first"),
-            Some(json!({"elicitations": [elicitation]})),
-        );
+            modern_result(
+                caller,
+                json!({
+                    "resultType": "input_required",
+                    "inputRequests": {
+                        "connect": {"method": "elicitation/create", "params": elicitation}
+                    },
+                    "requestState": elicitation_id,
+                }),
+                false,
+            ),
+        ));
     }
-    ok(
+    Ok(error(
         id,
-        modern_result(
-            caller,
-            json!({
-                "content": [{"type": "text", "text": format!(
-                    "Tool `{name}` needs your {server} account, which is not connected. {verb} it at {url} and try again."
-                )}],
-                "isError": true,
-            }),
-            false,
-        ),
-    )
+        code::URL_ELICITATION_REQUIRED,
+        &format!("{verb} your {server} account first"),
+        Some(json!({"elicitations": [elicitation]})),
+    ))
 }

@@ -148,20 +148,42 @@ impl Upstream {
 
     /// Lists every tool (following `nextCursor`).
     pub async fn list_tools(&self, creds: &Credentials) -> Result<Vec<Value>, UpstreamError> {
-        let mut tools = Vec::new();
+        self.list_all("tools/list", "tools", creds, usize::MAX)
+            .await
+    }
+
+    /// Runs a paginated list method (`tools/list`, `resources/list`, …) to its end, following
+    /// `nextCursor`, and returns the items under `key`: at most `max_items` (the rest is
+    /// dropped with a warning) and at most 100 pages.
+    pub async fn list_all(
+        &self,
+        method: &str,
+        key: &str,
+        creds: &Credentials,
+        max_items: usize,
+    ) -> Result<Vec<Value>, UpstreamError> {
+        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..100 {
             let params = match &cursor {
                 Some(c) => json!({"cursor": c}),
                 None => json!({}),
             };
-            let result = self.request("tools/list", params, creds).await?;
-            if let Some(list) = result.get("tools").and_then(Value::as_array) {
-                tools.extend(list.iter().cloned());
-            } else {
-                return Err(UpstreamError::Transport(
-                    "the server's tools/list result has no `tools` array".into(),
-                ));
+            let result = self.request(method, params, creds).await?;
+            let Some(list) = result.get(key).and_then(Value::as_array) else {
+                return Err(UpstreamError::Transport(format!(
+                    "the server's {method} result has no `{key}` array"
+                )));
+            };
+            items.extend(list.iter().cloned());
+            if items.len() >= max_items {
+                tracing::warn!(
+                    method,
+                    max_items,
+                    "a server's list was cut at the gateway's limit"
+                );
+                items.truncate(max_items);
+                return Ok(items);
             }
             cursor = result
                 .get("nextCursor")
@@ -169,12 +191,12 @@ impl Upstream {
                 .filter(|c| !c.is_empty())
                 .map(str::to_string);
             if cursor.is_none() {
-                return Ok(tools);
+                return Ok(items);
             }
         }
-        Err(UpstreamError::Transport(
-            "the server's tools/list kept paginating past 100 pages".into(),
-        ))
+        Err(UpstreamError::Transport(format!(
+            "the server's {method} kept paginating past 100 pages"
+        )))
     }
 
     /// Stops hosted processes and forgets sessions (server deleted or reconfigured).

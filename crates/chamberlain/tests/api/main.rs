@@ -43,9 +43,9 @@ use webhooks::{
 };
 
 use mcp::{
-    gateway_governs_tools_end_to_end, gateway_refuses_bad_tokens_and_sessions,
-    hosted_stdio_server_through_the_gateway, mcp_registry_bad_input_is_refused,
-    scheduled_discovery_picks_up_changes,
+    gateway_governs_tools_end_to_end, gateway_proxies_resources_and_prompts,
+    gateway_refuses_bad_tokens_and_sessions, hosted_stdio_server_through_the_gateway,
+    mcp_registry_bad_input_is_refused, scheduled_discovery_picks_up_changes,
 };
 use mcp_connections::{
     hosted_servers_run_supervised, per_user_oauth_against_a_real_oauth_mcp_server,
@@ -57,6 +57,7 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     gateway_governs_tools_end_to_end,
+    gateway_proxies_resources_and_prompts,
     gateway_refuses_bad_tokens_and_sessions,
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,

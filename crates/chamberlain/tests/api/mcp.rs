@@ -1278,6 +1278,354 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
     assert_eq!(events.last().unwrap()["id"], 500, "{body}");
 }
 
+/// A 2026-07-28 request to the gateway: (HTTP status, body).
+async fn stateless(url: &str, token: &str, method: &str, params: Value) -> (u16, Value) {
+    let mut params = params;
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", method);
+    if let Some(n) = params.get("name").or_else(|| params.get("uri")) {
+        req = req.header("Mcp-Name", n.as_str().unwrap());
+    }
+    let resp = req
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    let st = resp.status().as_u16();
+    (st, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn listed(v: &Value, key: &str, field: &str) -> Vec<String> {
+    v["result"][key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|i| i[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Resources, templates, prompts and completions of a downstream server through the gateway:
+/// visible exactly to users who see one of its tools, named and routed, refused like unknown
+/// names otherwise (with the reason in the audit), in both eras.
+pub async fn gateway_proxies_resources_and_prompts(s: &TestServer) {
+    let fx = fixture(&[]);
+    let app = auto_app(s, "Resources fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Resources fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "rx", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mcp_url = format!("{}/mcp", s.base);
+    let lists = [
+        ("resources/list", "resources"),
+        ("resources/templates/list", "resourceTemplates"),
+        ("prompts/list", "prompts"),
+    ];
+    let args_ref = json!({"type": "ref/prompt", "name": "rx_test_prompt_with_arguments"});
+
+    // Bob holds nothing of the server: empty lists, and what exists looks like it does not.
+    let (bob, bob_token) = ai_user(s, "bob-resources@example.com").await;
+    let mut bob_s = Session::open(&mcp_url, &bob_token).await;
+    for (method, key) in lists {
+        let v = bob_s.request(method, json!({})).await;
+        assert_eq!(v["result"][key], json!([]), "{method}: {v}");
+    }
+    let v = bob_s
+        .request("resources/read", json!({"uri": "test://static-text"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    assert_eq!(v["error"]["data"]["uri"], "test://static-text");
+    let v = bob_s
+        .request("prompts/get", json!({"name": "rx_test_simple_prompt"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert_eq!(
+        v["error"]["message"],
+        "Unknown prompt: rx_test_simple_prompt"
+    );
+    let v = bob_s
+        .request(
+            "completion/complete",
+            json!({"ref": args_ref, "argument": {"name": "arg1", "value": "x"}}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+
+    // Carol holds "All approved": she sees the fixture's resources as they are, its prompts
+    // under the server's prefix, and can read, get and complete them.
+    let (carol, mut sess) = entitled_session(s, &app, &server, "carol-resources@example.com").await;
+    let v = sess.request("resources/list", json!({})).await;
+    assert_eq!(
+        listed(&v, "resources", "uri"),
+        [
+            "test://static-text",
+            "test://static-binary",
+            "test://watched-resource"
+        ]
+    );
+    let v = sess.request("resources/templates/list", json!({})).await;
+    assert_eq!(
+        listed(&v, "resourceTemplates", "uriTemplate"),
+        ["test://template/{id}/data"]
+    );
+    let v = sess.request("prompts/list", json!({})).await;
+    let prompts = listed(&v, "prompts", "name");
+    assert!(
+        prompts.contains(&"rx_test_simple_prompt".to_string()),
+        "{prompts:?}"
+    );
+    assert!(prompts.iter().all(|p| p.starts_with("rx_")), "{prompts:?}");
+    assert_eq!(
+        v["result"]["prompts"][1]["arguments"][0]["name"], "arg1",
+        "definitions pass through: {v}"
+    );
+    let v = sess
+        .request("resources/read", json!({"uri": "test://static-text"}))
+        .await;
+    assert_eq!(
+        v["result"]["contents"][0]["text"], "This is the content of the static text resource.",
+        "{v}"
+    );
+    let v = sess
+        .request("resources/read", json!({"uri": "test://static-binary"}))
+        .await;
+    assert_eq!(v["result"]["contents"][0]["mimeType"], "image/png", "{v}");
+    assert!(!v["result"]["contents"][0]["blob"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    // Not listed, but matching a listed template: routed by the template.
+    let v = sess
+        .request("resources/read", json!({"uri": "test://template/42/data"}))
+        .await;
+    let text = v["result"]["contents"][0]["text"].as_str().unwrap_or("");
+    assert!(text.contains("Data for ID: 42"), "{v}");
+    let v = sess
+        .request("resources/read", json!({"uri": "test://nowhere"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    let v = sess
+        .request(
+            "prompts/get",
+            json!({"name": "rx_test_prompt_with_arguments", "arguments": {"arg1": "a", "arg2": "b"}}),
+        )
+        .await;
+    assert_eq!(
+        v["result"]["messages"][0]["content"]["text"], "Prompt with arguments: arg1='a', arg2='b'",
+        "{v}"
+    );
+    // Native names are not exposed.
+    let v = sess
+        .request("prompts/get", json!({"name": "test_simple_prompt"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    for reference in [
+        args_ref.clone(),
+        json!({"type": "ref/resource", "uri": "test://template/{id}/data"}),
+    ] {
+        let v = sess
+            .request(
+                "completion/complete",
+                json!({"ref": reference, "argument": {"name": "arg1", "value": "te"}}),
+            )
+            .await;
+        assert!(
+            v["result"]["completion"]["values"].is_array(),
+            "{reference}: {v}"
+        );
+    }
+
+    // Bad input says what to fix.
+    let v = sess.request("resources/read", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs params.uri"),
+        "{v}"
+    );
+    let v = sess.request("prompts/get", json!({"name": 5})).await;
+    assert_eq!(v["error"]["code"], -32602);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("params.name"));
+    let v = sess
+        .request(
+            "prompts/get",
+            json!({"name": "rx_test_simple_prompt", "arguments": ["a"]}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32602);
+    let v = sess
+        .request(
+            "completion/complete",
+            json!({"ref": {"type": "ref/tool", "name": "x"}, "argument": {"name": "a", "value": ""}}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32602);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("ref/prompt"));
+    // Subscriptions are not offered (no downstream notifications are relayed).
+    let v = sess
+        .request(
+            "resources/subscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32601, "{v}");
+
+    // The stateless era: lists and reads are private and uncached; not found is -32602.
+    let token = sess.token.clone();
+    let (st, v) = stateless(&mcp_url, &token, "resources/list", json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["result"]["cacheScope"], "private");
+    assert_eq!(v["result"]["ttlMs"], 0);
+    assert_eq!(v["result"]["resources"].as_array().unwrap().len(), 3);
+    let (_, v) = stateless(
+        &mcp_url,
+        &token,
+        "resources/read",
+        json!({"uri": "test://static-text"}),
+    )
+    .await;
+    assert_eq!(v["result"]["cacheScope"], "private", "{v}");
+    assert_eq!(v["result"]["ttlMs"], 0);
+    assert_eq!(v["result"]["resultType"], "complete");
+    assert!(v["result"]["contents"][0]["text"].is_string());
+    let (st, v) = stateless(
+        &mcp_url,
+        &token,
+        "resources/read",
+        json!({"uri": "test://nowhere"}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert_eq!(v["error"]["data"]["uri"], "test://nowhere");
+    let (_, v) = stateless(
+        &mcp_url,
+        &token,
+        "prompts/get",
+        json!({"name": "rx_test_simple_prompt"}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert!(v["result"]["messages"].is_array());
+
+    // The server's kill switch hides its resources and prompts too.
+    let path = format!("/api/v1/apps/{app}/mcp_servers/{server}");
+    s.ok(
+        "POST",
+        &path,
+        Some(json!({"mcpServer": {"chamberlainKilled": true}, "updateMask": "chamberlainKilled"})),
+    )
+    .await;
+    let v = sess.request("resources/list", json!({})).await;
+    assert_eq!(v["result"]["resources"], json!([]));
+    let v = sess
+        .request("resources/read", json!({"uri": "test://static-text"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    s.ok(
+        "POST",
+        &path,
+        Some(json!({"mcpServer": {"chamberlainKilled": false}, "updateMask": "chamberlainKilled"})),
+    )
+    .await;
+
+    // The audit: one record per request, with the server, the name or URI, and why.
+    let audit = |user: String, result: &'static str| async move {
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/ai-governance/audit/search",
+                Some(json!({"userIds": [user], "results": [result], "pageSize": 100})),
+            )
+            .await;
+        v["list"].as_array().unwrap().clone()
+    };
+    let has = |records: &[Value], method: &str, name: &str, reason: &str| {
+        records.iter().any(|r| {
+            r["method"] == method
+                && r["toolName"] == name
+                && r["reason"].as_str().unwrap().contains(reason)
+        })
+    };
+    eventually("audit of resources and prompts", || async {
+        let bob_denied = audit(bob.clone(), "DENIED").await;
+        let carol_denied = audit(carol.clone(), "DENIED").await;
+        let carol_ok = audit(carol.clone(), "SUCCESS").await;
+        has(
+            &bob_denied,
+            "resources/read",
+            "test://static-text",
+            "holds no toolset or tool entitlement",
+        ) && has(
+            &bob_denied,
+            "prompts/get",
+            "rx_test_simple_prompt",
+            "server \"Resources fixture\": not granted",
+        ) && has(
+            &bob_denied,
+            "completion/complete",
+            "rx_test_prompt_with_arguments",
+            "not granted",
+        ) && has(
+            &carol_denied,
+            "resources/read",
+            "test://nowhere",
+            "unknown resource",
+        ) && has(
+            &carol_denied,
+            "prompts/get",
+            "test_simple_prompt",
+            "unknown prompt",
+        ) && has(
+            &carol_denied,
+            "resources/read",
+            "test://static-text",
+            "server kill switch on",
+        ) && carol_ok.iter().any(|r| {
+            r["method"] == "resources/read"
+                && r["toolName"] == "test://template/42/data"
+                && r["connectorId"] == server
+        }) && has(
+            &carol_ok,
+            "prompts/get",
+            "rx_test_prompt_with_arguments",
+            "",
+        ) && has(
+            &carol_ok,
+            "completion/complete",
+            "test://template/{id}/data",
+            "",
+        ) && has(
+            &carol_ok,
+            "prompts/list",
+            "",
+            "prompts listed from 1 of 1 servers",
+        )
+    })
+    .await;
+}
+
 /// The official conformance suite against the gateway fronting the fixture (tools passed
 /// through without a prefix, everything approved and granted). Failures must match
 /// tests/conformance/gateway-expected-failures-<revision>.txt, which may only shrink.
