@@ -85,6 +85,16 @@ fn effective_scopes(server: &McpServer, auth: &AuthServer) -> Vec<String> {
     }
 }
 
+/// Whose connection a request of `user_id` uses: "" (the service identity) in service mode,
+/// else the user's own.
+pub fn identity<'a>(server: &McpServer, user_id: &'a str) -> &'a str {
+    if identity_kind(server) == Some(true) {
+        ""
+    } else {
+        user_id
+    }
+}
+
 fn token_context(server_id: &str, user_id: &str) -> String {
     format!("mcp-connection:{server_id}:{user_id}")
 }
@@ -441,17 +451,16 @@ impl Gateway {
         Ok(Some(removed.view))
     }
 
-    /// The access token to call `server` with for `user_id`: the service identity's in
-    /// service mode, else the user's own; refreshed when it is about to expire. A missing or
-    /// broken connection is `ConnectionRequired` (the caller answers with the connect URL).
+    /// The access token of a connection (`identity`: a user id, or "" for the service
+    /// identity; see [`identity`]), refreshed when it is about to expire. A missing or broken
+    /// connection is `ConnectionRequired` (the caller answers with the connect URL).
     pub(crate) async fn connection_token(
         &self,
         server: &McpServer,
         secrets: &Secrets,
-        user_id: &str,
+        identity: &str,
     ) -> Result<String, UpstreamError> {
-        let service = identity_kind(server) == Some(true);
-        let identity = if service { "" } else { user_id };
+        let service = identity.is_empty();
         let missing = || {
             UpstreamError::ConnectionRequired(if service {
                 Denial::ServiceNotAuthorized
@@ -586,25 +595,21 @@ impl Gateway {
         server: &McpServer,
         secrets: &Secrets,
     ) -> Result<String, UpstreamError> {
-        let none = || {
-            UpstreamError::ConnectionRequired(if identity_kind(server) == Some(true) {
-                Denial::ServiceNotAuthorized
-            } else {
-                Denial::ConnectionMissing
-            })
-        };
         let stored = mcp_connections::for_discovery(self.store.pool(), &server.connector_id)
             .await
-            .map_err(|e| UpstreamError::Transport(format!("reading connections: {e}")))?
-            .ok_or_else(none)?;
-        let user = stored.view.user_id.clone();
-        if user.is_empty() {
-            // Service identity: the same path as a call.
-            return self.connection_token(server, secrets, "").await;
+            .map_err(|e| UpstreamError::Transport(format!("reading connections: {e}")))?;
+        match stored {
+            Some(c) => {
+                self.connection_token(server, secrets, &c.view.user_id)
+                    .await
+            }
+            None => Err(UpstreamError::ConnectionRequired(
+                if identity_kind(server) == Some(true) {
+                    Denial::ServiceNotAuthorized
+                } else {
+                    Denial::ConnectionMissing
+                },
+            )),
         }
-        let mut as_user = server.clone();
-        // Per-user servers: use that user's connection.
-        as_user.oauth2_mode = McpOAuth2Mode::Passthrough;
-        self.connection_token(&as_user, secrets, &user).await
     }
 }

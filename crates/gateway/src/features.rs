@@ -29,14 +29,14 @@
 use crate::index::{self, Denial, Index};
 use crate::names;
 use crate::protocol::{
-    audit_target, code, connection_elicitation, error, modern_result, ok, Caller,
+    access, audit_target, code, connection_elicitation, error, modern_result, name_and_arguments,
+    ok, Caller,
 };
 use crate::upstream::UpstreamError;
 use crate::Gateway;
 use chamberlain_model::mcp::McpServer;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Most items taken from one server's list (the rest is dropped with a warning).
@@ -132,39 +132,6 @@ async fn fetch<'a>(
         (*s, listed)
     });
     futures::future::join_all(calls).await
-}
-
-/// The user's grants and the index, or the answer to give when they cannot be read.
-async fn access(
-    gw: &Gateway,
-    caller: &Caller,
-    id: &Value,
-    method: &str,
-    name: &str,
-    started: Instant,
-) -> Result<(Arc<Index>, HashSet<String>), Value> {
-    let index = gw.index();
-    match gw.held(&index, &caller.user_id).await {
-        Ok(held) => Ok((index, held)),
-        Err(e) => {
-            tracing::error!(error = %e, method, "reading grants failed");
-            audit_target(
-                gw,
-                caller,
-                method,
-                ("", ""),
-                name,
-                ("ERROR", format!("reading grants failed: {e}")),
-                started,
-            );
-            Err(error(
-                id,
-                code::INTERNAL,
-                "the gateway could not read your access; retry",
-                None,
-            ))
-        }
-    }
 }
 
 /// `resources/list`, `resources/templates/list`, `prompts/list`: the user's servers' items
@@ -707,23 +674,15 @@ pub async fn get_prompt(
     params: &Value,
     started: Instant,
 ) -> Value {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return error(
-            id,
-            code::INVALID_PARAMS,
-            "prompts/get needs params.name (a string): a prompt name from prompts/list",
-            None,
-        );
+    let (name, arguments) = match name_and_arguments(
+        id,
+        params,
+        "prompts/get needs params.name (a string): a prompt name from prompts/list",
+        "params.arguments must be an object of string values",
+    ) {
+        Ok(v) => v,
+        Err(answer) => return answer,
     };
-    let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
-    if !arguments.is_null() && !arguments.is_object() {
-        return error(
-            id,
-            code::INVALID_PARAMS,
-            "params.arguments must be an object of string values",
-            None,
-        );
-    }
     let (index, held) = match access(gw, caller, id, "prompts/get", name, started).await {
         Ok(a) => a,
         Err(answer) => return answer,

@@ -219,6 +219,8 @@ impl Gateway {
                 if replaced {
                     let up = old.upstream.clone();
                     tokio::spawn(async move { up.shutdown().await });
+                    // A client-credentials token of the old configuration is not reused.
+                    self.tokens.lock().await.remove(&id);
                 }
             }
             *runtimes = next;
@@ -255,10 +257,9 @@ impl Gateway {
         } else if let Some(service) = connections::identity_kind(&rt.server) {
             Some(match user {
                 Some(u) => {
-                    if !service {
-                        owner = u;
-                    }
-                    self.connection_token(&rt.server, &rt.secrets, u).await?
+                    owner = connections::identity(&rt.server, u);
+                    self.connection_token(&rt.server, &rt.secrets, owner)
+                        .await?
                 }
                 None => {
                     owner = if service { "" } else { "discovery" };
@@ -285,54 +286,34 @@ impl Gateway {
                 return Ok(t.clone());
             }
         }
-        let (url, client) = self
-            .guard
-            .client(&rt.server.oauth2_token_url, Duration::from_secs(15))
-            .await?;
-        let mut form = vec![
-            ("grant_type", "client_credentials".to_string()),
-            ("client_id", rt.server.oauth2_client_id.clone()),
-            ("client_secret", rt.secrets.oauth2_client_secret.clone()),
-        ];
-        if !rt.server.oauth2_scopes.is_empty() {
-            form.push(("scope", rt.server.oauth2_scopes.join(" ")));
-        }
-        let resp = client
-            .post(url)
-            .header("Accept", "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                UpstreamError::Transport(format!(
-                    "token endpoint unreachable: {}",
-                    chamberlain_outbound::error_chain(&e)
-                ))
-            })?;
-        let status = resp.status();
-        let bytes = chamberlain_outbound::read_capped(resp, 64 * 1024, "token response").await?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let Some(token) = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|_| status.is_success())
-        else {
-            let err = v
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no access_token");
-            return Err(UpstreamError::Unauthorized(format!(
-                "the token endpoint refused the client credentials (HTTP {}: {err})",
-                status.as_u16()
-            )));
+        let client = oauth_client::ClientAuth {
+            client_id: &rt.server.oauth2_client_id,
+            client_secret: &rt.secrets.oauth2_client_secret,
         };
-        let ttl = v.get("expires_in").and_then(Value::as_u64).unwrap_or(300);
-        let until = Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1));
+        let set = oauth_client::client_credentials(
+            &self.guard,
+            &rt.server.oauth2_token_url,
+            &client,
+            &rt.server.oauth2_scopes,
+        )
+        .await
+        .map_err(|e| match e {
+            oauth_client::TokenError::Refused(m) => UpstreamError::Unauthorized(m),
+            oauth_client::TokenError::Unavailable(m) => UpstreamError::Transport(m),
+        })?;
+        // No `expires_in`: assume five minutes.
+        let now = Timestamp::now().unix_seconds();
+        let ttl = if set.expires_at > 0 {
+            set.expires_at - now
+        } else {
+            300
+        };
+        let until = Instant::now() + Duration::from_secs(ttl.saturating_sub(60).max(1) as u64);
         self.tokens
             .lock()
             .await
-            .insert(id.clone(), (token.to_string(), until));
-        Ok(token.to_string())
+            .insert(id.clone(), (set.access_token.clone(), until));
+        Ok(set.access_token)
     }
 
     /// Forwards a `tools/call` of `user_id` to the tool's server under its native name. With a
@@ -411,8 +392,7 @@ impl Gateway {
             Err(UpstreamError::Unauthorized(why))
                 if connections::identity_kind(&rt.server).is_some() =>
             {
-                let service = connections::identity_kind(&rt.server) == Some(true);
-                let identity = if service { "" } else { user_id };
+                let identity = connections::identity(&rt.server, user_id);
                 let why = format!("the server refused the connection's token: {why}");
                 self.mark_needs_reconnect(&rt.server, identity, &why).await;
                 Err(UpstreamError::ConnectionRequired(

@@ -535,6 +535,20 @@ pub async fn exchange_code(
     token_request(guard, token_endpoint, client, form, None).await
 }
 
+/// A token for the client itself (client credentials grant, RFC 6749 §4.4).
+pub async fn client_credentials(
+    guard: &Guard,
+    token_endpoint: &str,
+    client: &ClientAuth<'_>,
+    scopes: &[String],
+) -> Result<TokenSet, TokenError> {
+    let mut form = vec![("grant_type", "client_credentials".to_string())];
+    if !scopes.is_empty() {
+        form.push(("scope", scopes.join(" ")));
+    }
+    token_request(guard, token_endpoint, client, form, None).await
+}
+
 /// Refreshes a token set (the new refresh token replaces the old when one is issued).
 pub async fn refresh(
     guard: &Guard,

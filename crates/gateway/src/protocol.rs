@@ -246,6 +246,63 @@ pub(crate) fn audit_target(
     });
 }
 
+/// The user's grants and the index, or the answer to give when they cannot be read.
+pub(crate) async fn access(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    method: &str,
+    name: &str,
+    started: Instant,
+) -> Result<
+    (
+        std::sync::Arc<crate::index::Index>,
+        std::collections::HashSet<String>,
+    ),
+    Value,
+> {
+    let index = gw.index();
+    match gw.held(&index, &caller.user_id).await {
+        Ok(held) => Ok((index, held)),
+        Err(e) => {
+            tracing::error!(error = %e, method, "reading grants failed");
+            audit_target(
+                gw,
+                caller,
+                method,
+                ("", ""),
+                name,
+                ("ERROR", format!("reading grants failed: {e}")),
+                started,
+            );
+            Err(error(
+                id,
+                code::INTERNAL,
+                "the gateway could not read your access; retry",
+                None,
+            ))
+        }
+    }
+}
+
+/// `params.name` and `params.arguments` (absent, or an object) of a call-like request, or the
+/// refusal naming what to fix.
+pub(crate) fn name_and_arguments<'a>(
+    id: &Value,
+    params: &'a Value,
+    missing_name: &str,
+    bad_arguments: &str,
+) -> Result<(&'a str, Value), Value> {
+    let Some(name) = params.get("name").and_then(Value::as_str) else {
+        return Err(error(id, code::INVALID_PARAMS, missing_name, None));
+    };
+    let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
+    if !arguments.is_null() && !arguments.is_object() {
+        return Err(error(id, code::INVALID_PARAMS, bad_arguments, None));
+    }
+    Ok((name, arguments))
+}
+
 /// An answer: a JSON-RPC message, or one already rendered (large lists are assembled from
 /// pre-serialized parts instead of being built and serialized per request).
 #[derive(Debug)]
@@ -275,27 +332,9 @@ impl Answer {
 }
 
 async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant) -> Answer {
-    let index = gw.index();
-    let held = match gw.held(&index, &caller.user_id).await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "tools/list: reading grants failed");
-            audit(
-                gw,
-                caller,
-                "tools/list",
-                None,
-                "",
-                ("ERROR", format!("reading grants failed: {e}")),
-                started,
-            );
-            return Answer::Value(error(
-                id,
-                code::INTERNAL,
-                "the gateway could not read your access; retry",
-                None,
-            ));
-        }
+    let (index, held) = match access(gw, caller, id, "tools/list", "", started).await {
+        Ok(a) => a,
+        Err(answer) => return Answer::Value(answer),
     };
     // Each tool's listing is serialized once when the index is built; a list is those parts
     // joined into the envelope (the rest of the result comes from `modern_result`).
@@ -346,43 +385,18 @@ async fn call_tool(
     params: &Value,
     started: Instant,
 ) -> Value {
-    let Some(name) = params.get("name").and_then(Value::as_str) else {
-        return error(
-            id,
-            code::INVALID_PARAMS,
-            "tools/call needs params.name (the tool to call)",
-            None,
-        );
+    let (name, arguments) = match name_and_arguments(
+        id,
+        params,
+        "tools/call needs params.name (the tool to call)",
+        "params.arguments must be an object",
+    ) {
+        Ok(v) => v,
+        Err(answer) => return answer,
     };
-    let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
-    if !arguments.is_null() && !arguments.is_object() {
-        return error(
-            id,
-            code::INVALID_PARAMS,
-            "params.arguments must be an object",
-            None,
-        );
-    }
-    let index = gw.index();
-    let held = match gw.held(&index, &caller.user_id).await {
-        Ok(h) => h,
-        Err(e) => {
-            audit(
-                gw,
-                caller,
-                "tools/call",
-                None,
-                name,
-                ("ERROR", format!("reading grants failed: {e}")),
-                started,
-            );
-            return error(
-                id,
-                code::INTERNAL,
-                "the gateway could not read your access; retry",
-                None,
-            );
-        }
+    let (index, held) = match access(gw, caller, id, "tools/call", name, started).await {
+        Ok(a) => a,
+        Err(answer) => return answer,
     };
     let entry = match index.decide(name, &held) {
         Ok(e) => e,

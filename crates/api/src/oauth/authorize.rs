@@ -280,17 +280,10 @@ fn signin_redirect(p: &Params) -> Response {
             }
         }
     }
-    let return_to = format!("/auth/v1/authorize?{}", authorize.query().unwrap_or(""));
-    let mut signin = reqwest::Url::parse("http://x/auth/v1/signin").expect("static URL");
-    signin
-        .query_pairs_mut()
-        .append_pair("return_to", &return_to);
-    let location = format!("/auth/v1/signin?{}", signin.query().unwrap_or(""));
-    let mut resp = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        resp.headers_mut().insert(header::LOCATION, v);
-    }
-    resp
+    session::signin_redirect(&format!(
+        "/auth/v1/authorize?{}",
+        authorize.query().unwrap_or("")
+    ))
 }
 
 /// `GET /auth/v1/authorize`.

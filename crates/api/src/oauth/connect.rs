@@ -44,10 +44,7 @@ async fn may_administer(s: &AppState, user: &User, server: &McpServer) -> bool {
 }
 
 fn signin_redirect(server_id: &str) -> Response {
-    let return_to = format!("{CONNECT_PATH}{server_id}");
-    let mut u = reqwest::Url::parse("http://x/auth/v1/signin").expect("static URL");
-    u.query_pairs_mut().append_pair("return_to", &return_to);
-    session::see_other(&format!("/auth/v1/signin?{}", u.query().unwrap_or("")))
+    session::signin_redirect(&format!("{CONNECT_PATH}{server_id}"))
 }
 
 async fn load(s: &AppState, server_id: &str) -> Result<McpServer, Response> {

@@ -161,6 +161,14 @@ pub fn safe_return_to(v: &str) -> String {
     }
 }
 
+/// Sends the browser to the sign-in page, which returns to `return_to` (a path of this server
+/// that [`safe_return_to`] accepts) after signing in.
+pub(crate) fn signin_redirect(return_to: &str) -> Response {
+    let mut signin = reqwest::Url::parse("http://x/auth/v1/signin").expect("static URL");
+    signin.query_pairs_mut().append_pair("return_to", return_to);
+    see_other(&format!("/auth/v1/signin?{}", signin.query().unwrap_or("")))
+}
+
 pub(crate) fn see_other(location: &str) -> Response {
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(location) {

@@ -48,8 +48,9 @@ use mcp::{
     mcp_registry_bad_input_is_refused, scheduled_discovery_picks_up_changes,
 };
 use mcp_connections::{
-    hosted_servers_run_supervised, per_user_oauth_against_a_real_oauth_mcp_server,
-    per_user_tokens_are_refreshed_and_rotated, service_mode_oauth_identity_serves_everyone,
+    client_credentials_against_a_real_token_endpoint, hosted_servers_run_supervised,
+    per_user_oauth_against_a_real_oauth_mcp_server, per_user_tokens_are_refreshed_and_rotated,
+    service_mode_oauth_identity_serves_everyone,
 };
 
 use harness::TestServer;
@@ -66,6 +67,7 @@ on_both_backends!(
     service_mode_oauth_identity_serves_everyone,
     hosted_servers_run_supervised,
     per_user_tokens_are_refreshed_and_rotated,
+    client_credentials_against_a_real_token_endpoint,
     oauth_flow_pkce_codes_and_refresh_rotation,
     oauth_refusals_are_clear,
     oauth_client_metadata_documents,

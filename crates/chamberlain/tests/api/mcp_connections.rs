@@ -824,3 +824,65 @@ pub async fn per_user_tokens_are_refreshed_and_rotated(s: &TestServer) {
     assert_eq!(after["connectedAt"], first["connectedAt"]);
     b.finish().await;
 }
+
+/// OAuth2 client credentials against a real token endpoint (Chamberlain's own, with an API
+/// client): the server sees a token the endpoint issued, fetched once and reused; a wrong
+/// secret is refused with the endpoint's reason and the call is not made.
+pub async fn client_credentials_against_a_real_token_endpoint(s: &TestServer) {
+    let fx = crate::mcp::fixture(&[]);
+    let (owner, client_id, secret) = s.user_with_client("cc-svc@example.com", &[]).await;
+    let app = auto_app(s, "Client credentials").await;
+    let register = |prefix: &str, secret: &str| {
+        json!({"displayName": format!("CC {prefix}"), "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": prefix,
+            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_CLIENT_CREDENTIALS", "clientId": client_id,
+                    "clientSecret": secret, "tokenUrl": format!("{}/auth/v1/token", s.base)}}})
+    };
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(register("cc", &secret)),
+        )
+        .await;
+    assert!(!reg.to_string().contains(&secret), "{reg}");
+    assert_eq!(
+        reg["mcpServer"]["chamberlainLastDiscovery"]["ok"], true,
+        "{reg}"
+    );
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, mut sess) = entitled_session(s, &app, &server, "cc-user@example.com").await;
+    let seen = |r: &Value| -> String {
+        let who: Value = serde_json::from_str(&text_of(r)).unwrap();
+        who["authorization"].as_str().unwrap().to_string()
+    };
+    let first = seen(&sess.call("cc_whoami", json!({})).await);
+    let token = first.strip_prefix("Bearer ").expect("a bearer token");
+    let claims = s
+        .state
+        .issuer
+        .verify(token, chamberlain_model::Timestamp::now().unix_seconds())
+        .expect("the token endpoint issued it");
+    assert_eq!(claims.sub, owner);
+    assert_eq!(
+        seen(&sess.call("cc_whoami", json!({})).await),
+        first,
+        "cached"
+    );
+
+    // A wrong secret: the endpoint refuses, discovery says why, nothing is stored as tools.
+    let bad = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(register("bad", "not-the-secret")),
+        )
+        .await;
+    let error = bad["mcpServer"]["chamberlainLastDiscovery"]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error.contains("token endpoint refused"), "{error}");
+}
