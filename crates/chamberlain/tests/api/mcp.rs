@@ -948,6 +948,30 @@ pub async fn mcp_registry_bad_input_is_refused(s: &TestServer) {
             "JSON array",
         ),
         (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "configFields": {"command": "x", "env": "[1]"}}}),
+            "configFields.env must be a JSON object",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "configFields": {"command": "x", "secretEnv": "{\"1BAD\": \"v\"}"}}}),
+            "`1BAD` is not an environment variable name",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH", "authorizeUrl": "https://idp.example/authorize"}}}),
+            "set authorizeUrl and tokenUrl together",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE", "authorizeUrl": "not a url", "tokenUrl": "https://idp.example/token", "clientId": "c"}}}),
+            "oauth2.authorizeUrl `not a url` is not an absolute https URL",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH", "authorizeUrl": "https://idp.example/authorize", "tokenUrl": "https://idp.example/token"}}}),
+            "clientId is required",
+        ),
+        (
+            json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "externalConfig": {"url": "https://x.example/mcp", "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH", "clientSecret": "s"}}}),
+            "clientSecret was given without clientId",
+        ),
+        (
             json!({"displayName": "x", "serverType": "MCP_SERVER_TYPE_HOSTED", "hostedConfig": {"mcpServerCatalogId": "generic-remote"}}),
             "remote server",
         ),

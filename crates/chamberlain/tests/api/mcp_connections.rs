@@ -446,6 +446,36 @@ pub async fn per_user_oauth_against_a_real_oauth_mcp_server(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(no_csrf.status(), 403);
+    // An unknown action is refused; so are revocations of a malformed or unknown user.
+    let mut form = hidden_fields(&html);
+    form.push(("action".into(), "explode".into()));
+    let refused = erin_browser
+        .post(&page_url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("must be connect or disconnect"));
+    let base = format!("/api/v1/apps/{app}/mcp_servers/{server}/connections");
+    let (st, v) = s
+        .call(&s.admin, "DELETE", &format!("{base}/not%20an%20id"), None)
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("user_id"), "{v}");
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "DELETE",
+            &format!("{base}/{}", chamberlain_model::new_id()),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404, "{v}");
     // An unknown server has no connect page.
     let unknown = erin_browser
         .get(format!("{}/auth/v1/mcp/connect/nope", s.base))

@@ -1163,6 +1163,26 @@ pub async fn oauth_lifecycle_and_switches(s: &TestServer) {
     assert_eq!(list[1]["snapshot"]["enabled"], false);
     assert_eq!(list[1]["metadata"]["changeKind"], "CHANGE_KIND_CREATE");
 
+    // The access-token lifetime is bounded (60 s to 24 h, whole seconds).
+    for bad in ["59s", "86401s", "90.5s"] {
+        let (st, v) = s
+            .call(
+                &s.admin,
+                "POST",
+                "/api/v1/settings/ai-governance",
+                Some(json!({"aiGovernanceSettings": {"chamberlainAccessTokenLifetime": bad}, "updateMask": "chamberlainAccessTokenLifetime"})),
+            )
+            .await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("must be whole seconds from 60s to 86400s"),
+            "{v}"
+        );
+    }
+
     // Allowed client types: AI clients authorized by a user through OAuth are personal
     // clients; a tenant that allows only other types refuses them.
     s.ok(
