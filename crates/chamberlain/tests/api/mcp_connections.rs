@@ -136,6 +136,22 @@ async fn connect_account(
     (done.status().as_u16(), done.text().await.unwrap())
 }
 
+/// Registers an MCP server under `app`: (the answer, its connector id).
+async fn register_server(s: &TestServer, app: &str, body: Value) -> (Value, String) {
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(body),
+        )
+        .await;
+    let id = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (reg, id)
+}
+
 fn text_of(result: &Value) -> String {
     result["content"][0]["text"]
         .as_str()
@@ -176,20 +192,10 @@ pub async fn per_user_oauth_against_a_real_oauth_mcp_server(s: &TestServer) {
 
     // Registered with per-user OAuth and nothing else: the provider is discovered from the
     // server's protected resource metadata, and Chamberlain registers itself there.
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({
+    let (reg, server) = register_server(s, &app, json!({
                 "displayName": "TS demo", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "ts",
                 "externalConfig": {"url": ts.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
-                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH"}}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH"}}})).await;
     assert_eq!(
         reg["mcpServer"]["tokenSharing"],
         "MCP_SERVER_TOKEN_SHARING_PER_USER"
@@ -494,20 +500,10 @@ pub async fn per_user_oauth_against_a_real_oauth_mcp_server(s: &TestServer) {
 pub async fn service_mode_oauth_identity_serves_everyone(s: &TestServer) {
     let ts = TsOAuthServer::start().await;
     let app = auto_app(s, "Service OAuth").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({
+    let (reg, server) = register_server(s, &app, json!({
                 "displayName": "TS service", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "svc",
                 "externalConfig": {"url": ts.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE",
-                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE"}}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE"}}})).await;
     assert_eq!(
         reg["mcpServer"]["tokenSharing"],
         "MCP_SERVER_TOKEN_SHARING_SHARED"
@@ -622,28 +618,23 @@ pub async fn service_mode_oauth_identity_serves_everyone(s: &TestServer) {
 pub async fn hosted_servers_run_supervised(s: &TestServer) {
     let paths = node_servers();
     let app = auto_app(s, "Everything").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({
+    let (reg, server) = register_server(
+        s,
+        &app,
+        json!({
                 "displayName": "Everything", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "ev",
                 "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
                     "configFields": {"command": paths["NODE"],
                         "args": serde_json::to_string(&[paths["EVERYTHING"].as_str(), "stdio"]).unwrap(),
                         "env": r#"{"GREETING": "hello from chamberlain"}"#,
-                        "secretEnv": r#"{"EVERYTHING_API_KEY": "sk-hosted-secret"}"#}}})),
-        )
-        .await;
+                        "secretEnv": r#"{"EVERYTHING_API_KEY": "sk-hosted-secret"}"#}}}),
+    )
+    .await;
     assert_eq!(
         reg["mcpServer"]["chamberlainLastDiscovery"]["ok"], true,
         "{reg}"
     );
     assert!(!reg.to_string().contains("sk-hosted-secret"), "{reg}");
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let (_, mut sess) = entitled_session(s, &app, &server, "everything@example.com").await;
     let names = sess.tool_names().await;
     for t in ["ev_echo", "ev_get-sum", "ev_get-env"] {
@@ -665,21 +656,11 @@ pub async fn hosted_servers_run_supervised(s: &TestServer) {
         std::env::temp_dir().join(format!("mcp-tools-{}.json", chamberlain_model::new_id()));
     std::fs::write(&marker, r#"[{"name": "ping_me", "description": "x"}]"#).unwrap();
     let app2 = auto_app(s, "Restarting fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app2}/mcp_servers"),
-            Some(json!({
+    let (_, server2) = register_server(s, &app2, json!({
                 "displayName": "Restarting", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "rs",
                 "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
                     "configFields": {"command": crate::mcp::fixture_bin().to_str().unwrap(),
-                        "args": serde_json::to_string(&["--stdio", "--tools-file", marker.to_str().unwrap()]).unwrap()}}})),
-        )
-        .await;
-    let server2 = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+                        "args": serde_json::to_string(&["--stdio", "--tools-file", marker.to_str().unwrap()]).unwrap()}}})).await;
     let (_, mut sess2) = entitled_session(s, &app2, &server2, "restart@example.com").await;
     let r = sess2.call("rs_echo", json!({"message": "first"})).await;
     assert_eq!(text_of(&r), "first", "{r}");
@@ -728,34 +709,22 @@ pub async fn per_user_tokens_are_refreshed_and_rotated(s: &TestServer) {
     .await;
     let fx = crate::mcp::fixture(&[]);
     let b_app = auto_app(&b, "Fixture at B").await;
-    let b_reg = b
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{b_app}/mcp_servers"),
-            Some(json!({"displayName": "Fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "fx",
-                "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let b_server = b_reg["mcpServer"]["connectorId"].as_str().unwrap();
-    let b_ent = crate::mcp::all_approved_entitlement(&b, &b_app, b_server).await;
+    let (_, b_server) = register_server(
+        &b,
+        &b_app,
+        json!({"displayName": "Fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "fx",
+            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}}),
+    )
+    .await;
+    let b_ent = crate::mcp::all_approved_entitlement(&b, &b_app, &b_server).await;
     let bob = crate::oauth::user_with_password(&b, "bob@example.com").await;
     grant(&b, &b_app, &b_ent, &bob, None).await;
 
     // The gateway (A) fronts B's gateway with per-user OAuth.
     let app = auto_app(s, "Chained").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "Chamberlain B", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "b",
+    let (_, server) = register_server(s, &app, json!({"displayName": "Chamberlain B", "serverType": "MCP_SERVER_TYPE_EXTERNAL", "toolPrefix": "b",
                 "externalConfig": {"url": format!("{}/mcp", b.base), "requireToolApproval": "OPTIONAL_BOOL_FALSE",
-                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH"}}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+                    "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH"}}})).await;
     let (_, mut sess) = entitled_session(s, &app, &server, "chain@example.com").await;
 
     // Connect: A's page (A's browser), B's sign-in and consent (B's browser: both servers run
@@ -868,22 +837,12 @@ pub async fn client_credentials_against_a_real_token_endpoint(s: &TestServer) {
                 "oauth2": {"mode": "MCP_SERVER_AUTH_OAUTH2_MODE_CLIENT_CREDENTIALS", "clientId": client_id,
                     "clientSecret": secret, "tokenUrl": format!("{}/auth/v1/token", s.base)}}})
     };
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(register("cc", &secret)),
-        )
-        .await;
+    let (reg, server) = register_server(s, &app, register("cc", &secret)).await;
     assert!(!reg.to_string().contains(&secret), "{reg}");
     assert_eq!(
         reg["mcpServer"]["chamberlainLastDiscovery"]["ok"], true,
         "{reg}"
     );
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let (_, mut sess) = entitled_session(s, &app, &server, "cc-user@example.com").await;
     let seen = |r: &Value| -> String {
         let who: Value = serde_json::from_str(&text_of(r)).unwrap();
@@ -904,13 +863,7 @@ pub async fn client_credentials_against_a_real_token_endpoint(s: &TestServer) {
     );
 
     // A wrong secret: the endpoint refuses, discovery says why, nothing is stored as tools.
-    let bad = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(register("bad", "not-the-secret")),
-        )
-        .await;
+    let (bad, _) = register_server(s, &app, register("bad", "not-the-secret")).await;
     let error = bad["mcpServer"]["chamberlainLastDiscovery"]["error"]
         .as_str()
         .unwrap();
