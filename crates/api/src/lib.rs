@@ -7,6 +7,7 @@ pub mod expand;
 pub mod extract;
 pub mod mcp_endpoint;
 pub mod metrics;
+pub mod notify;
 pub mod oauth;
 pub mod openapi;
 pub mod routes;

@@ -49,6 +49,13 @@ pub struct JobSettings {
     pub webhook_retry_min: Duration,
     /// Longest wait before retrying a webhook delivery (C1: 15 s).
     pub webhook_retry_max: Duration,
+    /// The config file's SMTP server for email notifications (settings saved through the API
+    /// win).
+    pub smtp: Option<chamberlain_notify::email::SmtpSettings>,
+    /// When digests go out.
+    pub digest: chamberlain_notify::digest::DigestClock,
+    /// Attempts and backoff of notification deliveries.
+    pub notify_retry: chamberlain_notify::delivery::RetryPolicy,
 }
 
 impl JobSettings {
@@ -66,6 +73,9 @@ impl JobSettings {
             webhook_max_attempts: crate::webhooks::DEFAULT_MAX_ATTEMPTS,
             webhook_retry_min: Duration::from_secs(3),
             webhook_retry_max: Duration::from_secs(15),
+            smtp: None,
+            digest: Default::default(),
+            notify_retry: Default::default(),
         }
     }
 }
@@ -124,6 +134,8 @@ impl Worker {
                         WEBHOOK_JOB,
                         ACCESS_JOB,
                         AUTOMATION_JOB,
+                        crate::notify::FANOUT_JOB,
+                        crate::notify::DELIVERY_JOB,
                     ],
                     self.state.jobs.lease,
                     free,
@@ -178,6 +190,8 @@ impl Worker {
             WEBHOOK_JOB => self.webhook(job).await,
             ACCESS_JOB => self.access_housekeeping().await,
             AUTOMATION_JOB => self.automations().await,
+            crate::notify::FANOUT_JOB => crate::notify::fan_out_job(&self.state).await,
+            crate::notify::DELIVERY_JOB => crate::notify::delivery_job(&self.state, job).await,
             other => Outcome::Failed {
                 error: format!("unknown job kind `{other}`"),
             },
@@ -223,6 +237,17 @@ impl Worker {
             };
             wanted.push((AUTOMATION_JOB, Timestamp::now().plus_millis(delay)));
         }
+        // Notifications follow the change events: when there are events past the pipeline's
+        // cursor, a fan-out is queued, due a settle period later (younger events wait).
+        if crate::notify::events_pending(&s.store).await?
+            && !jobs::has_live(&s.store, crate::notify::FANOUT_JOB).await?
+        {
+            let settle = chamberlain_notify::pipeline::SETTLE.as_millis() as i64;
+            wanted.push((
+                crate::notify::FANOUT_JOB,
+                Timestamp::now().plus_millis(settle.max(poll.as_millis() as i64)),
+            ));
+        }
         for (kind, run_at) in wanted {
             let job = NewJob {
                 kind: kind.into(),
@@ -263,11 +288,14 @@ impl Worker {
         if let Err(e) = crate::oauth::lifecycle::sweep(&self.state).await {
             errors.push(format!("AI client lifecycle: {e}"));
         }
+        if let Err(e) = crate::notify::queue_digests(&self.state).await {
+            errors.push(format!("notification digests: {e}"));
+        }
         if let Err(e) = self.scheduled_discovery().await {
             errors.push(format!("MCP tool discovery: {e}"));
         }
         let hour = std::time::Duration::from_secs(3600);
-        for kind in [ACCESS_JOB, AUTOMATION_JOB] {
+        for kind in [ACCESS_JOB, AUTOMATION_JOB, crate::notify::FANOUT_JOB] {
             if let Err(e) = jobs::prune_finished(&self.state.store, kind, hour).await {
                 errors.push(format!("pruning: {e}"));
             }

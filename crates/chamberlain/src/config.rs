@@ -62,6 +62,24 @@ pub struct ServeArgs {
     /// Attempts of a webhook delivery before it fails [default: 50]
     #[arg(long, env = "CHAMBERLAIN_WEBHOOK_MAX_ATTEMPTS")]
     pub webhook_max_attempts: Option<u64>,
+    /// SMTP server for email notifications, as
+    /// `smtp://[USER[:PASSWORD]@]HOST[:PORT][?security=starttls|tls|none&timeout=SECONDS]`
+    /// (`smtps://` for implicit TLS); settings saved in the admin API win [default: none]
+    #[arg(long, env = "CHAMBERLAIN_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of email notifications, `Name <address>` or `address`
+    #[arg(long, env = "CHAMBERLAIN_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// A PEM certificate to trust for the SMTP server's TLS (a relay with a private CA)
+    #[arg(long, env = "CHAMBERLAIN_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// IANA time zone in which digests go out (daily on weekdays at 9:00, weekly at 10:00)
+    /// [default: UTC]
+    #[arg(long, env = "CHAMBERLAIN_NOTIFY_TIME_ZONE")]
+    pub notify_time_zone: Option<String>,
+    /// Attempts of a notification delivery before it is marked failed [default: 8]
+    #[arg(long, env = "CHAMBERLAIN_NOTIFY_MAX_ATTEMPTS")]
+    pub notify_max_attempts: Option<u64>,
 }
 
 /// The TOML file's keys (all optional).
@@ -80,6 +98,11 @@ struct FileConfig {
     webhook_allow_hosts: Option<Vec<String>>,
     outbound_allow_hosts: Option<Vec<String>>,
     webhook_max_attempts: Option<u64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_ca_file: Option<PathBuf>,
+    notify_time_zone: Option<String>,
+    notify_max_attempts: Option<u64>,
 }
 
 /// Fully resolved settings.
@@ -97,6 +120,10 @@ pub struct Settings {
     pub webhook_allow_hosts: Vec<String>,
     pub outbound_allow_hosts: Vec<String>,
     pub webhook_max_attempts: i64,
+    /// The config file's SMTP server (the admin API's settings win).
+    pub smtp: Option<chamberlain_notify::email::SmtpSettings>,
+    pub notify_time_zone: jiff::tz::TimeZone,
+    pub notify_max_attempts: i64,
 }
 
 /// How logs are written.
@@ -190,7 +217,43 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         serve.webhook_max_attempts.or(file.webhook_max_attempts),
         50,
     )?;
+    let smtp = match serve.smtp_url.clone().or(file.smtp_url) {
+        None => None,
+        Some(url) => {
+            let from = serve
+                .smtp_from
+                .clone()
+                .or(file.smtp_from)
+                .unwrap_or_default();
+            let mut s = chamberlain_notify::email::SmtpSettings::from_url(&url, &from)
+                .map_err(|e| anyhow::anyhow!("smtp_url / smtp_from: {e}"))?;
+            if let Some(path) = serve.smtp_ca_file.clone().or(file.smtp_ca_file) {
+                s.ca_pem =
+                    Some(std::fs::read(&path).with_context(|| {
+                        format!("cannot read the SMTP CA file {}", path.display())
+                    })?);
+            }
+            s.validate().map_err(|e| anyhow::anyhow!("smtp_url: {e}"))?;
+            Some(s)
+        }
+    };
+    let notify_time_zone = match serve.notify_time_zone.clone().or(file.notify_time_zone) {
+        None => jiff::tz::TimeZone::UTC,
+        Some(name) => jiff::tz::TimeZone::get(&name).map_err(|e| {
+            anyhow::anyhow!(
+                "notify time zone `{name}` is not an IANA time zone name (e.g. Europe/Berlin): {e}"
+            )
+        })?,
+    };
+    let notify_max_attempts = positive(
+        "notify max attempts",
+        serve.notify_max_attempts.or(file.notify_max_attempts),
+        8,
+    )?;
     Ok(Settings {
+        smtp,
+        notify_time_zone,
+        notify_max_attempts: i64::try_from(notify_max_attempts).unwrap_or(i64::MAX),
         webhook_allow_hosts,
         outbound_allow_hosts,
         webhook_max_attempts: i64::try_from(webhook_max_attempts).unwrap_or(i64::MAX),

@@ -132,6 +132,15 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         webhook_allow_hosts: settings.webhook_allow_hosts.clone(),
         outbound_allow_hosts: settings.outbound_allow_hosts.clone(),
         webhook_max_attempts: settings.webhook_max_attempts,
+        smtp: settings.smtp.clone(),
+        digest: chamberlain_notify::digest::DigestClock {
+            time_zone: settings.notify_time_zone.clone(),
+            ..Default::default()
+        },
+        notify_retry: chamberlain_notify::delivery::RetryPolicy {
+            max_attempts: settings.notify_max_attempts,
+            ..Default::default()
+        },
         ..JobSettings::under(&settings.data_dir)
     };
     let public_url = settings.public_url.trim_end_matches('/').to_string();

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod ids;
 pub mod mask;
 pub mod mcp;
+pub mod notification;
 pub mod policy;
 pub mod principal;
 pub mod protojson;

@@ -5,6 +5,11 @@
 //! job from the job table (at-least-once, de-duplicated by its key, retried with backoff) and
 //! its outcome is kept for admins to see. Channels: email over SMTP and Slack DMs.
 
+pub mod delivery;
+pub mod digest;
+pub mod email;
 pub mod message;
+pub mod pipeline;
+pub mod provider;
 
 pub use message::{DeliveryError, NotificationKind, Outgoing};

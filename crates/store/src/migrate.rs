@@ -110,6 +110,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0016_mcp_connections.sql"),
         postgres: None,
     },
+    Migration {
+        version: 18,
+        name: "notifications",
+        sql: include_str!("../migrations/0018_notifications.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -16,6 +16,7 @@ pub mod external_clients;
 pub mod iam;
 pub mod mcp;
 pub mod mcp_tools;
+pub mod notifications;
 pub mod ops;
 pub mod owners;
 pub mod policies;
@@ -177,6 +178,16 @@ pub fn table() -> Vec<Route> {
         route!(GET "/api/v1/apps/{app_id}/mcp_toolsets/by_app_entitlement_id/{app_entitlement_id}" "c1.api.ai_governance.v1.MCPAccessProfileService.GetByAppEntitlementId" ["MCP Toolsets"] NONE => "c1.api.ai_governance.v1.MCPAccessProfileServiceGetByAppEntitlementIdResponse", mcp_tools::toolset_by_entitlement),
         route!(GET "/api/v1/mcp_server_catalog" "c1.api.ai_governance.v1.MCPServerService.ListCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListCatalogResponse", mcp::list_catalog),
         route!(GET "/api/v1/mcp_server_catalog/{catalog_id}" "c1.api.ai_governance.v1.MCPServerService.GetCatalog" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceGetCatalogResponse", mcp::get_catalog),
+        route!(GET "/api/v1/settings/notifications/org" "c1.api.settings.v1.OrgNotificationSettingsService.Get" ["Org Notification Settings"] NONE => "c1.api.settings.v1.GetOrgNotificationSettingsResponse", notifications::get_org),
+        route!(POST "/api/v1/settings/notifications/org" "c1.api.settings.v1.OrgNotificationSettingsService.Update" ["Org Notification Settings"] Some("c1.api.settings.v1.UpdateOrgNotificationSettingsRequest") => "c1.api.settings.v1.UpdateOrgNotificationSettingsResponse", notifications::update_org),
+        route!(GET "/api/v1/settings/notifications/user" "c1.api.settings.v1.UserNotificationSettingsService.Get" ["User Notification Settings"] NONE => "c1.api.settings.v1.GetUserNotificationSettingsResponse", notifications::get_user),
+        route!(POST "/api/v1/settings/notifications/user" "c1.api.settings.v1.UserNotificationSettingsService.Update" ["User Notification Settings"] Some("c1.api.settings.v1.UpdateUserNotificationSettingsRequest") => "c1.api.settings.v1.UpdateUserNotificationSettingsResponse", notifications::update_user),
+        route!(GET "/api/v1/settings/email-provider" "c1.api.settings.v1.TenantEmailProviderService.Get" ["Tenant Email Provider"] NONE => "c1.api.settings.v1.GetTenantEmailProviderResponse", notifications::get_email_provider),
+        route!(POST "/api/v1/settings/email-provider" "c1.api.settings.v1.TenantEmailProviderService.Update" ["Tenant Email Provider"] Some("c1.api.settings.v1.UpdateTenantEmailProviderRequest") => "c1.api.settings.v1.UpdateTenantEmailProviderResponse", notifications::update_email_provider),
+        route!(POST "/api/v1/settings/email-provider/test" "c1.api.settings.v1.TenantEmailProviderService.Test" ["Tenant Email Provider"] Some("c1.api.settings.v1.TestTenantEmailProviderRequest") => "c1.api.settings.v1.TestTenantEmailProviderResponse", notifications::test_email_provider),
+        route!(POST "/api/v1/settings/email-provider/audit-events" "c1.api.settings.v1.TenantEmailProviderService.SearchAuditEvents" ["Tenant Email Provider"] Some("c1.api.settings.v1.SearchEmailAuditEventsRequest") => "c1.api.settings.v1.SearchEmailAuditEventsResponse", notifications::email_audit_events),
+        route!(ext GET "/api/v1/notifications" "chamberlain.notifications.Notifications.List" ["Notifications"] NONE => "chamberlain.NotificationList", notifications::list),
+        route!(ext POST "/api/v1/notifications/{id}/retry" "chamberlain.notifications.Notifications.Retry" ["Notifications"] NONE => "chamberlain.NotificationRetry", notifications::retry),
         route!(GET "/api/v1/mcp_server_connections" "c1.api.ai_governance.v1.MCPServerService.ListConnections" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListConnectionsResponse", mcp::list_connections),
         route!(ext DELETE "/api/v1/mcp_server_connections/{connector_id}" "chamberlain.ai_governance.MCPConnections.DisconnectOwn" ["MCP Servers"] NONE => "chamberlain.Empty", mcp::disconnect_own),
         route!(ext GET "/api/v1/apps/{app_id}/mcp_servers/{connector_id}/connections" "chamberlain.ai_governance.MCPConnections.ListForServer" ["MCP Servers"] NONE => "chamberlain.MCPConnectionList", mcp::server_connections),

@@ -104,6 +104,11 @@ impl TestServer {
             webhook_max_attempts: 4,
             webhook_retry_min: std::time::Duration::from_millis(100),
             webhook_retry_max: std::time::Duration::from_millis(300),
+            notify_retry: chamberlain_notify::delivery::RetryPolicy {
+                max_attempts: 3,
+                min_delay: std::time::Duration::from_millis(200),
+                max_delay: std::time::Duration::from_millis(500),
+            },
             ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
         };
         let secrets = SecretBox::new(&rand::random::<[u8; 32]>());

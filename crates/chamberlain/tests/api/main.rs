@@ -7,6 +7,7 @@ mod harness;
 mod jobs;
 mod mcp;
 mod mcp_connections;
+mod notifications;
 mod oauth;
 mod policies;
 mod sync;
@@ -53,10 +54,19 @@ use mcp_connections::{
     service_mode_oauth_identity_serves_everyone,
 };
 
+use notifications::{
+    email_failures_are_retried_or_marked_failed, email_notifications_follow_requests,
+    notification_settings_bad_input_is_refused, starttls_auth_and_digests,
+};
+
 use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    email_notifications_follow_requests,
+    notification_settings_bad_input_is_refused,
+    email_failures_are_retried_or_marked_failed,
+    starttls_auth_and_digests,
     gateway_governs_tools_end_to_end,
     gateway_proxies_resources_and_prompts,
     gateway_refuses_bad_tokens_and_sessions,

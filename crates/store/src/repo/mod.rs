@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod mcp;
 pub mod mcp_connections;
+pub mod notifications;
 pub mod oauth;
 pub mod owners;
 pub mod policies;

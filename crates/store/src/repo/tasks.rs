@@ -155,7 +155,51 @@ pub async fn insert(tx: &mut Tx<'_>, task: &Task) -> Result<(), StoreError> {
         .arg(doc(task)?)
         .push(")");
     tx.exec(&sql).await?;
-    set_assignees(tx, task).await
+    set_assignees(tx, task).await?;
+    let mut added = task.step_approver_ids.clone();
+    added.sort();
+    added.dedup();
+    changed_event(tx, task, None, added).await
+}
+
+/// The change-event kind written when a task is created, changes state or gets new assignees
+/// (read by the notification pipeline).
+pub const CHANGED_EVENT: &str = "task.changed";
+/// The change-event kind written when someone comments on a task.
+pub const COMMENTED_EVENT: &str = "task.commented";
+
+/// Appends a [`CHANGED_EVENT`] when the task is new (`previous` is None), changed state, or has
+/// assignees it did not have before.
+async fn changed_event(
+    tx: &mut Tx<'_>,
+    task: &Task,
+    previous: Option<&str>,
+    added: Vec<String>,
+) -> Result<(), StoreError> {
+    let state_changed = previous.is_some_and(|state| state != task.state.as_str());
+    if previous.is_some() && !state_changed && added.is_empty() {
+        return Ok(());
+    }
+    let c = cols(task);
+    let doc = serde_json::json!({
+        "taskId": task.id,
+        "numericId": task.numeric_id.to_string(),
+        "created": previous.is_none(),
+        "state": task.state.as_str(),
+        "previousState": previous.unwrap_or(""),
+        "kind": c.kind,
+        "outcome": c.outcome,
+        "origin": task.origin.as_str(),
+        "subjectUserId": task.user_id,
+        "requesterId": task.created_by_user_id,
+        "appId": c.app_id,
+        "appEntitlementId": c.entitlement_id,
+        "step": current_step(task),
+        "newAssignees": added,
+    });
+    crate::repo::jobs::append_event(tx, CHANGED_EVENT, &c.app_id, &doc)
+        .await
+        .map(|_| ())
 }
 
 /// Writes a changed task if nobody else changed it since `version` was read; otherwise
@@ -180,13 +224,39 @@ pub async fn update(tx: &mut Tx<'_>, task: &Task, version: i64) -> Result<(), St
         .arg(task.id.as_str())
         .push(" AND version = ")
         .arg(version);
+    // What the task was, for the change event: its state and assignees before this write.
+    let mut before = Sql::new("SELECT t.state, a.user_id FROM tasks t LEFT JOIN task_assignees a ON a.task_id = t.id WHERE t.id = ");
+    before.arg(task.id.as_str());
+    let rows = before.query().fetch_all(tx.conn()).await?;
+    let previous_state: String = match rows.first() {
+        Some(r) => r.try_get(0)?,
+        None => String::new(),
+    };
+    let mut previous_assignees = Vec::new();
+    for r in &rows {
+        if let Some(u) = r.try_get::<Option<String>, _>(1)? {
+            previous_assignees.push(u);
+        }
+    }
     if tx.exec(&sql).await? == 0 {
         return Err(StoreError::Stale(format!(
             "task {} changed while this action was applied",
             task.numeric_id
         )));
     }
-    set_assignees(tx, task).await
+    set_assignees(tx, task).await?;
+    let mut added: Vec<String> = if task.state == TaskState::Closed {
+        Vec::new()
+    } else {
+        task.step_approver_ids
+            .iter()
+            .filter(|u| !previous_assignees.contains(u))
+            .cloned()
+            .collect()
+    };
+    added.sort();
+    added.dedup();
+    changed_event(tx, task, Some(previous_state.as_str()), added).await
 }
 
 async fn set_assignees(tx: &mut Tx<'_>, task: &Task) -> Result<(), StoreError> {
@@ -415,6 +485,19 @@ pub async fn audit(
         .arg(doc.to_string())
         .push(")");
     tx.exec(&sql).await?;
+    if let Some(text) = doc["comment"]["comment"].as_str() {
+        let event = serde_json::json!({
+            "taskId": task.id,
+            "numericId": task.numeric_id.to_string(),
+            "authorId": actor_id,
+            "comment": text.chars().take(2000).collect::<String>(),
+            "state": task.state.as_str(),
+            "subjectUserId": task.user_id,
+            "requesterId": task.created_by_user_id,
+        });
+        let app = cols(task).app_id;
+        crate::repo::jobs::append_event(tx, COMMENTED_EVENT, &app, &event).await?;
+    }
     Ok(doc)
 }
 
