@@ -315,4 +315,38 @@ mod tests {
         let cli = Cli::try_parse_from(["t", "--webhook-allow-hosts", "https://x/y"]).unwrap();
         assert!(resolve(&DbArgs::default(), &cli.serve).is_err());
     }
+
+    #[test]
+    fn notification_settings_resolve_and_refuse_clearly() {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "smtp_url = \"smtp://mailer:pw@mail.example.com:2525?security=starttls\"\nsmtp_from = \"IT <it@example.com>\"\nnotify_time_zone = \"Europe/Berlin\"\nnotify_max_attempts = 5\n",
+        )
+        .unwrap();
+        let db = DbArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let s = resolve(&db, &ServeArgs::default()).unwrap();
+        let smtp = s.smtp.unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port), ("mail.example.com", 2525));
+        assert_eq!(smtp.from_address, "it@example.com");
+        assert_eq!(s.notify_max_attempts, 5);
+        assert_eq!(s.notify_time_zone.iana_name(), Some("Europe/Berlin"));
+        // Flags win over the file; bad values name the setting and the fix.
+        for (args, wanted) in [
+            (vec!["t", "--smtp-url", "smtp://x", "--smtp-from", "nope"], "smtp_url / smtp_from"),
+            (vec!["t", "--smtp-url", "imap://x"], "smtp://"),
+            (vec!["t", "--notify-time-zone", "Mars/Olympus"], "IANA time zone"),
+            (vec!["t", "--smtp-ca-file", "/nonexistent.pem"], "SMTP CA file"),
+        ] {
+            let cli = Cli::try_parse_from(args.clone()).unwrap();
+            let e = resolve(&db, &cli.serve).unwrap_err().to_string();
+            assert!(e.contains(wanted), "{args:?}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
