@@ -2294,6 +2294,7 @@ async fn apply_action(
         }
         task.comment_count += 1;
         log.push(json!({"comment": {"comment": comment, "updatedBy": actor.user_id}}));
+        tasks::commented_event(tx, task, &actor.user_id, comment).await?;
         return Ok(());
     }
     if task.state == TaskState::Closed {

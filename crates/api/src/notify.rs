@@ -27,11 +27,13 @@ pub async fn smtp(s: &Shared) -> Result<Option<chamberlain_notify::email::SmtpSe
 
 /// Which channels can deliver now.
 pub async fn environment(s: &Shared) -> Environment {
+    // Unusable settings still count as configured: the notices are kept and their deliveries
+    // fail visibly (and can be retried once the settings are fixed) instead of being dropped.
     let email = match smtp(s).await {
         Ok(v) => v.is_some(),
         Err(e) => {
-            tracing::warn!(error = %e, "email notifications are off: the SMTP settings are unusable");
-            false
+            tracing::warn!(error = %e, "the SMTP settings are unusable; email deliveries will fail until they are fixed");
+            true
         }
     };
     Environment {

@@ -338,10 +338,19 @@ mod tests {
         assert_eq!(s.notify_time_zone.iana_name(), Some("Europe/Berlin"));
         // Flags win over the file; bad values name the setting and the fix.
         for (args, wanted) in [
-            (vec!["t", "--smtp-url", "smtp://x", "--smtp-from", "nope"], "smtp_url / smtp_from"),
+            (
+                vec!["t", "--smtp-url", "smtp://x", "--smtp-from", "nope"],
+                "smtp_url / smtp_from",
+            ),
             (vec!["t", "--smtp-url", "imap://x"], "smtp://"),
-            (vec!["t", "--notify-time-zone", "Mars/Olympus"], "IANA time zone"),
-            (vec!["t", "--smtp-ca-file", "/nonexistent.pem"], "SMTP CA file"),
+            (
+                vec!["t", "--notify-time-zone", "Mars/Olympus"],
+                "IANA time zone",
+            ),
+            (
+                vec!["t", "--smtp-ca-file", "/nonexistent.pem"],
+                "SMTP CA file",
+            ),
         ] {
             let cli = Cli::try_parse_from(args.clone()).unwrap();
             let e = resolve(&db, &cli.serve).unwrap_err().to_string();

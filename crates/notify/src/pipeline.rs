@@ -171,6 +171,9 @@ async fn plan(
                 continue;
             };
             for channel in env.channels() {
+                if channel == Channel::Email && user.email.is_empty() {
+                    continue;
+                }
                 let pref = preference_name(n.kind);
                 if !org.wants(own.get(&n.user_id), channel, pref) {
                     continue;
@@ -382,7 +385,9 @@ async fn task_changed(
             task_actions: false,
         });
     }
-    if closed {
+    // Tasks the system opened (expiry, automation) are not anyone's request: the access
+    // change itself is announced from the grant event.
+    if closed && names.user(&requester).await?.is_some() {
         let outcome = s(d, "outcome");
         let (headline, detail) = match outcome {
             "GRANT_OUTCOME_GRANTED" => (
@@ -420,6 +425,9 @@ async fn task_changed(
                 task_actions: false,
             });
         }
+        return Ok(out);
+    }
+    if closed {
         return Ok(out);
     }
     let step = s(d, "step");

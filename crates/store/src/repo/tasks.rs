@@ -165,8 +165,31 @@ pub async fn insert(tx: &mut Tx<'_>, task: &Task) -> Result<(), StoreError> {
 /// The change-event kind written when a task is created, changes state or gets new assignees
 /// (read by the notification pipeline).
 pub const CHANGED_EVENT: &str = "task.changed";
-/// The change-event kind written when someone comments on a task.
+/// The change-event kind written when someone comments on a task (a question or an answer, not
+/// the comment that goes with an approval or denial).
 pub const COMMENTED_EVENT: &str = "task.commented";
+
+/// Appends a [`COMMENTED_EVENT`] for a comment by `author_id` on `task`.
+pub async fn commented_event(
+    tx: &mut Tx<'_>,
+    task: &Task,
+    author_id: &str,
+    comment: &str,
+) -> Result<(), StoreError> {
+    let event = serde_json::json!({
+        "taskId": task.id,
+        "numericId": task.numeric_id.to_string(),
+        "authorId": author_id,
+        "comment": comment.chars().take(2000).collect::<String>(),
+        "state": task.state.as_str(),
+        "subjectUserId": task.user_id,
+        "requesterId": task.created_by_user_id,
+    });
+    let app = cols(task).app_id;
+    crate::repo::jobs::append_event(tx, COMMENTED_EVENT, &app, &event)
+        .await
+        .map(|_| ())
+}
 
 /// Appends a [`CHANGED_EVENT`] when the task is new (`previous` is None), changed state, or has
 /// assignees it did not have before.
@@ -485,19 +508,6 @@ pub async fn audit(
         .arg(doc.to_string())
         .push(")");
     tx.exec(&sql).await?;
-    if let Some(text) = doc["comment"]["comment"].as_str() {
-        let event = serde_json::json!({
-            "taskId": task.id,
-            "numericId": task.numeric_id.to_string(),
-            "authorId": actor_id,
-            "comment": text.chars().take(2000).collect::<String>(),
-            "state": task.state.as_str(),
-            "subjectUserId": task.user_id,
-            "requesterId": task.created_by_user_id,
-        });
-        let app = cols(task).app_id;
-        crate::repo::jobs::append_event(tx, COMMENTED_EVENT, &app, &event).await?;
-    }
     Ok(doc)
 }
 
