@@ -11,5 +11,6 @@ pub mod email;
 pub mod message;
 pub mod pipeline;
 pub mod provider;
+pub mod slack;
 
 pub use message::{DeliveryError, NotificationKind, Outgoing};

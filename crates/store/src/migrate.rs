@@ -116,6 +116,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0018_notifications.sql"),
         postgres: None,
     },
+    Migration {
+        version: 20,
+        name: "slack",
+        sql: include_str!("../migrations/0020_slack.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -750,3 +750,51 @@ pub async fn clear_exclusions(tx: &mut Tx<'_>, entitlement_id: &str) -> Result<(
     tx.exec(&sql).await?;
     Ok(())
 }
+
+/// A list condition on `app_entitlements` rows: the entitlements `user_id` may request now,
+/// by the rules of [`requestable_via`] (in no profile and not an enrollment entitlement; listed
+/// in a profile the user can see; or the enrollment entitlement of a visible profile that is
+/// requestable as a bundle).
+pub async fn requestable_filter(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<record::Filter, StoreError> {
+    let visible = visible_catalog_ids(conn, user_id).await?;
+    let marks = if visible.is_empty() {
+        "NULL".to_string()
+    } else {
+        vec!["?"; visible.len()].join(", ")
+    };
+    let enrollment = "EXISTS (SELECT 1 FROM request_catalogs rc WHERE rc.deleted_at IS NULL \
+                      AND rc.enrollment_entitlement_id = app_entitlements.id";
+    let text = format!(
+        "(NOT {enrollment}) AND (NOT EXISTS (SELECT 1 FROM catalog_entries ce JOIN request_catalogs rc \
+         ON rc.id = ce.catalog_id WHERE rc.deleted_at IS NULL AND ce.entitlement_id = app_entitlements.id) \
+         OR EXISTS (SELECT 1 FROM catalog_entries ce WHERE ce.entitlement_id = app_entitlements.id \
+         AND ce.catalog_id IN ({marks})))) \
+         OR (app_entitlements.app_id = ? AND {enrollment} AND rc.request_bundle = 1 AND rc.id IN ({marks})))"
+    );
+    let mut args: Vec<Col> = visible.iter().map(|c| Col::Text(c.clone())).collect();
+    args.push(Col::Text(BUILTIN_APP_ID.to_string()));
+    args.extend(visible.iter().map(|c| Col::Text(c.clone())));
+    Ok(record::Filter::Sql(text, args))
+}
+
+/// A list condition on `app_entitlements` rows: `user_id` holds the entitlement now
+/// (`held`), or does not (`!held`). The same test as [`push_holds`].
+pub fn held_filter(user_id: &str, held: bool) -> record::Filter {
+    let text = format!(
+        "{} EXISTS (SELECT 1 FROM grants g JOIN app_users u ON u.id = g.app_user_id \
+         WHERE g.deleted_at IS NULL AND g.principal_kind = 'app_user' \
+         AND (g.deprovision_at IS NULL OR g.deprovision_at > ?) AND u.deleted_at IS NULL \
+         AND u.identity_user_id = ? AND g.entitlement_id = app_entitlements.id)",
+        if held { "" } else { "NOT" }
+    );
+    record::Filter::Sql(
+        text,
+        vec![
+            Col::Int(Timestamp::now().as_micros()),
+            Col::Text(user_id.to_string()),
+        ],
+    )
+}

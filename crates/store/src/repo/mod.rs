@@ -16,6 +16,7 @@ pub mod oauth;
 pub mod owners;
 pub mod policies;
 pub mod settings;
+pub mod slack;
 pub mod syslog;
 pub mod tasks;
 pub mod web_auth;
