@@ -11,6 +11,7 @@ pub mod notify;
 pub mod oauth;
 pub mod openapi;
 pub mod routes;
+pub mod slack;
 pub mod state;
 pub mod webhooks;
 pub mod worker;

@@ -36,10 +36,17 @@ pub async fn environment(s: &Shared) -> Environment {
             true
         }
     };
+    let slack = match chamberlain_notify::slack::effective(&s.store, &s.secrets).await {
+        Ok(v) => v.is_some(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the Slack settings are unusable; Slack deliveries will fail until they are fixed");
+            true
+        }
+    };
     Environment {
         public_url: s.public_url.clone(),
         email,
-        slack: false,
+        slack,
     }
 }
 
@@ -105,6 +112,16 @@ async fn send(s: &Shared, n: &repo::Notification) -> Result<(), DeliveryError> {
                     DeliveryError::Retryable("email is not configured (no SMTP server)".into())
                 })?;
             chamberlain_notify::email::send(&settings, &msg).await
+        }
+        "slack" => {
+            let settings = chamberlain_notify::slack::effective(&s.store, &s.secrets)
+                .await
+                .map_err(DeliveryError::Retryable)?
+                .ok_or_else(|| {
+                    DeliveryError::Retryable("the Slack integration is not enabled".into())
+                })?;
+            let api = crate::slack::api(s, &settings).await?;
+            chamberlain_notify::slack::deliver(&api, &s.store, &msg).await
         }
         other => Err(DeliveryError::Permanent(format!(
             "the `{other}` channel is not available"

@@ -151,13 +151,12 @@ impl StoredSlack {
             }
         }
         let team = w.team_id.trim();
-        if !team.is_empty()
-            && !(team.starts_with('T')
-                && team.len() <= 20
-                && team
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
-        {
+        let workspace_id = team.starts_with('T')
+            && team.len() <= 20
+            && team
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if !team.is_empty() && !workspace_id {
             return Err(format!(
                 "`teamId` `{team}` is not a Slack workspace id (T followed by upper-case letters and digits); leave it empty to accept any workspace"
             ));

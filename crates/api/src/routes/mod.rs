@@ -187,6 +187,9 @@ pub fn table() -> Vec<Route> {
         route!(POST "/api/v1/settings/email-provider" "c1.api.settings.v1.TenantEmailProviderService.Update" ["Tenant Email Provider"] Some("c1.api.settings.v1.UpdateTenantEmailProviderRequest") => "c1.api.settings.v1.UpdateTenantEmailProviderResponse", notifications::update_email_provider),
         route!(POST "/api/v1/settings/email-provider/test" "c1.api.settings.v1.TenantEmailProviderService.Test" ["Tenant Email Provider"] Some("c1.api.settings.v1.TestTenantEmailProviderRequest") => "c1.api.settings.v1.TestTenantEmailProviderResponse", notifications::test_email_provider),
         route!(POST "/api/v1/settings/email-provider/audit-events" "c1.api.settings.v1.TenantEmailProviderService.SearchAuditEvents" ["Tenant Email Provider"] Some("c1.api.settings.v1.SearchEmailAuditEventsRequest") => "c1.api.settings.v1.SearchEmailAuditEventsResponse", notifications::email_audit_events),
+        route!(ext GET "/api/v1/settings/slack" "chamberlain.settings.Slack.Get" ["Slack"] NONE => "chamberlain.SlackSettingsResponse", crate::slack::get_settings),
+        route!(ext POST "/api/v1/settings/slack" "chamberlain.settings.Slack.Update" ["Slack"] Some("chamberlain.UpdateSlackSettingsRequest") => "chamberlain.SlackSettingsResponse", crate::slack::update_settings),
+        route!(ext POST "/api/v1/settings/slack/test" "chamberlain.settings.Slack.Test" ["Slack"] NONE => "chamberlain.SlackTestResponse", crate::slack::test_settings),
         route!(ext GET "/api/v1/notifications" "chamberlain.notifications.Notifications.List" ["Notifications"] NONE => "chamberlain.NotificationList", notifications::list),
         route!(ext POST "/api/v1/notifications/{id}/retry" "chamberlain.notifications.Notifications.Retry" ["Notifications"] NONE => "chamberlain.NotificationRetry", notifications::retry),
         route!(GET "/api/v1/mcp_server_connections" "c1.api.ai_governance.v1.MCPServerService.ListConnections" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListConnectionsResponse", mcp::list_connections),
@@ -410,6 +413,14 @@ pub fn public(_state: Shared) -> Router<Shared> {
         .route(
             "/auth/v1/mcp/callback",
             axum::routing::get(crate::oauth::connect::callback),
+        )
+        .route(
+            "/slack/commands",
+            axum::routing::post(crate::slack::command),
+        )
+        .route(
+            "/slack/interactivity",
+            axum::routing::post(crate::slack::interactivity),
         )
         .route("/healthz", axum::routing::get(ops::healthz))
         .route("/readyz", axum::routing::get(ops::readyz))

@@ -181,6 +181,62 @@ async fn subject_allowed(
     Ok(subject)
 }
 
+/// A request for access as the channels (web, API, Slack) hand it over.
+#[derive(Clone, Debug, Default)]
+pub struct AccessRequest {
+    pub app_id: String,
+    pub entitlement_id: String,
+    pub app_user_id: String,
+    pub identity_user_id: String,
+    pub justification: String,
+    pub duration: Option<Duration>,
+    pub emergency: bool,
+}
+
+/// Requests access for `caller` (or, for a super admin, someone else) with the same checks and
+/// policy whatever the channel: who may be the subject, whether the entitlement is requestable
+/// by them, then the engine. The same request while one is open returns the open task.
+pub async fn request_access(
+    s: &Shared,
+    caller: &Caller,
+    r: AccessRequest,
+    origin: TaskOrigin,
+) -> ApiResult<Task> {
+    require("appId", &r.app_id)?;
+    require("appEntitlementId", &r.entitlement_id)?;
+    let subject =
+        subject_allowed(s, caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
+    crate::routes::requestable::check(s, &subject, &r.app_id, &r.entitlement_id).await?;
+    if r.app_id == catalogs::BUILTIN_APP_ID && r.app_user_id.is_empty() {
+        // Profile membership: the user's account in the built-in app is made on first use.
+        let user = subject.clone();
+        chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
+            catalogs::ensure_builtin_account(tx, &user).await
+        })?;
+    }
+    Ok(engine(s)
+        .create_grant(
+            &actor(caller),
+            GrantRequest {
+                app_id: r.app_id,
+                entitlement_id: r.entitlement_id,
+                app_user_id: r.app_user_id,
+                identity_user_id: if r.identity_user_id.is_empty() {
+                    subject
+                } else {
+                    r.identity_user_id
+                },
+                justification: r.justification,
+                duration: r.duration,
+                emergency: r.emergency,
+                origin,
+                steps_override: None,
+                ..Default::default()
+            },
+        )
+        .await?)
+}
+
 /// `POST /api/v1/task/grant`: requests access. The same request while one is open returns the
 /// open task.
 pub async fn create_grant(
@@ -189,40 +245,22 @@ pub async fn create_grant(
     Body(r): Body<CreateGrantRequest>,
 ) -> ApiResult<Json<Value>> {
     let _ = (&r.expand_mask, &r.request_data, &r.source);
-    require("appId", &r.app_id)?;
-    require("appEntitlementId", &r.app_entitlement_id)?;
-    let subject =
-        subject_allowed(&s, &caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
-    crate::routes::requestable::check(&s, &subject, &r.app_id, &r.app_entitlement_id).await?;
-    if r.app_id == catalogs::BUILTIN_APP_ID && r.app_user_id.is_empty() {
-        // Profile membership: the user's account in the built-in app is made on first use.
-        let user = subject.clone();
-        chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-            catalogs::ensure_builtin_account(tx, &user).await
-        })?;
-    }
-    let task = engine(&s)
-        .create_grant(
-            &actor(&caller),
-            GrantRequest {
-                app_id: r.app_id,
-                entitlement_id: r.app_entitlement_id,
-                app_user_id: r.app_user_id,
-                identity_user_id: if r.identity_user_id.is_empty() {
-                    subject
-                } else {
-                    r.identity_user_id
-                },
-                justification: r.description,
-                duration: r.grant_duration,
-                emergency: r.emergency_access,
-                // C1 has no CLI origin; the CLI is an API client like any other.
-                origin: TaskOrigin::Api,
-                steps_override: None,
-                ..Default::default()
-            },
-        )
-        .await?;
+    let task = request_access(
+        &s,
+        &caller,
+        AccessRequest {
+            app_id: r.app_id,
+            entitlement_id: r.app_entitlement_id,
+            app_user_id: r.app_user_id,
+            identity_user_id: r.identity_user_id,
+            justification: r.description,
+            duration: r.grant_duration,
+            emergency: r.emergency_access,
+        },
+        // C1 has no CLI origin; the CLI is an API client like any other.
+        TaskOrigin::Api,
+    )
+    .await?;
     Ok(respond(task, &caller))
 }
 
@@ -286,13 +324,19 @@ pub struct ActionRequest {
     expand_mask: Option<Value>,
 }
 
-async fn act(s: &Shared, caller: &Caller, id: &str, action: Action) -> ApiResult<Json<Value>> {
+/// Acts on a task (id or number) as `caller`, whatever the channel; the engine decides from
+/// the task's current step whether the caller may.
+pub async fn act_on(s: &Shared, caller: &Caller, id: &str, action: Action) -> ApiResult<Task> {
     let e = engine(s);
     let task = e.get(id).await?;
     if !may_see(&task, caller) {
         return Err(ApiError::not_found(format!("task `{id}` was not found")));
     }
-    let task = e.act(&actor(caller), &task.id, action).await?;
+    Ok(e.act(&actor(caller), &task.id, action).await?)
+}
+
+async fn act(s: &Shared, caller: &Caller, id: &str, action: Action) -> ApiResult<Json<Value>> {
+    let task = act_on(s, caller, id, action).await?;
     Ok(respond(task, caller))
 }
 

@@ -10,6 +10,8 @@ mod mcp_connections;
 mod notifications;
 mod oauth;
 mod policies;
+mod slack;
+mod slack_standin;
 mod sync;
 mod tasks;
 mod webhooks;
@@ -59,10 +61,18 @@ use notifications::{
     notification_settings_bad_input_is_refused, starttls_auth_and_digests,
 };
 
+use slack::{
+    slack_delivery_failures_are_retried_or_failed, slack_denials_and_refusals,
+    slack_requests_and_approvals,
+};
+
 use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    slack_requests_and_approvals,
+    slack_denials_and_refusals,
+    slack_delivery_failures_are_retried_or_failed,
     email_notifications_follow_requests,
     notification_settings_bad_input_is_refused,
     email_failures_are_retried_or_marked_failed,

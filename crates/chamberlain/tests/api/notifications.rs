@@ -131,8 +131,8 @@ pub(crate) async fn use_sink(s: &TestServer, sink: &SmtpSink) {
     .await;
 }
 
-/// An app with an entitlement whose grants need `approver`'s approval, and an account for each
-/// of `users`.
+/// An app with an entitlement whose grants need `approver`'s approval (who may reassign it),
+/// and an account for each of `users`.
 pub(crate) async fn approval_entitlement(
     s: &TestServer,
     name: &str,
@@ -156,7 +156,7 @@ pub(crate) async fn approval_entitlement(
                 "displayName": format!("{name} approval"),
                 "policyType": "POLICY_TYPE_GRANT",
                 "policySteps": {"grant": {"steps": [
-                    {"approval": {"users": {"userIds": [approver]}}},
+                    {"approval": {"users": {"userIds": [approver]}, "allowReassignment": true}},
                     {"provision": {}}
                 ]}}
             })),
@@ -190,7 +190,7 @@ async fn request(s: &TestServer, tok: &str, app: &str, ent: &str) -> (String, St
 }
 
 /// Every system-log event, as one string.
-async fn system_log(s: &TestServer) -> String {
+pub(crate) async fn system_log(s: &TestServer) -> String {
     use sqlx::Row;
     sqlx::query("SELECT doc FROM system_log")
         .fetch_all(s.store.pool())
