@@ -411,7 +411,8 @@ async fn request_view(
         "element": {"type": "static_select", "action_id": "pick", "options": durations}}));
     blocks.push(json!({"type": "input", "block_id": "emergency", "optional": true, "label": {"type": "plain_text", "text": "Emergency"},
         "element": {"type": "checkboxes", "action_id": "pick", "options": [
-            {"text": {"type": "plain_text", "text": "Emergency access (uses the emergency approval policy where there is one)"}, "value": "yes"}]}}));
+            {"text": {"type": "plain_text", "text": "Emergency access"}, "value": "yes",
+             "description": {"type": "plain_text", "text": "Uses the emergency approval policy, where there is one"}}]}}));
     Ok(json!({
         "type": "modal",
         "callback_id": VIEW_REQUEST,
