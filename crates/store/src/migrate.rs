@@ -116,6 +116,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0018_notifications.sql"),
         postgres: None,
     },
+    Migration {
+        version: 19,
+        name: "device_authorizations",
+        sql: include_str!("../migrations/0019_device_authorizations.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
