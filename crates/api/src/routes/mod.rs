@@ -252,6 +252,7 @@ pub fn table() -> Vec<Route> {
         // Access profiles (request catalogs)
         route!(GET "/api/v1/catalogs" "c1.api.requestcatalog.v1.RequestCatalogManagementService.List" ["Request Catalog"] NONE => "c1.api.requestcatalog.v1.RequestCatalogManagementServiceListResponse", cat::list),
         route!(POST "/api/v1/catalogs" "c1.api.requestcatalog.v1.RequestCatalogManagementService.Create" ["Request Catalog"] Some("c1.api.requestcatalog.v1.RequestCatalogManagementServiceCreateRequest") => "c1.api.requestcatalog.v1.RequestCatalogManagementServiceGetResponse", cat::create),
+        route!(POST "/api/v1/search/request_catalog/entitlements" "c1.api.requestcatalog.v1.RequestCatalogSearchService.SearchEntitlements" ["Request Catalog"] Some("c1.api.requestcatalog.v1.RequestCatalogSearchServiceSearchEntitlementsRequest") => "c1.api.requestcatalog.v1.RequestCatalogSearchServiceSearchEntitlementsResponse", requestable::search),
         route!(ext GET "/api/v1/catalogs/visible" "chamberlain.v1.RequestCatalog.ListVisible" ["Request Catalog"] NONE => "chamberlain.v1.VisibleCatalogsResponse", cat::visible),
         route!(ext GET "/api/v1/catalogs/requestability/{app_id}/{entitlement_id}" "chamberlain.v1.RequestCatalog.Requestability" ["Request Catalog"] NONE => "chamberlain.v1.RequestabilityResponse", cat::requestability),
         route!(GET "/api/v1/catalogs/{id}" "c1.api.requestcatalog.v1.RequestCatalogManagementService.Get" ["Request Catalog"] NONE => "c1.api.requestcatalog.v1.RequestCatalogManagementServiceGetResponse", cat::get),
