@@ -1,6 +1,7 @@
 //! HTTP-level tests of the C1-compatible API, each run on SQLite and on PostgreSQL.
 
 mod catalogs;
+mod cli;
 mod connectors;
 mod directories;
 mod harness;
@@ -59,10 +60,14 @@ use notifications::{
     notification_settings_bad_input_is_refused, starttls_auth_and_digests,
 };
 
+use cli::{cli_login_whoami_and_logout, cli_self_service_access, device_flow_rules_and_refusals};
 use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    cli_login_whoami_and_logout,
+    device_flow_rules_and_refusals,
+    cli_self_service_access,
     email_notifications_follow_requests,
     notification_settings_bad_input_is_refused,
     email_failures_are_retried_or_marked_failed,
