@@ -115,7 +115,7 @@ pub async fn resolve(api: &ApiClient, w: &Which) -> Result<Target> {
         .await?;
     let list = v["list"].as_array().cloned().unwrap_or_default();
     match list.len() {
-        0 => Err(Exit::new(
+        0 => Err(Exit::with(
             exit::NOT_FOUND,
             format!(
                 "no entitlement you can request has the alias `{}`; `chamberlain search` lists them, or name it as APP_ID/ENTITLEMENT_ID",
@@ -315,8 +315,8 @@ pub fn grant_outcome_error(task: &Value) -> Option<anyhow::Error> {
         .unwrap_or("");
     match outcome {
         "GRANT_OUTCOME_GRANTED" | "REVOKE_OUTCOME_REVOKED" => None,
-        "GRANT_OUTCOME_DENIED" | "REVOKE_OUTCOME_DENIED" => Some(Exit::new(exit::DENIED, "")),
-        _ => Some(Exit::new(exit::ERROR, "")),
+        "GRANT_OUTCOME_DENIED" | "REVOKE_OUTCOME_DENIED" => Some(Exit::with(exit::DENIED, "")),
+        _ => Some(Exit::with(exit::ERROR, "")),
     }
 }
 
@@ -352,7 +352,7 @@ pub async fn get(a: GetArgs) -> Result<()> {
         while task["state"] == "TASK_STATE_OPEN" {
             if started.elapsed() >= wait_for {
                 tasks_cmd::print_task(a.output, &task);
-                return Err(Exit::new(
+                return Err(Exit::with(
                     exit::TIMEOUT,
                     format!(
                         "no decision within {}; the request stays open (see `chamberlain tasks show {}`)",
@@ -460,7 +460,7 @@ pub async fn has(a: HasArgs) -> Result<()> {
     if held {
         Ok(())
     } else {
-        Err(Exit::new(exit::NOT_HELD, ""))
+        Err(Exit::with(exit::NOT_HELD, ""))
     }
 }
 

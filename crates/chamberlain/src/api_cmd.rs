@@ -70,11 +70,11 @@ pub async fn run(a: ApiArgs) -> Result<()> {
     match status {
         s if s.is_success() => Ok(()),
         StatusCode::UNAUTHORIZED => Err(Exit::auth(format!("the server answered {status}"))),
-        StatusCode::NOT_FOUND => Err(Exit::new(
+        StatusCode::NOT_FOUND => Err(Exit::with(
             exit::NOT_FOUND,
             format!("the server answered {status}"),
         )),
-        _ => Err(Exit::new(
+        _ => Err(Exit::with(
             exit::ERROR,
             format!("the server answered {status}"),
         )),

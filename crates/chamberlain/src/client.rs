@@ -261,7 +261,7 @@ impl ApiClient {
             StatusCode::UNAUTHORIZED => {
                 Exit::auth(format!("the server refused the credentials ({text})"))
             }
-            StatusCode::NOT_FOUND => Exit::new(exit::NOT_FOUND, text),
+            StatusCode::NOT_FOUND => Exit::with(exit::NOT_FOUND, text),
             _ => anyhow::anyhow!(text),
         })
     }
@@ -303,7 +303,7 @@ impl ApiClient {
                     "the server refused the credentials ({})",
                     error_text(status, &text)
                 )),
-                StatusCode::NOT_FOUND => Exit::new(exit::NOT_FOUND, error_text(status, &text)),
+                StatusCode::NOT_FOUND => Exit::with(exit::NOT_FOUND, error_text(status, &text)),
                 _ => anyhow::anyhow!(error_text(status, &text)),
             });
         }

@@ -38,7 +38,7 @@ pub struct Exit {
 
 impl Exit {
     /// An error with `code`.
-    pub fn new(code: i32, message: impl Into<String>) -> anyhow::Error {
+    pub fn with(code: i32, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(Exit {
             code,
             message: message.into(),
@@ -47,7 +47,7 @@ impl Exit {
 
     /// Not signed in or refused credentials, with the hint to sign in again.
     pub fn auth(why: impl fmt::Display) -> anyhow::Error {
-        Exit::new(AUTH, format!("{why}; run `chamberlain login`"))
+        Exit::with(AUTH, format!("{why}; run `chamberlain login`"))
     }
 }
 

@@ -127,7 +127,7 @@ async fn device_flow(base: &str) -> Result<String> {
     loop {
         tokio::time::sleep(Duration::from_secs(interval)).await;
         if Instant::now() > deadline {
-            return Err(Exit::new(
+            return Err(Exit::with(
                 exit::TIMEOUT,
                 "the code expired before it was approved; run `chamberlain login` again",
             ));
@@ -154,13 +154,13 @@ async fn device_flow(base: &str) -> Result<String> {
             "authorization_pending" => {}
             "slow_down" => interval += 5,
             "access_denied" => {
-                return Err(Exit::new(
+                return Err(Exit::with(
                     exit::DENIED,
                     "the sign-in was denied in the browser",
                 ))
             }
             "expired_token" => {
-                return Err(Exit::new(
+                return Err(Exit::with(
                     exit::TIMEOUT,
                     "the code expired before it was approved; run `chamberlain login` again",
                 ))
@@ -261,7 +261,7 @@ pub async fn logout(a: LogoutArgs) -> Result<()> {
     let path = profiles::path()?;
     let mut file = profiles::load(&path)?;
     let Some(p) = file.profiles.get(&a.profile).cloned() else {
-        return Err(Exit::new(
+        return Err(Exit::with(
             exit::NOT_FOUND,
             format!("there is no profile `{}` in {}", a.profile, path.display()),
         ));
