@@ -903,3 +903,177 @@ pub async fn cli_self_service_access(s: &TestServer) {
     assert!(out.stderr.contains("not a profile file"), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `POST /api/v1/search/request_catalog/entitlements` lists exactly what the caller may
+/// request (the same rule the grant request enforces), for a basic user, with their own grants.
+pub async fn request_catalog_search_follows_requestability(s: &TestServer) {
+    let pager = s.create_app("PagerDuty").await;
+    let oncall = s.create_entitlement(&pager, "Primary on-call").await;
+    let aws = s.create_app("AWS").await;
+    let admin = s.create_entitlement(&aws, "Admin").await;
+    let _read = s.create_entitlement(&aws, "Read").await;
+    let (ann, ann_tok) = s.user_with_token("ann@example.com", &["basic-user"]).await;
+    let (bob, bob_tok) = s.user_with_token("bob@example.com", &["basic-user"]).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{pager}/entitlements/{oncall}/add-manual-user"),
+        Some(json!({"userIds": [ann]})),
+    )
+    .await;
+    let c = s
+        .ok(
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({"displayName": "On-call", "published": true, "requestBundle": true})),
+        )
+        .await["requestCatalogView"]["requestCatalog"]
+        .clone();
+    let cid = c["id"].as_str().unwrap().to_string();
+    let enroll = c["enrollmentEntitlementId"].as_str().unwrap().to_string();
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{cid}/requestable_entries"),
+        Some(json!({"appEntitlements": [{"appId": aws, "id": admin}]})),
+    )
+    .await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{cid}/visibility_bindings"),
+        Some(json!({"accessEntitlements": [{"appId": pager, "id": oncall}]})),
+    )
+    .await;
+    // An unpublished catalog hides what it lists from everyone.
+    let hidden = s
+        .ok(
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({"displayName": "Drafts", "published": false, "visibleToEveryone": true})),
+        )
+        .await["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = s.create_entitlement(&aws, "Root").await;
+    s.ok(
+        "PUT",
+        &format!("/api/v1/catalogs/{hidden}/requestable_entries/{aws}/{secret}"),
+        None,
+    )
+    .await;
+
+    let all: Vec<(String, String)> = s
+        .ok(
+            "POST",
+            "/api/v1/search/entitlements",
+            Some(json!({"pageSize": 100})),
+        )
+        .await["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let e = &v["appEntitlement"];
+            (
+                e["appId"].as_str().unwrap().to_string(),
+                e["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(all.len() >= 6, "{all:?}");
+    for (user, token) in [(&ann, &ann_tok), (&bob, &bob_tok)] {
+        let (st, v) = s
+            .call(
+                token,
+                "POST",
+                "/api/v1/search/request_catalog/entitlements",
+                Some(json!({"pageSize": 100})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        let mut listed: Vec<String> = v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                x["entitlement"]["appEntitlement"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        listed.sort();
+        let mut expected = Vec::new();
+        for (app, ent) in &all {
+            let r = s
+                .ok(
+                    "GET",
+                    &format!("/api/v1/catalogs/requestability/{app}/{ent}?user_id={user}"),
+                    None,
+                )
+                .await;
+            if r["requestability"] != "HIDDEN" {
+                expected.push(ent.clone());
+            }
+        }
+        expected.sort();
+        assert_eq!(listed, expected, "for {user}");
+    }
+    // Ann (on call) sees the profile's entitlement and the profile itself; Bob sees neither.
+    let search = |token: String, body: Value| async move {
+        s.call(
+            &token,
+            "POST",
+            "/api/v1/search/request_catalog/entitlements",
+            Some(body),
+        )
+        .await
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                x["entitlement"]["appEntitlement"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let (_, a) = search(ann_tok.clone(), json!({})).await;
+    assert!(ids(&a).contains(&admin) && ids(&a).contains(&enroll), "{a}");
+    assert!(!ids(&a).contains(&secret));
+    let (_, b) = search(bob_tok.clone(), json!({})).await;
+    assert!(
+        !ids(&b).contains(&admin) && !ids(&b).contains(&enroll),
+        "{b}"
+    );
+    // Granted status, with the caller's own grants; filters by text and app name.
+    let (_, g) = search(ann_tok.clone(), json!({"grantedStatus": "GRANTED"})).await;
+    assert_eq!(ids(&g), vec![oncall.clone()]);
+    assert_eq!(
+        g["list"][0]["appEntitlementUserBindings"][0]["appEntitlementId"],
+        json!(oncall)
+    );
+    let (_, n) = search(ann_tok.clone(), json!({"grantedStatus": "NOT_GRANTED"})).await;
+    assert!(!ids(&n).contains(&oncall));
+    let (_, q) = search(bob_tok.clone(), json!({"query": "READ"})).await;
+    assert_eq!(q["list"].as_array().unwrap().len(), 1, "{q}");
+    let (_, q) = search(ann_tok.clone(), json!({"appDisplayName": "pagerduty"})).await;
+    assert_eq!(ids(&q), vec![oncall.clone()]);
+    let (_, q) = search(
+        ann_tok.clone(),
+        json!({"appDisplayName": "AWS", "expandMask": {"paths": ["app_id"]}}),
+    )
+    .await;
+    assert_eq!(q["list"][0]["entitlement"]["appPath"], "$.expanded[0]");
+    assert_eq!(q["expanded"][0]["displayName"], "AWS");
+    // Bad input is refused.
+    let (st, e) = search(bob_tok.clone(), json!({"grantedStatus": "SOMETIMES"})).await;
+    assert_eq!(st, 400, "{e}");
+    let (st, _) = search(bob_tok.clone(), json!({"includeDeleted": true})).await;
+    assert_eq!(st, 501);
+    let (st, _) = search(bob_tok.clone(), json!({"nope": 1})).await;
+    assert_eq!(st, 400);
+}

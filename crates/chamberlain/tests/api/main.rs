@@ -60,7 +60,10 @@ use notifications::{
     notification_settings_bad_input_is_refused, starttls_auth_and_digests,
 };
 
-use cli::{cli_login_whoami_and_logout, cli_self_service_access, device_flow_rules_and_refusals};
+use cli::{
+    cli_login_whoami_and_logout, cli_self_service_access, device_flow_rules_and_refusals,
+    request_catalog_search_follows_requestability,
+};
 use harness::TestServer;
 use serde_json::{json, Value};
 
@@ -68,6 +71,7 @@ on_both_backends!(
     cli_login_whoami_and_logout,
     device_flow_rules_and_refusals,
     cli_self_service_access,
+    request_catalog_search_follows_requestability,
     email_notifications_follow_requests,
     notification_settings_bad_input_is_refused,
     email_failures_are_retried_or_marked_failed,
