@@ -84,8 +84,9 @@ async fn form_post(
     ))
 }
 
-/// Runs the device flow; returns the user's access token.
-async fn device_flow(base: &str) -> Result<String> {
+/// Runs the device flow; returns the user's access token. The instructions go to standard
+/// output, or to standard error when standard output carries JSON.
+async fn device_flow(base: &str, json_output: bool) -> Result<String> {
     let http = client::http()?;
     let (status, v) = form_post(
         &http,
@@ -112,16 +113,19 @@ async fn device_flow(base: &str) -> Result<String> {
     let mut interval = v["interval"].as_u64().unwrap_or(5).max(1);
     let expires_in = v["expires_in"].as_u64().unwrap_or(600);
     {
-        let mut o = std::io::stdout().lock();
-        writeln!(o, "To sign in, open {uri}")?;
-        writeln!(o, "and enter the code: {user_code}")?;
-        writeln!(o, "(or open {complete})")?;
-        writeln!(
-            o,
-            "Waiting for approval (the code expires in {} minutes)…",
+        let text = format!(
+            "To sign in, open {uri}\nand enter the code: {user_code}\n(or open {complete})\nWaiting for approval (the code expires in {} minutes)…\n",
             expires_in.div_ceil(60)
-        )?;
-        o.flush()?;
+        );
+        if json_output {
+            let mut e = std::io::stderr().lock();
+            e.write_all(text.as_bytes())?;
+            e.flush()?;
+        } else {
+            let mut o = std::io::stdout().lock();
+            o.write_all(text.as_bytes())?;
+            o.flush()?;
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(expires_in + 5);
     loop {
@@ -191,7 +195,7 @@ pub async fn login(a: LoginArgs) -> Result<()> {
         .or_else(|| old.as_ref().map(|p| p.server.clone()))
         .unwrap_or_else(|| client::DEFAULT_SERVER.to_string());
     let expires = a.expires.as_deref().map(parse_duration).transpose()?;
-    let token = device_flow(&base).await?;
+    let token = device_flow(&base, a.output == Output::Json).await?;
     let api = ApiClient::with_token(&base, token)?;
     let me = api.get("/api/v1/auth/introspect").await?;
     let user_id = me["userId"].as_str().unwrap_or_default().to_string();

@@ -117,7 +117,8 @@ pub enum TasksCommand {
     /// Hand the current approval step of a task to other users.
     Reassign {
         task: String,
-        /// The new approver (user id); repeat for several.
+        /// The new approver: a user id, or an email address (looking users up by email needs an
+        /// admin role); repeat for several.
         #[arg(long = "to", required = true)]
         to: Vec<String>,
         #[arg(long, short = 'm', default_value = "")]
@@ -339,6 +340,34 @@ fn show(output: Output, t: &Value) {
     }
 }
 
+/// A user id as given, or the id of the user with this email address.
+async fn user_id_of(api: &ApiClient, who: &str) -> Result<String> {
+    if !who.contains('@') {
+        return Ok(who.to_string());
+    }
+    let v = api
+        .post(
+            "/api/v1/search/users",
+            &json!({"email": who, "pageSize": 10}),
+        )
+        .await
+        .with_context(|| {
+            format!("looking up {who} failed (it needs an admin role); pass the user's id instead")
+        })?;
+    let list = v["list"].as_array().cloned().unwrap_or_default();
+    match list.as_slice() {
+        [one] => one["user"]["id"]
+            .as_str()
+            .map(str::to_string)
+            .context("the user search returned no id"),
+        [] => Err(crate::exit::Exit::with(
+            crate::exit::NOT_FOUND,
+            format!("no user has the email address {who}"),
+        )),
+        _ => bail!("several users have the email address {who}; pass the user's id"),
+    }
+}
+
 async fn act(api: &ApiClient, task: &str, action: &str, body: Value, output: Output) -> Result<()> {
     let v = api
         .post(&format!("/api/v1/tasks/{task}/action/{action}"), &body)
@@ -491,11 +520,15 @@ pub async fn run(cmd: TasksCommand) -> Result<()> {
             output,
         } => {
             let api = ApiClient::connect(&server).await?;
+            let mut ids = Vec::with_capacity(to.len());
+            for who in &to {
+                ids.push(user_id_of(&api, who).await?);
+            }
             act(
                 &api,
                 &task,
                 "reassign",
-                json!({"comment": comment, "newStepUserIds": to}),
+                json!({"comment": comment, "newStepUserIds": ids}),
                 output,
             )
             .await?;

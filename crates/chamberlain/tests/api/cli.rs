@@ -800,7 +800,15 @@ pub async fn cli_self_service_access(s: &TestServer) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Reassigned to another approver, who denies.
+    // Reassigned to another approver, who denies. Looking users up by email needs an admin.
+    let out = run_as(
+        s,
+        &appr,
+        &["tasks", "reassign", &number, "--to", "other@example.com"],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("pass the user's id instead"), "{out:?}");
     let out = run_as(s, &appr, &["tasks", "reassign", &number, "--to", &other_id]).await;
     assert_eq!(out.code, 0, "{out:?}");
     let other_creds = (other_client, other_secret);
