@@ -671,6 +671,19 @@ pub async fn cli_self_service_access(s: &TestServer) {
     let unknown = run_as(s, &req, &["has", "no-such-alias"]).await;
     assert_eq!(unknown.code, 4, "{unknown:?}");
 
+    // --emergency-access reaches the server, which refuses it for this entitlement; a bad
+    // duration is refused before anything is sent.
+    let out = run_as(s, &req, &["get", "db-admin", "--emergency-access"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("does not offer emergency access"),
+        "{out:?}"
+    );
+    let out = run_as(s, &req, &["get", "db-admin", "--duration", "2 fortnights"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("not understood"), "{out:?}");
+    assert_eq!(task_count(s).await, 0);
+
     // get --wait, approved by the approver through `tasks`.
     let waiting = {
         let mut c = command(
