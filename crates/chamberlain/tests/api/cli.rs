@@ -132,7 +132,17 @@ async fn login(s: &TestServer, config: &Path, email: &str, decision: &str, extra
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // With --output json the instructions are on stderr and stdout carries only the result.
+    let json_output = extra.windows(2).any(|w| w == ["--output", "json"]);
+    type Stream = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+    let out_stream: Stream = Box::new(child.stdout.take().unwrap());
+    let err_stream: Stream = Box::new(child.stderr.take().unwrap());
+    let (shown_stream, mut other) = if json_output {
+        (err_stream, out_stream)
+    } else {
+        (out_stream, err_stream)
+    };
+    let mut lines = BufReader::new(shown_stream).lines();
     let mut shown = String::new();
     let code = loop {
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
@@ -159,19 +169,32 @@ async fn login(s: &TestServer, config: &Path, email: &str, decision: &str, extra
         rest.push_str(&l);
         rest.push('\n');
     }
-    let o = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+    let mut other_text = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(40),
+        tokio::io::AsyncReadExt::read_to_string(&mut other, &mut other_text),
+    )
+    .await
+    .expect("login did not finish")
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
-        .expect("login did not finish")
+        .expect("login did not exit")
         .unwrap();
     if decision == "approve" {
         assert!(page.contains("device-approved"), "{page}");
     } else {
         assert!(page.contains("device-denied"), "{page}");
     }
+    let (stdout, stderr) = if json_output {
+        (other_text, format!("{shown}{rest}"))
+    } else {
+        (format!("{shown}{rest}"), other_text)
+    };
     Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: format!("{shown}{rest}"),
-        stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
     }
 }
 
@@ -264,10 +287,16 @@ pub async fn cli_login_whoami_and_logout(s: &TestServer) {
         &config,
         "dev@example.com",
         "approve",
-        &["--profile", "second"],
+        &["--profile", "second", "--output", "json"],
     )
     .await;
     assert_eq!(other.code, 0, "{other:?}");
+    assert_eq!(
+        other.json()["email"],
+        "dev@example.com",
+        "stdout is only the JSON result"
+    );
+    assert_eq!(other.json()["profile"], "second");
     let who2 = run(
         &config,
         &["whoami", "--profile", "second", "--output", "json"],
