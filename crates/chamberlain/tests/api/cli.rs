@@ -198,6 +198,43 @@ async fn login(s: &TestServer, config: &Path, email: &str, decision: &str, extra
     }
 }
 
+/// `chamberlain login` whose code expires before anyone approves it (the row's expiry is moved
+/// into the past once the code is shown).
+async fn login_expiring(s: &TestServer, config: &Path) -> Out {
+    let mut child = command(config, &["login", "--server", s.base.as_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("login printed no code")
+            .unwrap()
+            .expect("login ended before printing a code");
+        if let Some(c) = line.split("enter the code: ").nth(1) {
+            break c.trim().replace('-', "");
+        }
+    };
+    sqlx::query("UPDATE device_authorizations SET expires_at = $1 WHERE user_code = $2")
+        .bind(chamberlain_model::Timestamp::now().as_micros() - 1)
+        .bind(code)
+        .execute(s.store.pool())
+        .await
+        .unwrap();
+    while let Ok(Some(_)) = lines.next_line().await {}
+    let o = tokio::time::timeout(Duration::from_secs(40), child.wait_with_output())
+        .await
+        .expect("login did not finish")
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: String::from_utf8_lossy(&o.stderr).to_string(),
+    }
+}
+
 async fn device_start(s: &TestServer) -> Value {
     let resp = s
         .http
@@ -333,6 +370,11 @@ pub async fn cli_login_whoami_and_logout(s: &TestServer) {
     let out = login(s, &fresh, "dev@example.com", "deny", &[]).await;
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("denied"), "{out:?}");
+    assert!(!fresh.exists(), "nothing was written");
+    // A code that expires unapproved: exit 7, nothing saved.
+    let out = login_expiring(s, &fresh).await;
+    assert_eq!(out.code, 7, "{out:?}");
+    assert!(out.stderr.contains("expired"), "{out:?}");
     assert!(!fresh.exists(), "nothing was written");
     let _ = std::fs::remove_dir_all(&dir);
 }
