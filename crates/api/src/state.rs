@@ -118,6 +118,35 @@ pub async fn authenticate(
     Ok(next.run(req).await)
 }
 
+/// The principal of a token from the device authorization grant (`chamberlain login`): there
+/// is no stored client, so the user alone decides (enabled, with their current roles).
+async fn cli_principal(state: &AppState, user_id: &str) -> Result<Principal, ApiError> {
+    let user: Option<chamberlain_model::user::User> =
+        chamberlain_store::record::get(state.store.pool(), user_id, false).await?;
+    let Some(user) = user else {
+        return Err(ApiError::unauthenticated(
+            "the user behind this token no longer exists",
+        ));
+    };
+    if user.status == UserStatus::Disabled || user.status == UserStatus::Deleted {
+        return Err(ApiError::unauthenticated("this user is disabled"));
+    }
+    let mut roles: Vec<Role> = user
+        .role_ids
+        .iter()
+        .filter_map(|r| Role::parse(r))
+        .collect();
+    if roles.is_empty() {
+        roles.push(Role::BasicUser);
+    }
+    Ok(Principal {
+        user_id: user.id,
+        client_id: Some(crate::oauth::device::CLI_CLIENT_ID.to_string()),
+        roles,
+        connector: None,
+    })
+}
+
 /// Looks up the user and client behind a token now, so a revoked client, a disabled user or a
 /// removed role takes effect on the very next request.
 pub async fn resolve_principal(
@@ -127,6 +156,9 @@ pub async fn resolve_principal(
 ) -> Result<Principal, ApiError> {
     let revoked =
         || ApiError::unauthenticated("the credential behind this token was revoked or has expired");
+    if client_id == crate::oauth::device::CLI_CLIENT_ID {
+        return cli_principal(state, user_id).await;
+    }
     let creds = clients::credentials(&state.store, client_id)
         .await?
         .ok_or_else(revoked)?;

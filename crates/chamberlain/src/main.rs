@@ -1,10 +1,19 @@
 //! `chamberlain`: the server (`serve`), schema migrations (`migrate`), local administration
-//! (`admin …`, acting on the database directly), and client commands that go through the API.
+//! (`admin …`, acting on the database directly), and the command-line client (`login`, `get`,
+//! `tasks …` and the rest), which acts on a server through the public API. The client's exit
+//! codes are in `exit`; docs/CLI.md describes every command.
 
+mod access_cmd;
 mod admin;
+mod api_cmd;
 mod client;
 mod config;
+mod exit;
 mod grants_cmd;
+mod login_cmd;
+mod mcp_cmd;
+mod out;
+mod profiles;
 mod server;
 mod sync_cmd;
 mod tasks_cmd;
@@ -45,6 +54,27 @@ enum Command {
     /// Request access and act on tasks through a running server.
     #[command(subcommand)]
     Tasks(tasks_cmd::TasksCommand),
+    /// Sign in to a server in the browser (device authorization) and save a profile.
+    Login(login_cmd::LoginArgs),
+    /// Delete the profile's API client on the server and forget the profile.
+    Logout(login_cmd::LogoutArgs),
+    /// Show who you are signed in as.
+    Whoami(login_cmd::WhoamiArgs),
+    /// Find entitlements and access profiles you can request.
+    Search(access_cmd::SearchArgs),
+    /// Request an entitlement for yourself.
+    Get(access_cmd::GetArgs),
+    /// Give back an entitlement you hold.
+    Drop(access_cmd::DropArgs),
+    /// Check whether you hold an entitlement (exit 0 yes, 6 no).
+    Has(access_cmd::HasArgs),
+    /// List your access requests.
+    Requests(access_cmd::RequestsArgs),
+    /// Set up AI clients to use this server's MCP gateway.
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
+    /// Make a raw authenticated call to the API and print the JSON answer.
+    Api(api_cmd::ApiArgs),
 }
 
 /// mimalloc instead of glibc's allocator: bulk work (syncs, identity resolution) allocates and
@@ -54,6 +84,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let _ = profiles::CONFIG_FLAG.set(cli.db.config.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -65,11 +96,24 @@ fn main() -> Result<()> {
             Command::Sync(c) => sync_cmd::run(c).await,
             Command::Grants(c) => grants_cmd::run(c).await,
             Command::Tasks(c) => tasks_cmd::run(c).await,
+            Command::Login(a) => login_cmd::login(a).await,
+            Command::Logout(a) => login_cmd::logout(a).await,
+            Command::Whoami(a) => login_cmd::whoami(a).await,
+            Command::Search(a) => access_cmd::search(a).await,
+            Command::Get(a) => access_cmd::get(a).await,
+            Command::Drop(a) => access_cmd::drop_access(a).await,
+            Command::Has(a) => access_cmd::has(a).await,
+            Command::Requests(a) => access_cmd::requests(a).await,
+            Command::Mcp(c) => mcp_cmd::run(c).await,
+            Command::Api(a) => api_cmd::run(a).await,
         }
     });
     if let Err(e) = &outcome {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let (code, show) = exit::code_of(e);
+        if show {
+            eprintln!("error: {e:#}");
+        }
+        std::process::exit(code);
     }
     Ok(())
 }

@@ -536,3 +536,221 @@ async fn local_passwords_are_set_from_stdin_and_never_echoed() {
     store.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn client_cmd(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env_remove("CHAMBERLAIN_CONFIG")
+        .env_remove("CHAMBERLAIN_SERVER")
+        .env_remove("CHAMBERLAIN_CLIENT_ID")
+        .env_remove("CHAMBERLAIN_CLIENT_SECRET")
+        .env_remove("CHAMBERLAIN_PROFILE")
+        .output()
+        .unwrap()
+}
+
+/// `mcp install`: dry runs change nothing, real runs merge into existing files (other entries
+/// kept), each client gets its own entry shape, no secret is written, the profile's server is
+/// the default, and files that are not plain JSON are left alone.
+#[test]
+fn mcp_install_writes_and_merges_client_configs() {
+    let home = temp_dir();
+    let url = "https://gov.example.com";
+    // Cursor, user scope, into an existing file with another server and other settings.
+    let cursor = home.join(".cursor").join("mcp.json");
+    std::fs::create_dir_all(cursor.parent().unwrap()).unwrap();
+    let before = r#"{"mcpServers": {"github": {"url": "https://gh.example/mcp"}}, "other": 1}"#;
+    std::fs::write(&cursor, before).unwrap();
+    let dry = client_cmd(
+        &home,
+        &[
+            "mcp",
+            "install",
+            "--client",
+            "cursor",
+            "--server",
+            url,
+            "--dry-run",
+        ],
+    );
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        printed["mcpServers"]["chamberlain"]["url"],
+        format!("{url}/mcp")
+    );
+    assert_eq!(
+        printed["mcpServers"]["github"]["url"],
+        "https://gh.example/mcp"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&cursor).unwrap(),
+        before,
+        "dry run writes nothing"
+    );
+    let real = client_cmd(
+        &home,
+        &["mcp", "install", "--client", "cursor", "--server", url],
+    );
+    assert!(
+        real.status.success(),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(written["other"], 1);
+    assert_eq!(
+        written["mcpServers"]["github"]["url"],
+        "https://gh.example/mcp"
+    );
+    assert_eq!(
+        written["mcpServers"]["chamberlain"],
+        serde_json::json!({"url": format!("{url}/mcp")})
+    );
+    let again = client_cmd(
+        &home,
+        &["mcp", "install", "--client", "cursor", "--server", url],
+    );
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to change"));
+
+    // VS Code (project scope: ./.vscode/mcp.json), Claude Code (.mcp.json), Claude Desktop
+    // (stdio bridge) at an explicit path.
+    let out = client_cmd(
+        &home,
+        &[
+            "mcp", "install", "--client", "vscode", "--scope", "project", "--server", url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join(".vscode").join("mcp.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["servers"]["chamberlain"]["type"], "http");
+    assert_eq!(v["servers"]["chamberlain"]["url"], format!("{url}/mcp"));
+    let out = client_cmd(
+        &home,
+        &[
+            "mcp",
+            "install",
+            "--client",
+            "claude-code",
+            "--scope",
+            "project",
+            "--server",
+            url,
+            "--name",
+            "gov",
+        ],
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(
+        v["mcpServers"]["gov"],
+        serde_json::json!({"type": "http", "url": format!("{url}/mcp")})
+    );
+    let desktop = home.join("desktop.json");
+    let out = client_cmd(
+        &home,
+        &[
+            "mcp",
+            "install",
+            "--client",
+            "claude-desktop",
+            "--config-path",
+            desktop.to_str().unwrap(),
+            "--server",
+            url,
+        ],
+    );
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&desktop).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["mcpServers"]["chamberlain"],
+        serde_json::json!({"command": "npx", "args": ["-y", "mcp-remote", format!("{url}/mcp")]})
+    );
+    assert!(!text.to_lowercase().contains("secret") && !text.contains("token"));
+
+    // The profile's server is the default.
+    let profiles = home.join(".config").join("chamberlain").join("config.toml");
+    std::fs::create_dir_all(profiles.parent().unwrap()).unwrap();
+    std::fs::write(
+        &profiles,
+        "[profiles.default]\nserver = \"https://from-profile.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+    )
+    .unwrap();
+    let out = client_cmd(
+        &home,
+        &[
+            "mcp",
+            "install",
+            "--client",
+            "cursor",
+            "--scope",
+            "project",
+            "--dry-run",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("https://from-profile.example/mcp"));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("\"s\""),
+        "no secret"
+    );
+
+    // JSON with comments is not rewritten.
+    let jsonc = home.join("jsonc.json");
+    std::fs::write(&jsonc, "{\n  // mine\n  \"servers\": {}\n}\n").unwrap();
+    let out = client_cmd(
+        &home,
+        &[
+            "mcp",
+            "install",
+            "--client",
+            "vscode",
+            "--config-path",
+            jsonc.to_str().unwrap(),
+            "--server",
+            url,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not plain JSON"));
+    assert!(std::fs::read_to_string(&jsonc).unwrap().contains("// mine"));
+    let _ = std::fs::remove_dir_all(home);
+}
+
+/// Exit codes without a server: usage errors are 2, an unreachable server is 1, no profile is 3.
+#[test]
+fn client_exit_codes_without_a_server() {
+    let home = temp_dir();
+    let usage = client_cmd(&home, &["get"]);
+    assert_eq!(usage.status.code(), Some(2));
+    let not_signed_in = client_cmd(&home, &["whoami"]);
+    assert_eq!(not_signed_in.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&not_signed_in.stderr).contains("run `chamberlain login`"));
+    let port = free_port();
+    let unreachable = Command::new(BIN)
+        .args(["whoami", "--server", &format!("http://127.0.0.1:{port}")])
+        .env("CHAMBERLAIN_CLIENT_ID", "x")
+        .env("CHAMBERLAIN_CLIENT_SECRET", "y")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the server"));
+    let _ = std::fs::remove_dir_all(home);
+}

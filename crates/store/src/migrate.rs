@@ -117,6 +117,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: None,
     },
     Migration {
+        version: 19,
+        name: "device_authorizations",
+        sql: include_str!("../migrations/0019_device_authorizations.sql"),
+        postgres: None,
+    },
+    Migration {
         version: 20,
         name: "slack",
         sql: include_str!("../migrations/0020_slack.sql"),

@@ -1,11 +1,12 @@
 //! The AI-client lifecycle, run by the worker's access housekeeping: authorizations unused for
 //! the settings' `defaultClientLifecycle` durations go ACTIVE → HIDDEN → CLOSED (refresh tokens
-//! revoked, access tokens refused) → DELETED; expired codes, refresh tokens and sign-in sessions
-//! are removed. A user's next successful authorization makes a client ACTIVE again.
+//! revoked, access tokens refused) → DELETED; expired codes, refresh tokens, sign-in sessions
+//! and device authorizations are removed. A user's next successful authorization makes a
+//! client ACTIVE again.
 
 use crate::state::AppState;
 use chamberlain_model::Timestamp;
-use chamberlain_store::repo::{oauth as repo, web_auth};
+use chamberlain_store::repo::{device, oauth as repo, web_auth};
 use chamberlain_store::{Activity, AuditCtx, StoreError};
 use serde_json::json;
 
@@ -50,13 +51,14 @@ pub async fn sweep(state: &AppState) -> Result<usize, StoreError> {
     let (codes, refresh, sessions) = chamberlain_store::write_tx!(state.store, &ctx, |tx| {
         let (c, r) = repo::purge_expired(tx, KEEP_USED_SECS * 1_000_000).await?;
         let s = web_auth::purge_sessions(tx, super::session::IDLE_SECS * 1_000_000).await?;
-        if c + r + s > 0 {
+        let d = device::purge_expired(tx, super::device::KEEP_EXPIRED_SECS * 1_000_000).await?;
+        if c + r + s + d > 0 {
             tx.audit(
                 Activity::Delete,
                 "expired oauth credentials",
                 "sweep",
                 None,
-                Some(json!({"authorizationCodes": c, "refreshTokens": r, "webSessions": s})),
+                Some(json!({"authorizationCodes": c, "refreshTokens": r, "webSessions": s, "deviceAuthorizations": d})),
             )
             .await?;
         }

@@ -9,6 +9,8 @@
 //!   `authorization_code` and `refresh_token` grants of `/auth/v1/token`.
 //! - `session` and `pages`: local password sign-in, browser sessions, CSRF, and the
 //!   server-rendered pages (sign-in, consent, errors).
+//! - `device`: the device authorization grant (RFC 8628) of the command-line client and its
+//!   approval page.
 //! - `connect`: the gateway's "connect your account" pages for downstream OAuth (per-user
 //!   connections, service-mode authorization) and their callback.
 //! - `lifecycle`: the ACTIVE → HIDDEN → CLOSED → DELETED sweep and purging of expired
@@ -21,6 +23,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod connect;
+pub mod device;
 pub mod grants;
 pub mod lifecycle;
 pub mod metadata;

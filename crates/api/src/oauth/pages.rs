@@ -168,6 +168,69 @@ pub fn signed_out() -> String {
     )
 }
 
+/// The device sign-in page where a signed-in user types the code the command-line client shows
+/// (RFC 8628 `verification_uri`).
+pub fn device_entry(email: &str, code: &str, problem: Option<&str>) -> String {
+    let problem = problem
+        .map(|p| format!("<p class=\"error\" id=\"error\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    page(
+        "Sign in a device",
+        &format!(
+            "<h1>Sign in a device</h1>{problem}<p>Signed in as {}. Enter the code your command-line client shows.</p>\
+<form method=\"get\" action=\"/auth/v1/device\"><label for=\"user_code\">Code</label>\
+<input id=\"user_code\" name=\"user_code\" value=\"{}\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" required autofocus>\
+<button type=\"submit\">Continue</button></form>",
+            escape(email),
+            escape(code)
+        ),
+    )
+}
+
+/// The device confirmation page: who asks, as whom, and Approve / Deny.
+pub fn device_confirm(
+    csrf: &str,
+    email: &str,
+    client_name: &str,
+    client_id: &str,
+    code: &str,
+) -> String {
+    page(
+        "Approve device sign-in",
+        &format!(
+            "<h1>Allow <span id=\"client-name\">{}</span> to act as you?</h1>\
+<p>Signed in as <span id=\"user-email\">{}</span>.</p><dl><dt>Client</dt><dd><code>{}</code></dd>\
+<dt>Code</dt><dd id=\"user-code\"><code>{}</code></dd></dl>\
+<p>Approve only if you started this sign-in yourself and the code matches the one on your screen. \
+The client gets access to Chamberlain's API with your roles.</p>\
+<form method=\"post\" action=\"/auth/v1/device\">{}{}\
+<button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+            escape(client_name),
+            escape(email),
+            escape(client_id),
+            escape(code),
+            hidden("csrf", csrf),
+            hidden("user_code", code),
+        ),
+    )
+}
+
+/// After a device decision.
+pub fn device_done(approved: bool) -> String {
+    if approved {
+        page(
+            "Device approved",
+            "<h1>Device approved</h1><p id=\"device-approved\">You can close this page and return to your terminal.</p>",
+        )
+    } else {
+        page(
+            "Device denied",
+            "<h1>Device denied</h1><p id=\"device-denied\">The sign-in was denied; the device gets no access.</p>",
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,10 +149,12 @@ pub async fn current(
     Some((s, user))
 }
 
-/// Keeps a `return_to` only when it is this server's authorization endpoint or an MCP
-/// connect page (no open redirect).
+/// Keeps a `return_to` only when it is this server's authorization endpoint, the device
+/// approval page or an MCP connect page (no open redirect).
 pub fn safe_return_to(v: &str) -> String {
     let ours = v.starts_with("/auth/v1/authorize?")
+        || v == "/auth/v1/device"
+        || v.starts_with("/auth/v1/device?")
         || v.starts_with(chamberlain_gateway::connections::CONNECT_PATH);
     if ours && !v.contains('\\') && !v.contains("//") {
         v.to_string()

@@ -394,6 +394,14 @@ pub fn public(_state: Shared) -> Router<Shared> {
                 .post(crate::oauth::authorize::decide),
         )
         .route(
+            "/auth/v1/device_authorization",
+            axum::routing::post(crate::oauth::device::device_authorization),
+        )
+        .route(
+            "/auth/v1/device",
+            axum::routing::get(crate::oauth::device::page).post(crate::oauth::device::decide),
+        )
+        .route(
             "/auth/v1/register",
             axum::routing::post(crate::oauth::register::register),
         )

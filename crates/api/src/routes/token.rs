@@ -1,5 +1,6 @@
 //! `/auth/v1/token` (OAuth 2.0 client credentials, as C1 issues them; and the
-//! `authorization_code` / `refresh_token` grants of AI clients, handled in `crate::oauth`),
+//! `authorization_code` / `refresh_token` grants of AI clients, handled in `crate::oauth`, and
+//! the device code grant of the command-line client, in `crate::oauth::device`),
 //! `/auth/v1/jwks`, and the authorization server metadata. Errors use OAuth's
 //! `{error, error_description}` shape.
 
@@ -30,6 +31,7 @@ struct TokenRequest {
     code_verifier: String,
     refresh_token: String,
     resource: String,
+    device_code: String,
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
@@ -81,6 +83,7 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, Box<R
             "code_verifier" => req.code_verifier = v,
             "refresh_token" => req.refresh_token = v,
             "resource" => req.resource = v,
+            "device_code" => req.device_code = v,
             _ => {}
         }
     }
@@ -117,6 +120,10 @@ pub async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     match req.grant_type.as_str() {
         "client_credentials" => {}
+        crate::oauth::device::GRANT_TYPE => {
+            return crate::oauth::device::device_code_grant(&s, &req.client_id, &req.device_code)
+                .await;
+        }
         "authorization_code" | "refresh_token" => {
             let p = crate::oauth::grants::TokenParams {
                 client_id: req.client_id.clone(),
@@ -139,7 +146,8 @@ pub async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> 
                 StatusCode::BAD_REQUEST,
                 "unsupported_grant_type",
                 format!(
-                    "grant_type `{other}` is not supported; use client_credentials (API clients), or authorization_code and refresh_token (AI clients)"
+                    "grant_type `{other}` is not supported; use client_credentials (API clients), authorization_code and refresh_token (AI clients), or {} (the command-line client)",
+                    crate::oauth::device::GRANT_TYPE
                 ),
             );
         }

@@ -1,6 +1,7 @@
 //! HTTP-level tests of the C1-compatible API, each run on SQLite and on PostgreSQL.
 
 mod catalogs;
+mod cli;
 mod connectors;
 mod directories;
 mod harness;
@@ -66,6 +67,11 @@ use slack::{
     slack_requests_and_approvals,
 };
 
+use cli::{
+    cli_login_whoami_and_logout, cli_self_service_access, device_flow_rules_and_refusals,
+    request_catalog_search_follows_requestability,
+};
+
 use harness::TestServer;
 use serde_json::{json, Value};
 
@@ -73,6 +79,10 @@ on_both_backends!(
     slack_requests_and_approvals,
     slack_denials_and_refusals,
     slack_delivery_failures_are_retried_or_failed,
+    cli_login_whoami_and_logout,
+    device_flow_rules_and_refusals,
+    cli_self_service_access,
+    request_catalog_search_follows_requestability,
     email_notifications_follow_requests,
     notification_settings_bad_input_is_refused,
     email_failures_are_retried_or_marked_failed,

@@ -5,6 +5,7 @@ pub mod ai_governance;
 pub mod catalogs;
 pub mod clients;
 pub mod connectors;
+pub mod device;
 pub mod grants;
 pub mod identity;
 pub mod jobs;
