@@ -21,14 +21,14 @@ fn temp_dir() -> PathBuf {
 }
 
 /// What a finished command did.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Out {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
@@ -78,7 +78,7 @@ async fn run(config: &Path, args: &[&str]) -> Out {
 }
 
 /// Runs a command with client credentials from the environment (no profile).
-async fn run_as(s: &TestServer, creds: &(String, String), args: &[&str]) -> Out {
+pub(crate) async fn run_as(s: &TestServer, creds: &(String, String), args: &[&str]) -> Out {
     let dir = std::env::temp_dir().join("chamberlain-cli-none");
     let mut c = command(&dir.join("absent.toml"), args);
     c.env("CHAMBERLAIN_SERVER", &s.base)
@@ -1166,7 +1166,13 @@ pub async fn request_catalog_search_follows_requestability(s: &TestServer) {
     assert_eq!(st, 400, "{e}");
     let (st, e) = search(bob_tok.clone(), json!({"includeDeleted": true})).await;
     assert_eq!(st, 400, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("cannot be requested"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be requested"),
+        "{e}"
+    );
     let (st, _) = search(bob_tok.clone(), json!({"nope": 1})).await;
     assert_eq!(st, 400);
 }

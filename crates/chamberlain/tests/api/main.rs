@@ -63,6 +63,7 @@ use notifications::{
 };
 
 use slack::{
+    requests_from_slack_and_cli_reach_approvers_everywhere,
     slack_delivery_failures_are_retried_or_failed, slack_denials_and_refusals,
     slack_requests_and_approvals,
 };
@@ -76,6 +77,7 @@ use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    requests_from_slack_and_cli_reach_approvers_everywhere,
     slack_requests_and_approvals,
     slack_denials_and_refusals,
     slack_delivery_failures_are_retried_or_failed,

@@ -610,3 +610,124 @@ pub async fn slack_delivery_failures_are_retried_or_failed(s: &TestServer) {
     })
     .await;
 }
+
+/// The "done when": a request made from Slack and one made from the CLI each reach the
+/// approver by Slack and by email, are approved from Slack and from the CLI, and the requesters
+/// are told (Slack DM and email).
+pub async fn requests_from_slack_and_cli_reach_approvers_everywhere(s: &TestServer) {
+    let sink = SmtpSink::start(&[]).await;
+    use_sink(s, &sink).await;
+    let slack = SlackStandIn::start().await;
+    use_standin(s, &slack).await;
+    let (slack_req, _) = s.user_with_token("pat@example.com", &["basic-user"]).await;
+    let (cli_req, cli_client, cli_secret) =
+        s.user_with_client("cli@example.com", &["basic-user"]).await;
+    let (appr, appr_client, appr_secret) = s
+        .user_with_client("appr@example.com", &["basic-user"])
+        .await;
+    slack.add_user("UPAT", "pat@example.com", true);
+    slack.add_user("UCLI", "cli@example.com", true);
+    slack.add_user("UAPPR", "appr@example.com", true);
+    let (app, ent) = approval_entitlement(s, "Ledger", &appr, &[&slack_req, &cli_req]).await;
+
+    // From Slack, approved from Slack.
+    let view = open_request_form(s, &slack, "UPAT", "admin").await;
+    let option = option_value(&view, "Ledger — admin");
+    let answer = submit_request(s, "UPAT", &view, &option, "quarter close", None).await;
+    let num = submitted_number(&answer);
+    let tid = task(s, &num).await["id"].as_str().unwrap().to_string();
+    let dm = slack
+        .wait_dm("UAPPR", &format!("Approval needed for request #{num}"))
+        .await;
+    sink.wait_for(
+        "appr@example.com",
+        &format!("Approval needed for request #{num}"),
+    )
+    .await;
+    click(s, "UAPPR", ACTION_APPROVE, &tid, &dm).await;
+    slack
+        .wait_dm("UPAT", &format!("Request #{num} approved"))
+        .await;
+    sink.wait_for("pat@example.com", &format!("Request #{num} approved"))
+        .await;
+
+    // From the CLI (waiting for the decision), approved from the CLI.
+    let target = format!("{app}/{ent}");
+    let requester = (cli_client, cli_secret);
+    let get = {
+        let s_base = s.base.clone();
+        let requester = requester.clone();
+        let target = target.clone();
+        tokio::spawn(async move {
+            let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_chamberlain"));
+            c.args([
+                "get",
+                &target,
+                "--justification",
+                "audit prep",
+                "--wait",
+                "--output",
+                "json",
+                "--config",
+                "/nonexistent/chamberlain.toml",
+            ])
+            .env("CHAMBERLAIN_SERVER", &s_base)
+            .env("CHAMBERLAIN_CLIENT_ID", &requester.0)
+            .env("CHAMBERLAIN_CLIENT_SECRET", &requester.1)
+            .env_remove("CHAMBERLAIN_PROFILE")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+            tokio::time::timeout(std::time::Duration::from_secs(90), c.output())
+                .await
+                .expect("chamberlain get --wait did not finish")
+                .unwrap()
+        })
+    };
+    let other_request = || {
+        slack
+            .dms("UAPPR", "Approval needed for request #")
+            .into_iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .find(|t| !t.contains(&format!("#{num}:")))
+    };
+    eventually("the CLI request to reach the approver on Slack", || async {
+        other_request().is_some()
+    })
+    .await;
+    let text = other_request().unwrap();
+    let cli_num = text
+        .split('#')
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .to_string();
+    sink.wait_for(
+        "appr@example.com",
+        &format!("Approval needed for request #{cli_num}"),
+    )
+    .await;
+    let approver = (appr_client, appr_secret);
+    let out = crate::cli::run_as(
+        s,
+        &approver,
+        &["tasks", "approve", &cli_num, "--comment", "ok"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    let done = get.await.unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let t: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(t["numericId"], cli_num.as_str());
+    slack
+        .wait_dm("UCLI", &format!("Request #{cli_num} approved"))
+        .await;
+    sink.wait_for("cli@example.com", &format!("Request #{cli_num} approved"))
+        .await;
+    let has = crate::cli::run_as(s, &requester, &["has", &target]).await;
+    assert_eq!(has.code, 0, "{has:?}");
+}
