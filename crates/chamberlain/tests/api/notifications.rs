@@ -855,7 +855,7 @@ pub async fn starttls_auth_and_digests(s: &TestServer) {
     digests(at_hour(23)).await;
     assert_eq!(
         digest_rows().await,
-        [appr_id.clone()],
+        std::slice::from_ref(&appr_id),
         "the approver has a task waiting; the idle user gets nothing"
     );
     assert_eq!(digests(at_hour(23)).await, 0, "one digest per period");
