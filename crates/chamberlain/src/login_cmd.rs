@@ -221,15 +221,24 @@ pub async fn login(a: LoginArgs) -> Result<()> {
         .as_str()
         .context("the server returned no client secret")?
         .to_string();
-    // A new sign-in replaces the profile's previous client on the same server.
+    // A new sign-in replaces the profile's previous client on the same server (best effort:
+    // as the same user with the new token, else with the old client's own credentials).
     if let Some(o) = &old {
-        if o.server == base && !o.personal_client_id.is_empty() && o.user_id == user_id {
-            let _ = api
-                .delete(
-                    &format!("/api/v1/iam/personal_clients/{}", o.personal_client_id),
-                    &json!({}),
-                )
-                .await;
+        if o.server == base && !o.personal_client_id.is_empty() {
+            let path = format!("/api/v1/iam/personal_clients/{}", o.personal_client_id);
+            if o.user_id == user_id {
+                let _ = api.delete(&path, &json!({})).await;
+            } else {
+                let args = ServerArgs {
+                    server: Some(o.server.clone()),
+                    client_id: Some(o.client_id.clone()),
+                    client_secret: Some(o.client_secret.clone()),
+                    profile: a.profile.clone(),
+                };
+                if let Ok(prev) = ApiClient::connect(&args).await {
+                    let _ = prev.delete(&path, &json!({})).await;
+                }
+            }
         }
     }
     file.profiles.insert(

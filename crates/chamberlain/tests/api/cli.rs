@@ -343,22 +343,48 @@ pub async fn cli_login_whoami_and_logout(s: &TestServer) {
     let wrong = run(&config, &["whoami", "--server", "http://127.0.0.1:1"]).await;
     assert_eq!(wrong.code, 3, "{wrong:?}");
 
+    // Signing in again to a profile replaces its client: the old one is deleted.
+    let token_status = |id: String, secret: String| async move {
+        s.http
+            .post(format!("{}/auth/v1/token", s.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(token_status(client_id.clone(), secret.clone()).await, 200);
+    let again = login(s, &config, "dev@example.com", "approve", &[]).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(
+        token_status(client_id.clone(), secret.clone()).await,
+        401,
+        "the replaced client no longer works"
+    );
+    let file: toml::Table = toml::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let client_id = file["profiles"]["default"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = file["profiles"]["default"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     // Logout deletes the client on the server and forgets the profile.
     let out = run(&config, &["logout"]).await;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("deleted on the server"), "{out:?}");
-    let resp = s
-        .http
-        .post(format!("{}/auth/v1/token", s.base))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", secret.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401, "the logged-out client no longer works");
+    assert_eq!(
+        token_status(client_id, secret).await,
+        401,
+        "the logged-out client no longer works"
+    );
     let after = run(&config, &["whoami"]).await;
     assert_eq!(after.code, 3, "{after:?}");
     assert!(after.stderr.contains("chamberlain login"), "{after:?}");
@@ -617,6 +643,22 @@ pub async fn device_flow_rules_and_refusals(s: &TestServer) {
         .unwrap();
     assert_eq!(expired.status(), 404);
     assert!(expired.text().await.unwrap().contains("expired"));
+
+    // Two polls racing for one approved code: exactly one gets the token.
+    let d = device_start(s).await;
+    decide(
+        s,
+        &b,
+        d["user_code"].as_str().unwrap(),
+        "ops@example.com",
+        "approve",
+    )
+    .await;
+    let dc = d["device_code"].as_str().unwrap();
+    let (a, z) = tokio::join!(poll(s, dc), poll(s, dc));
+    let mut statuses = [a.0, z.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400], "{a:?} {z:?}");
 
     // A disabled user's approval yields no token.
     let d = device_start(s).await;
