@@ -502,8 +502,16 @@ fn view_errors(block_id: &str, msg: &str) -> Response {
         .into_response()
 }
 
-/// Replaces the DM's buttons with what happened.
-async fn settle_message(api: &SlackApi, channel: &str, ts: &str, task: &Task, outcome: &str) {
+/// Replaces the DM's buttons with what happened (and forgets the DM, so the update made when
+/// the task closes leaves it saying who did what).
+async fn settle_message(
+    s: &Shared,
+    api: &SlackApi,
+    channel: &str,
+    ts: &str,
+    task: &Task,
+    outcome: &str,
+) {
     if channel.is_empty() || ts.is_empty() {
         return;
     }
@@ -518,6 +526,10 @@ async fn settle_message(api: &SlackApi, channel: &str, ts: &str, task: &Task, ou
         .await
     {
         tracing::warn!(error = %e, "could not update a Slack approval message");
+        return;
+    }
+    if let Err(e) = links::forget_task_message(&s.store, channel, ts).await {
+        tracing::warn!(error = %e, "could not forget a settled Slack message");
     }
 }
 
@@ -551,6 +563,7 @@ async fn button(
             match outcome {
                 Ok(task) => {
                     settle_message(
+                        s,
                         api,
                         channel,
                         ts,
@@ -746,6 +759,7 @@ async fn submission(s: &Shared, api: &SlackApi, caller: &Caller, payload: &Value
             {
                 Ok(task) => {
                     settle_message(
+                        s,
                         api,
                         &meta_text("channel"),
                         &meta_text("ts"),
@@ -795,6 +809,7 @@ async fn submission(s: &Shared, api: &SlackApi, caller: &Caller, payload: &Value
                         new_user.display_name.clone()
                     };
                     settle_message(
+                        s,
                         api,
                         &meta_text("channel"),
                         &meta_text("ts"),

@@ -23,6 +23,9 @@ pub enum NotificationKind {
     ExpiringAccess,
     /// The daily or weekly summary of what is waiting for the recipient.
     Digest,
+    /// Not a message: a request closed, so the Slack DMs that offered its approve / deny /
+    /// reassign buttons are updated to say so (Slack only; no preference governs it).
+    TaskClosed,
 }
 
 /// One notification, rendered, for one recipient on one channel.

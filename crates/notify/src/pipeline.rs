@@ -104,6 +104,7 @@ pub fn preference_name(kind: NotificationKind) -> &'static str {
         NotificationKind::AccessProvisioned => "accessProvisioned",
         NotificationKind::ExpiringAccess => "expiringAccess",
         NotificationKind::Digest => "digest",
+        NotificationKind::TaskClosed => "taskClosed",
     }
 }
 
@@ -175,7 +176,12 @@ async fn plan(
                     continue;
                 }
                 let pref = preference_name(n.kind);
-                if !org.wants(own.get(&n.user_id), channel, pref) {
+                if n.kind == NotificationKind::TaskClosed {
+                    // Updates messages already sent; only Slack's carry buttons.
+                    if channel != Channel::Slack {
+                        continue;
+                    }
+                } else if !org.wants(own.get(&n.user_id), channel, pref) {
                     continue;
                 }
                 out.push(new_notification(
@@ -409,6 +415,15 @@ async fn task_changed(
             }
             _ => ("closed", "was closed with an error".to_string()),
         };
+        out.push(Notice {
+            user_id: requester.clone(),
+            kind: NotificationKind::TaskClosed,
+            subject: format!("Request #{number} {headline}: {verb} {target}"),
+            text: String::new(),
+            link: link.clone(),
+            task_id: Some(task_id.clone()),
+            task_actions: false,
+        });
         let mut told = Vec::new();
         for u in [&requester, &subject_user] {
             if told.contains(u) || names.user(u).await?.is_none() {

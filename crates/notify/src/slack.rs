@@ -8,7 +8,7 @@
 //! `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<body>" keyed by the signing
 //! secret>`. The base URL is configurable so tests (and proxies) can stand in for Slack.
 
-use crate::message::{DeliveryError, Outgoing};
+use crate::message::{DeliveryError, NotificationKind, Outgoing};
 use chamberlain_auth::crypto::SecretBox;
 use chamberlain_model::Timestamp;
 use chamberlain_outbound::{Guard, OutboundError};
@@ -720,16 +720,60 @@ pub async fn recipient(
     Ok(u.id)
 }
 
-/// Delivers one notification as a DM from the bot.
+/// Delivers one notification as a DM from the bot (remembering DMs with task buttons), or,
+/// for a closed task, updates the DMs that offered its buttons.
 pub async fn deliver(api: &SlackApi, store: &Store, msg: &Outgoing) -> Result<(), DeliveryError> {
+    let store_error = |e: StoreError| DeliveryError::Retryable(e.to_string());
+    if msg.kind == NotificationKind::TaskClosed {
+        let Some(task) = &msg.task_id else {
+            return Ok(());
+        };
+        for (channel, ts) in repo::task_messages(store, task)
+            .await
+            .map_err(store_error)?
+        {
+            let outcome = format!("{} — nothing more to do here.", msg.subject);
+            let title = format!("*{}*", escape(&msg.subject));
+            match api
+                .update_message(&channel, &ts, &outcome, &decided_blocks(&title, &outcome))
+                .await
+            {
+                Ok(()) => {}
+                // Deleted, or no longer editable: nothing left to update.
+                Err(e)
+                    if matches!(
+                        e.code(),
+                        Some(
+                            "message_not_found"
+                                | "cant_update_message"
+                                | "channel_not_found"
+                                | "edit_window_closed"
+                        )
+                    ) => {}
+                Err(e) => return Err(e.into()),
+            }
+            repo::forget_task_message(store, &channel, &ts)
+                .await
+                .map_err(store_error)?;
+        }
+        return Ok(());
+    }
     let user = recipient(api, store, &msg.user_id, &msg.email).await?;
     let channel = api.open_dm(&user).await?;
-    api.post_message(
-        &channel,
-        &clip(&msg.subject, 3000),
-        &notification_blocks(msg),
-    )
-    .await?;
+    let ts = api
+        .post_message(
+            &channel,
+            &clip(&msg.subject, 3000),
+            &notification_blocks(msg),
+        )
+        .await?;
+    if let (true, Some(task)) = (msg.task_actions, &msg.task_id) {
+        if !ts.is_empty() {
+            repo::record_task_message(store, &channel, &ts, task, &msg.user_id)
+                .await
+                .map_err(store_error)?;
+        }
+    }
     Ok(())
 }
 

@@ -11,6 +11,18 @@ CREATE TABLE slack_user_links (
 );
 CREATE INDEX slack_user_links_user ON slack_user_links (user_id);
 
+-- The DMs that carry a task's approve / deny / reassign buttons, so they can be updated when
+-- the task closes (rows are deleted once updated).
+CREATE TABLE slack_task_messages (
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (channel, ts)
+);
+CREATE INDEX slack_task_messages_task ON slack_task_messages (task_id);
+
 -- Signatures of the signed requests Slack sent in the last minutes, so a captured request
 -- replayed within the timestamp window is refused. Rows older than the window are deleted.
 CREATE TABLE slack_request_digests (

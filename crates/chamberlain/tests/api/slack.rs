@@ -128,7 +128,7 @@ pub(crate) async fn click(s: &TestServer, user: &str, action: &str, task_id: &st
             action,
             task_id,
             dm["channel"].as_str().unwrap(),
-            "1700000000.000001",
+            dm["_ts"].as_str().unwrap(),
         )),
         SIGNING_SECRET,
         0,
@@ -730,4 +730,40 @@ pub async fn requests_from_slack_and_cli_reach_approvers_everywhere(s: &TestServ
         .await;
     let has = crate::cli::run_as(s, &requester, &["has", &target]).await;
     assert_eq!(has.code, 0, "{has:?}");
+
+    // The approver's DM about the CLI request lost its buttons when the request closed; the DM
+    // approved from Slack keeps saying who approved it.
+    let cli_dm = slack
+        .dms("UAPPR", &format!("Approval needed for request #{cli_num}"))
+        .remove(0);
+    let updates_of = |ts: &str| -> Vec<Value> {
+        slack
+            .calls("chat.update")
+            .into_iter()
+            .filter(|u| u["ts"] == ts)
+            .collect()
+    };
+    let cli_ts = cli_dm["_ts"].as_str().unwrap().to_string();
+    eventually("the CLI request's DM to be updated", || async {
+        !updates_of(&cli_ts).is_empty()
+    })
+    .await;
+    let update = &updates_of(&cli_ts)[0];
+    assert!(
+        update["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Request #{cli_num} approved")),
+        "{update}"
+    );
+    assert!(
+        !update.to_string().contains("chamberlain.task.approve"),
+        "{update}"
+    );
+    let slack_updates = updates_of(dm["_ts"].as_str().unwrap());
+    assert_eq!(slack_updates.len(), 1, "{slack_updates:?}");
+    assert!(slack_updates[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Approved by you"));
 }

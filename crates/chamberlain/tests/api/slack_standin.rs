@@ -159,7 +159,7 @@ async fn method(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
-    let args: Value = if is_json {
+    let mut args: Value = if is_json {
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     } else {
         let text = String::from_utf8_lossy(&body).to_string();
@@ -215,7 +215,12 @@ async fn method(
                 json!({"ok": false, "error": "no_text"})
             } else {
                 st.next_ts += 1;
-                json!({"ok": true, "channel": arg("channel"), "ts": format!("1700000000.{:06}", st.next_ts)})
+                let ts = if name == "chat.update" {
+                    arg("ts")
+                } else {
+                    format!("1700000000.{:06}", st.next_ts)
+                };
+                json!({"ok": true, "channel": arg("channel"), "ts": ts})
             }
         }
         "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
@@ -233,6 +238,10 @@ async fn method(
         }
         _ => json!({"ok": false, "error": "unknown_method"}),
     };
+    // The message's ts is recorded with the call, so tests can find the message again.
+    if let Some(ts) = answer.get("ts").cloned() {
+        args["_ts"] = ts;
+    }
     let ok = answer["ok"] == true;
     st.calls.push((name, args, ok));
     Json(answer).into_response()

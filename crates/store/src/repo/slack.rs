@@ -1,5 +1,5 @@
-//! Slack (migration 0020): links between Slack users and Chamberlain users, and the replay
-//! guard of signed requests from Slack.
+//! Slack (migration 0020): links between Slack users and Chamberlain users, the DMs that carry
+//! a task's buttons, and the replay guard of signed requests from Slack.
 
 use crate::record::Sql;
 use crate::tx::Activity;
@@ -106,4 +106,52 @@ pub async fn first_sighting(
         .push(") ON CONFLICT (digest) DO NOTHING");
     let done = sql.query().execute(store.pool()).await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Remembers a DM that carries a task's buttons.
+pub async fn record_task_message(
+    store: &Store,
+    channel: &str,
+    ts: &str,
+    task_id: &str,
+    user_id: &str,
+) -> Result<(), StoreError> {
+    let mut sql = Sql::new(
+        "INSERT INTO slack_task_messages (channel, ts, task_id, user_id, created_at) VALUES (",
+    );
+    sql.arg(channel)
+        .push(", ")
+        .arg(ts)
+        .push(", ")
+        .arg(task_id)
+        .push(", ")
+        .arg(user_id)
+        .push(", ")
+        .arg(Timestamp::now().as_micros())
+        .push(") ON CONFLICT (channel, ts) DO NOTHING");
+    sql.query().execute(store.pool()).await?;
+    Ok(())
+}
+
+/// The DMs (channel, ts) that carry a task's buttons.
+pub async fn task_messages(
+    store: &Store,
+    task_id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut sql = Sql::new("SELECT channel, ts FROM slack_task_messages WHERE task_id = ");
+    sql.arg(task_id).push(" ORDER BY created_at, channel, ts");
+    sql.query()
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Forgets a DM once it no longer offers buttons.
+pub async fn forget_task_message(store: &Store, channel: &str, ts: &str) -> Result<(), StoreError> {
+    let mut sql = Sql::new("DELETE FROM slack_task_messages WHERE channel = ");
+    sql.arg(channel).push(" AND ts = ").arg(ts);
+    sql.query().execute(store.pool()).await?;
+    Ok(())
 }
