@@ -56,6 +56,9 @@ pub struct JobSettings {
     pub digest: chamberlain_notify::digest::DigestClock,
     /// Attempts and backoff of notification deliveries.
     pub notify_retry: chamberlain_notify::delivery::RetryPolicy,
+    /// Most device sign-ins (`/auth/v1/device_authorization`, unauthenticated) waiting for
+    /// approval at once; more are refused until some expire (10 minutes) or are used.
+    pub device_pending_max: i64,
 }
 
 impl JobSettings {
@@ -76,6 +79,7 @@ impl JobSettings {
             smtp: None,
             digest: Default::default(),
             notify_retry: Default::default(),
+            device_pending_max: 1000,
         }
     }
 }

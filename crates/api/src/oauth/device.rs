@@ -153,6 +153,31 @@ pub async fn device_authorization(
             format!("scope `{scope}` is not offered; leave it out or send `{SCOPE}`"),
         );
     }
+    // The endpoint needs no credential, so what it may store is bounded.
+    match repo::live_pending(&s.store).await {
+        Ok(n) if n >= s.jobs.device_pending_max => {
+            tracing::warn!(
+                pending = n,
+                "device authorization refused: too many waiting"
+            );
+            return grants::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                format!(
+                    "{n} sign-ins are already waiting for approval; try again in a few minutes"
+                ),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "counting device authorizations failed");
+            return grants::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the device authorization could not be recorded; retry",
+            );
+        }
+    }
     let device_code = password::random_token(32);
     let hash = password::digest(&device_code);
     let ctx = AuditCtx {

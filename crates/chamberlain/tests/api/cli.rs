@@ -1218,3 +1218,33 @@ pub async fn request_catalog_search_follows_requestability(s: &TestServer) {
     let (st, _) = search(bob_tok.clone(), json!({"nope": 1})).await;
     assert_eq!(st, 400);
 }
+
+/// The unauthenticated device authorization endpoint stores a bounded number of waiting
+/// sign-ins (20 in tests, 1,000 by default); more are refused until some expire or are used.
+pub async fn device_authorizations_are_capped(s: &TestServer) {
+    for _ in 0..20 {
+        device_start(s).await;
+    }
+    let resp = s
+        .http
+        .post(format!("{}/auth/v1/device_authorization", s.base))
+        .form(&[("client_id", "chamberlain-cli")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable", "{v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("20 sign-ins are already waiting"),
+        "{v}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM device_authorizations")
+        .fetch_one(s.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 20, "the refused request stored nothing");
+}

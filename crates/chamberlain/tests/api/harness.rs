@@ -109,6 +109,7 @@ impl TestServer {
                 min_delay: std::time::Duration::from_millis(200),
                 max_delay: std::time::Duration::from_millis(500),
             },
+            device_pending_max: 20,
             ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
         };
         let secrets = SecretBox::new(&rand::random::<[u8; 32]>());

@@ -69,8 +69,8 @@ use slack::{
 };
 
 use cli::{
-    cli_login_whoami_and_logout, cli_self_service_access, device_flow_rules_and_refusals,
-    request_catalog_search_follows_requestability,
+    cli_login_whoami_and_logout, cli_self_service_access, device_authorizations_are_capped,
+    device_flow_rules_and_refusals, request_catalog_search_follows_requestability,
 };
 
 use harness::TestServer;
@@ -83,6 +83,7 @@ on_both_backends!(
     slack_delivery_failures_are_retried_or_failed,
     cli_login_whoami_and_logout,
     device_flow_rules_and_refusals,
+    device_authorizations_are_capped,
     cli_self_service_access,
     request_catalog_search_follows_requestability,
     email_notifications_follow_requests,

@@ -71,6 +71,15 @@ pub async fn user_code_in_use(tx: &mut Tx<'_>, user_code: &str) -> Result<bool, 
     Ok(sql.query().fetch_optional(tx.conn()).await?.is_some())
 }
 
+/// How many authorizations are waiting for approval and not expired.
+pub async fn live_pending(store: &Store) -> Result<i64, StoreError> {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM device_authorizations WHERE status = ");
+    sql.arg(PENDING)
+        .push(" AND expires_at > ")
+        .arg(Timestamp::now().as_micros());
+    Ok(sql.query().fetch_one(store.pool()).await?.try_get(0)?)
+}
+
 /// Stores a new PENDING authorization, recording its creation (not the device code).
 pub async fn insert(
     tx: &mut Tx<'_>,
