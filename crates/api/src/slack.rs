@@ -248,6 +248,13 @@ async fn chamberlain_user(s: &Shared, api: &SlackApi, slack_user_id: &str) -> Re
         user_id: user.id.clone(),
         email: who.email.to_lowercase(),
     };
+    // Every request re-checks the link; it is written only when it is new or changed.
+    let current = links::link_of_slack_user(&s.store, &who.team_id, &who.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if current.as_ref() == Some(&link) {
+        return Ok(user);
+    }
     let ctx = chamberlain_store::AuditCtx {
         actor_user_id: user.id.clone(),
         actor_client_id: String::new(),

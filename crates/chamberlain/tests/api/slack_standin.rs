@@ -163,13 +163,9 @@ async fn method(
         serde_json::from_slice(&body).unwrap_or(Value::Null)
     } else {
         let text = String::from_utf8_lossy(&body).to_string();
-        let pairs: serde_json::Map<String, Value> = text
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), Value::String(decode(v)))
-            })
+        let pairs: serde_json::Map<String, Value> = chamberlain_api::extract::url_pairs(&text)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
             .collect();
         Value::Object(pairs)
     };
@@ -245,26 +241,6 @@ async fn method(
     let ok = answer["ok"] == true;
     st.calls.push((name, args, ok));
     Json(answer).into_response()
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
-            if let Ok(b) = u8::from_str_radix(hex, 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_string()
 }
 
 /// Percent-encodes a form value.

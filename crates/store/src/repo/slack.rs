@@ -40,6 +40,24 @@ pub async fn link_of_user(store: &Store, user_id: &str) -> Result<Option<SlackLi
     }
 }
 
+/// The link of a Slack user, if any.
+pub async fn link_of_slack_user(
+    store: &Store,
+    team_id: &str,
+    slack_user_id: &str,
+) -> Result<Option<SlackLink>, StoreError> {
+    let mut sql = Sql::new(
+        "SELECT team_id, slack_user_id, user_id, email FROM slack_user_links WHERE team_id = ",
+    );
+    sql.arg(team_id)
+        .push(" AND slack_user_id = ")
+        .arg(slack_user_id);
+    match sql.query().fetch_optional(store.pool()).await? {
+        Some(r) => Ok(Some(link_of(&r)?)),
+        None => Ok(None),
+    }
+}
+
 /// Records (or moves) the link of a Slack user, in the system log.
 pub async fn save_link(tx: &mut Tx<'_>, link: &SlackLink) -> Result<(), StoreError> {
     let mut sel = Sql::new(
