@@ -114,6 +114,27 @@ pub struct GrantRequest {
     pub parent_task_id: String,
 }
 
+/// See [`Engine::preview_grant`].
+#[derive(Clone, Debug)]
+pub struct GrantPreview {
+    /// The policy that applies (a built-in one when none is set).
+    pub policy: Policy,
+    /// The steps its rules select for this request.
+    pub steps: Vec<PolicyStep>,
+    /// How they were chosen.
+    pub notes: Vec<String>,
+    /// The length the grant would get (`None`: permanent).
+    pub duration: Option<Duration>,
+    /// The longest the entitlement allows (`None`: no limit).
+    pub max_duration: Option<Duration>,
+    /// Whether the entitlement offers emergency access.
+    pub emergency_available: bool,
+    /// The entitlement requested (with its app's request defaults applied).
+    pub entitlement: AppEntitlement,
+    /// Its app's display name.
+    pub app_name: String,
+}
+
 /// A request to remove access.
 #[derive(Clone, Debug, Default)]
 pub struct RevokeRequest {
@@ -244,6 +265,25 @@ impl Engine {
         let id = self.open(actor, &opening).await?;
         self.drive(&id).await?;
         self.get(&id).await
+    }
+
+    /// What a grant request would go through if it were opened now, without opening it: the
+    /// policy and the steps its rules select for this requester, the grant's length and
+    /// whether emergency access is offered (the request form shows it before submitting).
+    pub async fn preview_grant(&self, req: GrantRequest) -> Result<GrantPreview> {
+        let o = self.prepare_grant(req, &mut Lookups::default()).await?;
+        let (policy, steps, notes) = o.selection;
+        let ent = &o.subjects.entitlement;
+        Ok(GrantPreview {
+            duration: o.task_type.grant.as_ref().and_then(|g| g.grant_duration),
+            max_duration: max_duration(ent),
+            emergency_available: ent.emergency_grant_enabled,
+            app_name: o.subjects.app.display_name.clone(),
+            entitlement: ent.clone(),
+            policy,
+            steps,
+            notes,
+        })
     }
 
     /// Everything a grant task is opened with, resolved outside the transaction.

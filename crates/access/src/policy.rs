@@ -536,3 +536,134 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
     }
 }
+
+/// What a step asks for, in words a requester understands ("Approval by your manager"). `name`
+/// turns a user id into a display name.
+pub fn describe_step(step: &PolicyStep, name: &dyn Fn(&str) -> String) -> String {
+    let names = |ids: &[String]| {
+        let v: Vec<String> = ids.iter().map(|i| name(i)).collect();
+        v.join(", ")
+    };
+    if let Some(a) = &step.approval {
+        let who: Vec<String> = a
+            .kinds()
+            .into_iter()
+            .map(|k| match k {
+                "users" => a
+                    .users
+                    .as_ref()
+                    .map(|u| names(&u.user_ids))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "named users".into()),
+                "manager" => "the requester's manager".into(),
+                "appOwners" => "the app's owners".into(),
+                "entitlementOwners" => "the entitlement's owners".into(),
+                "resourceOwners" => "the resource's owners".into(),
+                "expression" => "approvers chosen by an expression".into(),
+                "self" => "the requester".into(),
+                "group" => "members of a group".into(),
+                "webhook" => "a webhook".into(),
+                "agent" => "an automated agent".into(),
+                other => other.to_string(),
+            })
+            .collect();
+        let who = if who.is_empty() {
+            "an approver".to_string()
+        } else {
+            who.join(" or ")
+        };
+        return format!("Approval by {who}");
+    }
+    if step.provision.is_some() {
+        return "Provisioning (the access is set up in the app)".into();
+    }
+    if let Some(a) = &step.accept {
+        return if a.accept_message.is_empty() {
+            "Approved automatically".into()
+        } else {
+            format!("Approved automatically: {}", a.accept_message)
+        };
+    }
+    if let Some(r) = &step.reject {
+        return if r.reject_message.is_empty() {
+            "Denied automatically".into()
+        } else {
+            format!("Denied automatically: {}", r.reject_message)
+        };
+    }
+    if step.wait.is_some() {
+        return "A wait until a condition holds or a time passes".into();
+    }
+    if step.form.is_some() {
+        return "A form for the requester to fill in".into();
+    }
+    "An automated action".into()
+}
+
+/// How a request with these steps ends without a person deciding: `AUTO_APPROVE` when no step
+/// needs an approver or rejects, `AUTO_DENY` when a reject step comes before any approval,
+/// else `REQUIRES_APPROVAL`.
+pub fn outcome(steps: &[PolicyStep]) -> &'static str {
+    for s in steps {
+        if s.reject.is_some() {
+            return "AUTO_DENY";
+        }
+        if s.approval.is_some() {
+            return "REQUIRES_APPROVAL";
+        }
+    }
+    "AUTO_APPROVE"
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+    use chamberlain_model::policy::{Accept, Approval, ManagerApproval, Reject, UserApproval};
+
+    #[test]
+    fn steps_are_described_and_classified() {
+        let manager = PolicyStep {
+            approval: Some(Approval {
+                manager: Some(ManagerApproval::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let users = PolicyStep {
+            approval: Some(Approval {
+                users: Some(UserApproval {
+                    user_ids: vec!["u1".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let accept = PolicyStep {
+            accept: Some(Accept::default()),
+            ..Default::default()
+        };
+        let reject = PolicyStep {
+            reject: Some(Reject {
+                reject_message: "not offered".into(),
+            }),
+            ..Default::default()
+        };
+        let name = |id: &str| format!("User {id}");
+        assert_eq!(
+            describe_step(&manager, &name),
+            "Approval by the requester's manager"
+        );
+        assert_eq!(describe_step(&users, &name), "Approval by User u1");
+        assert_eq!(
+            describe_step(&reject, &name),
+            "Denied automatically: not offered"
+        );
+        assert_eq!(
+            outcome(&[accept.clone(), PolicyStep::default()]),
+            "AUTO_APPROVE"
+        );
+        assert_eq!(outcome(&[accept, manager.clone()]), "REQUIRES_APPROVAL");
+        assert_eq!(outcome(&[reject, manager]), "AUTO_DENY");
+    }
+}

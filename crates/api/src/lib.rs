@@ -40,9 +40,9 @@ pub async fn gateway(
 /// Largest request body accepted (bulk uploads get their own limits in later features).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Builds the whole HTTP application.
-pub fn app(state: Shared) -> Router {
-    let api = routes::table()
+/// The `/api/v1` routes behind [`state::authenticate`], without the outer layers.
+fn api_routes(state: &Shared) -> Router<Shared> {
+    routes::table()
         .into_iter()
         .fold(Router::new(), |r, route| {
             r.route(&route.axum_path(), route.handler)
@@ -50,9 +50,25 @@ pub fn app(state: Shared) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             state::authenticate,
-        ));
+        ))
+}
+
+/// The `/api/v1` routes alone, for calling the API in process (the web pages do, as the
+/// signed-in user, through [`state::InProcessPrincipal`]): same handlers, same authorization.
+pub fn api_router(state: Shared) -> Router {
+    api_routes(&state).with_state(state)
+}
+
+/// Builds the whole HTTP application.
+pub fn app(state: Shared) -> Router {
+    app_with_pages(state, Router::new())
+}
+
+/// Builds the whole HTTP application with `pages` (the web app) merged in.
+pub fn app_with_pages(state: Shared, pages: Router<Shared>) -> Router {
     Router::new()
-        .merge(api)
+        .merge(api_routes(&state))
+        .merge(pages)
         .merge(routes::public(state.clone()))
         .fallback(routes::ops::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -53,7 +53,7 @@ pub async fn serve_with_state(
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let _ = axum::serve(listener, chamberlain_api::app(served)).await;
+        let _ = axum::serve(listener, chamberlain_web::app(served)).await;
     });
     let token = admin_token(store, &base, &addr.to_string()).await?;
     Ok((base, token, state))

@@ -176,7 +176,7 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, chamberlain_api::app(state))
+    axum::serve(listener, chamberlain_web::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // A job cut off here keeps its lease until it expires; then any replica retries it.

@@ -149,14 +149,15 @@ pub async fn current(
     Some((s, user))
 }
 
-/// Keeps a `return_to` only when it is this server's authorization endpoint, the device
-/// approval page or an MCP connect page (no open redirect).
+/// Keeps a `return_to` only when it is a path on this server (the authorization endpoint, the
+/// device page, an MCP connect page, a page of the web app): never another origin, so sign-in
+/// cannot be used as an open redirect.
 pub fn safe_return_to(v: &str) -> String {
-    let ours = v.starts_with("/auth/v1/authorize?")
-        || v == "/auth/v1/device"
-        || v.starts_with("/auth/v1/device?")
-        || v.starts_with(chamberlain_gateway::connections::CONNECT_PATH);
-    if ours && !v.contains('\\') && !v.contains("//") {
+    let local = v.starts_with('/')
+        && !v.starts_with("//")
+        && !v.contains('\\')
+        && !v.chars().any(|c| c.is_control());
+    if local && !v.contains("//") {
         v.to_string()
     } else {
         String::new()
@@ -165,7 +166,7 @@ pub fn safe_return_to(v: &str) -> String {
 
 /// Sends the browser to the sign-in page, which returns to `return_to` (a path of this server
 /// that [`safe_return_to`] accepts) after signing in.
-pub(crate) fn signin_redirect(return_to: &str) -> Response {
+pub fn signin_redirect(return_to: &str) -> Response {
     let mut signin = reqwest::Url::parse("http://x/auth/v1/signin").expect("static URL");
     signin.query_pairs_mut().append_pair("return_to", return_to);
     see_other(&format!("/auth/v1/signin?{}", signin.query().unwrap_or("")))
@@ -302,7 +303,7 @@ pub async fn signin_submit(State(s): State<Shared>, headers: HeaderMap, body: By
         );
     }
     let dest = if return_to.is_empty() {
-        "/auth/v1/signin".to_string()
+        "/".to_string()
     } else {
         return_to
     };

@@ -333,6 +333,7 @@ pub fn table() -> Vec<Route> {
         route!(POST "/api/v1/search/policies" "c1.api.policy.v1.PolicySearch.Search" ["Policy"] Some("c1.api.policy.v1.SearchPoliciesRequest") => "c1.api.policy.v1.SearchPoliciesResponse", policies::search),
         // Tasks
         route!(POST "/api/v1/task/grant" "c1.api.task.v1.TaskService.CreateGrantTask" ["Task"] Some("c1.api.task.v1.TaskServiceCreateGrantRequest") => "c1.api.task.v1.TaskServiceCreateGrantResponse", tasks::create_grant),
+        route!(ext POST "/api/v1/task/grant/preview" "chamberlain.v1.Tasks.PreviewGrant" ["Task"] Some("c1.api.task.v1.TaskServiceCreateGrantRequest") => "chamberlain.v1.GrantPreview", tasks::preview_grant),
         route!(POST "/api/v1/task/revoke" "c1.api.task.v1.TaskService.CreateRevokeTask" ["Task"] Some("c1.api.task.v1.TaskServiceCreateRevokeRequest") => "c1.api.task.v1.TaskServiceCreateRevokeResponse", tasks::create_revoke),
         route!(GET "/api/v1/tasks/{id}" "c1.api.task.v1.TaskService.Get" ["Task"] NONE => "c1.api.task.v1.TaskServiceGetResponse", tasks::get),
         route!(POST "/api/v1/search/tasks" "c1.api.task.v1.TaskSearchService.Search" ["Task"] Some("c1.api.task.v1.TaskSearchRequest") => "c1.api.task.v1.TaskSearchResponse", tasks::search),

@@ -202,39 +202,116 @@ pub async fn request_access(
     r: AccessRequest,
     origin: TaskOrigin,
 ) -> ApiResult<Task> {
+    let req = checked_request(s, caller, r, origin).await?;
+    Ok(engine(s).create_grant(&actor(caller), req).await?)
+}
+
+/// The engine's request after the checks every channel shares (see [`request_access`]).
+async fn checked_request(
+    s: &Shared,
+    caller: &Caller,
+    r: AccessRequest,
+    origin: TaskOrigin,
+) -> ApiResult<GrantRequest> {
     require("appId", &r.app_id)?;
     require("appEntitlementId", &r.entitlement_id)?;
     let subject =
         subject_allowed(s, caller, &r.app_id, &r.app_user_id, &r.identity_user_id).await?;
     crate::routes::requestable::check(s, &subject, &r.app_id, &r.entitlement_id).await?;
-    if r.app_id == catalogs::BUILTIN_APP_ID && r.app_user_id.is_empty() {
+    if r.app_id == catalogs::BUILTIN_APP_ID
+        && r.app_user_id.is_empty()
+        && !catalogs::has_local_account(s.store.pool(), &r.app_id, &subject).await?
+    {
         // Profile membership: the user's account in the built-in app is made on first use.
         let user = subject.clone();
         chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
             catalogs::ensure_builtin_account(tx, &user).await
         })?;
     }
-    Ok(engine(s)
-        .create_grant(
-            &actor(caller),
-            GrantRequest {
-                app_id: r.app_id,
-                entitlement_id: r.entitlement_id,
-                app_user_id: r.app_user_id,
-                identity_user_id: if r.identity_user_id.is_empty() {
-                    subject
+    Ok(GrantRequest {
+        app_id: r.app_id,
+        entitlement_id: r.entitlement_id,
+        app_user_id: r.app_user_id,
+        identity_user_id: if r.identity_user_id.is_empty() {
+            subject
+        } else {
+            r.identity_user_id
+        },
+        justification: r.justification,
+        duration: r.duration,
+        emergency: r.emergency,
+        origin,
+        steps_override: None,
+        ..Default::default()
+    })
+}
+
+/// `POST /api/v1/task/grant/preview` (extension): what a request with this body would go
+/// through if submitted now (the policy, its steps in words, the grant's length, whether
+/// emergency access is offered), with the same checks as submitting; nothing is opened.
+pub async fn preview_grant(
+    State(s): State<Shared>,
+    caller: Caller,
+    Body(r): Body<CreateGrantRequest>,
+) -> ApiResult<Json<Value>> {
+    let _ = (&r.expand_mask, &r.request_data, &r.source);
+    let req = checked_request(
+        &s,
+        &caller,
+        AccessRequest {
+            app_id: r.app_id,
+            entitlement_id: r.app_entitlement_id,
+            app_user_id: r.app_user_id,
+            identity_user_id: r.identity_user_id,
+            justification: r.description,
+            duration: r.grant_duration,
+            emergency: r.emergency_access,
+        },
+        TaskOrigin::Api,
+    )
+    .await?;
+    let p = engine(&s).preview_grant(req).await?;
+    let mut names = std::collections::HashMap::new();
+    for step in &p.steps {
+        for id in step
+            .approval
+            .iter()
+            .filter_map(|a| a.users.as_ref())
+            .flat_map(|u| u.user_ids.iter())
+        {
+            if let Ok(u) = common::user(&s, id).await {
+                let n = if u.display_name.is_empty() {
+                    u.email
                 } else {
-                    r.identity_user_id
-                },
-                justification: r.justification,
-                duration: r.duration,
-                emergency: r.emergency,
-                origin,
-                steps_override: None,
-                ..Default::default()
-            },
-        )
-        .await?)
+                    u.display_name
+                };
+                names.insert(id.clone(), n);
+            }
+        }
+    }
+    let name = |id: &str| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| format!("user {id}"))
+    };
+    let steps: Vec<Value> = p
+        .steps
+        .iter()
+        .map(|st| json!({"kinds": st.kinds(), "description": chamberlain_access::policy::describe_step(st, &name)}))
+        .collect();
+    Ok(Json(json!({
+        "appEntitlement": {"id": p.entitlement.id, "appId": p.entitlement.app_id,
+            "displayName": p.entitlement.display_name, "description": p.entitlement.description},
+        "app": {"id": p.entitlement.app_id, "displayName": p.app_name},
+        "policy": {"id": p.policy.id, "displayName": p.policy.display_name},
+        "outcome": chamberlain_access::policy::outcome(&p.steps),
+        "steps": steps,
+        "grantDuration": p.duration,
+        "maxGrantDuration": p.max_duration,
+        "emergencyAccessAvailable": p.emergency_available,
+        "notes": p.notes,
+    })))
 }
 
 /// `POST /api/v1/task/grant`: requests access. The same request while one is open returns the

@@ -129,7 +129,7 @@ impl TestServer {
         let worker = chamberlain_api::worker::spawn(state.clone());
         let served = state.clone();
         tokio::spawn(async move {
-            axum::serve(listener, chamberlain_api::app(served))
+            axum::serve(listener, chamberlain_web::app(served))
                 .await
                 .unwrap();
         });

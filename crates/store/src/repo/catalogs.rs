@@ -286,6 +286,20 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
     ensure_local_account(tx, BUILTIN_APP_ID, &format!("cb-{user_id}"), user_id).await
 }
 
+/// Whether `user_id` has a live account in `app_id` (read only; see [`ensure_local_account`]).
+pub async fn has_local_account(
+    pool: &sqlx::AnyPool,
+    app_id: &str,
+    user_id: &str,
+) -> Result<bool, StoreError> {
+    let mut sql = Sql::new("SELECT id FROM app_users WHERE deleted_at IS NULL AND app_id = ");
+    sql.arg(app_id)
+        .push(" AND identity_user_id = ")
+        .arg(user_id)
+        .push(" LIMIT 1");
+    Ok(sql.query().fetch_optional(pool).await?.is_some())
+}
+
 /// The user's account in an app whose accounts Chamberlain itself keeps (the built-in app, apps
 /// of MCP servers), created with `account_id` (linked to the user) when they have none; a
 /// soft-deleted one comes back. Returns the account's id.

@@ -152,3 +152,34 @@ pub async fn purge_sessions(tx: &mut Tx<'_>, idle_micros: i64) -> Result<u64, St
         .arg(now - idle_micros);
     tx.exec(&sql).await
 }
+
+/// Ends every session of `user_id` except `keep` (sign out everywhere else), recording how
+/// many; returns that number.
+pub async fn delete_other_sessions(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    keep: &str,
+) -> Result<u64, StoreError> {
+    let mut sql = Sql::new("DELETE FROM web_sessions WHERE user_id = ");
+    sql.arg(user_id).push(" AND id <> ").arg(keep);
+    let n = tx.exec(&sql).await?;
+    if n > 0 {
+        tx.audit(
+            Activity::Delete,
+            "web session",
+            user_id,
+            None,
+            Some(json!({"userId": user_id, "signedOutSessions": n, "kept": keep})),
+        )
+        .await?;
+    }
+    Ok(n)
+}
+
+/// How many sessions `user_id` has open.
+pub async fn session_count(store: &Store, user_id: &str) -> Result<i64, StoreError> {
+    let mut sql = Sql::new("SELECT COUNT(*) FROM web_sessions WHERE user_id = ");
+    sql.arg(user_id);
+    let r = sql.query().fetch_one(store.pool()).await?;
+    Ok(r.try_get::<i64, _>(0)?)
+}
