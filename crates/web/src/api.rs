@@ -106,9 +106,11 @@ pub fn text<'a>(v: &'a Value, path: &str) -> &'a str {
     at(v, path).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The value at a dotted path.
+/// The value at a dotted path (`null` counts as absent: protojson writes unset messages so).
 pub fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
+    path.split('.')
+        .try_fold(v, |v, k| v.get(k))
+        .filter(|v| !v.is_null())
 }
 
 /// The array at a dotted path (empty when absent).

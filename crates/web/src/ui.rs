@@ -118,7 +118,7 @@ impl Page {
 <nav class=\"main\" aria-label=\"Main\">{main}</nav>\
 <details class=\"menu\" id=\"profile-menu\"><summary>{name}</summary><div class=\"menu-items\">\
 <a href=\"/ai-api\">AI &amp; API</a><a href=\"/profile\">Profile and sessions</a>\
-<form method=\"post\" action=\"/signout\">{csrf}<button type=\"submit\" class=\"link\">Sign out</button></form>\
+<form method=\"post\" action=\"/auth/v1/signout\">{csrf}<button type=\"submit\" class=\"link\">Sign out</button></form>\
 </div></details></header>{admin}\
 <main id=\"main\"><h1>{title}</h1>{body}</main></body></html>",
             title = esc(&self.title),

@@ -25,64 +25,57 @@ fn task_card(v: &Viewer, t: &Value, names: &std::collections::HashMap<String, St
         .filter_map(Value::as_str)
         .collect();
     let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
-    let mut forms = String::new();
-    let form = |action: &str, label: &str, class: &str, fields: String| {
-        format!(
-            "<form method=\"post\" action=\"/tasks/{}/act\" class=\"decision\">{}{}{fields}<button type=\"submit\" class=\"{class}\">{}</button></form>",
-            esc(id),
-            ui::csrf(v),
-            ui::hidden("action", action),
-            esc(label)
-        )
-    };
-    let reason = |action: &str, required: bool| {
-        let label = if required {
-            "Reason (required)"
-        } else {
-            "Comment (optional)"
-        };
-        format!(
-            "<label for=\"f-{action}-{id}\">{label}</label><textarea id=\"f-{action}-{id}\" name=\"comment\" rows=\"2\" maxlength=\"4096\"{}></textarea>",
-            if required { " required" } else { "" },
-            id = esc(id)
-        )
-    };
     let provisioning = api::at(t, "policy.current.provision").is_some();
-    if actions.contains(&"TASK_ACTION_TYPE_APPROVE") {
-        let label = if provisioning {
-            "Mark provisioned"
-        } else {
-            "Approve"
+    let can_approve = actions.contains(&"TASK_ACTION_TYPE_APPROVE")
+        || actions.contains(&"TASK_ACTION_TYPE_PROVISION_COMPLETE");
+    let can_deny = actions.contains(&"TASK_ACTION_TYPE_DENY");
+    let mut forms = String::new();
+    if can_approve || can_deny {
+        let (need_ok, need_no) = (
+            flag(t, "requireApprovalReason"),
+            flag(t, "requireDenialReason"),
+        );
+        let label = match (need_ok, need_no) {
+            (true, true) => "Reason (required)",
+            (true, false) => "Reason (required to approve)",
+            (false, true) => "Reason (required to deny)",
+            _ => "Comment (optional)",
         };
-        forms.push_str(&form(
-            "approve",
-            label,
-            "",
-            reason("approve", flag(t, "requireApprovalReason")),
-        ));
-    } else if actions.contains(&"TASK_ACTION_TYPE_PROVISION_COMPLETE") {
-        forms.push_str(&form(
-            "approve",
-            "Mark provisioned",
-            "",
-            reason("approve", false),
-        ));
-    }
-    if actions.contains(&"TASK_ACTION_TYPE_DENY") {
-        forms.push_str(&form(
-            "deny",
-            "Deny",
-            "danger",
-            reason("deny", flag(t, "requireDenialReason")),
+        let mut buttons = String::new();
+        if can_approve {
+            let l = if provisioning {
+                "Mark provisioned"
+            } else {
+                "Approve"
+            };
+            buttons.push_str(&format!(
+                "<button type=\"submit\" name=\"action\" value=\"approve\">{l}</button>"
+            ));
+        }
+        if can_deny {
+            buttons.push_str("<button type=\"submit\" name=\"action\" value=\"deny\" class=\"danger\">Deny</button>");
+        }
+        forms.push_str(&format!(
+            "<form method=\"post\" action=\"/tasks/{id}/act\" class=\"decision\">{}\
+<label for=\"f-comment-{id}\">{label}</label><textarea id=\"f-comment-{id}\" name=\"comment\" rows=\"2\" maxlength=\"4096\"></textarea>\
+<div class=\"actions\">{buttons}</div></form>",
+            ui::csrf(v),
+            id = esc(id),
         ));
     }
     if actions.contains(&"TASK_ACTION_TYPE_REASSIGN") {
-        let who = format!(
-            "<label for=\"f-to-{id}\">Reassign to (email address)</label><input id=\"f-to-{id}\" name=\"reassign_to\" type=\"email\" required>{}",
-            reason("reassign", flag(t, "requireReassignmentReason")),
-            id = esc(id)
-        );
-        forms.push_str(&form("reassign", "Reassign", "secondary", who));
+        let need = flag(t, "requireReassignmentReason");
+        forms.push_str(&format!(
+            "<details class=\"reassign\"><summary>Reassign</summary><form method=\"post\" action=\"/tasks/{id}/act\">{}{}\
+<label for=\"f-to-{id}\">Reassign to (email address)</label><input id=\"f-to-{id}\" name=\"reassign_to\" type=\"email\" required>\
+<label for=\"f-why-{id}\">{}</label><textarea id=\"f-why-{id}\" name=\"comment\" rows=\"2\" maxlength=\"4096\"{}></textarea>\
+<div class=\"actions\"><button type=\"submit\" class=\"secondary\">Reassign</button></div></form></details>",
+            ui::csrf(v),
+            ui::hidden("action", "reassign"),
+            if need { "Reason (required)" } else { "Comment (optional)" },
+            if need { " required" } else { "" },
+            id = esc(id),
+        ));
     }
     format!(
         "<article class=\"card task\" id=\"task-{}\"><h2>{}</h2><dl class=\"facts\"><dt>Status</dt><dd>{}</dd>\
