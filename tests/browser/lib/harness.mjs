@@ -10,7 +10,7 @@ import { chromium } from "playwright-core";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const BIN = process.env.CHAMBERLAIN_BIN || join(ROOT, "target/debug/chamberlain");
-export const FIXTURE_BIN = join(ROOT, "target/debug/chamberlain-mcp-fixture");
+export const FIXTURE_BIN = process.env.CHAMBERLAIN_MCP_FIXTURE_BIN || join(ROOT, "target/debug/chamberlain-mcp-fixture");
 export const ARTIFACTS = join(ROOT, "target/browser-artifacts");
 export const PASSWORD = "correct horse battery staple";
 
@@ -26,9 +26,16 @@ export async function freePort() {
   });
 }
 
-/** Runs the chamberlain CLI against `dataDir`, returning stdout. */
+// CHAMBERLAIN_BROWSER_BACKEND=postgres runs the server on a fresh PostgreSQL database
+// (CHAMBERLAIN_TEST_POSTGRES names the server, as for the Rust suites) instead of SQLite.
+const PG_SERVER = process.env.CHAMBERLAIN_TEST_POSTGRES || "postgres://postgres@127.0.0.1:5432";
+const ON_POSTGRES = process.env.CHAMBERLAIN_BROWSER_BACKEND === "postgres";
+let databaseUrl = "";
+
+/** Runs the chamberlain CLI against `dataDir` (and the test database), returning stdout. */
 export function cli(dataDir, args, input) {
-  return execFileSync(BIN, [...args, "--data-dir", dataDir], {
+  const db = databaseUrl ? ["--database-url", databaseUrl] : [];
+  return execFileSync(BIN, [...args, "--data-dir", dataDir, ...db], {
     input,
     encoding: "utf8",
     stdio: ["pipe", "pipe", "pipe"],
@@ -41,6 +48,12 @@ export function cli(dataDir, args, input) {
  */
 export async function startServer(extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), "chamberlain-browser-"));
+  let dbName = "";
+  if (ON_POSTGRES) {
+    dbName = `chamberlain_browser_${process.pid}_${Date.now()}`;
+    execFileSync("psql", [`${PG_SERVER}/postgres`, "-qc", `CREATE DATABASE ${dbName}`]);
+    databaseUrl = `${PG_SERVER}/${dbName}`;
+  }
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const creds = JSON.parse(
@@ -48,7 +61,8 @@ export async function startServer(extraArgs = []) {
   );
   const proc = spawn(
     BIN,
-    ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--outbound-allow-hosts", "127.0.0.1", ...extraArgs],
+    ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--outbound-allow-hosts", "127.0.0.1",
+      ...(databaseUrl ? ["--database-url", databaseUrl] : []), ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
@@ -99,8 +113,12 @@ export async function startServer(extraArgs = []) {
     proc.kill("SIGTERM");
     await new Promise((r) => (proc.exitCode !== null ? r() : proc.once("exit", r)));
     rmSync(dataDir, { recursive: true, force: true });
+    if (dbName) {
+      execFileSync("psql", [`${PG_SERVER}/postgres`, "-qc", `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`]);
+      databaseUrl = "";
+    }
   }
-  return { base, dataDir, api, user, stop, output: () => output };
+  return { base, dataDir, databaseUrl, api, user, stop, output: () => output };
 }
 
 /** Launches headless Chromium with flags that keep it off the (closed) network. */
