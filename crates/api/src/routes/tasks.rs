@@ -300,7 +300,12 @@ pub async fn preview_grant(
         .iter()
         .map(|st| json!({"kinds": st.kinds(), "description": chamberlain_access::policy::describe_step(st, &name)}))
         .collect();
+    let (profile, contents, tools, tool_count) = what_it_grants(&s, &p.entitlement).await?;
     Ok(Json(json!({
+        "profile": profile.map(|c| json!({"id": c.id, "displayName": c.display_name, "description": c.description})),
+        "contents": contents,
+        "tools": tools,
+        "toolCount": tool_count,
         "appEntitlement": {"id": p.entitlement.id, "appId": p.entitlement.app_id,
             "displayName": p.entitlement.display_name, "description": p.entitlement.description},
         "app": {"id": p.entitlement.app_id, "displayName": p.app_name},
@@ -312,6 +317,58 @@ pub async fn preview_grant(
         "emergencyAccessAvailable": p.emergency_available,
         "notes": p.notes,
     })))
+}
+
+/// Most tool names a preview lists (the count says how many there are in all).
+const PREVIEW_TOOLS: usize = 50;
+
+/// What holding `ent` brings beyond itself: for an access profile's membership, the profile
+/// and the entitlements it grants; and the MCP tools a holder could call now (approved, not
+/// switched off), by their exposed names.
+async fn what_it_grants(
+    s: &Shared,
+    ent: &chamberlain_model::app::AppEntitlement,
+) -> ApiResult<(
+    Option<chamberlain_model::catalog::RequestCatalog>,
+    Vec<Value>,
+    Vec<String>,
+    usize,
+)> {
+    let mut held = std::collections::HashSet::from([ent.id.clone()]);
+    let mut contents = Vec::new();
+    let mut profile = None;
+    if ent.app_id == catalogs::BUILTIN_APP_ID {
+        let mut conn = s
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(chamberlain_store::StoreError::from)?;
+        if let Some(c) = catalogs::catalog_for_enrollment(&mut conn, &ent.id).await? {
+            for (app_id, id) in catalogs::catalog_entitlements(&mut conn, &c.id).await? {
+                let e = common::entitlement(s, &app_id, &id).await?;
+                let app = common::app(s, &app_id).await?;
+                contents.push(
+                    json!({"appId": app_id, "id": id, "displayName": e.display_name,
+                    "appDisplayName": app.display_name}),
+                );
+                held.insert(id);
+            }
+            profile = Some(c);
+        }
+    }
+    let index = s.gateway.index();
+    let names: Vec<String> = index
+        .visible(&held)
+        .map(|t| t.tool.chamberlain_exposed_name.clone())
+        .collect();
+    let count = names.len();
+    Ok((
+        profile,
+        contents,
+        names.into_iter().take(PREVIEW_TOOLS).collect(),
+        count,
+    ))
 }
 
 /// `POST /api/v1/task/grant`: requests access. The same request while one is open returns the

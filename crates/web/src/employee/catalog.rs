@@ -40,6 +40,46 @@ fn policy_summary(p: &Value) -> String {
     format!("<span class=\"policy\">{badge}{jit}{steps}</span>")
 }
 
+/// What the item grants beyond itself: a profile's entitlements and the AI tools a holder
+/// could call.
+fn grants_summary(p: &Value) -> String {
+    let mut out = String::new();
+    let contents: Vec<String> = list(p, "contents")
+        .iter()
+        .map(|c| {
+            esc(&format!(
+                "{} ({})",
+                text(c, "displayName"),
+                text(c, "appDisplayName")
+            ))
+        })
+        .collect();
+    if !contents.is_empty() {
+        out.push_str(&format!(
+            "<p class=\"grants\"><strong>Grants:</strong> {}</p>",
+            contents.join(", ")
+        ));
+    }
+    let tools: Vec<String> = list(p, "tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|t| format!("<code>{}</code>", esc(t)))
+        .collect();
+    if !tools.is_empty() {
+        let total = api::at(p, "toolCount").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let more = if total > tools.len() {
+            format!(" and {} more", total - tools.len())
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "<p class=\"tools\"><strong>AI tools:</strong> {}{more}</p>",
+            tools.join(", ")
+        ));
+    }
+    out
+}
+
 async fn preview(w: &Web, v: &Viewer, app_id: &str, ent_id: &str) -> api::Answer {
     w.api
         .post(
@@ -82,15 +122,27 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                 let (app_id, ent_id) = (text(e, "appId"), text(e, "id"));
                 let app_name = apps.get(app_id).copied().unwrap_or("");
                 let held = !list(item, "appEntitlementUserBindings").is_empty();
-                let policy = match preview(&w, &v, app_id, ent_id).await {
-                    Ok(p) => policy_summary(&p),
-                    Err(e) => format!("<span class=\"muted\">{}</span>", esc(&e.message)),
+                let preview_answer = preview(&w, &v, app_id, ent_id).await;
+                let (policy, grants) = match &preview_answer {
+                    Ok(p) => (policy_summary(p), grants_summary(p)),
+                    Err(e) => (
+                        format!("<span class=\"muted\">{}</span>", esc(&e.message)),
+                        String::new(),
+                    ),
                 };
                 let kind = if app_id == chamberlain_store::repo::catalogs::BUILTIN_APP_ID {
                     "Access profile"
                 } else {
                     app_name
                 };
+                let (mut title, mut about) = (text(e, "displayName"), text(e, "description"));
+                if let Some(p) = preview_answer
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| api::at(p, "profile"))
+                {
+                    (title, about) = (text(p, "displayName"), text(p, "description"));
+                }
                 let action = if held {
                     ui::badge("ok", "You have this")
                 } else {
@@ -100,11 +152,11 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                     )
                 };
                 cards.push_str(&format!(
-                    "<article class=\"card catalog-item\" data-entitlement=\"{}\"><p class=\"muted\">{}</p><h2>{}</h2><p>{}</p><p>{policy}</p><div class=\"actions\">{action}</div></article>",
+                    "<article class=\"card catalog-item\" data-entitlement=\"{}\"><p class=\"muted\">{}</p><h2>{}</h2><p>{}</p>{grants}<p>{policy}</p><div class=\"actions\">{action}</div></article>",
                     esc(ent_id),
                     esc(kind),
-                    esc(text(e, "displayName")),
-                    esc(text(e, "description")),
+                    esc(title),
+                    esc(about),
                 ));
             }
             if cards.is_empty() {
@@ -159,8 +211,14 @@ async fn render_form(
                 .render(v);
         }
     };
-    let name = text(&p, "appEntitlement.displayName").to_string();
-    let description = text(&p, "appEntitlement.description").to_string();
+    let (name, description) = match api::at(&p, "profile") {
+        Some(pr) => (text(pr, "displayName"), text(pr, "description")),
+        None => (
+            text(&p, "appEntitlement.displayName"),
+            text(&p, "appEntitlement.description"),
+        ),
+    };
+    let (name, description) = (name.to_string(), description.to_string());
     let max = ui::duration(text(&p, "maxGrantDuration"));
     let max_hours = text(&p, "maxGrantDuration")
         .trim_end_matches('s')
@@ -199,11 +257,12 @@ async fn render_form(
     let problem = problem.map(|m| ui::notice("error", m)).unwrap_or_default();
     let body = format!(
         "{problem}<div class=\"card\"><h2 id=\"request-name\">{}</h2><p>{}</p>\
-<h3>What happens when you submit</h3><p>{}</p><p class=\"muted\">Policy: {}</p><ol id=\"policy-steps\">{steps}</ol></div>\
+{}<h3>What happens when you submit</h3><p>{}</p><p class=\"muted\">Policy: {}</p><ol id=\"policy-steps\">{steps}</ol></div>\
 <form method=\"post\" action=\"/requests/new\" class=\"card\">{}{}{}\
 {}{duration_field}{emergency}<div class=\"actions\"><button type=\"submit\">Submit</button><a href=\"/requests\">Cancel</a></div></form>",
         esc(&name),
         esc(&description),
+        grants_summary(&p),
         policy_summary(&p),
         esc(text(&p, "policy.displayName")),
         ui::csrf(v),
