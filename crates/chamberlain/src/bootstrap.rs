@@ -50,9 +50,8 @@ pub async fn ensure_super_admin(store: &Store) -> Result<Option<Created>> {
         .await?
         .map_err(anyhow::Error::msg)?;
     let audit = AuditCtx::system("bootstrap");
-    let email = chamberlain_store::write_tx!(store, &audit, |tx| {
-        create_if_none(tx, &phc).await
-    })?;
+    let email =
+        chamberlain_store::write_tx!(store, &audit, |tx| { create_if_none(tx, &phc).await })?;
     Ok(email.map(|email| Created { email, password }))
 }
 
@@ -69,7 +68,8 @@ async fn create_if_none(tx: &mut Tx<'_>, phc: &str) -> Result<Option<String>, St
     }
     let mut email = EMAIL.to_string();
     for n in 2.. {
-        let mut sql = Sql::new("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL AND email_lc = ");
+        let mut sql =
+            Sql::new("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL AND email_lc = ");
         sql.arg(email.as_str());
         let taken: i64 = sql.query().fetch_one(&mut *tx.conn()).await?.try_get(0)?;
         if taken == 0 {

@@ -147,7 +147,10 @@ pub fn announcement(public_url: &str, outcome: &Outcome) -> String {
     s.push_str(&format!("  Sign in at: {public_url}/auth/v1/signin\n"));
     for (who, email) in [
         ("Admin (Super Admin)", ADMIN_EMAIL),
-        ("Employee (Sam Rivera, on the Platform rotation)", EMPLOYEE_EMAIL),
+        (
+            "Employee (Sam Rivera, on the Platform rotation)",
+            EMPLOYEE_EMAIL,
+        ),
         ("Manager (Jordan Lee, one approval waiting)", MANAGER_EMAIL),
     ] {
         s.push_str(&format!("  {who}: {email} / {PASSWORD}\n"));
@@ -409,12 +412,12 @@ pub fn people() -> Vec<Person> {
         }
     };
     let push = |out: &mut Vec<Person>,
-                    name: String,
-                    department: &'static str,
-                    team: &'static str,
-                    title: &'static str,
-                    employment_type: &'static str,
-                    manager: Option<usize>| {
+                name: String,
+                department: &'static str,
+                team: &'static str,
+                title: &'static str,
+                employment_type: &'static str,
+                manager: Option<usize>| {
         let login = name.to_lowercase().replace(' ', ".");
         let i = out.len();
         out.push(Person {
@@ -543,8 +546,14 @@ impl Snapshot {
         description: &str,
         purpose: i32,
     ) -> String {
-        self.entitlements
-            .push((kind, res.into(), slug, name.into(), description.into(), purpose));
+        self.entitlements.push((
+            kind,
+            res.into(),
+            slug,
+            name.into(),
+            description.into(),
+            purpose,
+        ));
         ent_id(kind, res, slug)
     }
     fn grant(&mut self, ent: &str, who: usize) {
@@ -669,10 +678,9 @@ fn team(people: &[Person], name: &str) -> Vec<usize> {
 fn is_lead(p: &Person) -> bool {
     DEPARTMENTS.iter().any(|d| {
         (p.title == d.head_title && p.department == d.name)
-            || d
-                .teams
-                .iter()
-                .any(|t| t.name == p.team && !t.manager_title.is_empty() && p.title == t.manager_title)
+            || d.teams.iter().any(|t| {
+                t.name == p.team && !t.manager_title.is_empty() && p.title == t.manager_title
+            })
     })
 }
 
@@ -695,7 +703,13 @@ fn index_of(people: &[Person], email: &str) -> usize {
 /// The rotations of the on-call app: (id, name, team, members, on call now).
 const ROTATIONS: &[(&str, &str, &str, usize, usize)] = &[
     ("platform-primary", "Platform primary", "Platform", 8, 1),
-    ("platform-secondary", "Platform secondary", "Platform", 6, 10),
+    (
+        "platform-secondary",
+        "Platform secondary",
+        "Platform",
+        6,
+        10,
+    ),
     ("payments-primary", "Payments primary", "Payments", 8, 3),
     ("data-on-call", "Data on-call", "Data", 6, 1),
 ];
@@ -763,8 +777,22 @@ fn github_snapshot(people: &[Person]) -> Snapshot {
         ..Default::default()
     };
     s.resource("org", "acme", "acme", "Acme's GitHub organization");
-    let member = s.entitlement("org", "acme", "member", "acme Member", "Member of the acme organization", 1);
-    let owner = s.entitlement("org", "acme", "owner", "acme Owner", "Owner of the acme organization: full control", 2);
+    let member = s.entitlement(
+        "org",
+        "acme",
+        "member",
+        "acme Member",
+        "Member of the acme organization",
+        1,
+    );
+    let owner = s.entitlement(
+        "org",
+        "acme",
+        "owner",
+        "acme Owner",
+        "Owner of the acme organization: full control",
+        2,
+    );
     for &i in &s.accounts.clone() {
         s.grant(&member, i);
     }
@@ -779,7 +807,14 @@ fn github_snapshot(people: &[Person]) -> Snapshot {
         ("incident-responders", "Incident responders", ""),
     ] {
         s.resource("team", id, name, &format!("The {name} team"));
-        let ent = s.entitlement("team", id, "member", &format!("{name} team member"), &format!("Member of the {name} team"), 1);
+        let ent = s.entitlement(
+            "team",
+            id,
+            "member",
+            &format!("{name} team member"),
+            &format!("Member of the {name} team"),
+            1,
+        );
         if !team_name.is_empty() {
             for i in team(people, team_name) {
                 s.grant(&ent, i);
@@ -793,8 +828,22 @@ fn github_snapshot(people: &[Person]) -> Snapshot {
         ("docs", "acme/docs", ""),
     ] {
         s.resource("repository", id, name, &format!("The {name} repository"));
-        let write = s.entitlement("repository", id, "write", &format!("{name} write"), &format!("Push to {name}"), 2);
-        s.entitlement("repository", id, "admin", &format!("{name} admin"), &format!("Administer {name}"), 2);
+        let write = s.entitlement(
+            "repository",
+            id,
+            "write",
+            &format!("{name} write"),
+            &format!("Push to {name}"),
+            2,
+        );
+        s.entitlement(
+            "repository",
+            id,
+            "admin",
+            &format!("{name} admin"),
+            &format!("Administer {name}"),
+            2,
+        );
         if !team_name.is_empty() {
             for i in team(people, team_name) {
                 s.grant(&write, i);
@@ -822,7 +871,14 @@ fn aws_snapshot(people: &[Person]) -> Snapshot {
             ("power-user", "PowerUserAccess"),
             ("read-only", "ReadOnlyAccess"),
         ] {
-            let e = s.entitlement("account", id, slug, &format!("{name} {set}"), &format!("{set} permission set in {name}"), 2);
+            let e = s.entitlement(
+                "account",
+                id,
+                slug,
+                &format!("{name} {set}"),
+                &format!("{set} permission set in {name}"),
+                2,
+            );
             ents.insert((id, slug), e);
         }
     }
@@ -857,7 +913,17 @@ fn salesforce_snapshot(people: &[Person]) -> Snapshot {
         ("read-only", "Read Only"),
     ] {
         s.resource("profile", id, name, &format!("The {name} profile"));
-        ents.insert(id, s.entitlement("profile", id, "assigned", name, &format!("Salesforce profile {name}"), 3));
+        ents.insert(
+            id,
+            s.entitlement(
+                "profile",
+                id,
+                "assigned",
+                name,
+                &format!("Salesforce profile {name}"),
+                3,
+            ),
+        );
     }
     for i in s.accounts.clone() {
         let p = &people[i];
@@ -968,15 +1034,29 @@ impl Seeder {
         if !status.is_success() {
             bail!(
                 "demo setup: {method} {path} answered {status}: {}",
-                v["message"].as_str().unwrap_or(&String::from_utf8_lossy(&bytes))
+                v["message"]
+                    .as_str()
+                    .unwrap_or(&String::from_utf8_lossy(&bytes))
             );
         }
         Ok(v)
     }
 
-    async fn call(&mut self, user_id: &str, method: &str, path: &str, body: Value) -> Result<Value> {
-        self.call_raw(user_id, method, path, "application/json", serde_json::to_vec(&body)?)
-            .await
+    async fn call(
+        &mut self,
+        user_id: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Result<Value> {
+        self.call_raw(
+            user_id,
+            method,
+            path,
+            "application/json",
+            serde_json::to_vec(&body)?,
+        )
+        .await
     }
 
     async fn cleanup(&mut self) {
@@ -1019,7 +1099,12 @@ impl Seeder {
         snap: &Snapshot,
     ) -> Result<AppIds> {
         let app = self
-            .call(admin, "POST", "/api/v1/apps", json!({"displayName": name, "description": description}))
+            .call(
+                admin,
+                "POST",
+                "/api/v1/apps",
+                json!({"displayName": name, "description": description}),
+            )
             .await?;
         let app_id = id_at(&app, &["app", "id"])?.to_string();
         let conn = self
@@ -1069,7 +1154,14 @@ impl Seeder {
         Ok(AppIds { id: app_id, ents })
     }
 
-    async fn policy(&mut self, admin: &str, name: &str, description: &str, grant: bool, steps: Value) -> Result<String> {
+    async fn policy(
+        &mut self,
+        admin: &str,
+        name: &str,
+        description: &str,
+        grant: bool,
+        steps: Value,
+    ) -> Result<String> {
         let body = if grant {
             json!({"displayName": name, "description": description, "policyType": "POLICY_TYPE_GRANT",
                 "policySteps": {"grant": {"steps": steps}}})
@@ -1082,12 +1174,24 @@ impl Seeder {
     }
 
     async fn set_app(&mut self, admin: &str, app: &str, patch: Value, mask: &str) -> Result<()> {
-        self.call(admin, "POST", &format!("/api/v1/apps/{app}"), json!({"app": patch, "updateMask": mask}))
-            .await
-            .map(|_| ())
+        self.call(
+            admin,
+            "POST",
+            &format!("/api/v1/apps/{app}"),
+            json!({"app": patch, "updateMask": mask}),
+        )
+        .await
+        .map(|_| ())
     }
 
-    async fn set_ent(&mut self, admin: &str, app: &str, ent: &str, patch: Value, mask: &str) -> Result<()> {
+    async fn set_ent(
+        &mut self,
+        admin: &str,
+        app: &str,
+        ent: &str,
+        patch: Value,
+        mask: &str,
+    ) -> Result<()> {
         self.call(
             admin,
             "POST",
@@ -1099,12 +1203,24 @@ impl Seeder {
     }
 
     /// Creates an access profile; returns (id, enrollment entitlement id).
-    async fn profile(&mut self, admin: &str, body: Value, entries: &[(&str, &str)]) -> Result<(String, String)> {
+    async fn profile(
+        &mut self,
+        admin: &str,
+        body: Value,
+        entries: &[(&str, &str)],
+    ) -> Result<(String, String)> {
         let c = self.call(admin, "POST", "/api/v1/catalogs", body).await?;
         let id = id_at(&c, &["requestCatalogView", "requestCatalog", "id"])?.to_string();
-        let enroll = id_at(&c, &["requestCatalogView", "requestCatalog", "enrollmentEntitlementId"])
-            .unwrap_or_default()
-            .to_string();
+        let enroll = id_at(
+            &c,
+            &[
+                "requestCatalogView",
+                "requestCatalog",
+                "enrollmentEntitlementId",
+            ],
+        )
+        .unwrap_or_default()
+        .to_string();
         let refs: Vec<Value> = entries
             .iter()
             .map(|(app, ent)| json!({"appId": app, "id": ent}))
@@ -1120,7 +1236,14 @@ impl Seeder {
     }
 
     /// Requests `ent` of `app` as `user` and returns the task.
-    async fn request(&mut self, user: &str, app: &str, ent: &str, why: &str, duration: Option<&str>) -> Result<Value> {
+    async fn request(
+        &mut self,
+        user: &str,
+        app: &str,
+        ent: &str,
+        why: &str,
+        duration: Option<&str>,
+    ) -> Result<Value> {
         let mut body = json!({"appId": app, "appEntitlementId": ent, "description": why});
         if let Some(d) = duration {
             body["grantDuration"] = json!(d);
@@ -1133,9 +1256,14 @@ impl Seeder {
         let id = task["id"]
             .as_str()
             .ok_or_else(|| anyhow!("demo: a task without an id: {task}"))?;
-        self.call(user, "POST", &format!("/api/v1/tasks/{id}/action/{action}"), json!({"comment": comment}))
-            .await
-            .map(|_| ())
+        self.call(
+            user,
+            "POST",
+            &format!("/api/v1/tasks/{id}/action/{action}"),
+            json!({"comment": comment}),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn run(&mut self) -> Result<()> {
@@ -1167,22 +1295,58 @@ impl Seeder {
 
         // The directory: Acme HR, synced, then designated.
         let hr = self
-            .synced_app(&admin, &people, "Acme HR", "Acme's HR system: the source of truth for people", &hr_snapshot(&people))
+            .synced_app(
+                &admin,
+                &people,
+                "Acme HR",
+                "Acme's HR system: the source of truth for people",
+                &hr_snapshot(&people),
+            )
             .await?;
-        self.call(&admin, "POST", "/api/v1/directories", json!({"appId": hr.id})).await?;
+        self.call(
+            &admin,
+            "POST",
+            "/api/v1/directories",
+            json!({"appId": hr.id}),
+        )
+        .await?;
         self.settle().await?;
 
         let pd = self
-            .synced_app(&admin, &people, "PagerDuty", "On-call schedules: rotations and who is on call", &pagerduty_snapshot(&people))
+            .synced_app(
+                &admin,
+                &people,
+                "PagerDuty",
+                "On-call schedules: rotations and who is on call",
+                &pagerduty_snapshot(&people),
+            )
             .await?;
         let gh = self
-            .synced_app(&admin, &people, "GitHub", "Source code: the acme organization, its teams and repositories", &github_snapshot(&people))
+            .synced_app(
+                &admin,
+                &people,
+                "GitHub",
+                "Source code: the acme organization, its teams and repositories",
+                &github_snapshot(&people),
+            )
             .await?;
         let aws = self
-            .synced_app(&admin, &people, "AWS", "Cloud accounts (IAM Identity Center permission sets)", &aws_snapshot(&people))
+            .synced_app(
+                &admin,
+                &people,
+                "AWS",
+                "Cloud accounts (IAM Identity Center permission sets)",
+                &aws_snapshot(&people),
+            )
             .await?;
         let sf = self
-            .synced_app(&admin, &people, "Salesforce", "CRM for Sales, Customer Success and Marketing", &salesforce_snapshot(&people))
+            .synced_app(
+                &admin,
+                &people,
+                "Salesforce",
+                "CRM for Sales, Customer Success and Marketing",
+                &salesforce_snapshot(&people),
+            )
             .await?;
         self.settle().await?;
 
@@ -1208,13 +1372,24 @@ impl Seeder {
             (&pd.id, vec![jordan.clone()]),
             (&hr.id, vec![riley.clone()]),
         ] {
-            self.call(&admin, "PUT", &format!("/api/v1/apps/{app}/owners"), json!({"userIds": owners}))
-                .await?;
+            self.call(
+                &admin,
+                "PUT",
+                &format!("/api/v1/apps/{app}/owners"),
+                json!({"userIds": owners}),
+            )
+            .await?;
         }
 
         // Policies.
         let auto = self
-            .policy(&admin, "Auto-approve", "Granted at once, no approval (low-risk access)", true, json!([{"accept": {"acceptMessage": "Low-risk access: approved automatically"}}]))
+            .policy(
+                &admin,
+                "Auto-approve",
+                "Granted at once, no approval (low-risk access)",
+                true,
+                json!([{"accept": {"acceptMessage": "Low-risk access: approved automatically"}}]),
+            )
             .await?;
         let manager = self
             .policy(&admin, "Manager approval", "The requester's manager approves; IT if they have none", true,
@@ -1229,22 +1404,71 @@ impl Seeder {
                 json!([{"approval": {"manager": {"fallback": true, "fallbackUserIds": [riley]}, "requireApprovalReason": false}}, {"provision": {}}]))
             .await?;
         let revoke = self
-            .policy(&admin, "Auto-revoke", "Giving access back needs no approval", false, json!([{"accept": {}}]))
+            .policy(
+                &admin,
+                "Auto-revoke",
+                "Giving access back needs no approval",
+                false,
+                json!([{"accept": {}}]),
+            )
             .await?;
-        for (app, grant) in [(&gh.id, &manager), (&aws.id, &manager), (&sf.id, &owners), (&pd.id, &owners)] {
-            self.set_app(&admin, app, json!({"grantPolicyId": grant, "revokePolicyId": revoke}), "grantPolicyId,revokePolicyId")
-                .await?;
+        for (app, grant) in [
+            (&gh.id, &manager),
+            (&aws.id, &manager),
+            (&sf.id, &owners),
+            (&pd.id, &owners),
+        ] {
+            self.set_app(
+                &admin,
+                app,
+                json!({"grantPolicyId": grant, "revokePolicyId": revoke}),
+                "grantPolicyId,revokePolicyId",
+            )
+            .await?;
         }
-        self.set_ent(&admin, &gh.id, gh.ent("acme Owner")?, json!({"grantPolicyId": owners}), "grantPolicyId").await?;
-        self.set_ent(&admin, &gh.id, gh.ent("acme/docs write")?, json!({"grantPolicyId": auto}), "grantPolicyId").await?;
+        self.set_ent(
+            &admin,
+            &gh.id,
+            gh.ent("acme Owner")?,
+            json!({"grantPolicyId": owners}),
+            "grantPolicyId",
+        )
+        .await?;
+        self.set_ent(
+            &admin,
+            &gh.id,
+            gh.ent("acme/docs write")?,
+            json!({"grantPolicyId": auto}),
+            "grantPolicyId",
+        )
+        .await?;
         for set in ["acme-sandbox ReadOnlyAccess", "acme-staging ReadOnlyAccess"] {
-            self.set_ent(&admin, &aws.id, aws.ent(set)?, json!({"grantPolicyId": auto}), "grantPolicyId").await?;
+            self.set_ent(
+                &admin,
+                &aws.id,
+                aws.ent(set)?,
+                json!({"grantPolicyId": auto}),
+                "grantPolicyId",
+            )
+            .await?;
         }
         let prod_admin = aws.ent("acme-production AdministratorAccess")?.to_string();
-        self.set_ent(&admin, &aws.id, &prod_admin, json!({"grantPolicyId": jit, "durationGrant": "14400s"}), "grantPolicyId,durationGrant")
-            .await?;
-        self.set_ent(&admin, &aws.id, aws.ent("acme-production PowerUserAccess")?, json!({"grantPolicyId": jit, "durationGrant": "14400s"}), "grantPolicyId,durationGrant")
-            .await?;
+        self.set_ent(
+            &admin,
+            &aws.id,
+            &prod_admin,
+            json!({"grantPolicyId": jit, "durationGrant": "14400s"}),
+            "grantPolicyId,durationGrant",
+        )
+        .await?;
+        self.set_ent(
+            &admin,
+            &aws.id,
+            aws.ent("acme-production PowerUserAccess")?,
+            json!({"grantPolicyId": jit, "durationGrant": "14400s"}),
+            "grantPolicyId,durationGrant",
+        )
+        .await?;
 
         // Access profiles.
         self.profile(
@@ -1272,10 +1496,17 @@ impl Seeder {
             .await?;
         let members: Vec<Value> = ROTATIONS
             .iter()
-            .map(|(_, name, ..)| Ok(json!({"appId": pd.id, "id": pd.ent(&format!("{name} member"))?})))
+            .map(|(_, name, ..)| {
+                Ok(json!({"appId": pd.id, "id": pd.ent(&format!("{name} member"))?}))
+            })
             .collect::<Result<_>>()?;
-        self.call(&admin, "POST", &format!("/api/v1/catalogs/{oncall}/visibility_bindings"), json!({"accessEntitlements": members}))
-            .await?;
+        self.call(
+            &admin,
+            "POST",
+            &format!("/api/v1/catalogs/{oncall}/visibility_bindings"),
+            json!({"accessEntitlements": members}),
+        )
+        .await?;
         let (auto_profile, enroll) = self
             .profile(
                 &admin,
@@ -1287,10 +1518,19 @@ impl Seeder {
                 ],
             )
             .await?;
-        self.set_ent(&admin, BUILTIN_APP, &enroll, json!({"grantPolicyId": auto}), "grantPolicyId").await?;
+        self.set_ent(
+            &admin,
+            BUILTIN_APP,
+            &enroll,
+            json!({"grantPolicyId": auto}),
+            "grantPolicyId",
+        )
+        .await?;
         let on_call: Vec<Value> = ROTATIONS
             .iter()
-            .map(|(_, name, ..)| Ok(json!({"appId": pd.id, "id": pd.ent(&format!("{name} on call"))?})))
+            .map(|(_, name, ..)| {
+                Ok(json!({"appId": pd.id, "id": pd.ent(&format!("{name} on call"))?}))
+            })
             .collect::<Result<_>>()?;
         self.call(
             &admin,
@@ -1299,8 +1539,13 @@ impl Seeder {
             json!({"entitlements": {"entitlementRefs": on_call}, "enabled": true, "createTasks": true}),
         )
         .await?;
-        self.call(&admin, "POST", &format!("/api/v1/catalogs/{auto_profile}/bundle_automation/run"), json!({}))
-            .await?;
+        self.call(
+            &admin,
+            "POST",
+            &format!("/api/v1/catalogs/{auto_profile}/bundle_automation/run"),
+            json!({}),
+        )
+        .await?;
 
         // The MCP server.
         self.mcp(&admin, &sam, &jordan).await?;
@@ -1308,21 +1553,54 @@ impl Seeder {
         // Requests in several states.
         // Auto-approved: Sam takes write access to the docs.
         let docs = gh.ent("acme/docs write")?.to_string();
-        self.request(&sam, &gh.id, &docs, "Fixing the on-call runbook", None).await?;
+        self.request(&sam, &gh.id, &docs, "Fixing the on-call runbook", None)
+            .await?;
         // Approved by the manager: JIT production access for Morgan.
         let t = self
-            .request(&morgan, &aws.id, &prod_admin, "INC-2041: payments latency, need to resize the cache cluster", Some("7200s"))
+            .request(
+                &morgan,
+                &aws.id,
+                &prod_admin,
+                "INC-2041: payments latency, need to resize the cache cluster",
+                Some("7200s"),
+            )
             .await?;
-        self.act(&jordan, &t, "approve", "Go ahead; post the change in #incidents").await?;
+        self.act(
+            &jordan,
+            &t,
+            "approve",
+            "Go ahead; post the change in #incidents",
+        )
+        .await?;
         // Denied by the app owner.
-        let rep = self.user_id(&people[team(&people, "Enterprise Sales")[0]].email).await?;
+        let rep = self
+            .user_id(&people[team(&people, "Enterprise Sales")[0]].email)
+            .await?;
         let t = self
-            .request(&rep, &sf.id, sf.ent("System Administrator")?, "I want to fix my own reports", None)
+            .request(
+                &rep,
+                &sf.id,
+                sf.ent("System Administrator")?,
+                "I want to fix my own reports",
+                None,
+            )
             .await?;
-        self.act(&priya, &t, "deny", "Admin is for Sales Ops only; ask us and we will change the report").await?;
+        self.act(
+            &priya,
+            &t,
+            "deny",
+            "Admin is for Sales Ops only; ask us and we will change the report",
+        )
+        .await?;
         // Waiting for the manager: Sam asks to join the Security team.
-        self.request(&sam, &gh.id, gh.ent("Security team member")?, "Pairing with Security on the secrets rotation project this quarter", None)
-            .await?;
+        self.request(
+            &sam,
+            &gh.id,
+            gh.ent("Security team member")?,
+            "Pairing with Security on the secrets rotation project this quarter",
+            None,
+        )
+        .await?;
         Ok(())
     }
 
@@ -1362,14 +1640,25 @@ impl Seeder {
             .await?;
         let app_id = id_at(&app, &["app", "id"])?.to_string();
         let revoke = self
-            .policy(admin, "Ops Assistant auto-revoke", "Giving AI tools back needs no approval", false, json!([{"accept": {}}]))
+            .policy(
+                admin,
+                "Ops Assistant auto-revoke",
+                "Giving AI tools back needs no approval",
+                false,
+                json!([{"accept": {}}]),
+            )
             .await?;
         let manager = self
             .policy(admin, "Ops Assistant manager approval", "AI tools: the requester's manager approves", true,
                 json!([{"approval": {"manager": {"fallback": true, "fallbackUserIds": [jordan]}}}, {"provision": {}}]))
             .await?;
-        self.set_app(admin, &app_id, json!({"grantPolicyId": manager, "revokePolicyId": revoke}), "grantPolicyId,revokePolicyId")
-            .await?;
+        self.set_app(
+            admin,
+            &app_id,
+            json!({"grantPolicyId": manager, "revokePolicyId": revoke}),
+            "grantPolicyId,revokePolicyId",
+        )
+        .await?;
         let args = serde_json::to_string(&[
             "--stdio",
             "--only-generated",
@@ -1385,7 +1674,14 @@ impl Seeder {
             .await?;
         let server = id_at(&reg, &["mcpServer", "connectorId"])?.to_string();
         let base = format!("/api/v1/apps/{app_id}/connectors/{server}");
-        let tools = self.call(admin, "GET", &format!("{base}/mcp_tools?page_size=100"), Value::Null).await?;
+        let tools = self
+            .call(
+                admin,
+                "GET",
+                &format!("{base}/mcp_tools?page_size=100"),
+                Value::Null,
+            )
+            .await?;
         let by_name: BTreeMap<String, Value> = tools["tools"]
             .as_array()
             .into_iter()
@@ -1395,18 +1691,39 @@ impl Seeder {
         // Reviewed: approved (one reclassified as sensitive), disabled; the rest stay pending.
         let changes = [
             ("echo", json!({"state": "MCP_TOOL_STATE_APPROVED"}), "state"),
-            ("search_runbooks", json!({"state": "MCP_TOOL_STATE_APPROVED"}), "state"),
-            ("get_incident", json!({"state": "MCP_TOOL_STATE_APPROVED", "classification": "TOOL_CLASSIFICATION_SENSITIVE"}), "state,classification"),
-            ("create_ticket", json!({"state": "MCP_TOOL_STATE_APPROVED"}), "state"),
-            ("restart_service", json!({"state": "MCP_TOOL_STATE_DISABLED"}), "state"),
+            (
+                "search_runbooks",
+                json!({"state": "MCP_TOOL_STATE_APPROVED"}),
+                "state",
+            ),
+            (
+                "get_incident",
+                json!({"state": "MCP_TOOL_STATE_APPROVED", "classification": "TOOL_CLASSIFICATION_SENSITIVE"}),
+                "state,classification",
+            ),
+            (
+                "create_ticket",
+                json!({"state": "MCP_TOOL_STATE_APPROVED"}),
+                "state",
+            ),
+            (
+                "restart_service",
+                json!({"state": "MCP_TOOL_STATE_DISABLED"}),
+                "state",
+            ),
         ];
         for (name, patch, mask) in changes {
             let Some(tool) = by_name.get(name) else {
                 bail!("demo setup: the MCP fixture did not list the tool `{name}`");
             };
             let id = id_at(tool, &["id"])?.to_string();
-            self.call(admin, "POST", &format!("{base}/mcp_tools/{id}"), json!({"tool": patch, "updateMask": mask}))
-                .await?;
+            self.call(
+                admin,
+                "POST",
+                &format!("{base}/mcp_tools/{id}"),
+                json!({"tool": patch, "updateMask": mask}),
+            )
+            .await?;
         }
         let set = self
             .call(admin, "POST", &format!("{base}/mcp_toolsets"), json!({"displayName": "Incident responder", "description": "Runbooks, incidents and tickets"}))
@@ -1417,8 +1734,13 @@ impl Seeder {
             .iter()
             .filter_map(|n| by_name.get(*n).and_then(|t| t["id"].as_str()))
             .collect();
-        self.call(admin, "POST", &format!("{base}/mcp_toolsets/{set_id}/tool_bindings"), json!({"mcpToolIds": ids}))
-            .await?;
+        self.call(
+            admin,
+            "POST",
+            &format!("{base}/mcp_toolsets/{set_id}/tool_bindings"),
+            json!({"mcpToolIds": ids}),
+        )
+        .await?;
         self.profile(
             admin,
             json!({"displayName": "AI tools for incident response", "description": "The Ops Assistant's incident-responder tools for your AI client (Claude, ChatGPT, Cursor…)",
@@ -1427,7 +1749,9 @@ impl Seeder {
         )
         .await?;
         // Sam starts with the read-only toolset, so his AI client has tools at once.
-        let sets = self.call(admin, "GET", &format!("{base}/mcp_toolsets"), Value::Null).await?;
+        let sets = self
+            .call(admin, "GET", &format!("{base}/mcp_toolsets"), Value::Null)
+            .await?;
         if let Some(ro) = sets["profiles"]
             .as_array()
             .into_iter()
@@ -1435,8 +1759,13 @@ impl Seeder {
             .find(|t| t["chamberlainBuiltIn"] == "READ_ONLY")
             .and_then(|t| t["appEntitlementId"].as_str())
         {
-            self.call(admin, "POST", &format!("/api/v1/apps/{app_id}/entitlements/{ro}/add-manual-user"), json!({"userIds": [sam]}))
-                .await?;
+            self.call(
+                admin,
+                "POST",
+                &format!("/api/v1/apps/{app_id}/entitlements/{ro}/add-manual-user"),
+                json!({"userIds": [sam]}),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -161,7 +161,10 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the server did not become ready; output:\n{}", self.output());
+        panic!(
+            "the server did not become ready; output:\n{}",
+            self.output()
+        );
     }
 }
 
@@ -245,7 +248,14 @@ async fn sign_in(base: &str, email: &str, password: &str) -> u16 {
 /// An admin API client on the server's database: a bearer token.
 async fn admin_token(db: &Db, base: &str) -> String {
     let out = Command::new(BIN)
-        .args(["admin", "create-client", "--role", "super-admin", "--output", "json"])
+        .args([
+            "admin",
+            "create-client",
+            "--role",
+            "super-admin",
+            "--output",
+            "json",
+        ])
         .args(db.args())
         .args(["--public-url", base])
         .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
@@ -316,10 +326,31 @@ struct Counts {
 
 async fn counts(base: &str, token: &str) -> Counts {
     let users = search_all(base, token, "/api/v1/search/users", json!({})).await;
-    let apps = api(base, token, "GET", "/api/v1/apps?page_size=100", Value::Null).await;
-    let profiles = api(base, token, "GET", "/api/v1/catalogs?page_size=100", Value::Null).await;
+    let apps = api(
+        base,
+        token,
+        "GET",
+        "/api/v1/apps?page_size=100",
+        Value::Null,
+    )
+    .await;
+    let profiles = api(
+        base,
+        token,
+        "GET",
+        "/api/v1/catalogs?page_size=100",
+        Value::Null,
+    )
+    .await;
     let tasks = search_all(base, token, "/api/v1/search/tasks", json!({})).await;
-    let policies = api(base, token, "GET", "/api/v1/policies?page_size=100", Value::Null).await;
+    let policies = api(
+        base,
+        token,
+        "GET",
+        "/api/v1/policies?page_size=100",
+        Value::Null,
+    )
+    .await;
     Counts {
         // People (the admin API clients used by the test add service users).
         users: users
@@ -338,7 +369,10 @@ async fn demo_scenario(db: Db) {
     let mut srv = Server::start(&db, &["--demo"]);
     srv.ready().await;
     let out = srv.output();
-    assert!(out.contains("DEMO MODE: loaded the sample company"), "{out}");
+    assert!(
+        out.contains("DEMO MODE: loaded the sample company"),
+        "{out}"
+    );
     assert!(out.contains("Not for production"), "{out}");
     assert!(
         out.contains(&format!("Sign in at: {}/auth/v1/signin", srv.base)),
@@ -369,7 +403,10 @@ async fn demo_scenario(db: Db) {
         (200..=205).contains(&before.users),
         "about 200 users: {before:?}"
     );
-    assert_eq!(before.apps, 7, "built-in + HR, PagerDuty, GitHub, AWS, Salesforce, MCP");
+    assert_eq!(
+        before.apps, 7,
+        "built-in + HR, PagerDuty, GitHub, AWS, Salesforce, MCP"
+    );
 
     // Users carry directory attributes with their sources, and Sam's manager is Jordan.
     let users = search_all(&base, &tok, "/api/v1/search/users", json!({})).await;
@@ -390,10 +427,20 @@ async fn demo_scenario(db: Db) {
         .iter()
         .filter_map(|u| u["user"]["employmentType"].as_str())
         .collect();
-    assert!(types.contains("Contractor") && types.contains("Full-time"), "{types:?}");
+    assert!(
+        types.contains("Contractor") && types.contains("Full-time"),
+        "{types:?}"
+    );
 
     // The two on-call profiles: one requestable by rotation members, one automatic.
-    let profiles = api(&base, &tok, "GET", "/api/v1/catalogs?page_size=100", Value::Null).await;
+    let profiles = api(
+        &base,
+        &tok,
+        "GET",
+        "/api/v1/catalogs?page_size=100",
+        Value::Null,
+    )
+    .await;
     let find = |name: &str| {
         profiles["list"]
             .as_array()
@@ -440,9 +487,10 @@ async fn demo_scenario(db: Db) {
     // Whoever is on call was enrolled through the automation.
     let tasks = search_all(&base, &tok, "/api/v1/search/tasks", json!({})).await;
     assert!(
-        tasks.iter().any(|t| t["task"]["origin"]
-            == "TASK_ORIGIN_PROFILE_MEMBERSHIP_AUTOMATION"
-            && t.to_string().contains("Morgan Chen")),
+        tasks.iter().any(
+            |t| t["task"]["origin"] == "TASK_ORIGIN_PROFILE_MEMBERSHIP_AUTOMATION"
+                && t.to_string().contains("Morgan Chen")
+        ),
         "Morgan is on call and enrolled: {tasks:?}"
     );
 
@@ -454,8 +502,7 @@ async fn demo_scenario(db: Db) {
         .collect();
     assert!(
         open.iter()
-            .any(|t| t["stepApproverIds"] == json!([jordan["id"]])
-                && t["userId"] == sam["id"]),
+            .any(|t| t["stepApproverIds"] == json!([jordan["id"]]) && t["userId"] == sam["id"]),
         "one approval waits for Jordan: {open:?}"
     );
     let outcomes: Vec<&str> = tasks
@@ -466,7 +513,14 @@ async fn demo_scenario(db: Db) {
     assert!(outcomes.contains(&"GRANT_OUTCOME_GRANTED"), "{outcomes:?}");
 
     // The MCP server's tools, in every review state, and a custom toolset.
-    let apps = api(&base, &tok, "GET", "/api/v1/apps?page_size=100", Value::Null).await;
+    let apps = api(
+        &base,
+        &tok,
+        "GET",
+        "/api/v1/apps?page_size=100",
+        Value::Null,
+    )
+    .await;
     let mcp_app = apps["list"]
         .as_array()
         .unwrap()
@@ -484,7 +538,10 @@ async fn demo_scenario(db: Db) {
         Value::Null,
     )
     .await;
-    let server = servers["list"][0]["connectorId"].as_str().unwrap().to_string();
+    let server = servers["list"][0]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let tools = api(
         &base,
         &tok,
@@ -671,4 +728,36 @@ async fn demo_is_refused_on_a_database_with_other_data() {
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("DEMO MODE"));
+}
+
+#[tokio::test]
+async fn replicas_starting_together_bootstrap_one_admin_on_postgres() {
+    let db = Db::postgres();
+    // Migrated first: replicas migrating a fresh database at the same moment is another matter.
+    let migrated = Command::new(BIN)
+        .arg("migrate")
+        .args(db.args())
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let mut a = Server::start(&db, &[]);
+    let mut b = Server::start(&db, &[]);
+    a.ready().await;
+    b.ready().await;
+    let printed = [a.output(), b.output()]
+        .iter()
+        .filter(|o| o.contains("First start: created the administrator"))
+        .count();
+    assert_eq!(printed, 1, "{}\n---\n{}", a.output(), b.output());
+    let tok = admin_token(&db, &a.base).await;
+    let users = search_all(&a.base, &tok, "/api/v1/search/users", json!({})).await;
+    let admins = users
+        .iter()
+        .filter(|u| {
+            u["user"]["email"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("@chamberlain.local"))
+        })
+        .count();
+    assert_eq!(admins, 1);
 }
