@@ -72,39 +72,27 @@ pub struct Outcome {
 /// running (identity resolution links the synced accounts).
 pub async fn prepare(state: &Shared, data_dir: &Path, host: &str) -> Result<Outcome> {
     let store = &state.store;
-    let marker: Option<Value> = settings::get(store, TENANT, MARKER_KIND).await?;
-    match marker.as_ref().and_then(|m| m["state"].as_str()) {
-        Some("done") => {
+    let audit = AuditCtx::system("demo");
+    // Checked and claimed in one transaction (replicas on PostgreSQL serialize on a lock), so
+    // two `--demo` starts on one database cannot both load the company.
+    let claim = chamberlain_store::write_tx!(store, &audit, |tx| { claim(tx).await })?;
+    match claim {
+        Claim::Done => {
             return Ok(Outcome {
                 seeded: false,
                 notes: vec![],
             })
         }
-        Some(_) => bail!(
-            "an earlier `serve --demo` on this database stopped before the demo organization was complete; \
-             start the demo on a fresh database (e.g. a new --data-dir)"
+        Claim::Unfinished => bail!(
+            "another `serve --demo` is loading the demo organization into this database, or an earlier one \
+             stopped before it was complete; start the demo on a fresh database (e.g. a new --data-dir)"
         ),
-        None => {}
-    }
-    let mut sql = Sql::new("SELECT COUNT(*) FROM apps WHERE deleted_at IS NULL AND id <> ");
-    sql.arg(BUILTIN_APP);
-    let apps: i64 = sql.query().fetch_one(store.pool()).await?.try_get(0)?;
-    if apps > 0 {
-        bail!(
+        Claim::HasApps(apps) => bail!(
             "--demo loads a sample company and needs a database without apps, but this one already has {apps} app(s); \
              start the demo on a fresh database (e.g. `chamberlain serve --demo --data-dir ./chamberlain-demo`)"
-        );
+        ),
+        Claim::Claimed => {}
     }
-    let audit = AuditCtx::system("demo");
-    chamberlain_store::write_tx!(store, &audit, |tx| {
-        settings::put(
-            tx,
-            TENANT,
-            MARKER_KIND,
-            &json!({"state": "seeding", "startedAt": Timestamp::now()}),
-        )
-        .await
-    })?;
     let work = data_dir.join("demo");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let mut seeder = Seeder {
@@ -133,6 +121,49 @@ pub async fn prepare(state: &Shared, data_dir: &Path, host: &str) -> Result<Outc
         seeded: true,
         notes: seeder.notes,
     })
+}
+
+/// What the database says about the demo.
+enum Claim {
+    /// Loaded by an earlier start.
+    Done,
+    /// Being loaded, or an earlier load stopped half-way.
+    Unfinished,
+    /// Not a demo database: it has this many apps.
+    HasApps(i64),
+    /// Marked as being loaded by this start.
+    Claimed,
+}
+
+async fn claim(tx: &mut chamberlain_store::Tx<'_>) -> Result<Claim, chamberlain_store::StoreError> {
+    if tx.backend() == chamberlain_store::Backend::Postgres {
+        tx.exec(&Sql::new("SELECT pg_advisory_xact_lock(7310516222)"))
+            .await?;
+    }
+    let mut sel = Sql::new("SELECT doc FROM app_settings WHERE app_id = ");
+    sel.arg(TENANT).push(" AND kind = ").arg(MARKER_KIND);
+    if let Some(row) = sel.query().fetch_optional(&mut *tx.conn()).await? {
+        let doc: Value = serde_json::from_str(&row.try_get::<String, _>(0)?).unwrap_or_default();
+        return Ok(if doc["state"] == "done" {
+            Claim::Done
+        } else {
+            Claim::Unfinished
+        });
+    }
+    let mut sql = Sql::new("SELECT COUNT(*) FROM apps WHERE deleted_at IS NULL AND id <> ");
+    sql.arg(BUILTIN_APP);
+    let apps: i64 = sql.query().fetch_one(&mut *tx.conn()).await?.try_get(0)?;
+    if apps > 0 {
+        return Ok(Claim::HasApps(apps));
+    }
+    settings::put(
+        tx,
+        TENANT,
+        MARKER_KIND,
+        &json!({"state": "seeding", "startedAt": Timestamp::now()}),
+    )
+    .await?;
+    Ok(Claim::Claimed)
 }
 
 /// The text printed at each `--demo` start.

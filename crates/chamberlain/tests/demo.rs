@@ -761,3 +761,37 @@ async fn replicas_starting_together_bootstrap_one_admin_on_postgres() {
         .count();
     assert_eq!(admins, 1);
 }
+
+#[tokio::test]
+async fn demo_is_refused_after_an_unfinished_demo_start() {
+    let db = Db::sqlite();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        db.dir.join("chamberlain.db").display()
+    );
+    let store = chamberlain_store::Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let audit = chamberlain_store::AuditCtx::system("test");
+    chamberlain_store::write_tx!(store, &audit, |tx| {
+        chamberlain_store::repo::settings::put(
+            tx,
+            "tenant",
+            "demo organization",
+            &json!({"state": "seeding"}),
+        )
+        .await
+    })
+    .unwrap();
+    store.close().await;
+    let port = free_port();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .args(db.args())
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--demo"])
+        .env("CHAMBERLAIN_ENCRYPTION_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stopped before it was complete"), "{err}");
+}
