@@ -17,7 +17,8 @@
 //!   is on call through joiner auto-approval and membership automation), and an AI profile.
 //! - A hosted (stdio) MCP server running `chamberlain-mcp-fixture` from the directory of the
 //!   running executable (skipped with a note if absent), its tools in every review state, and
-//!   a custom toolset bound to the AI profile.
+//!   a custom toolset bound to the AI profile. The fixture's extra tools are listed in
+//!   `<data dir>/demo/ops-assistant-tools.json`, which must stay there.
 //! - Local passwords for an administrator (Super Admin), an employee with a manager, and that
 //!   manager; requests in several states (granted, denied, JIT, and one waiting for the
 //!   manager's approval).
@@ -95,6 +96,8 @@ pub async fn prepare(state: &Shared, data_dir: &Path, host: &str) -> Result<Outc
     }
     let work = data_dir.join("demo");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    // Absolute: the MCP server's configuration names its tools file in here.
+    let work = std::fs::canonicalize(&work)?;
     let mut seeder = Seeder {
         state: state.clone(),
         router: chamberlain_api::app(state.clone()),
@@ -122,6 +125,17 @@ pub async fn prepare(state: &Shared, data_dir: &Path, host: &str) -> Result<Outc
         notes: seeder.notes,
     })
 }
+
+/// Whether this database holds the demo organization (fully or half loaded).
+pub async fn is_demo(store: &chamberlain_store::Store) -> Result<bool> {
+    Ok(settings::get::<Value>(store, TENANT, MARKER_KIND)
+        .await?
+        .is_some())
+}
+
+/// Printed when a demo database is served without `--demo`.
+pub const PLAIN_START_WARNING: &str = "Note: this database holds the demo organization \
+(sample data whose sign-ins use a published password); do not use it in production.";
 
 /// What the database says about the demo.
 enum Claim {

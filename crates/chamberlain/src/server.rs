@@ -164,6 +164,7 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         true => Some(crate::demo::prepare(&state, &settings.data_dir, &host).await?),
         false => None,
     };
+    let demo_without_flag = !args.demo && crate::demo::is_demo(&store).await?;
     let bootstrapped = crate::bootstrap::ensure_super_admin(&store).await?;
     let data_hint = if settings.database_url.starts_with("sqlite:") {
         format!("--data-dir {}", settings.data_dir.display())
@@ -181,6 +182,9 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     }
     if let Some(outcome) = &demo {
         println!("{}", crate::demo::announcement(&public_url, outcome));
+    }
+    if demo_without_flag {
+        println!("{}", crate::demo::PLAIN_START_WARNING);
     }
     tracing::info!(listen = %settings.listen, "serving");
     // Small answers go out at once (no Nagle delay on the MCP gateway or the API).

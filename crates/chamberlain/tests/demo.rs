@@ -622,6 +622,7 @@ async fn demo_scenario(db: Db) {
     let out = plain.output();
     assert!(!out.contains("Password"), "{out}");
     assert!(!out.contains("DEMO MODE"), "{out}");
+    assert!(out.contains("holds the demo organization"), "{out}");
 }
 
 #[tokio::test]
