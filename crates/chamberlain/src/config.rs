@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Attempts of a notification delivery before it is marked failed [default: 8]
     #[arg(long, env = "CHAMBERLAIN_NOTIFY_MAX_ATTEMPTS")]
     pub notify_max_attempts: Option<u64>,
+    /// Load the demo organization "Acme" (200 people, apps, access profiles, an MCP server)
+    /// and print its sign-ins. Not for production: the demo sign-ins use a published password.
+    /// Refused on a database that already holds apps (other than an earlier demo).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The TOML file's keys (all optional).

@@ -6,8 +6,10 @@
 mod access_cmd;
 mod admin;
 mod api_cmd;
+mod bootstrap;
 mod client;
 mod config;
+mod demo;
 mod exit;
 mod grants_cmd;
 mod login_cmd;

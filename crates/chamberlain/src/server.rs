@@ -151,7 +151,7 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         secrets,
         gateway,
         public_url: settings.public_url.trim_end_matches('/').to_string(),
-        audiences: vec![host, settings.listen.clone(), "localhost".into()],
+        audiences: vec![host.clone(), settings.listen.clone(), "localhost".into()],
         metrics: Metrics::default(),
         jobs,
     });
@@ -159,6 +159,13 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    // The demo first: it creates its own super admin, so the bootstrap has nothing to do.
+    let demo = match args.demo {
+        true => Some(crate::demo::prepare(&state, &settings.data_dir, &host).await?),
+        false => None,
+    };
+    let demo_without_flag = !args.demo && crate::demo::is_demo(&store).await?;
+    let bootstrapped = crate::bootstrap::ensure_super_admin(&store).await?;
     let data_hint = if settings.database_url.starts_with("sqlite:") {
         format!("--data-dir {}", settings.data_dir.display())
     } else {
@@ -170,6 +177,15 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         redact_url(&settings.database_url)
     );
     println!("Get an admin credential with: chamberlain admin create-client --role super-admin {data_hint}");
+    if let Some(created) = &bootstrapped {
+        println!("{}", crate::bootstrap::announcement(&public_url, created));
+    }
+    if let Some(outcome) = &demo {
+        println!("{}", crate::demo::announcement(&public_url, outcome));
+    }
+    if demo_without_flag {
+        println!("{}", crate::demo::PLAIN_START_WARNING);
+    }
     tracing::info!(listen = %settings.listen, "serving");
     // Small answers go out at once (no Nagle delay on the MCP gateway or the API).
     use axum::serve::ListenerExt;
