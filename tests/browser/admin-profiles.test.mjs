@@ -45,7 +45,7 @@ async function newProfile(page, name, entitlement) {
   await page.getByRole("button", { name: "Continue" }).click();
   assert.match(await page.locator("h1").innerText(), new RegExp(name));
   await page.locator("#profile-entitlements-empty").waitFor();
-  await page.getByRole("link", { name: "Entitlements" }).click();
+  await page.locator("nav.tabs").getByRole("link", { name: "Entitlements" }).click();
   await page.getByRole("link", { name: "Manage entitlements" }).click();
   await page.getByLabel("App").selectOption({ label: "Production" });
   await page.getByLabel("Search entitlements").fill(entitlement);
@@ -69,7 +69,7 @@ test("on-call profile requestable by rotation holders", async () => {
   await newProfile(page, "On-call", "Production admin");
   await screenshot(page, "profile-entitlements");
 
-  await page.getByRole("link", { name: "Requests", exact: true }).last().click();
+  await page.locator("nav.tabs").getByRole("link", { name: "Requests" }).click();
   await page.getByRole("link", { name: "Edit" }).click();
   await page.getByLabel("Allow requests").check();
   await page.getByLabel("Users with entitlements").check();
@@ -99,7 +99,7 @@ test("on-call profile granted automatically through JML", async () => {
   await newProfile(page, "On-call auto", "Production read-only");
   await page.getByRole("button", { name: "Publish" }).click();
 
-  await page.getByRole("link", { name: "JML" }).click();
+  await page.locator("nav.tabs").getByRole("link", { name: "JML" }).click();
   await page.locator("#joiner").getByRole("link", { name: "Edit" }).click();
   await page.getByLabel("Approval policy").selectOption({ label: "Auto approval" });
   await page.getByRole("button", { name: "Save" }).click();
