@@ -233,7 +233,8 @@ impl Draft {
             "add" => {
                 self.custom = true;
                 if n < MAX_RULES {
-                    self.rules.push(RuleDraft::preset("emails", "emails", false));
+                    self.rules
+                        .push(RuleDraft::preset("emails", "emails", false));
                 }
             }
             "up" if i < n && i > 0 => self.rules.swap(i, i - 1),
@@ -390,14 +391,19 @@ async fn directories(w: &Web, v: &Viewer) -> Result<Vec<Value>, api::Refusal> {
     Ok(out)
 }
 
-fn counts_list(c: &Value, id: &str) -> String {
+fn counts_list(c: &Value, id: &str, preview: bool) -> String {
     let n = |k: &str| c.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (created, updated, removed) = if preview {
+        ("Users to create", "Users to update", "Users to remove")
+    } else {
+        ("Users created", "Users updated", "Users removed")
+    };
     let items = [
-        ("Users to create", "usersCreated"),
+        (created, "usersCreated"),
         ("Accounts matched", "accountsMatched"),
         ("Accounts ignored", "accountsIgnored"),
-        ("Users updated", "usersUpdated"),
-        ("Users removed", "usersRemoved"),
+        (updated, "usersUpdated"),
+        (removed, "usersRemoved"),
         ("Conflicts", "conflicts"),
         ("Errors", "accountErrors"),
     ];
@@ -476,11 +482,7 @@ async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Respo
         );
         rows.push(vec![
             order,
-            format!(
-                "<a href=\"/admin/apps/{}\">{}</a>",
-                enc(app_id),
-                esc(&name)
-            ),
+            format!("<a href=\"/admin/apps/{}\">{}</a>", enc(app_id), esc(&name)),
             condition,
             esc(&matching),
             ui::when(text(d, "updatedAt")),
@@ -526,7 +528,7 @@ async fn last_run(w: &Web, v: &Viewer) -> String {
         } else {
             format!("<span class=\"muted\">{}</span>", esc(text(run, "error")))
         },
-        counts_list(&run["counts"], "last-run-counts")
+        counts_list(&run["counts"], "last-run-counts", false)
     );
     let mut rows = Vec::new();
     for c in list(run, "conflicts").iter().take(50) {
@@ -556,7 +558,10 @@ async fn last_run(w: &Web, v: &Viewer) -> String {
         &rows,
         "No conflicts: every account matched at most one user.",
     ));
-    let total = run.get("conflictTotal").and_then(Value::as_u64).unwrap_or(0);
+    let total = run
+        .get("conflictTotal")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     if total > rows.len() as u64 {
         out.push_str(&format!(
             "<p class=\"muted\">Showing {} of {total} conflicts.</p>",
@@ -753,7 +758,7 @@ fn render_form(v: &Viewer, d: &Draft, ctx: FormCtx<'_>) -> Response {
             let run = &p["run"];
             format!(
                 "<section class=\"card\" id=\"preview\" aria-live=\"polite\"><h2>Data preview</h2><p class=\"muted\">What the next run would do with this configuration. Nothing has been changed yet.</p>{}{}{}{}{}</section>",
-                counts_list(&run["counts"], "preview-counts"),
+                counts_list(&run["counts"], "preview-counts", true),
                 samples(run, "create", "Users to create (examples)"),
                 samples(run, "matched", "Accounts matched to existing users (examples)"),
                 samples(run, "ignore", "Accounts ignored (examples)"),
@@ -874,7 +879,10 @@ async fn submit(w: &Web, v: &Viewer, f: &Form, editing: Option<(&str, String)>) 
             v,
             &d,
             ctx(
-                Some("Custom merge matching needs at least one rule; add one or choose Default.".into()),
+                Some(
+                    "Custom merge matching needs at least one rule; add one or choose Default."
+                        .into(),
+                ),
                 vec![],
                 None,
             ),

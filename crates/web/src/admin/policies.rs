@@ -43,7 +43,9 @@ pub(super) async fn cel_problems(w: &Web, v: &Viewer, purpose: &str, text: &str)
             .map(|m| {
                 format!(
                     "Line {}, column {}: {}",
-                    m["line"], m["column"], m["message"].as_str().unwrap_or("")
+                    m["line"],
+                    m["column"],
+                    m["message"].as_str().unwrap_or("")
                 )
             })
             .collect(),
@@ -85,12 +87,11 @@ async fn validate(State(w): State<Web>, v: Viewer, f: Form) -> Response {
             .into_response();
     }
     // Not trimmed: positions must match the field as typed.
-    let text = f
-        .0
-        .iter()
-        .find(|(k, _)| k == "text")
-        .map(|(_, t)| t.as_str())
-        .unwrap_or("");
+    let text =
+        f.0.iter()
+            .find(|(k, _)| k == "text")
+            .map(|(_, t)| t.as_str())
+            .unwrap_or("");
     match markers(&w, &v, purpose, text).await {
         Ok(m) => Json(json!({ "markers": m })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "message": e }))).into_response(),
@@ -162,7 +163,12 @@ async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Respo
     let token = query(&raw, "page");
     let mut body = ui::done_notice(&query(&raw, "done"));
     body.push_str("<div class=\"actions\"><a class=\"button\" href=\"/admin/policies/new\">New policy</a></div>");
-    body.push_str(&ui::search_form("/admin/policies", &q, "Search policies", ""));
+    body.push_str(&ui::search_form(
+        "/admin/policies",
+        &q,
+        "Search policies",
+        "",
+    ));
     match w
         .api
         .post(
@@ -305,8 +311,7 @@ impl Draft {
                         == Some(true),
                     denial_reason: a.get("requireDenialReason").and_then(Value::as_bool)
                         == Some(true),
-                    reassignment: a.get("allowReassignment").and_then(Value::as_bool)
-                        == Some(true),
+                    reassignment: a.get("allowReassignment").and_then(Value::as_bool) == Some(true),
                     orig: s.to_string(),
                 });
             }
@@ -405,19 +410,28 @@ async fn user_email(w: &Web, v: &Viewer, id: &str) -> String {
 /// Approver user ids for a comma-separated list of emails or ids.
 async fn user_ids(w: &Web, v: &Viewer, users: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for u in users.split([',', '\n']).map(str::trim).filter(|u| !u.is_empty()) {
+    for u in users
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
         if !u.contains('@') {
             out.push(u.to_string());
             continue;
         }
         let found = w
             .api
-            .post(v, "/api/v1/search/users", json!({"email": u, "pageSize": 10}))
+            .post(
+                v,
+                "/api/v1/search/users",
+                json!({"email": u, "pageSize": 10}),
+            )
             .await
             .map_err(|e| e.message)?;
         let id = list(&found, "list").iter().find_map(|x| {
             let id = text(x, "user.id");
-            (!id.is_empty() && text(x, "user.email").eq_ignore_ascii_case(u)).then(|| id.to_string())
+            (!id.is_empty() && text(x, "user.email").eq_ignore_ascii_case(u))
+                .then(|| id.to_string())
         });
         match id {
             Some(id) => out.push(id),
@@ -598,7 +612,7 @@ fn render_form(v: &Viewer, d: &Draft, ctx: Ctx) -> Response {
                 kinds.push((s.kind.clone(), "Other (kept as stored)".into()));
             }
             format!(
-                "<li class=\"step card\"><h4>Step {n}</h4>{}{}{}{}{}{}{}{}{}<div class=\"actions\">{}{}{}</div></li>",
+                "<li class=\"step card\"><h4>Step {n}</h4>{}{}<div class=\"only-users\">{}</div><div class=\"only-message\">{}</div><div class=\"only-approval\">{}{}{}</div>{}{}<div class=\"actions\">{}{}{}</div></li>",
                 ui::text_field(&format!("Step set (step {n})"), &k("key"), &s.key, "required"),
                 ui::select(&format!("What happens (step {n})"), &k("kind"), &kinds, &s.kind),
                 ui::text_field(
@@ -775,7 +789,11 @@ async fn edit_form(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    match w.api.get(&v, &format!("/api/v1/policies/{}", enc(&id))).await {
+    match w
+        .api
+        .get(&v, &format!("/api/v1/policies/{}", enc(&id)))
+        .await
+    {
         Ok(p) => {
             let p = &p["policy"];
             let d = Draft::from_policy(&w, &v, p).await;
@@ -804,12 +822,7 @@ async fn edit_form(
 }
 
 /// `POST /admin/policies/{id}`.
-async fn edit_submit(
-    State(w): State<Web>,
-    v: Viewer,
-    Path(id): Path<String>,
-    f: Form,
-) -> Response {
+async fn edit_submit(State(w): State<Web>, v: Viewer, Path(id): Path<String>, f: Form) -> Response {
     submit(&w, &v, &f, Some(id)).await
 }
 

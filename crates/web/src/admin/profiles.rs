@@ -48,7 +48,10 @@ pub(super) fn routes() -> Router<Web> {
             "/admin/profiles/{id}/jml/automation",
             get(automation_form).post(automation_submit),
         )
-        .route("/admin/profiles/{id}/jml/automation/run", post(run_automation))
+        .route(
+            "/admin/profiles/{id}/jml/automation/run",
+            post(run_automation),
+        )
         .route(
             "/admin/profiles/{id}/jml/automation/resume",
             post(resume_automation),
@@ -90,18 +93,17 @@ async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Respo
                 .iter()
                 .map(|c| {
                     let cat = &c["requestCatalog"];
-                    let visible = if cat.get("visibleToEveryone").and_then(Value::as_bool)
-                        == Some(true)
-                    {
-                        "Everyone".to_string()
-                    } else {
-                        let n = list(cat, "accessEntitlements").len();
-                        if n == 0 {
-                            "Nobody yet".into()
+                    let visible =
+                        if cat.get("visibleToEveryone").and_then(Value::as_bool) == Some(true) {
+                            "Everyone".to_string()
                         } else {
-                            format!("Users with entitlements ({n})")
-                        }
-                    };
+                            let n = list(cat, "accessEntitlements").len();
+                            if n == 0 {
+                                "Nobody yet".into()
+                            } else {
+                                format!("Users with entitlements ({n})")
+                            }
+                        };
                     vec![
                         format!(
                             "<a href=\"/admin/profiles/{}\">{}</a>",
@@ -288,10 +290,7 @@ async fn describe(
                 };
                 out.insert(
                     text(e, "id").to_string(),
-                    (
-                        text(e, "displayName").to_string(),
-                        app_name.to_string(),
-                    ),
+                    (text(e, "displayName").to_string(), app_name.to_string()),
                 );
             }
         }
@@ -423,11 +422,12 @@ impl Picker {
             .await
             .unwrap_or_default();
         let mut app_opts = vec![(String::new(), "All apps".to_string())];
-        app_opts.extend(
-            list(&apps, "list")
-                .iter()
-                .map(|a| (text(a, "id").to_string(), text(a, "displayName").to_string())),
-        );
+        app_opts.extend(list(&apps, "list").iter().map(|a| {
+            (
+                text(a, "id").to_string(),
+                text(a, "displayName").to_string(),
+            )
+        }));
         let mut body = json!({"query": self.q.to_lowercase(), "pageSize": 25, "expandMask": {"paths": ["appId"]}});
         if !self.app.is_empty() {
             body["appIds"] = json!([self.app]);
@@ -511,7 +511,12 @@ async fn sync_links(
     let url = format!("/api/v1/catalogs/{}/{path}", enc(id));
     if !remove.is_empty() {
         w.api
-            .call(v, Method::DELETE, &url, Some(json!({ field: refs(remove) })))
+            .call(
+                v,
+                Method::DELETE,
+                &url,
+                Some(json!({ field: refs(remove) })),
+            )
             .await?;
     }
     if !add.is_empty() {
@@ -585,8 +590,11 @@ async fn manage_submit(
     )
     .await
     {
-        Ok(()) => Redirect::to(&format!("/admin/profiles/{}/entitlements?done=saved", enc(&id)))
-            .into_response(),
+        Ok(()) => Redirect::to(&format!(
+            "/admin/profiles/{}/entitlements?done=saved",
+            enc(&id)
+        ))
+        .into_response(),
         Err(e) => manage_page(&w, &v, &view, &picker, Some(&e.message)).await,
     }
 }
@@ -960,7 +968,10 @@ async fn jml_tab(
 /// Grant policies for the joiner dropdown: (id, name), "Auto approval" first.
 async fn grant_policies(w: &Web, v: &Viewer) -> Vec<(String, String)> {
     let mut out = vec![
-        (String::new(), "Default (the access profiles app's policy)".to_string()),
+        (
+            String::new(),
+            "Default (the access profiles app's policy)".to_string(),
+        ),
         ("auto".to_string(), AUTO_APPROVAL.to_string()),
     ];
     if let Ok(found) = w
@@ -1096,8 +1107,9 @@ async fn joiner_submit(
     }
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id)))
-            .into_response(),
+        Ok(()) => {
+            Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id))).into_response()
+        }
         Err(e) => joiner_page(&w, &v, &view, policy, behavior, Some(&e.message)).await,
     }
 }
@@ -1151,8 +1163,9 @@ async fn leaver_submit(
         )
         .await
     {
-        Ok(_) => Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id)))
-            .into_response(),
+        Ok(_) => {
+            Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id))).into_response()
+        }
         Err(e) => leaver_page(&v, &view, a, b, Some(&e.message)),
     }
 }
@@ -1311,16 +1324,15 @@ async fn automation_submit(
     let result = async {
         w.api.post(&v, &url, body).await?;
         if d.enabled {
-            w.api
-                .post(&v, &format!("{url}/run"), json!({}))
-                .await?;
+            w.api.post(&v, &format!("{url}/run"), json!({})).await?;
         }
         Ok::<(), api::Refusal>(())
     }
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id)))
-            .into_response(),
+        Ok(()) => {
+            Redirect::to(&format!("/admin/profiles/{}/jml?done=saved", enc(&id))).into_response()
+        }
         Err(e) => automation_page(&w, &v, &view, &d, exists, Some(&e.message)).await,
     }
 }
@@ -1391,7 +1403,11 @@ async fn publish(State(w): State<Web>, v: Viewer, Path(id): Path<String>, _f: Fo
         Ok(_) => Redirect::to(&format!(
             "/admin/profiles/{}/entitlements?done={}",
             enc(&id),
-            if published { "unpublished" } else { "published" }
+            if published {
+                "unpublished"
+            } else {
+                "published"
+            }
         ))
         .into_response(),
         Err(e) => refusal_page(&v, "Access profile", &e, "/admin/profiles"),
