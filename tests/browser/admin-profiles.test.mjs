@@ -130,4 +130,14 @@ test("on-call profile granted automatically through JML", async () => {
   const bob = await newPage(browser);
   await signIn(bob, server.base, "bob@example.com", "/access");
   assert.doesNotMatch(await bob.locator("main").innerText(), /Production read-only/);
+
+  // Phone width: the JML page and the picker stay readable.
+  const phone = await newPage(browser, { phone: true });
+  await signIn(phone, server.base, "admin@example.com", "/admin/profiles");
+  await phone.getByRole("link", { name: "On-call auto" }).click();
+  await phone.locator("nav.tabs").getByRole("link", { name: "JML" }).click();
+  await phone.locator("#membership-automation").getByRole("link", { name: "Edit" }).click();
+  await screenshot(phone, "profile-automation-phone");
+  const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 400, `no horizontal scrolling at phone width (page is ${width}px wide)`);
 });

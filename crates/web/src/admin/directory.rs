@@ -231,7 +231,6 @@ impl Draft {
         let n = self.rules.len();
         match verb {
             "add" => {
-                self.custom = true;
                 if n < MAX_RULES {
                     self.rules
                         .push(RuleDraft::preset("emails", "emails", false));
@@ -257,7 +256,8 @@ impl Draft {
             "up" | "down" | "remove" | "cel" | "preset" => {}
             _ => return false,
         }
-        self.custom = self.custom || verb != "add";
+        // Editing rules means custom matching.
+        self.custom = true;
         true
     }
 
@@ -846,11 +846,15 @@ async fn submit(w: &Web, v: &Viewer, f: &Form, editing: Option<(&str, String)>) 
     };
     let mut d = Draft::from_form(f, &app_id);
     let op = f.get("op").to_string();
-    let apps = if editing.is_none() {
+    let mut apps = if editing.is_none() {
         synced_apps(w, v, "").await.unwrap_or_default()
     } else {
         vec![]
     };
+    // An app found with the search may be beyond the first page of synced apps.
+    if editing.is_none() && !app_id.is_empty() && !apps.iter().any(|(id, _)| *id == app_id) {
+        apps.push((app_id.clone(), app_name(w, v, &app_id).await));
+    }
     let name = editing.as_ref().map(|(_, n)| n.as_str());
     let ctx = |problem: Option<String>, problems, preview| FormCtx {
         editing: name,

@@ -466,7 +466,27 @@ impl Picker {
         } else {
             format!("<ul class=\"plain picker-results\" id=\"picker-results\">{results}</ul>")
         };
-        let names = describe(w, v, &self.selected).await;
+        // Selected entitlements the results do not show (those shown are the checkboxes).
+        let shown: BTreeSet<&str> = list(&found, "list")
+            .iter()
+            .map(|e| text(e, "appEntitlement.id"))
+            .collect();
+        let others: Vec<(String, String)> = self
+            .selected
+            .iter()
+            .filter(|(_, e)| !shown.contains(e.as_str()))
+            .cloned()
+            .collect();
+        let names = describe(w, v, &others).await;
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<h4>Also selected ({})</h4>{}",
+                others.len(),
+                ref_list(&others, &names, "picker-selected", "")
+            )
+        };
         let kept: String = self
             .selected
             .iter()
@@ -474,13 +494,10 @@ impl Picker {
             .collect();
         format!(
             "<fieldset class=\"picker\"><legend>{}</legend>{kept}\
-<div class=\"picker-search\">{}{}<button type=\"submit\" name=\"op\" value=\"search\" class=\"secondary\">Search</button></div>{results}\
-<h4>Selected ({})</h4>{}</fieldset>",
+<div class=\"picker-search\"><div>{}</div><div>{}</div><button type=\"submit\" name=\"op\" value=\"search\" class=\"secondary\">Search</button></div>{results}{others}</fieldset>",
             esc(label),
             ui::text_field("Search entitlements", "q", &self.q, "type=\"search\""),
             ui::select("App", "app", &app_opts, &self.app),
-            self.selected.len(),
-            ref_list(&self.selected, &names, "picker-selected", "Nothing selected yet."),
         )
     }
 }
