@@ -2,7 +2,7 @@
 // source, an account import condition in CEL (a syntax error shows its line and column, live
 // and on preview), the data preview, Create directory and the users it imports; then the
 // directory's (more actions) menu > Edit with custom merge matching rules reordered, one
-// switched to CEL, "Remove + suffix", and Update.
+// switched to CEL, "Remove + suffix", and Update; and a preview whose conflicts list every candidate.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launchBrowser, newPage, signIn, screenshot } from "./lib/harness.mjs";
@@ -19,6 +19,9 @@ before(async () => {
   server = await startServer();
   browser = await launchBrowser();
   server.user("admin@example.com", "Ada Admin", "super-admin");
+  // Two people who share a display name with a directory account (for a conflict).
+  server.user("cy.moss1@other.test", "Cy Moss");
+  server.user("cy.moss2@other.test", "Cy Moss");
   const { api } = server;
   // An HR app synced once from a CSV file, and an app that never synced.
   hr = (await api("POST", "/api/v1/apps", { displayName: "HR sheet" })).app.id;
@@ -139,4 +142,26 @@ test("custom merge matching: reorder, Remove + suffix, switch to CEL, Update", a
   await screenshot(phone, "directory-edit-phone");
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 400, `no horizontal scrolling at phone width (page is ${width}px wide)`);
+});
+
+test("a preview shows conflicts with every candidate", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server.base, "admin@example.com", `/admin/directory/${hr}/edit`);
+  // Cy's account, ignored so far, matches two people by display name.
+  await page.getByLabel("All accounts").check();
+  await page.getByLabel("Custom - define custom matching rules").check();
+  await page.getByLabel("Directory source account field (rule 1)").selectOption({ label: "Display name" });
+  await page.getByLabel("Chamberlain user field (rule 1)").selectOption({ label: "Display name" });
+  await page.getByRole("button", { name: "Preview data" }).click();
+  await page.locator("#preview").waitFor();
+  await screenshot(page, "directory-preview-conflicts");
+  const row = page.locator("#preview-conflicts tr", { hasText: "cy.moss1@other.test" });
+  await row.waitFor();
+  const text = await row.innerText();
+  assert.match(text, /Cy Moss/);
+  assert.match(text, /cy\.moss2@other\.test/, "both candidates are shown");
+  assert.notEqual(await page.locator('#preview-counts [data-count="conflicts"] dd').innerText(), "0");
+  // Nothing was saved.
+  const d = (await server.api("GET", `/api/v1/directories/${hr}`)).directoryView.directory;
+  assert.ok(!d.mergeConfig, "the preview did not change the directory");
 });

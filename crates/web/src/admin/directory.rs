@@ -530,11 +530,18 @@ async fn last_run(w: &Web, v: &Viewer) -> String {
         },
         counts_list(&run["counts"], "last-run-counts", false)
     );
+    out.push_str(&conflicts(w, v, run, "conflicts").await);
+    out.push_str("</section>");
+    out
+}
+
+/// A run's conflicts: the account, the key, the rule and every candidate user.
+async fn conflicts(w: &Web, v: &Viewer, run: &Value, id: &str) -> String {
     let mut rows = Vec::new();
     for c in list(run, "conflicts").iter().take(50) {
         let mut cands = Vec::new();
-        for id in list(c, "candidateUserIds").iter().filter_map(Value::as_str) {
-            cands.push(format!("<li>{}</li>", esc(&user_label(w, v, id).await)));
+        for uid in list(c, "candidateUserIds").iter().filter_map(Value::as_str) {
+            cands.push(format!("<li>{}</li>", esc(&user_label(w, v, uid).await)));
         }
         let acct = if text(c, "appUserDisplayName").is_empty() {
             text(c, "appUserId")
@@ -551,13 +558,15 @@ async fn last_run(w: &Web, v: &Viewer) -> String {
             format!("<ul class=\"plain\">{}</ul>", cands.concat()),
         ]);
     }
-    out.push_str("<h3>Conflicts</h3>");
-    out.push_str(&ui::table(
-        "conflicts",
-        &["Account", "Key", "Matched by", "Candidate users"],
-        &rows,
-        "No conflicts: every account matched at most one user.",
-    ));
+    let mut out = format!(
+        "<h3>Conflicts</h3><p class=\"muted\">An account that several users match is linked to none of them until the rules tell them apart.</p>{}",
+        ui::table(
+            id,
+            &["Account", "Key", "Matched by", "Candidate users"],
+            &rows,
+            "No conflicts: every account matched at most one user.",
+        )
+    );
     let total = run
         .get("conflictTotal")
         .and_then(Value::as_u64)
@@ -568,7 +577,6 @@ async fn last_run(w: &Web, v: &Viewer) -> String {
             rows.len()
         ));
     }
-    out.push_str("</section>");
     out
 }
 
@@ -677,7 +685,8 @@ struct FormCtx<'a> {
     app_q: String,
     problem: Option<String>,
     problems: Vec<(String, Vec<String>)>,
-    preview: Option<Value>,
+    /// The dry run and its conflicts table.
+    preview: Option<(Value, String)>,
 }
 
 fn samples(run: &Value, key: &str, title: &str) -> String {
@@ -754,10 +763,10 @@ fn render_form(v: &Viewer, d: &Draft, ctx: FormCtx<'_>) -> Response {
         .collect();
     let preview = match &ctx.preview {
         None => String::new(),
-        Some(p) => {
+        Some((p, conflicts)) => {
             let run = &p["run"];
             format!(
-                "<section class=\"card\" id=\"preview\" aria-live=\"polite\"><h2>Data preview</h2><p class=\"muted\">What the next run would do with this configuration. Nothing has been changed yet.</p>{}{}{}{}{}</section>",
+                "<section class=\"card\" id=\"preview\" aria-live=\"polite\"><h2>Data preview</h2><p class=\"muted\">What the next run would do with this configuration. Nothing has been changed yet.</p>{}{}{}{}{}{conflicts}</section>",
                 counts_list(&run["counts"], "preview-counts", true),
                 samples(run, "create", "Users to create (examples)"),
                 samples(run, "matched", "Accounts matched to existing users (examples)"),
@@ -910,7 +919,10 @@ async fn submit(w: &Web, v: &Viewer, f: &Form, editing: Option<(&str, String)>) 
     };
     if op == "preview" {
         return match w.api.post(v, "/api/v1/directories/preview", body).await {
-            Ok(p) => render_form(v, &d, ctx(None, vec![], Some(p))),
+            Ok(p) => {
+                let c = conflicts(w, v, &p["run"], "preview-conflicts").await;
+                render_form(v, &d, ctx(None, vec![], Some((p, c))))
+            }
             Err(e) => render_form(v, &d, ctx(Some(e.message), vec![], None)),
         };
     }
