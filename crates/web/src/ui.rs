@@ -201,6 +201,10 @@ pub fn done_notice(key: &str) -> String {
         "synced" => "A sync was started.",
         "uploaded" => "The file was imported.",
         "created" => "Created.",
+        "published" => "Published: people it is visible to see it under Requests.",
+        "unpublished" => "Unpublished: it no longer appears under Requests.",
+        "ran" => "The automation ran.",
+        "resumed" => "Resumed: the next run applies in full.",
         _ => return String::new(),
     };
     notice("ok", text)

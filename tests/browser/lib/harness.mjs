@@ -77,7 +77,7 @@ export async function startServer(extraArgs = []) {
     await new Promise((r) => setTimeout(r, 100));
   }
   let token = null;
-  async function api(method, path, body) {
+  async function bearer() {
     if (!token) {
       const r = await fetch(`${base}/auth/v1/token`, {
         method: "POST",
@@ -91,13 +91,27 @@ export async function startServer(extraArgs = []) {
       if (!r.ok) throw new Error(`token: ${r.status} ${await r.text()}`);
       token = (await r.json()).access_token;
     }
+    return token;
+  }
+  async function api(method, path, body) {
     const r = await fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${await bearer()}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await r.text();
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : {};
+  }
+  /** POSTs a raw body (a file upload) as the admin client; returns the parsed answer. */
+  async function upload(path, body, contentType) {
+    const r = await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await bearer()}`, "content-type": contentType },
+      body,
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${text}`);
     return text ? JSON.parse(text) : {};
   }
   /** Creates a local user with PASSWORD; returns their id. */
@@ -118,7 +132,7 @@ export async function startServer(extraArgs = []) {
       databaseUrl = "";
     }
   }
-  return { base, dataDir, databaseUrl, api, user, stop, output: () => output };
+  return { base, dataDir, databaseUrl, api, upload, user, stop, output: () => output };
 }
 
 /** Launches headless Chromium with flags that keep it off the (closed) network. */
