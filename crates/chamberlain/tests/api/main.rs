@@ -36,8 +36,9 @@ use sync::{c1z_import_and_resync, csv_file_app_sync, xlsx_file_app_sync};
 use tasks::{
     auto_approval_and_expiry, default_policy_and_fallbacks,
     delegated_provisioning_through_a_binding, entitlement_automation_grants_and_revokes,
-    escalations_and_wait_timeouts, on_call_access_profiles, policy_bad_input_is_refused,
-    policy_steps_and_task_actions, request_approval_and_refusals, task_bad_input_is_refused,
+    escalations_and_wait_timeouts, grant_previews_show_the_policy_and_change_nothing,
+    on_call_access_profiles, policy_bad_input_is_refused, policy_steps_and_task_actions,
+    request_approval_and_refusals, task_bad_input_is_refused,
 };
 
 use webhooks::{
@@ -77,6 +78,7 @@ use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
+    grant_previews_show_the_policy_and_change_nothing,
     requests_from_slack_and_cli_reach_approvers_everywhere,
     slack_requests_and_approvals,
     slack_denials_and_refusals,

@@ -1664,3 +1664,158 @@ pub async fn task_bad_input_is_refused(s: &TestServer) {
         .await;
     assert_eq!(v["list"].as_array().unwrap().len(), 0, "nothing was opened");
 }
+
+/// `POST /api/v1/task/grant/preview`: the policy a request would go through, in words, with
+/// the same refusals as submitting, and nothing opened or recorded.
+pub async fn grant_previews_show_the_policy_and_change_nothing(s: &TestServer) {
+    let (req_id, req_tok) = s.user_with_token("prev@example.com", &["basic-user"]).await;
+    let (appr_id, _) = s.user_with_token("boss@example.com", &["basic-user"]).await;
+    let (app, ent) = app_with_account(s, "Ledger", &[&req_id]).await;
+    let policy = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(json!({
+                "displayName": "Boss approves",
+                "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"approval": {"users": {"userIds": [appr_id]}}}]}}
+            })),
+        )
+        .await;
+    let pid = policy["policy"]["id"].as_str().unwrap().to_string();
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": pid, "durationGrant": "7200s", "description": "Books"}),
+        "grantPolicyId,durationGrant,description",
+    )
+    .await;
+    let (events, tasks_before) = (s.event_count().await, task_count(s).await);
+    let body = json!({"appId": app, "appEntitlementId": ent});
+    let (st, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant/preview",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["outcome"], "REQUIRES_APPROVAL", "{v}");
+    assert_eq!(v["steps"][0]["description"], "Approval by boss", "{v}");
+    assert_eq!(v["policy"]["displayName"], "Boss approves");
+    assert_eq!(v["maxGrantDuration"], "7200s");
+    assert_eq!(v["grantDuration"], "7200s", "no length asked: the maximum");
+    assert_eq!(v["appEntitlement"]["description"], "Books");
+    assert_eq!(v["app"]["displayName"], "Ledger");
+    assert_eq!(v["emergencyAccessAvailable"], false);
+    assert_eq!(s.event_count().await, events, "a preview records nothing");
+    assert_eq!(task_count(s).await, tasks_before, "a preview opens nothing");
+
+    // An accept step first: approved without anyone.
+    let auto = s
+        .ok(
+            "POST",
+            "/api/v1/policies",
+            Some(
+                json!({"displayName": "Auto", "policyType": "POLICY_TYPE_GRANT",
+                "policySteps": {"grant": {"steps": [{"accept": {}}]}}}),
+            ),
+        )
+        .await;
+    set_entitlement(
+        s,
+        &app,
+        &ent,
+        json!({"grantPolicyId": auto["policy"]["id"]}),
+        "grantPolicyId",
+    )
+    .await;
+    let (_, v) = s
+        .call(
+            &req_tok,
+            "POST",
+            "/api/v1/task/grant/preview",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(v["outcome"], "AUTO_APPROVE", "{v}");
+
+    // The same refusals as submitting, each naming what to fix.
+    for (b, status, says) in [
+        (json!({"appId": app}), 400, "appEntitlementId"),
+        (
+            json!({"appId": app, "appEntitlementId": ent, "grantDuration": "90000s"}),
+            400,
+            "longer than the maximum",
+        ),
+        (
+            json!({"appId": app, "appEntitlementId": ent, "emergencyAccess": true}),
+            400,
+            "does not offer emergency access",
+        ),
+        (
+            json!({"appId": app, "appEntitlementId": "nope"}),
+            404,
+            "nope",
+        ),
+        (
+            json!({"appId": app, "appEntitlementId": ent, "surprise": 1}),
+            400,
+            "surprise",
+        ),
+    ] {
+        let (st, v) = s
+            .call(
+                &req_tok,
+                "POST",
+                "/api/v1/task/grant/preview",
+                Some(b.clone()),
+            )
+            .await;
+        assert_eq!(st, status, "{b} → {v}");
+        assert!(
+            v["message"].as_str().unwrap_or("").contains(says),
+            "{b} → {v}"
+        );
+    }
+    // Hidden in a catalog the requester cannot see: not requestable, as for a submission.
+    let c = s
+        .ok(
+            "POST",
+            "/api/v1/catalogs",
+            Some(json!({"displayName": "Finance only", "published": true})),
+        )
+        .await;
+    let cat = c["requestCatalogView"]["requestCatalog"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(
+        "POST",
+        &format!("/api/v1/catalogs/{cat}/requestable_entries"),
+        Some(json!({"appEntitlements": [{"appId": app, "id": ent}]})),
+    )
+    .await;
+    let (st, v) = s
+        .call(&req_tok, "POST", "/api/v1/task/grant/preview", Some(body))
+        .await;
+    assert_eq!(st, 403, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("not requestable"),
+        "{v}"
+    );
+}
+
+async fn task_count(s: &TestServer) -> usize {
+    s.ok(
+        "POST",
+        "/api/v1/search/tasks",
+        Some(json!({"pageSize": 100})),
+    )
+    .await["list"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0)
+}
