@@ -201,6 +201,8 @@ pub fn done_notice(key: &str) -> String {
         "synced" => "A sync was started.",
         "uploaded" => "The file was imported.",
         "created" => "Created.",
+        "paused" => "Syncs are paused.",
+        "resumed" => "Syncs are resumed.",
         _ => return String::new(),
     };
     notice("ok", text)

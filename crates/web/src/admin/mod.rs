@@ -1,0 +1,16 @@
+//! The admin pages. Every page calls the API as the signed-in admin, so what each admin may
+//! see or change is the API's decision (a read-only admin sees, and is refused changes).
+
+mod apps;
+mod systemlog;
+mod users;
+
+use crate::Web;
+use axum::Router;
+
+pub(crate) fn routes() -> Router<Web> {
+    Router::new()
+        .merge(apps::routes())
+        .merge(systemlog::routes())
+        .merge(users::routes())
+}
