@@ -30,10 +30,7 @@ pub(crate) fn routes() -> Router<Web> {
         .route("/admin/apps/{app}/entitlements/{ent}", get(entitlement))
         .route("/admin/apps/{app}/accounts", get(accounts))
         .route("/admin/apps/{app}/owners", get(owners).post(add_owner))
-        .route(
-            "/admin/apps/{app}/owners/{user}/remove",
-            post(remove_owner),
-        )
+        .route("/admin/apps/{app}/owners/{user}/remove", post(remove_owner))
         .merge(connectors::routes())
 }
 
@@ -171,11 +168,14 @@ async fn render_index(
         body.push_str(&ui::notice("error", &e.message));
         status = status_of(e);
     }
-    body.push_str(&ui::search_form("/admin/apps", &q, "Search apps by name", ""));
+    body.push_str(&ui::search_form(
+        "/admin/apps",
+        &q,
+        "Search apps by name",
+        "",
+    ));
     match found {
-        Err(e) if matches!(e.status, 401 | 403) => {
-            return refused(v, Section::Apps, "Apps", &e)
-        }
+        Err(e) if matches!(e.status, 401 | 403) => return refused(v, Section::Apps, "Apps", &e),
         Err(e) => body.push_str(&ui::notice("error", &e.message)),
         Ok(found) => {
             let rows: Vec<Vec<String>> = list(&found, "list")
@@ -288,7 +288,14 @@ fn render_overview(v: &Viewer, app: &Value, notice: String, failed: Option<&Refu
         ui::text_area("Description", "description", text(app, "description"), ""),
     );
     let status = failed.map(status_of).unwrap_or(StatusCode::OK);
-    app_page(v, app, Tab::Overview, &notice, &format!("{facts}{form}"), status)
+    app_page(
+        v,
+        app,
+        Tab::Overview,
+        &notice,
+        &format!("{facts}{form}"),
+        status,
+    )
 }
 
 /// `POST /admin/apps/{app}` (form: displayName, description).
@@ -385,11 +392,7 @@ pub async fn resources(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let type_path = format!(
-        "/api/v1/apps/{}/resource_types/{}",
-        enc(&app_id),
-        enc(&rt)
-    );
+    let type_path = format!("/api/v1/apps/{}/resource_types/{}", enc(&app_id), enc(&rt));
     let t = match w.api.get(&v, &type_path).await {
         Ok(t) => t,
         Err(e) => {
@@ -414,11 +417,7 @@ pub async fn resources(
             ),
         )
         .await;
-    let base = format!(
-        "/admin/apps/{}/resource-types/{}",
-        enc(&app_id),
-        enc(&rt)
-    );
+    let base = format!("/admin/apps/{}/resource-types/{}", enc(&app_id), enc(&rt));
     let mut content = format!(
         "<h2>{}</h2><p><a href=\"/admin/apps/{}/resource-types\">← All resource types</a></p>",
         esc(&type_name),
@@ -540,7 +539,13 @@ async fn render_entitlements(
             };
             content.push_str(&ui::table(
                 "entitlements",
-                &["Entitlement", "Description", "Source", "Grants", "Grant length"],
+                &[
+                    "Entitlement",
+                    "Description",
+                    "Source",
+                    "Grants",
+                    "Grant length",
+                ],
                 &rows,
                 empty,
             ));
@@ -593,7 +598,9 @@ pub async fn create_entitlement(
             _ => {
                 let e = Refusal {
                     status: 400,
-                    message: format!("Grant length `{hours}` must be a whole number of hours, 1 or more."),
+                    message: format!(
+                        "Grant length `{hours}` must be a whole number of hours, 1 or more."
+                    ),
                 };
                 return render_entitlements(&w, &v, &app, &None, String::new(), Some((&e, &f)))
                     .await;
@@ -602,7 +609,11 @@ pub async fn create_entitlement(
     }
     match w
         .api
-        .post(&v, &format!("/api/v1/apps/{}/entitlements", enc(&app_id)), body)
+        .post(
+            &v,
+            &format!("/api/v1/apps/{}/entitlements", enc(&app_id)),
+            body,
+        )
         .await
     {
         Ok(r) => Redirect::to(&format!(
@@ -700,10 +711,18 @@ pub async fn entitlement(
                     let state = if text(g, "expired").is_empty() {
                         ui::badge("ok", "Current")
                     } else {
-                        format!("{} {}", ui::badge("", "Ended"), ui::when(text(g, "expired")))
+                        format!(
+                            "{} {}",
+                            ui::badge("", "Ended"),
+                            ui::when(text(g, "expired"))
+                        )
                     };
                     vec![
-                        esc(if acct.is_empty() { text(g, "appUserId") } else { acct }),
+                        esc(if acct.is_empty() {
+                            text(g, "appUserId")
+                        } else {
+                            acct
+                        }),
                         user,
                         esc(&source),
                         ui::when(text(g, "discovered")),
@@ -788,7 +807,10 @@ pub async fn accounts(
                 &rows,
                 empty,
             ));
-            content.push_str(&ui::pager(&with_q(&base, &q), text(&found, "nextPageToken")));
+            content.push_str(&ui::pager(
+                &with_q(&base, &q),
+                text(&found, "nextPageToken"),
+            ));
         }
     }
     app_page(&v, &app, Tab::Accounts, "", &content, StatusCode::OK)
@@ -959,8 +981,9 @@ pub async fn add_owner(
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => Redirect::to(&format!("/admin/apps/{}/owners?done=saved", enc(&app_id)))
-            .into_response(),
+        Ok(()) => {
+            Redirect::to(&format!("/admin/apps/{}/owners?done=saved", enc(&app_id))).into_response()
+        }
         Err(e) => render_owners(&w, &v, &app, &None, String::new(), Some((&e, email))).await,
     }
 }

@@ -54,8 +54,7 @@ fn timestamp(label: &str, v: &str) -> Result<Option<String>, Refusal> {
         && v.as_bytes()[4] == b'-'
         && v.as_bytes()[10] == b'T'
         && v.as_bytes()[13] == b':'
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'T' | b':' | b'.'));
     if !ok {
         return Err(Refusal {
@@ -267,7 +266,14 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
     let mut body = format!("{form}{notice}");
     body.push_str(&ui::table(
         "events",
-        &["Time", "Actor", "Action", "Object type", "Object", "Details"],
+        &[
+            "Time",
+            "Actor",
+            "Action",
+            "Object type",
+            "Object",
+            "Details",
+        ],
         &rows,
         empty,
     ));

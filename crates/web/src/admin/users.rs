@@ -91,7 +91,14 @@ pub async fn index(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> 
             };
             body.push_str(&ui::table(
                 "users",
-                &["Name", "Email", "Department", "Job title", "Origin", "Status"],
+                &[
+                    "Name",
+                    "Email",
+                    "Department",
+                    "Job title",
+                    "Origin",
+                    "Status",
+                ],
                 &rows,
                 empty,
             ));
@@ -112,8 +119,16 @@ const ATTRIBUTES: &[(&str, &str, &str)] = &[
     ("Department", "department", "departmentSources"),
     ("Job title", "jobTitle", "jobTitleSources"),
     ("Employment type", "employmentType", "employmentTypeSources"),
-    ("Employment status", "employmentStatus", "employmentStatusSources"),
-    ("Directory status", "directoryStatus", "directoryStatusSources"),
+    (
+        "Employment status",
+        "employmentStatus",
+        "employmentStatusSources",
+    ),
+    (
+        "Directory status",
+        "directoryStatus",
+        "directoryStatusSources",
+    ),
     ("Manager", "managerIds", "managerSources"),
 ];
 
@@ -166,10 +181,7 @@ pub async fn detail(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let user = match w.api.get(&v, &format!("/api/v1/users/{}", enc(&id))).await {
-        Ok(u) => u
-            .pointer("/userView/user")
-            .cloned()
-            .unwrap_or(Value::Null),
+        Ok(u) => u.pointer("/userView/user").cloned().unwrap_or(Value::Null),
         Err(e) => return refused(&v, Section::Users, "User", &e),
     };
     let u = &user;
@@ -288,9 +300,9 @@ pub async fn detail(
                 .map(|s| {
                     let app = text(s, "appId");
                     let key = text(s, "appUserProfileAttributeKey");
-                    let mut out = format!(
-                        "{}",
-                        ui::link(&format!("/admin/apps/{}/accounts", enc(app)), &app_name(app))
+                    let mut out = ui::link(
+                        &format!("/admin/apps/{}/accounts", enc(app)),
+                        &app_name(app),
                     );
                     if !key.is_empty() {
                         out.push_str(&format!(" · field <code>{}</code>", esc(key)));
@@ -302,7 +314,10 @@ pub async fn detail(
                     if num(s, "priority") == 0 {
                         out.push_str(&format!(" {}", ui::badge("ok", "Used")));
                     } else {
-                        out.push_str(&format!(" {}", ui::badge("", &format!("Priority {}", num(s, "priority")))));
+                        out.push_str(&format!(
+                            " {}",
+                            ui::badge("", &format!("Priority {}", num(s, "priority")))
+                        ));
                     }
                     format!("<li>{out}</li>")
                 })
@@ -334,7 +349,10 @@ pub async fn detail(
                 .map(|a| {
                     let app = text(a, "appId");
                     vec![
-                        ui::link(&format!("/admin/apps/{}/accounts", enc(app)), &app_name(app)),
+                        ui::link(
+                            &format!("/admin/apps/{}/accounts", enc(app)),
+                            &app_name(app),
+                        ),
                         esc(text(a, "displayName")),
                         esc(text(a, "email")),
                         esc(status_words(text(a, "status.status"))),
@@ -380,7 +398,10 @@ pub async fn detail(
                     let sources: Vec<String> = list(g, "grantSources")
                         .iter()
                         .map(|s| {
-                            let n = ent_names.get(text(s, "id")).copied().unwrap_or("another entitlement");
+                            let n = ent_names
+                                .get(text(s, "id"))
+                                .copied()
+                                .unwrap_or("another entitlement");
                             if text(s, "appId") == BUILTIN_APP_ID {
                                 format!("Access profile “{n}”")
                             } else {
@@ -399,8 +420,16 @@ pub async fn detail(
                         } else {
                             app_of.get(app).copied().unwrap_or(app)
                         }),
-                        esc(&if sources.is_empty() { "Direct".to_string() } else { sources.join("; ") }),
-                        if ends.is_empty() { "Until removed".into() } else { ui::when(ends) },
+                        esc(&if sources.is_empty() {
+                            "Direct".to_string()
+                        } else {
+                            sources.join("; ")
+                        }),
+                        if ends.is_empty() {
+                            "Until removed".into()
+                        } else {
+                            ui::when(ends)
+                        },
                     ]
                 })
                 .collect();

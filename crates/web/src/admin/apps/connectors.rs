@@ -72,7 +72,15 @@ pub async fn index(
         Ok(a) => a,
         Err(r) => return r,
     };
-    render_index(&w, &v, &app, &raw, ui::done_notice(&query(&raw, "done")), None).await
+    render_index(
+        &w,
+        &v,
+        &app,
+        &raw,
+        ui::done_notice(&query(&raw, "done")),
+        None,
+    )
+    .await
 }
 
 async fn render_index(
@@ -124,7 +132,14 @@ async fn render_index(
                 .collect();
             content.push_str(&ui::table(
                 "connectors",
-                &["Connector", "Kind", "Sync status", "Started", "Completed", "Last error"],
+                &[
+                    "Connector",
+                    "Kind",
+                    "Sync status",
+                    "Started",
+                    "Completed",
+                    "Last error",
+                ],
                 &rows,
                 "This app has no connectors. Create one below to upload a .c1z or a CSV/XLSX file.",
             ));
@@ -158,7 +173,11 @@ pub async fn create(
     let body = json!({"displayName": f.get("displayName"), "description": f.get("description")});
     match w
         .api
-        .post(&v, &format!("/api/v1/apps/{}/connectors", enc(&app_id)), body)
+        .post(
+            &v,
+            &format!("/api/v1/apps/{}/connectors", enc(&app_id)),
+            body,
+        )
         .await
     {
         Ok(c) => Redirect::to(&format!(
@@ -231,7 +250,10 @@ async fn render_detail(
         status = status_of(e);
     }
     let c = match w.api.get(v, &path).await {
-        Ok(c) => c.pointer("/connectorView/connector").cloned().unwrap_or(Value::Null),
+        Ok(c) => c
+            .pointer("/connectorView/connector")
+            .cloned()
+            .unwrap_or(Value::Null),
         Err(e) => {
             notice.push_str(&ui::notice("error", &e.message));
             return app_page(v, &app, Tab::Connectors, &notice, "", status_of(&e));
@@ -290,7 +312,10 @@ async fn render_detail(
         Err(e) => content.push_str(&ui::notice("error", &e.message)),
         Ok(runs) => {
             let runs = list(&runs, "list");
-            if let Some(run) = runs.iter().find(|r| !run_id.is_empty() && text(r, "id") == run_id) {
+            if let Some(run) = runs
+                .iter()
+                .find(|r| !run_id.is_empty() && text(r, "id") == run_id)
+            {
                 let rows: Vec<Vec<String>> = KINDS
                     .iter()
                     .map(|(k, label)| {

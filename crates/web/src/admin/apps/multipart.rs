@@ -247,7 +247,9 @@ mod tests {
     #[tokio::test]
     async fn a_cut_body_is_an_error() {
         let mut m = Multipart::new(
-            body(vec![b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nabc"]),
+            body(vec![
+                b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nabc",
+            ]),
             "b",
         );
         m.next_part().await.unwrap().unwrap();
