@@ -159,6 +159,10 @@ test("admin creates an app and a connector, uploads a CSV and a c1z, sees counts
   await page.getByLabel("Email of the user").fill("nobody@example.com");
   await page.getByRole("button", { name: "Add owner" }).click();
   assert.match(await page.locator(".notice.error").innerText(), /No user has the email/);
+  page.once("dialog", (d) => d.accept());
+  await page.locator("#owners").getByRole("button", { name: "Remove" }).click();
+  assert.match(await page.locator("#notice").innerText(), /Removed/);
+  assert.match(await page.locator("#owners-empty").innerText(), /no owners/);
 
   // A Baton c1z on a second app (copied out of the fixtures first).
   const c1z = join(tmp, "expanded.c1z");
@@ -229,6 +233,16 @@ test("a bad upload is refused with the API's words and changes nothing", async (
   assert.equal(await page.locator("#accounts tbody tr").count(), 3);
   await page.goto(`${server.base}/admin/apps/${ids.payroll}/entitlements?q=viewer`);
   assert.match(await page.locator("#entitlements").innerText(), /Payroll viewer[\s\S]*\b2\b/);
+
+  // Pause and resume (each asks first).
+  await page.goto(`${server.base}/admin/apps/${ids.payroll}/connectors/${ids.payrollConnector}`);
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Pause syncs" }).click();
+  assert.match(await page.locator("#notice").innerText(), /paused/);
+  assert.match(await page.locator("#connector-status").innerText(), /SYNC_STATUS_DISABLED/);
+  await page.getByRole("button", { name: "Resume syncs" }).click();
+  assert.match(await page.locator("#notice").innerText(), /resumed/);
+  assert.doesNotMatch(await page.locator("#connector-status").innerText(), /SYNC_STATUS_DISABLED/);
   await page.context().close();
 });
 

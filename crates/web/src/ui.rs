@@ -203,6 +203,7 @@ pub fn done_notice(key: &str) -> String {
         "created" => "Created.",
         "paused" => "Syncs are paused.",
         "resumed" => "Syncs are resumed.",
+        "removed" => "Removed.",
         _ => return String::new(),
     };
     notice("ok", text)

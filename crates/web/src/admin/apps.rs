@@ -816,13 +816,13 @@ pub async fn accounts(
     app_page(&v, &app, Tab::Accounts, "", &content, StatusCode::OK)
 }
 
-/// An account status (`APP_USER_STATUS_ENABLED`) in words.
+/// An account status (`STATUS_ENABLED`) in words.
 pub(super) fn status_words(s: &str) -> &str {
     match s {
-        "APP_USER_STATUS_ENABLED" => "Enabled",
-        "APP_USER_STATUS_DISABLED" => "Disabled",
-        "APP_USER_STATUS_DELETED" => "Deleted",
-        "" | "APP_USER_STATUS_UNSPECIFIED" => "Unknown",
+        "STATUS_ENABLED" => "Enabled",
+        "STATUS_DISABLED" => "Disabled",
+        "STATUS_DELETED" => "Deleted",
+        "" | "STATUS_UNSPECIFIED" => "Unknown",
         other => other,
     }
 }
@@ -1005,7 +1005,7 @@ pub async fn remove_owner(
         )
         .await;
     match r {
-        Ok(_) => Redirect::to(&format!("/admin/apps/{}/owners?done=deleted", enc(&app_id)))
+        Ok(_) => Redirect::to(&format!("/admin/apps/{}/owners?done=removed", enc(&app_id)))
             .into_response(),
         Err(e) => match load_app(&w, &v, &app_id).await {
             Ok(app) => render_owners(&w, &v, &app, &None, String::new(), Some((&e, ""))).await,

@@ -292,6 +292,8 @@ pub async fn detail(
                     .map(|m| esc(manager_names.get(*m).map(String::as_str).unwrap_or(m)))
                     .collect::<Vec<_>>()
                     .join(", ")
+            } else if *field == "directoryStatus" {
+                esc(&words(text(u, field), ""))
             } else {
                 esc(&value_text(u, field))
             };

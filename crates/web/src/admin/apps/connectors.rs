@@ -211,15 +211,31 @@ pub async fn detail(
     .await
 }
 
-/// One kind's counts in words: `12 (3 added, 1 changed, 0 removed)`.
+/// One kind's counts in words: `12 (+3, ~1, −2)`, changes only when there were any.
 fn counts(c: &Value) -> String {
-    format!(
-        "{} <span class=\"muted\">(+{} added, {} changed, −{} removed)</span>",
-        num(c, "total"),
-        num(c, "added"),
-        num(c, "changed"),
-        num(c, "removed")
-    )
+    let changes: Vec<String> = [("+", "added"), ("~", "changed"), ("−", "removed")]
+        .iter()
+        .filter(|(_, k)| num(c, k) > 0)
+        .map(|(sign, k)| format!("{sign}{}", num(c, k)))
+        .collect();
+    if changes.is_empty() {
+        num(c, "total").to_string()
+    } else {
+        format!(
+            "{} <span class=\"muted\">({})</span>",
+            num(c, "total"),
+            changes.join(", ")
+        )
+    }
+}
+
+/// A duration in milliseconds in words.
+fn took(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
 }
 
 const KINDS: &[(&str, &str)] = &[
@@ -266,6 +282,7 @@ async fn render_detail(
         esc(&enc(app_id)),
         esc(text(&c, "displayName"))
     );
+    let head_len = content.len();
     let paused_fact = if paused {
         format!(
             "<dt>Paused</dt><dd>{} {}</dd>",
@@ -330,7 +347,7 @@ async fn render_detail(
                     })
                     .collect();
                 content.insert_str(
-                    0,
+                    head_len,
                     &format!(
                         "<section class=\"card\" aria-labelledby=\"run-counts\"><h2 id=\"run-counts\">What the upload changed</h2>{}</section>",
                         ui::table("upload-counts", &["Kind", "In the file", "Added", "Changed", "Removed"], &rows, "")
@@ -340,22 +357,29 @@ async fn render_detail(
             let rows: Vec<Vec<String>> = runs
                 .iter()
                 .map(|r| {
-                    let counts: String = KINDS
-                        .iter()
-                        .map(|(k, label)| {
-                            format!(
-                                "<li>{}: {}</li>",
-                                esc(label),
-                                counts(r.pointer(&format!("/counts/{k}")).unwrap_or(&Value::Null))
-                            )
-                        })
-                        .collect();
+                    let counts = if text(r, "status") == "SYNC_STATUS_ERROR" {
+                        "<span class=\"muted\">Nothing changed</span>".to_string()
+                    } else {
+                        let items: String = KINDS
+                            .iter()
+                            .map(|(k, label)| {
+                                format!(
+                                    "<li>{}: {}</li>",
+                                    esc(label),
+                                    counts(
+                                        r.pointer(&format!("/counts/{k}")).unwrap_or(&Value::Null)
+                                    )
+                                )
+                            })
+                            .collect();
+                        format!("<ul class=\"counts\">{items}</ul>")
+                    };
                     vec![
                         ui::when(text(r, "startedAt")),
                         ui::when(text(r, "completedAt")),
                         status_cell(text(r, "status")),
-                        format!("{:.1} s", num(r, "durationMs") as f64 / 1000.0),
-                        format!("<ul class=\"counts\">{counts}</ul>"),
+                        took(num(r, "durationMs")),
+                        counts,
                         esc(text(r, "lastError")),
                     ]
                 })
