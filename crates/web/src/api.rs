@@ -69,6 +69,37 @@ impl Api {
                 })
             }
         };
+        self.send(req).await
+    }
+
+    /// `POST path` with a raw (streamed) `body` of type `content_type` as `viewer`: file
+    /// uploads, which the API reads as a stream with its own size limit.
+    pub async fn upload(
+        &self,
+        viewer: &Viewer,
+        path: &str,
+        content_type: &str,
+        body: Body,
+    ) -> Answer {
+        let req = match Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type)
+            .extension(InProcessPrincipal(viewer.principal()))
+            .body(body)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(Refusal {
+                    status: 400,
+                    message: format!("bad request path `{path}`: {e}"),
+                })
+            }
+        };
+        self.send(req).await
+    }
+
+    async fn send(&self, req: Request<Body>) -> Answer {
         let resp = match self.0.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},

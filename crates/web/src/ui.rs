@@ -205,6 +205,9 @@ pub fn done_notice(key: &str) -> String {
         "unpublished" => "Unpublished: it no longer appears under Requests.",
         "ran" => "The automation ran.",
         "resumed" => "Resumed: the next run applies in full.",
+        "paused" => "Syncs are paused.",
+        "sync-resumed" => "Syncs are resumed.",
+        "removed" => "Removed.",
         _ => return String::new(),
     };
     notice("ok", text)

@@ -1,16 +1,23 @@
-//! The admin pages. Each module owns its routes; what a page may show or change is decided by
-//! the API it calls as the signed-in admin.
+//! The admin pages. Each module owns its routes; every page calls the API as the signed-in
+//! admin, so what each admin may see or change is the API's decision (a read-only admin sees,
+//! and is refused changes).
 
+mod apps;
 mod directory;
 mod policies;
 mod profiles;
+mod systemlog;
+mod users;
 
 use crate::Web;
 use axum::Router;
 
 pub(crate) fn routes() -> Router<Web> {
     Router::new()
+        .merge(apps::routes())
         .merge(directory::routes())
         .merge(policies::routes())
         .merge(profiles::routes())
+        .merge(systemlog::routes())
+        .merge(users::routes())
 }
