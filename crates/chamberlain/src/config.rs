@@ -97,7 +97,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CHAMBERLAIN_SSO_DISPLAY_NAME")]
     pub sso_display_name: Option<String>,
     /// Single sign-on: only emails in these domains may sign in, comma-separated [default: any]
-    #[arg(long, env = "CHAMBERLAIN_SSO_ALLOWED_EMAIL_DOMAINS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "CHAMBERLAIN_SSO_ALLOWED_EMAIL_DOMAINS",
+        value_delimiter = ','
+    )]
     pub sso_allowed_email_domains: Option<Vec<String>>,
 }
 
@@ -283,13 +287,21 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         Some(issuer_url) => {
             let c = chamberlain_api::sso::SsoConfig {
                 issuer_url,
-                client_id: serve.sso_client_id.clone().or(file.sso_client_id).unwrap_or_default(),
+                client_id: serve
+                    .sso_client_id
+                    .clone()
+                    .or(file.sso_client_id)
+                    .unwrap_or_default(),
                 client_secret: serve
                     .sso_client_secret
                     .clone()
                     .or(file.sso_client_secret)
                     .unwrap_or_default(),
-                scopes: serve.sso_scopes.clone().or(file.sso_scopes).unwrap_or_default(),
+                scopes: serve
+                    .sso_scopes
+                    .clone()
+                    .or(file.sso_scopes)
+                    .unwrap_or_default(),
                 display_name: serve
                     .sso_display_name
                     .clone()
@@ -437,11 +449,19 @@ mod tests {
         assert_eq!(sso.allowed_email_domains, ["example.com"]);
         // A flag wins over the file.
         let cli = Cli::try_parse_from(["t", "--sso-client-id", "other"]).unwrap();
-        assert_eq!(resolve(&db, &cli.serve).unwrap().sso.unwrap().client_id, "other");
-        assert!(resolve(&DbArgs::default(), &ServeArgs::default()).unwrap().sso.is_none());
+        assert_eq!(
+            resolve(&db, &cli.serve).unwrap().sso.unwrap().client_id,
+            "other"
+        );
+        assert!(resolve(&DbArgs::default(), &ServeArgs::default())
+            .unwrap()
+            .sso
+            .is_none());
         // An issuer without a client id names what is missing.
         let cli = Cli::try_parse_from(["t", "--sso-issuer-url", "https://id.example.com"]).unwrap();
-        let e = resolve(&DbArgs::default(), &cli.serve).unwrap_err().to_string();
+        let e = resolve(&DbArgs::default(), &cli.serve)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("clientId") && e.contains("clientSecret"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -222,7 +222,11 @@ fn redirect_uri(s: &AppState) -> String {
 }
 
 /// `GET /auth/v1/sso/callback?code=…&state=…` (or `error=…`).
-pub async fn callback(State(s): State<Shared>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn callback(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let resp = finish(&s, &headers, query(q)).await;
     with_cookie(resp, clear_attempt(&s))
 }
@@ -260,7 +264,9 @@ async fn finish(s: &Shared, headers: &HeaderMap, q: HashMap<String, String>) -> 
     }
     if !get("error").is_empty() {
         let what = match get("error") {
-            "access_denied" => "you cancelled the sign-in, or the identity provider denied it".to_string(),
+            "access_denied" => {
+                "you cancelled the sign-in, or the identity provider denied it".to_string()
+            }
             other => format!("the identity provider answered `{other}`"),
         };
         let detail = match get("error_description") {
@@ -295,7 +301,11 @@ async fn finish(s: &Shared, headers: &HeaderMap, q: HashMap<String, String>) -> 
         return problem(
             StatusCode::BAD_REQUEST,
             "Sign-in refused",
-            &format!("The answer names the issuer `{}`, not the configured provider `{}`.", get("iss"), d.issuer),
+            &format!(
+                "The answer names the issuer `{}`, not the configured provider `{}`.",
+                get("iss"),
+                d.issuer
+            ),
             &return_to,
         );
     }

@@ -208,7 +208,9 @@ impl StoredSso {
         }
         let client_id = w.client_id.trim();
         if client_id.len() > 512 || client_id.chars().any(char::is_control) {
-            return Err("`clientId` must be at most 512 characters without control characters".into());
+            return Err(
+                "`clientId` must be at most 512 characters without control characters".into(),
+            );
         }
         if w.client_secret.len() > 4096 || w.client_secret.chars().any(char::is_control) {
             return Err(
@@ -217,7 +219,10 @@ impl StoredSso {
         }
         let mut scopes: Vec<String> = Vec::new();
         for s in w.scopes.iter().flat_map(|s| s.split_whitespace()) {
-            if !s.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
+            if !s
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+            {
                 return Err(format!("`scopes`: `{s}` is not a valid OAuth scope"));
             }
             if !scopes.iter().any(|x| x == s) {
@@ -238,8 +243,7 @@ impl StoredSso {
                 && d.len() <= 253
                 && d.contains('.')
                 && d.split('.').all(|l| {
-                    !l.is_empty()
-                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 });
             if !ok {
                 return Err(format!(
@@ -379,7 +383,9 @@ pub async fn update_settings(
     Body(r): Body<UpdateSettings>,
 ) -> ApiResult<Json<Value>> {
     authz::require_super_admin(&caller)?;
-    let raw = r.sso.ok_or_else(|| ApiError::invalid("`sso` is required"))?;
+    let raw = r
+        .sso
+        .ok_or_else(|| ApiError::invalid("`sso` is required"))?;
     let wire: SsoSettingsWire = crate::extract::parse_json(raw.to_string().as_bytes())
         .map_err(|e| ApiError::invalid(format!("sso: {}", e.message)))?;
     let read_only: Vec<&str> = [
@@ -409,8 +415,6 @@ pub async fn update_settings(
         .map_err(|e| ApiError::invalid(format!("sso: {e}")))?;
     next.updated_at = Some(Timestamp::now());
     let saved = next.clone();
-    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| {
-        save(tx, &saved).await
-    })?;
+    chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { save(tx, &saved).await })?;
     Ok(Json(json!({"sso": next.to_wire(&s.public_url, "api")})))
 }

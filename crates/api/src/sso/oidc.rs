@@ -104,7 +104,8 @@ async fn call<T: DeserializeOwned>(
         .map_err(|e| outbound(what, e))?;
     Ok((
         status,
-        serde_json::from_slice(&body).map_err(|e| format!("the {what} is not the expected JSON: {e}")),
+        serde_json::from_slice(&body)
+            .map_err(|e| format!("the {what} is not the expected JSON: {e}")),
     ))
 }
 
@@ -397,7 +398,9 @@ fn verify_with(jwk: &Value, alg: &str, msg: &[u8], sig: &[u8]) -> Result<bool, S
         }
         let (x, y) = (field("x")?, field("y")?);
         if x.len() != len || y.len() != len {
-            return Err(format!("the provider's {want} key has coordinates of the wrong size"));
+            return Err(format!(
+                "the provider's {want} key has coordinates of the wrong size"
+            ));
         }
         let mut point = vec![4u8];
         point.extend(x);
@@ -599,7 +602,8 @@ mod tests {
         // Ed25519
         let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
         let kp = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": "e", "x": b64(kp.public_key().as_ref())});
+        let jwk =
+            json!({"kty": "OKP", "crv": "Ed25519", "kid": "e", "x": b64(kp.public_key().as_ref())});
         let t = token(json!({"alg": "EdDSA", "kid": "e"}), claims(now), |m| {
             kp.sign(m).as_ref().to_vec()
         });
@@ -613,7 +617,8 @@ mod tests {
         let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
         let kp = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
         let point = kp.public_key().as_ref();
-        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+        let jwk =
+            json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..])});
         let t = token(json!({"alg": "ES256"}), claims(now), |m| {
             kp.sign(&rng, m).unwrap().as_ref().to_vec()
         });

@@ -94,7 +94,11 @@ fn location(base: &str, resp: &reqwest::Response) -> String {
         .get("location")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_else(|| panic!("no Location on a {} answer", resp.status()));
-    reqwest::Url::parse(base).unwrap().join(&l).unwrap().to_string()
+    reqwest::Url::parse(base)
+        .unwrap()
+        .join(&l)
+        .unwrap()
+        .to_string()
 }
 
 async fn get(b: &reqwest::Client, url: &str) -> reqwest::Response {
@@ -114,7 +118,12 @@ async fn configure(s: &TestServer, p: &Provider, extra: Value) -> Value {
         sso[k] = v.clone();
     }
     let (st, v) = s
-        .call(&s.admin, "POST", "/api/v1/settings/sso", Some(json!({"sso": sso})))
+        .call(
+            &s.admin,
+            "POST",
+            "/api/v1/settings/sso",
+            Some(json!({"sso": sso})),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     v
@@ -138,7 +147,10 @@ async fn to_provider_login(s: &TestServer, b: &reqwest::Client, return_to: &str)
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["client_id"], CLIENT_ID);
     assert_eq!(q["scope"], "openid email profile");
-    assert_eq!(q["redirect_uri"], format!("{}/auth/v1/sso/callback", s.base));
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/auth/v1/sso/callback", s.base)
+    );
     assert!(q["state"].len() >= 32 && q["nonce"].len() >= 32);
     let r = get(b, &authorize).await;
     assert!(r.status().is_redirection(), "{}", r.status());
@@ -180,13 +192,10 @@ async fn sso_sign_in(
 }
 
 fn sets_session(resp: &reqwest::Response) -> bool {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .any(|c| {
-            let c = c.to_str().unwrap();
-            c.starts_with("chamberlain_session=") && !c.contains("Max-Age=0")
-        })
+    resp.headers().get_all("set-cookie").iter().any(|c| {
+        let c = c.to_str().unwrap();
+        c.starts_with("chamberlain_session=") && !c.contains("Max-Age=0")
+    })
 }
 
 /// Who the browser is signed in as, from the sign-in page.
@@ -217,26 +226,48 @@ pub async fn sso_signs_in_verified_users_by_email(s: &TestServer) {
     assert!(!page.contains("Sign in with"), "{page}");
 
     // Refusals change nothing and name the field.
-    let (_, reader) = s.user_with_token("reader@example.com", &["read-only-admin"]).await;
+    let (_, reader) = s
+        .user_with_token("reader@example.com", &["read-only-admin"])
+        .await;
     let before = s.event_count().await;
     for (body, wanted) in [
-        (json!({"sso": {"enabled": true, "clientSecretSet": true}}), "clientSecretSet"),
+        (
+            json!({"sso": {"enabled": true, "clientSecretSet": true}}),
+            "clientSecretSet",
+        ),
         (json!({"sso": {"redirectUri": "http://x"}}), "redirectUri"),
         (json!({"sso": {"issuer": "x"}}), "issuer"),
-        (json!({"sso": {"enabled": true, "issuerUrl": p.issuer}}), "clientSecret"),
+        (
+            json!({"sso": {"enabled": true, "issuerUrl": p.issuer}}),
+            "clientSecret",
+        ),
         (json!({"sso": {"issuerUrl": "ftp://x"}}), "issuerUrl"),
-        (json!({"sso": {"allowedEmailDomains": ["not a domain"]}}), "allowedEmailDomains"),
-        (json!({"sso": {"tokenEndpointAuthMethod": "private_key_jwt"}}), "tokenEndpointAuthMethod"),
+        (
+            json!({"sso": {"allowedEmailDomains": ["not a domain"]}}),
+            "allowedEmailDomains",
+        ),
+        (
+            json!({"sso": {"tokenEndpointAuthMethod": "private_key_jwt"}}),
+            "tokenEndpointAuthMethod",
+        ),
         (json!({"other": 1}), "other"),
     ] {
         let (st, v) = s
             .call(&s.admin, "POST", "/api/v1/settings/sso", Some(body.clone()))
             .await;
         assert_eq!(st, 400, "{body}: {v}");
-        assert!(v["message"].as_str().unwrap().contains(wanted), "{body}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(wanted),
+            "{body}: {v}"
+        );
     }
     let (st, _) = s
-        .call(&reader, "POST", "/api/v1/settings/sso", Some(json!({"sso": {"enabled": false}})))
+        .call(
+            &reader,
+            "POST",
+            "/api/v1/settings/sso",
+            Some(json!({"sso": {"enabled": false}})),
+        )
         .await;
     assert_eq!(st, 403, "only super admins change single sign-on");
     let (st, v) = s.call(&reader, "GET", "/api/v1/settings/sso", None).await;
@@ -260,11 +291,14 @@ pub async fn sso_signs_in_verified_users_by_email(s: &TestServer) {
     assert!(!got.to_string().contains(SECRET));
 
     // The sign-in page offers the button (and keeps the password form).
-    let page = get(&browser(), &format!("{}/auth/v1/signin?return_to=%2Fauth%2Fv1%2Fdevice", s.base))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = get(
+        &browser(),
+        &format!("{}/auth/v1/signin?return_to=%2Fauth%2Fv1%2Fdevice", s.base),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(page.contains("Sign in with Test ID"), "{page}");
     assert!(page.contains("action=\"/auth/v1/sso/start\""), "{page}");
     assert!(page.contains("name=\"password\""), "{page}");
@@ -276,17 +310,29 @@ pub async fn sso_signs_in_verified_users_by_email(s: &TestServer) {
     let done = sso_sign_in(s, &b, "alice", "/auth/v1/device").await;
     assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
     assert!(sets_session(&done));
-    assert_eq!(location(&s.base, &done), format!("{}/auth/v1/device", s.base));
-    assert_eq!(signed_in_as(s, &b).await.as_deref(), Some("alice@example.com"));
+    assert_eq!(
+        location(&s.base, &done),
+        format!("{}/auth/v1/device", s.base)
+    );
+    assert_eq!(
+        signed_in_as(s, &b).await.as_deref(),
+        Some("alice@example.com")
+    );
     // A destination that is not this server's is dropped.
     let b = browser();
     let done = sso_sign_in(s, &b, "alice", "https://evil.example/").await;
-    assert_eq!(location(&s.base, &done), format!("{}/auth/v1/signin", s.base));
+    assert_eq!(
+        location(&s.base, &done),
+        format!("{}/auth/v1/signin", s.base)
+    );
     // The provider's `Bob@Example.COM` is Chamberlain's bob@example.com.
     let b = browser();
     let done = sso_sign_in(s, &b, "bob", "").await;
     assert_eq!(done.status(), 303);
-    assert_eq!(signed_in_as(s, &b).await.as_deref(), Some("bob@example.com"));
+    assert_eq!(
+        signed_in_as(s, &b).await.as_deref(),
+        Some("bob@example.com")
+    );
 
     // The sign-in is in the system log (with how it happened); the secret is nowhere.
     let log = system_log(s).await;
@@ -294,13 +340,14 @@ pub async fn sso_signs_in_verified_users_by_email(s: &TestServer) {
     assert!(log.contains(&alice));
     assert!(!log.contains(SECRET), "the client secret is never logged");
     use sqlx::Row;
-    let actors: Vec<String> = sqlx::query("SELECT actor_client_id FROM system_log WHERE object_kind = 'web sign-in'")
-        .fetch_all(s.store.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let actors: Vec<String> =
+        sqlx::query("SELECT actor_client_id FROM system_log WHERE object_kind = 'web sign-in'")
+            .fetch_all(s.store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     assert_eq!(actors.len(), 3);
     assert!(actors.iter().all(|a| a == "web:sso"), "{actors:?}");
 }
@@ -351,7 +398,11 @@ pub async fn sso_refusals_are_clear(s: &TestServer) {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { format!("{v}x") } else { v.to_string() };
+            let v = if k == "state" {
+                format!("{v}x")
+            } else {
+                v.to_string()
+            };
             (k.to_string(), v)
         })
         .collect();
@@ -361,7 +412,11 @@ pub async fn sso_refusals_are_clear(s: &TestServer) {
     let r = get(&b, &callback).await;
     expect(r, 400, "no single sign-on attempt in progress").await;
     // A callback without any attempt.
-    let r = get(&browser(), &format!("{}/auth/v1/sso/callback?code=x&state=y", s.base)).await;
+    let r = get(
+        &browser(),
+        &format!("{}/auth/v1/sso/callback?code=x&state=y", s.base),
+    )
+    .await;
     expect(r, 400, "no single sign-on attempt in progress").await;
 
     // The user cancels at the provider.
@@ -399,7 +454,12 @@ pub async fn sso_refusals_are_clear(s: &TestServer) {
 
     // Switched off: the button disappears and the flow refuses to start.
     let (st, _) = s
-        .call(&s.admin, "POST", "/api/v1/settings/sso", Some(json!({"sso": {"enabled": false, "issuerUrl": p.issuer, "clientId": CLIENT_ID}})))
+        .call(
+            &s.admin,
+            "POST",
+            "/api/v1/settings/sso",
+            Some(json!({"sso": {"enabled": false, "issuerUrl": p.issuer, "clientId": CLIENT_ID}})),
+        )
         .await;
     assert_eq!(st, 200);
     let r = get(&browser(), &format!("{}/auth/v1/sso/start", s.base)).await;
@@ -416,8 +476,14 @@ pub async fn sso_other_algorithms_and_client_auth(s: &TestServer) {
     s.local_user("alice@example.com", "Alice", &[]).await;
     s.local_user("dave@elsewhere.test", "Dave", &[]).await;
     for env in [
-        vec![("OIDC_ID_TOKEN_ALG", "ES256"), ("OIDC_CLAIMS_IN_ID_TOKEN", "1")],
-        vec![("OIDC_ID_TOKEN_ALG", "EdDSA"), ("OIDC_AUTH_METHOD", "client_secret_post")],
+        vec![
+            ("OIDC_ID_TOKEN_ALG", "ES256"),
+            ("OIDC_CLAIMS_IN_ID_TOKEN", "1"),
+        ],
+        vec![
+            ("OIDC_ID_TOKEN_ALG", "EdDSA"),
+            ("OIDC_AUTH_METHOD", "client_secret_post"),
+        ],
     ] {
         let p = Provider::start(s, &env).await;
         let post = env.iter().any(|(_, v)| *v == "client_secret_post");
@@ -429,8 +495,16 @@ pub async fn sso_other_algorithms_and_client_auth(s: &TestServer) {
         .await;
         let b = browser();
         let done = sso_sign_in(s, &b, "alice", "").await;
-        assert_eq!(done.status(), 303, "{env:?}: {}", done.text().await.unwrap());
-        assert_eq!(signed_in_as(s, &b).await.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            done.status(),
+            303,
+            "{env:?}: {}",
+            done.text().await.unwrap()
+        );
+        assert_eq!(
+            signed_in_as(s, &b).await.as_deref(),
+            Some("alice@example.com")
+        );
         // Dave is a user, but outside the allowed domains.
         let r = sso_sign_in(s, &browser(), "dave", "").await;
         assert_eq!(r.status(), 403);
