@@ -40,7 +40,8 @@ pub const CALLBACK_PATH: &str = "/auth/v1/sso/callback";
 const SECRET_CONTEXT: &str = "sso:client-secret";
 
 /// Single sign-on as the config file gives it (`sso_*` keys, `CHAMBERLAIN_SSO_*`, `--sso-*`).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Its `Debug` leaves the client secret out.
+#[derive(Clone, Default, PartialEq)]
 pub struct SsoConfig {
     pub issuer_url: String,
     pub client_id: String,
@@ -49,6 +50,19 @@ pub struct SsoConfig {
     pub display_name: String,
     pub allowed_email_domains: Vec<String>,
     pub token_endpoint_auth_method: String,
+}
+
+impl std::fmt::Debug for SsoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConfig")
+            .field("issuer_url", &self.issuer_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret_set", &!self.client_secret.is_empty())
+            .field("scopes", &self.scopes)
+            .field("display_name", &self.display_name)
+            .field("allowed_email_domains", &self.allowed_email_domains)
+            .finish()
+    }
 }
 
 impl SsoConfig {
@@ -121,8 +135,8 @@ pub struct StoredSso {
     pub updated_at: Option<Timestamp>,
 }
 
-/// Single sign-on in force, secret opened.
-#[derive(Clone, Debug)]
+/// Single sign-on in force, secret opened (no `Debug`: it holds the secret).
+#[derive(Clone)]
 pub struct Sso {
     pub issuer_url: String,
     pub client_id: String,
@@ -417,4 +431,52 @@ pub async fn update_settings(
     let saved = next.clone();
     chamberlain_store::write_tx!(s.store, &caller.audit(), |tx| { save(tx, &saved).await })?;
     Ok(Json(json!({"sso": next.to_wire(&s.public_url, "api")})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_are_checked_and_the_secret_is_kept_sealed() {
+        let sb = SecretBox::new(&[7u8; 32]);
+        let w = SsoSettingsWire {
+            enabled: true,
+            issuer_url: "https://id.example.com".into(),
+            client_id: "c".into(),
+            client_secret: "topsecret".into(),
+            scopes: vec!["email".into()],
+            ..Default::default()
+        };
+        let mut s = StoredSso::default();
+        s.apply(&w, &sb).unwrap();
+        assert_eq!(s.scopes, ["openid", "email"]);
+        assert!(!serde_json::to_string(&s).unwrap().contains("topsecret"));
+        let wire = s.to_wire("https://c.example/", "api");
+        assert!(wire.client_secret.is_empty() && wire.client_secret_set);
+        assert_eq!(wire.redirect_uri, "https://c.example/auth/v1/sso/callback");
+        // An update without the secret keeps it.
+        let keep = SsoSettingsWire {
+            client_secret: String::new(),
+            ..w.clone()
+        };
+        s.apply(&keep, &sb).unwrap();
+        assert_eq!(s.open(&sb).unwrap().unwrap().client_secret, "topsecret");
+        // Enabling needs an issuer, a client id and a secret.
+        let e = StoredSso::default()
+            .apply(
+                &SsoSettingsWire {
+                    enabled: true,
+                    ..Default::default()
+                },
+                &sb,
+            )
+            .unwrap_err();
+        assert!(e.contains("`issuerUrl`, `clientId`, `clientSecret`"), "{e}");
+        let c = SsoConfig {
+            client_secret: "topsecret".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
 }
