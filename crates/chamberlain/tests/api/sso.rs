@@ -49,6 +49,11 @@ pub struct Provider {
 impl Provider {
     /// Starts the provider for the server's callback, with `env` (OIDC_ID_TOKEN_ALG, …).
     pub async fn start(s: &TestServer, env: &[(&str, &str)]) -> Provider {
+        Self::start_for(&s.base, env).await
+    }
+
+    /// Starts the provider for a Chamberlain server at `base`.
+    pub async fn start_for(base: &str, env: &[(&str, &str)]) -> Provider {
         npm_packages();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -60,7 +65,7 @@ impl Provider {
             .arg(port.to_string())
             .arg(CLIENT_ID)
             .arg(SECRET)
-            .arg(format!("{}/auth/v1/sso/callback", s.base))
+            .arg(format!("{base}/auth/v1/sso/callback"))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
@@ -419,6 +424,31 @@ pub async fn sso_refusals_are_clear(s: &TestServer) {
     .await;
     expect(r, 400, "no single sign-on attempt in progress").await;
 
+    // An attempt older than 10 minutes, and a cookie the server did not seal.
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    let old = json!({"state": "st", "nonce": "n", "verifier": "v", "return_to": "",
+        "issuer": p.issuer, "client_id": CLIENT_ID, "expires": now - 1});
+    let sealed = s
+        .state
+        .secrets
+        .seal(old.to_string().as_bytes(), "sso:attempt");
+    for (cookie, wanted) in [
+        (sealed, "took longer than 10 minutes"),
+        (
+            old.to_string().replace([' ', ',', ';', '"'], ""),
+            "no single sign-on attempt in progress",
+        ),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}/auth/v1/sso/callback?code=x&state=st", s.base))
+            .header("cookie", format!("chamberlain_sso={cookie}"))
+            .send()
+            .await
+            .unwrap();
+        expect(r, 400, wanted).await;
+    }
+
     // The user cancels at the provider.
     let b = browser();
     let login = to_provider_login(s, &b, "").await;
@@ -509,5 +539,84 @@ pub async fn sso_other_algorithms_and_client_auth(s: &TestServer) {
         let r = sso_sign_in(s, &browser(), "dave", "").await;
         assert_eq!(r.status(), 403);
         assert!(r.text().await.unwrap().contains("limited to example.com"));
+    }
+}
+
+/// Single sign-on from the config file: in force until settings are saved through the API,
+/// which then win (starting from the file's values, so the file's secret is kept).
+async fn config_file_settings_are_defaults(db: crate::harness::Db) {
+    // Only the start of the flow is exercised here: the provider's redirect URI is not this
+    // server's (the server takes the provider's issuer before it has a port).
+    let p = Provider::start_for("http://127.0.0.1:9", &[]).await;
+    let issuer = p.issuer.clone();
+    let s = TestServer::start_with(db, |jobs| {
+        jobs.sso = Some(chamberlain_api::sso::SsoConfig {
+            issuer_url: issuer.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SECRET.into(),
+            display_name: "File ID".into(),
+            ..Default::default()
+        });
+    })
+    .await;
+    let v = s.ok("GET", "/api/v1/settings/sso", None).await;
+    assert_eq!(v["sso"]["source"], "config", "{v}");
+    assert_eq!(v["sso"]["enabled"], true);
+    assert_eq!(v["sso"]["issuerUrl"], issuer);
+    assert_eq!(v["sso"]["clientSecretSet"], true);
+    assert!(!v.to_string().contains(SECRET));
+    let page = get(&browser(), &format!("{}/auth/v1/signin", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with File ID"), "{page}");
+    // The flow starts against the file's provider.
+    let r = get(&browser(), &format!("{}/auth/v1/sso/start", s.base)).await;
+    assert_eq!(r.status(), 303);
+    assert!(location(&s.base, &r).starts_with(&format!("{issuer}/auth?")));
+    // Saved through the API (no secret given): the API's settings win, the secret is kept.
+    let (st, v) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/api/v1/settings/sso",
+            Some(json!({"sso": {"enabled": true, "issuerUrl": issuer, "clientId": CLIENT_ID, "displayName": "API ID"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["sso"]["source"], "api");
+    assert_eq!(v["sso"]["clientSecretSet"], true);
+    let page = get(&browser(), &format!("{}/auth/v1/signin", s.base))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with API ID"), "{page}");
+    // Switched off through the API although the file sets it up.
+    let (st, _) = s
+        .call(
+            &s.admin,
+            "POST",
+            "/api/v1/settings/sso",
+            Some(json!({"sso": {"enabled": false, "issuerUrl": issuer, "clientId": CLIENT_ID}})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let r = get(&browser(), &format!("{}/auth/v1/sso/start", s.base)).await;
+    assert_eq!(r.status(), 404);
+    assert!(!system_log(&s).await.contains(SECRET));
+    s.finish().await;
+}
+
+mod sso_config_file_settings_are_defaults {
+    use crate::harness::Db;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::config_file_settings_are_defaults(Db::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::config_file_settings_are_defaults(Db::Postgres).await;
     }
 }
