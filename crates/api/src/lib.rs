@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod routes;
 pub mod slack;
+pub mod sso;
 pub mod state;
 pub mod webhooks;
 pub mod worker;

@@ -59,6 +59,8 @@ pub struct JobSettings {
     /// Most device sign-ins (`/auth/v1/device_authorization`, unauthenticated) waiting for
     /// approval at once; more are refused until some expire (10 minutes) or are used.
     pub device_pending_max: i64,
+    /// The config file's single sign-on (settings saved through the API win).
+    pub sso: Option<crate::sso::SsoConfig>,
 }
 
 impl JobSettings {
@@ -80,6 +82,7 @@ impl JobSettings {
             digest: Default::default(),
             notify_retry: Default::default(),
             device_pending_max: 1000,
+            sso: None,
         }
     }
 }

@@ -85,6 +85,29 @@ pub struct ServeArgs {
     /// Refused on a database that already holds apps (other than an earlier demo).
     #[arg(long)]
     pub demo: bool,
+    /// Single sign-on: the OpenID provider's issuer URL (setting it enables single sign-on;
+    /// settings saved in the admin API win) [default: none]
+    #[arg(long, env = "CHAMBERLAIN_SSO_ISSUER_URL")]
+    pub sso_issuer_url: Option<String>,
+    /// Single sign-on: Chamberlain's client id at the provider
+    #[arg(long, env = "CHAMBERLAIN_SSO_CLIENT_ID")]
+    pub sso_client_id: Option<String>,
+    /// Single sign-on: the client secret
+    #[arg(long, env = "CHAMBERLAIN_SSO_CLIENT_SECRET", hide_env_values = true)]
+    pub sso_client_secret: Option<String>,
+    /// Single sign-on: scopes, comma-separated [default: openid,email,profile]
+    #[arg(long, env = "CHAMBERLAIN_SSO_SCOPES", value_delimiter = ',')]
+    pub sso_scopes: Option<Vec<String>>,
+    /// Single sign-on: the name on the sign-in button ("Sign in with NAME")
+    #[arg(long, env = "CHAMBERLAIN_SSO_DISPLAY_NAME")]
+    pub sso_display_name: Option<String>,
+    /// Single sign-on: only emails in these domains may sign in, comma-separated [default: any]
+    #[arg(
+        long,
+        env = "CHAMBERLAIN_SSO_ALLOWED_EMAIL_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub sso_allowed_email_domains: Option<Vec<String>>,
 }
 
 /// The TOML file's keys (all optional).
@@ -108,6 +131,13 @@ struct FileConfig {
     smtp_ca_file: Option<PathBuf>,
     notify_time_zone: Option<String>,
     notify_max_attempts: Option<u64>,
+    sso_issuer_url: Option<String>,
+    sso_client_id: Option<String>,
+    sso_client_secret: Option<String>,
+    sso_scopes: Option<Vec<String>>,
+    sso_display_name: Option<String>,
+    sso_allowed_email_domains: Option<Vec<String>>,
+    sso_token_endpoint_auth_method: Option<String>,
 }
 
 /// Fully resolved settings.
@@ -129,6 +159,8 @@ pub struct Settings {
     pub smtp: Option<chamberlain_notify::email::SmtpSettings>,
     pub notify_time_zone: jiff::tz::TimeZone,
     pub notify_max_attempts: i64,
+    /// The config file's single sign-on (settings saved through the API win).
+    pub sso: Option<chamberlain_api::sso::SsoConfig>,
 }
 
 /// How logs are written.
@@ -255,7 +287,45 @@ pub fn resolve(db: &DbArgs, serve: &ServeArgs) -> Result<Settings> {
         serve.notify_max_attempts.or(file.notify_max_attempts),
         8,
     )?;
+    let sso = match serve.sso_issuer_url.clone().or(file.sso_issuer_url) {
+        None => None,
+        Some(issuer_url) => {
+            let c = chamberlain_api::sso::SsoConfig {
+                issuer_url,
+                client_id: serve
+                    .sso_client_id
+                    .clone()
+                    .or(file.sso_client_id)
+                    .unwrap_or_default(),
+                client_secret: serve
+                    .sso_client_secret
+                    .clone()
+                    .or(file.sso_client_secret)
+                    .unwrap_or_default(),
+                scopes: serve
+                    .sso_scopes
+                    .clone()
+                    .or(file.sso_scopes)
+                    .unwrap_or_default(),
+                display_name: serve
+                    .sso_display_name
+                    .clone()
+                    .or(file.sso_display_name)
+                    .unwrap_or_default(),
+                allowed_email_domains: serve
+                    .sso_allowed_email_domains
+                    .clone()
+                    .or(file.sso_allowed_email_domains)
+                    .unwrap_or_default(),
+                token_endpoint_auth_method: file.sso_token_endpoint_auth_method.unwrap_or_default(),
+            };
+            c.validate()
+                .map_err(|e| anyhow::anyhow!("single sign-on (sso_* settings): {e}"))?;
+            Some(c)
+        }
+    };
     Ok(Settings {
+        sso,
         smtp,
         notify_time_zone,
         notify_max_attempts: i64::try_from(notify_max_attempts).unwrap_or(i64::MAX),
@@ -361,6 +431,43 @@ mod tests {
             let e = resolve(&db, &cli.serve).unwrap_err().to_string();
             assert!(e.contains(wanted), "{args:?}: {e}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sso_settings_resolve_and_refuse_clearly() {
+        let dir = std::env::temp_dir().join(format!("cfg-sso-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "sso_issuer_url = \"https://id.example.com\"\nsso_client_id = \"chamberlain\"\nsso_client_secret = \"s3cret\"\nsso_display_name = \"Example ID\"\nsso_allowed_email_domains = [\"example.com\"]\n",
+        )
+        .unwrap();
+        let db = DbArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let sso = resolve(&db, &ServeArgs::default()).unwrap().sso.unwrap();
+        assert_eq!(sso.issuer_url, "https://id.example.com");
+        assert_eq!(sso.display_name, "Example ID");
+        assert_eq!(sso.allowed_email_domains, ["example.com"]);
+        // A flag wins over the file.
+        let cli = Cli::try_parse_from(["t", "--sso-client-id", "other"]).unwrap();
+        assert_eq!(
+            resolve(&db, &cli.serve).unwrap().sso.unwrap().client_id,
+            "other"
+        );
+        assert!(resolve(&DbArgs::default(), &ServeArgs::default())
+            .unwrap()
+            .sso
+            .is_none());
+        // An issuer without a client id names what is missing.
+        let cli = Cli::try_parse_from(["t", "--sso-issuer-url", "https://id.example.com"]).unwrap();
+        let e = resolve(&DbArgs::default(), &cli.serve)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clientId") && e.contains("clientSecret"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

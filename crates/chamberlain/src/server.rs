@@ -133,6 +133,7 @@ pub async fn serve(db: &DbArgs, args: &ServeArgs) -> Result<()> {
         outbound_allow_hosts: settings.outbound_allow_hosts.clone(),
         webhook_max_attempts: settings.webhook_max_attempts,
         smtp: settings.smtp.clone(),
+        sso: settings.sso.clone(),
         digest: chamberlain_notify::digest::DigestClock {
             time_zone: settings.notify_time_zone.clone(),
             ..Default::default()

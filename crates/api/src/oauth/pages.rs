@@ -83,13 +83,33 @@ pub fn hidden(name: &str, value: &str) -> String {
 
 /// The sign-in form.
 pub fn signin(csrf: &str, return_to: &str, email: &str, problem: Option<&str>) -> String {
+    signin_with_sso(csrf, return_to, email, problem, None)
+}
+
+/// The sign-in form, with a "Sign in with <sso>" button when single sign-on is enabled.
+pub fn signin_with_sso(
+    csrf: &str,
+    return_to: &str,
+    email: &str,
+    problem: Option<&str>,
+    sso: Option<&str>,
+) -> String {
     let problem = problem
         .map(|p| format!("<p class=\"error\" id=\"error\">{}</p>", escape(p)))
+        .unwrap_or_default();
+    let sso = sso
+        .map(|name| {
+            format!(
+                "<form method=\"get\" action=\"/auth/v1/sso/start\">{}<button id=\"sso\" type=\"submit\">Sign in with {}</button></form><p>or with your email address and password:</p>",
+                if return_to.is_empty() { String::new() } else { hidden("return_to", return_to) },
+                escape(name)
+            )
+        })
         .unwrap_or_default();
     page(
         "Sign in",
         &format!(
-            "<h1>Sign in to Chamberlain</h1>{problem}<form method=\"post\" action=\"/auth/v1/signin\">{}{}\
+            "<h1>Sign in to Chamberlain</h1>{problem}{sso}<form method=\"post\" action=\"/auth/v1/signin\">{}{}\
 <label for=\"email\">Email</label><input id=\"email\" type=\"email\" name=\"email\" value=\"{}\" autocomplete=\"username\" required autofocus>\
 <label for=\"password\">Password</label><input id=\"password\" type=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
 <button type=\"submit\">Sign in</button></form>",

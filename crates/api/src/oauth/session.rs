@@ -214,8 +214,12 @@ pub async fn signin_page(
             set,
         );
     }
+    let sso = crate::sso::button(&s).await;
     with_cookie(
-        pages::html(StatusCode::OK, pages::signin(&csrf, &return_to, "", None)),
+        pages::html(
+            StatusCode::OK,
+            pages::signin_with_sso(&csrf, &return_to, "", None, sso.as_deref()),
+        ),
         set,
     )
 }
@@ -230,8 +234,12 @@ pub async fn signin_submit(State(s): State<Shared>, headers: HeaderMap, body: By
     let email = get("email").trim().to_string();
     let return_to = safe_return_to(get("return_to"));
     let (csrf, _) = csrf_token(&s, &headers);
+    let sso = crate::sso::button(&s).await;
     let again = |status: StatusCode, msg: &str| {
-        pages::html(status, pages::signin(&csrf, &return_to, &email, Some(msg)))
+        pages::html(
+            status,
+            pages::signin_with_sso(&csrf, &return_to, &email, Some(msg), sso.as_deref()),
+        )
     };
     if email.is_empty() || get("password").is_empty() {
         return again(
@@ -284,33 +292,57 @@ pub async fn signin_submit(State(s): State<Shared>, headers: HeaderMap, body: By
         }
     };
     super::signin_result(&s, &email, true);
+    match open_session(&s, &user, "web:signin", None, &return_to).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in: creating the session failed");
+            again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is temporarily unavailable; try again.",
+            )
+        }
+    }
+}
+
+/// Opens a session for `user` (every sign-in method ends here: password, single sign-on) and
+/// sends the browser to `return_to` (already filtered by [`safe_return_to`]; empty: the
+/// signed-in page). The session and, when given, `detail` (how the user signed in) are
+/// recorded in the system log in one transaction, `actor_client_id` naming the method.
+pub(crate) async fn open_session(
+    s: &AppState,
+    user: &User,
+    actor_client_id: &str,
+    detail: Option<serde_json::Value>,
+    return_to: &str,
+) -> Result<Response, chamberlain_store::StoreError> {
     let token = password::random_token(32);
     let digest = password::digest(&token);
     let ctx = AuditCtx {
         actor_user_id: user.id.clone(),
-        actor_client_id: "web:signin".into(),
+        actor_client_id: actor_client_id.into(),
         request_id: crate::error::current_request_id(),
     };
     let expires = Timestamp::now().plus_seconds(ABSOLUTE_SECS);
     let uid = user.id.clone();
-    if let Err(e) = chamberlain_store::write_tx!(s.store, &ctx, |tx| {
-        web_auth::create_session(tx, &uid, &digest, expires).await
-    }) {
-        tracing::error!(error = %e, "sign-in: creating the session failed");
-        return again(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Sign-in is temporarily unavailable; try again.",
-        );
-    }
-    let dest = if return_to.is_empty() {
-        "/".to_string()
-    } else {
-        return_to
-    };
-    with_cookie(
-        see_other(&dest),
-        Some(set_cookie(&s, session_cookie(&s), &token, ABSOLUTE_SECS)),
-    )
+    chamberlain_store::write_tx!(s.store, &ctx, |tx| {
+        let id = web_auth::create_session(tx, &uid, &digest, expires).await?;
+        if let Some(d) = &detail {
+            tx.audit(
+                chamberlain_store::Activity::Create,
+                "web sign-in",
+                &id,
+                None,
+                Some(d.clone()),
+            )
+            .await?;
+        }
+        Ok::<_, chamberlain_store::StoreError>(())
+    })?;
+    let dest = if return_to.is_empty() { "/" } else { return_to };
+    Ok(with_cookie(
+        see_other(dest),
+        Some(set_cookie(s, session_cookie(s), &token, ABSOLUTE_SECS)),
+    ))
 }
 
 /// `POST /auth/v1/signout` (form: csrf).

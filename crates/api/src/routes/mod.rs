@@ -190,6 +190,8 @@ pub fn table() -> Vec<Route> {
         route!(ext GET "/api/v1/settings/slack" "chamberlain.settings.Slack.Get" ["Slack"] NONE => "chamberlain.SlackSettingsResponse", crate::slack::get_settings),
         route!(ext POST "/api/v1/settings/slack" "chamberlain.settings.Slack.Update" ["Slack"] Some("chamberlain.UpdateSlackSettingsRequest") => "chamberlain.SlackSettingsResponse", crate::slack::update_settings),
         route!(ext POST "/api/v1/settings/slack/test" "chamberlain.settings.Slack.Test" ["Slack"] NONE => "chamberlain.SlackTestResponse", crate::slack::test_settings),
+        route!(ext GET "/api/v1/settings/sso" "chamberlain.settings.Sso.Get" ["Single sign-on"] NONE => "chamberlain.SsoSettingsResponse", crate::sso::get_settings),
+        route!(ext POST "/api/v1/settings/sso" "chamberlain.settings.Sso.Update" ["Single sign-on"] Some("chamberlain.UpdateSsoSettingsRequest") => "chamberlain.SsoSettingsResponse", crate::sso::update_settings),
         route!(ext GET "/api/v1/notifications" "chamberlain.notifications.Notifications.List" ["Notifications"] NONE => "chamberlain.NotificationList", notifications::list),
         route!(ext POST "/api/v1/notifications/{id}/retry" "chamberlain.notifications.Notifications.Retry" ["Notifications"] NONE => "chamberlain.NotificationRetry", notifications::retry),
         route!(GET "/api/v1/mcp_server_connections" "c1.api.ai_governance.v1.MCPServerService.ListConnections" ["MCP Servers"] NONE => "c1.api.ai_governance.v1.MCPServerServiceListConnectionsResponse", mcp::list_connections),
@@ -414,6 +416,14 @@ pub fn public(_state: Shared) -> Router<Shared> {
         .route(
             "/auth/v1/signout",
             axum::routing::post(crate::oauth::session::signout),
+        )
+        .route(
+            "/auth/v1/sso/start",
+            axum::routing::get(crate::sso::flow::start),
+        )
+        .route(
+            "/auth/v1/sso/callback",
+            axum::routing::get(crate::sso::flow::callback),
         )
         .route(
             "/auth/v1/mcp/connect/{connector_id}",

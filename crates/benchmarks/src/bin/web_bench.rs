@@ -54,20 +54,34 @@ async fn main() -> Result<()> {
     let admin_cookie = sign_in(&http, &base, &admin.email).await?;
     let first_request = first_task(&http, &base, &token, &employee.id).await?;
     let pages: Vec<(&str, String, &str)> = vec![
-        ("employee", "/requests".into(), "Requests (catalog, 20 items with policy previews)"),
-        ("employee", "/requests?q=Entitlement%2012".into(), "Requests, searched"),
+        (
+            "employee",
+            "/requests".into(),
+            "Requests (catalog, 20 items with policy previews)",
+        ),
+        (
+            "employee",
+            "/requests?q=Entitlement%2012".into(),
+            "Requests, searched",
+        ),
         ("employee", "/requests/mine".into(), "My requests"),
-        ("employee", format!("/requests/{first_request}"), "One request with history"),
+        (
+            "employee",
+            format!("/requests/{first_request}"),
+            "One request with history",
+        ),
         ("employee", "/access".into(), "My access"),
         ("employee", "/ai-api".into(), "AI & API"),
         ("employee", "/profile".into(), "Profile"),
         ("admin", "/tasks".into(), "Tasks (approvals waiting)"),
     ];
-    println!(
-        "\n| page | path | requests | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|"
-    );
+    println!("\n| page | path | requests | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
     for (who, path, label) in pages {
-        let cookie = if who == "admin" { &admin_cookie } else { &employee_cookie };
+        let cookie = if who == "admin" {
+            &admin_cookie
+        } else {
+            &employee_cookie
+        };
         let mut times = Vec::with_capacity(args.requests);
         for i in 0..args.requests + 3 {
             let t = Instant::now();

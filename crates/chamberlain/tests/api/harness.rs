@@ -49,6 +49,14 @@ impl Drop for TempDir {
 
 impl TestServer {
     pub async fn start(db: Db) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a server whose job settings (the config file's part) `tweak` adjusts.
+    pub async fn start_with(
+        db: Db,
+        tweak: impl FnOnce(&mut chamberlain_api::worker::JobSettings),
+    ) -> TestServer {
         // `CHAMBERLAIN_TEST_LOG=debug cargo test … -- --nocapture` shows the server's log.
         if let Ok(filter) = std::env::var("CHAMBERLAIN_TEST_LOG") {
             let _ = tracing_subscriber::fmt()
@@ -95,7 +103,7 @@ impl TestServer {
             Some(d) => d.0.clone(),
             None => std::env::temp_dir().join(format!("chamberlain-test-{}", new_id())),
         };
-        let jobs = chamberlain_api::worker::JobSettings {
+        let mut jobs = chamberlain_api::worker::JobSettings {
             poll: std::time::Duration::from_millis(100),
             retry_delay: std::time::Duration::from_millis(200),
             // Webhook receivers in tests listen on 127.0.0.1 (any port, plain http).
@@ -112,6 +120,7 @@ impl TestServer {
             device_pending_max: 20,
             ..chamberlain_api::worker::JobSettings::under(dir_path.as_path())
         };
+        tweak(&mut jobs);
         let secrets = SecretBox::new(&rand::random::<[u8; 32]>());
         let gateway = chamberlain_api::gateway(&store, &secrets, &jobs, &base)
             .await

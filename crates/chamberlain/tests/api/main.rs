@@ -13,6 +13,7 @@ mod oauth;
 mod policies;
 mod slack;
 mod slack_standin;
+mod sso;
 mod sync;
 mod tasks;
 mod webhooks;
@@ -74,11 +75,19 @@ use cli::{
     device_flow_rules_and_refusals, request_catalog_search_follows_requestability,
 };
 
+use sso::{
+    sso_other_algorithms_and_client_auth, sso_refusals_are_clear,
+    sso_signs_in_verified_users_by_email,
+};
+
 use harness::TestServer;
 use serde_json::{json, Value};
 
 on_both_backends!(
     grant_previews_show_the_policy_and_change_nothing,
+    sso_signs_in_verified_users_by_email,
+    sso_refusals_are_clear,
+    sso_other_algorithms_and_client_auth,
     requests_from_slack_and_cli_reach_approvers_everywhere,
     slack_requests_and_approvals,
     slack_denials_and_refusals,
