@@ -8,6 +8,7 @@
 //! - Forms post back with the session's CSRF token ([`viewer::Form`]) and redirect to a page
 //!   that shows the outcome; refusals re-render the form with the API's message.
 
+mod admin;
 pub mod api;
 mod employee;
 mod profile;
@@ -53,6 +54,7 @@ fn pages() -> Router<Web> {
         .route("/profile", get(profile::page))
         .route("/profile/signout-others", post(profile::sign_out_others))
         .merge(employee::routes())
+        .merge(admin::routes())
 }
 
 async fn css() -> Response {

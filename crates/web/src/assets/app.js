@@ -16,3 +16,15 @@ document.addEventListener("submit", (e) => {
   const f = e.target;
   if (f.dataset.confirm && !window.confirm(f.dataset.confirm)) e.preventDefault();
 });
+// Forms with an authentication choice show only the fields of the chosen method.
+function showAuth(sel) {
+  const form = sel.form;
+  if (!form) return;
+  form.querySelectorAll("fieldset[data-auth]").forEach((fs) => {
+    fs.hidden = !fs.dataset.auth.split(" ").includes(sel.value);
+  });
+}
+document.querySelectorAll("[data-auth-select] select").forEach((sel) => {
+  showAuth(sel);
+  sel.addEventListener("change", () => showAuth(sel));
+});
