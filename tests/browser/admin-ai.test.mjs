@@ -1,0 +1,313 @@
+// The admin side of AI access management in a real browser: register the project's fixture MCP
+// server (running on loopback in this test) from the catalog, review its tools on the Tools tab
+// (pending review → approved / disabled, classification), build a toolset and see the access
+// profile it is in, the AI clients tab, the kill switches with their confirmation questions,
+// the Okta template (instance URL, per-user OAuth vs service mode; a bad instance URL is
+// refused with the API's message), the tool usage audit and Settings › AI Connections.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
+import { startServer, launchBrowser, newPage, signIn, screenshot, FIXTURE_BIN, BIN } from "./lib/harness.mjs";
+
+const fixtureBin =
+  process.env.FIXTURE_BIN ||
+  (process.env.CHAMBERLAIN_BIN && existsSync(join(dirname(BIN), "chamberlain-mcp-fixture"))
+    ? join(dirname(BIN), "chamberlain-mcp-fixture")
+    : FIXTURE_BIN);
+
+let server, browser, fixture, fixtureUrl;
+
+/** Starts the fixture MCP server over Streamable HTTP on a free loopback port. */
+async function startFixture() {
+  const proc = spawn(fixtureBin, ["--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const url = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`fixture did not start: ${out}`)), 15_000);
+    const onData = (d) => {
+      out += d;
+      const m = out.match(/listening on (http:\/\/\S+\/mcp)/);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    };
+    proc.stdout.on("data", onData);
+    proc.stderr.on("data", (d) => (out += d));
+    proc.once("exit", (c) => fail(new Error(`fixture exited ${c}: ${out}`)));
+  });
+  return { proc, url };
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  server.user("admin@example.com", "Ada Admin", "super-admin");
+  server.user("reader@example.com", "Rita Reader", "read-only-admin");
+  ({ proc: fixture, url: fixtureUrl } = await startFixture());
+});
+
+after(async () => {
+  fixture?.kill("SIGTERM");
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Accepts the next confirmation dialog, checking its question. */
+function acceptConfirm(page, pattern) {
+  return new Promise((ok, fail) => {
+    page.once("dialog", async (d) => {
+      try {
+        assert.equal(d.type(), "confirm");
+        assert.match(d.message(), pattern);
+        await d.accept();
+        ok();
+      } catch (e) {
+        fail(e);
+      }
+    });
+  });
+}
+
+test("register the fixture, review tools, build a toolset, switches and audit", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server.base, "admin@example.com", "/admin/ai");
+  assert.equal(new URL(page.url()).pathname, "/admin/ai");
+  assert.match(await page.locator("#mcp-servers-empty").innerText(), /No MCP server is registered yet/);
+
+  // Register an MCP server › Remote MCP server.
+  await page.getByRole("link", { name: "Register an MCP server" }).click();
+  await page.locator("#catalog").waitFor();
+  assert.match(await page.locator("#catalog").innerText(), /Okta/);
+  await screenshot(page, "admin-ai-catalog");
+  await page.getByRole("link", { name: "Select Remote MCP server" }).click();
+  await page.getByLabel("Display name").fill("Support fixture");
+  await page.getByLabel("Server URL (Streamable HTTP)").fill(fixtureUrl);
+  await page.getByLabel("Tool prefix").fill("fx");
+  await page.getByLabel("New tools").selectOption("true");
+  assert.match(await page.locator("#discovery-note").innerText(), /does not confirm that authentication works/);
+  // Only the chosen method's fields show (the script hides the others).
+  assert.equal(await page.getByLabel("Token", { exact: true }).isVisible(), false);
+  await page.getByLabel("Authentication").selectOption("bearer");
+  assert.equal(await page.getByLabel("Token", { exact: true }).isVisible(), true);
+  await page.getByLabel("Authentication").selectOption("none");
+
+  await page.getByRole("button", { name: "Test connection" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /answered and listed \d+ tools/);
+  assert.match(await page.locator("#notice").innerText(), /does not confirm that authentication works/);
+  assert.equal(await page.getByLabel("Server URL (Streamable HTTP)").inputValue(), fixtureUrl);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /registered/);
+  assert.match(await page.locator("#last-discovery").innerText(), /Discovered/);
+  await screenshot(page, "admin-ai-server-overview");
+  const [, , , , appId, connId] = new URL(page.url()).pathname.split("/");
+  const serverHref = `/admin/ai/servers/${appId}/${connId}`;
+
+  // Tools tab: every discovered tool waits for review.
+  await page.getByRole("link", { name: "Tools", exact: true }).click();
+  await page.locator("#tool-filters").getByRole("link", { name: "Pending review" }).click();
+  const row = (name) => page.locator("#tools tr", { has: page.locator(`form[data-tool="${name}"]`) });
+  await row("echo").waitFor();
+  assert.match(await row("echo").innerText(), /Pending review/);
+  assert.match(await row("delete_item").innerText(), /Pending review/);
+  await screenshot(page, "admin-ai-tools-pending");
+
+  // Approve echo with a classification, approve whoami in bulk, disable delete_item.
+  await row("echo").getByLabel("Classification of echo").selectOption("TOOL_CLASSIFICATION_READ");
+  await row("echo").getByRole("button", { name: "Approve" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /Approved/);
+  await page.getByLabel("Select whoami").check();
+  await page.getByRole("button", { name: "Approve selected" }).click();
+  await page.locator("#notice").waitFor();
+  await row("delete_item").getByRole("button", { name: "Disable" }).click();
+  await page.locator("#notice").waitFor();
+  assert.equal(await row("echo").count(), 0, "echo left the pending list");
+
+  await page.locator("#tool-filters").getByRole("link", { name: "Approved" }).click();
+  await row("echo").waitFor();
+  assert.match(await row("echo").innerText(), /Approved/);
+  assert.match(await row("whoami").innerText(), /Approved/);
+  assert.equal(await row("echo").getByLabel("Classification of echo").inputValue(), "TOOL_CLASSIFICATION_READ");
+  await screenshot(page, "admin-ai-tools-approved");
+  await page.locator("#tool-filters").getByRole("link", { name: "Disabled" }).click();
+  await row("delete_item").waitFor();
+  assert.match(await row("delete_item").innerText(), /Disabled/);
+
+  // The tool page: definition, history.
+  await row("delete_item").getByRole("link", { name: "delete_item" }).click();
+  await page.locator("#tool-history").waitFor();
+  assert.match(await page.locator("#tool-facts").innerText(), /fx_delete_item/);
+  assert.ok((await page.locator("#tool-history tbody tr").count()) >= 2, "discovered and disabled are in the history");
+
+  // Toolsets: a custom toolset with echo and whoami.
+  await page.goto(`${server.base}${serverHref}?tab=toolsets`);
+  assert.match(await page.locator("#toolsets").innerText(), /Built-in: every approved tool/);
+  await page.getByLabel("Name").fill("Support tools");
+  await page.getByRole("button", { name: "Create toolset" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#toolset-tools-empty").innerText(), /No tools are in this toolset yet/);
+  await page.getByLabel("Select echo").check();
+  await page.getByLabel("Select whoami").check();
+  await page.getByRole("button", { name: "Add selected to the toolset" }).click();
+  await page.locator("#notice").waitFor();
+  const inSet = await page.locator("#toolset-tools").innerText();
+  assert.match(inSet, /echo/);
+  assert.match(inSet, /whoami/);
+  assert.match(await page.locator("#toolset-profiles").innerText(), /Not in any access profile/);
+
+  // Setup through the API: the toolset goes into an access profile.
+  const sets = (await server.api("GET", `/api/v1/apps/${appId}/connectors/${connId}/mcp_toolsets`)).profiles;
+  const support = sets.find((s) => s.displayName === "Support tools");
+  const catalog = (await server.api("POST", "/api/v1/catalogs", { displayName: "AI support", published: true }))
+    .requestCatalogView.requestCatalog.id;
+  await server.api("POST", `/api/v1/catalogs/${catalog}/requestable_entries`, {
+    appEntitlements: [{ appId, id: support.appEntitlementId }],
+  });
+  await page.reload();
+  assert.match(await page.locator("#toolset-profiles").innerText(), /AI support/);
+  await screenshot(page, "admin-ai-toolset");
+
+  // AI clients: none yet.
+  await page.goto(`${server.base}/admin/ai?tab=clients`);
+  assert.match(await page.locator("#ai-clients-empty").innerText(), /No AI client has been authorized yet/);
+  await screenshot(page, "admin-ai-clients");
+
+  // The tenant kill switch, with its confirmation question.
+  await page.goto(`${server.base}/admin/ai?tab=kill`);
+  assert.match(await page.locator("#tenant-state").innerText(), /MCP traffic is on/);
+  let asked = acceptConfirm(page, /Stop all MCP traffic for the whole tenant/);
+  await page.getByRole("button", { name: "Disable MCP traffic for the whole tenant" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#tenant-state").innerText(), /MCP traffic is disabled/);
+  const settings = (await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings;
+  assert.equal(settings.enabled, false, "the tenant switch is on (traffic disabled)");
+  await screenshot(page, "admin-ai-kill-switches");
+  asked = acceptConfirm(page, /Turn MCP traffic back on/);
+  await page.getByRole("button", { name: "Turn MCP traffic back on" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.equal((await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings.enabled, true);
+
+  // The server kill switch, dismissed first (nothing changes), then accepted.
+  await page.goto(`${server.base}${serverHref}`);
+  page.once("dialog", (d) => d.dismiss());
+  await page.getByRole("button", { name: "Kill switch: stop this server" }).click();
+  await page.waitForTimeout(300);
+  let sv = (await server.api("GET", `/api/v1/apps/${appId}/mcp_servers/${connId}`)).mcpServer;
+  assert.equal(sv.chamberlainKilled ?? false, false);
+  asked = acceptConfirm(page, /Stop MCP server "Support fixture"\? Every call to its tools is refused/);
+  await page.getByRole("button", { name: "Kill switch: stop this server" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#server-state").innerText(), /Switched off/);
+  sv = (await server.api("GET", `/api/v1/apps/${appId}/mcp_servers/${connId}`)).mcpServer;
+  assert.equal(sv.chamberlainKilled, true);
+  await page.goto(`${server.base}/admin/ai?tab=kill`);
+  assert.match(await page.locator("#killed-servers").innerText(), /Support fixture/);
+
+  // The tool kill switch.
+  await page.goto(`${server.base}${serverHref}?tab=tools&state=approved`);
+  await row("echo").getByRole("link", { name: "echo" }).click();
+  asked = acceptConfirm(page, /Stop tool "echo"\?/);
+  await page.getByRole("button", { name: "Kill switch: stop this tool" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#tool-facts").innerText(), /Switched off/);
+
+  // The audit: filters, empty state, export.
+  await page.goto(`${server.base}/admin/ai?tab=audit`);
+  await page.getByLabel("Outcome").selectOption("DENIED");
+  await page.getByRole("button", { name: "Filter" }).click();
+  assert.match(await page.locator("#audit-empty").innerText(), /No MCP requests match/);
+  const href = await page.locator("#audit-export").getAttribute("href");
+  assert.match(href, /outcome=DENIED/);
+  const exported = await page.request.get(`${server.base}${href}`);
+  assert.equal(exported.status(), 200);
+  assert.match(exported.headers()["content-type"], /ndjson/);
+  await screenshot(page, "admin-ai-audit");
+
+  // Phone width: the server list stays readable.
+  const phone = await newPage(browser, { phone: true });
+  await signIn(phone, server.base, "admin@example.com", "/admin/ai");
+  await phone.locator("#mcp-servers").waitFor();
+  assert.match(await phone.locator("#mcp-servers").innerText(), /Support fixture/);
+  await screenshot(phone, "admin-ai-servers-phone");
+  await phone.context().close();
+  await page.context().close();
+});
+
+test("the Okta template: instance URL, per-user OAuth or service mode", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server.base, "admin@example.com", "/admin/ai/servers/new");
+  await page.getByRole("link", { name: "Select Okta" }).click();
+  await page.getByLabel("Okta instance URL").waitFor();
+  assert.equal(await page.getByLabel("Per-user OAuth (recommended)").isChecked(), true);
+  await page.getByLabel("OAuth2 — service mode").waitFor();
+  await page.getByLabel("Client ID").waitFor();
+  await page.getByLabel("Client secret").waitFor();
+  assert.match(await page.getByLabel("Scopes (separated by spaces)").inputValue(), /okta\.users\.read/);
+  await screenshot(page, "admin-ai-okta-form");
+
+  // A bad instance URL is refused with the API's message; the form keeps what was typed.
+  await page.getByLabel("Okta instance URL").fill("acme okta");
+  await page.getByLabel("Client ID").fill("0oa-client");
+  await page.getByLabel("Client secret").fill("s3cret");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /is not an absolute https URL/);
+  assert.equal(await page.getByLabel("Okta instance URL").inputValue(), "acme okta");
+  assert.equal(await page.getByLabel("Client secret").inputValue(), "", "secrets are not written back");
+  const apps = (await server.api("GET", "/api/v1/apps")).list ?? [];
+  assert.ok(!apps.some((a) => (a.app ?? a).displayName === "Okta"), "the app made for a refused registration is removed");
+
+  // Service mode: an admin authorizes once, from the server's page.
+  await page.getByLabel("Okta instance URL").fill("https://acme.okta.com");
+  await page.getByLabel("OAuth2 — service mode").check();
+  await page.getByLabel("Client secret").fill("s3cret");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /registered/);
+  assert.match(await page.locator("#server-facts").innerText(), /OAuth2 — service mode/);
+  assert.match(await page.locator("#server-facts").innerText(), /instanceUrl = https:\/\/acme\.okta\.com/);
+  assert.match(await page.locator("#server-facts").innerText(), /client secret set/);
+  assert.doesNotMatch(await page.content(), /s3cret/);
+  const authorize = page.getByRole("link", { name: "Authorize as administrator" });
+  assert.match(await authorize.getAttribute("href"), /^\/auth\/v1\/mcp\/connect\//);
+  await screenshot(page, "admin-ai-okta-service-mode");
+  await page.context().close();
+});
+
+test("Settings › AI Connections: defaults saved with history; a read-only admin is refused", async () => {
+  const page = await newPage(browser);
+  await signIn(page, server.base, "admin@example.com", "/admin/settings");
+  await page.locator("#ai-connections").waitFor();
+  assert.equal(await page.getByLabel(/Require tool approval/).isChecked(), true);
+  await page.getByLabel(/Require tool approval/).uncheck();
+  await page.getByLabel("Default tool classification").selectOption("TOOL_CLASSIFICATION_READ");
+  await page.getByRole("button", { name: "Save AI Connections" }).click();
+  await page.locator("#notice").waitFor();
+  const s = (await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings;
+  assert.equal(s.requireToolApproval, false);
+  assert.equal(s.defaultToolClassification, "TOOL_CLASSIFICATION_READ");
+  assert.equal(await page.getByLabel(/Require tool approval/).isChecked(), false);
+  assert.ok((await page.locator("#ai-settings-history tbody tr").count()) >= 1);
+  // Notification settings: write-only secrets show as "not set".
+  assert.match(await page.locator("#smtp-password-state").innerText(), /not set/);
+  assert.match(await page.locator("#slack-bot-state").innerText(), /not set/);
+  await screenshot(page, "admin-settings");
+  await page.context().close();
+
+  const reader = await newPage(browser);
+  await signIn(reader, server.base, "reader@example.com", "/admin/settings");
+  await reader.getByLabel(/Require tool approval/).check();
+  await reader.getByRole("button", { name: "Save AI Connections" }).click();
+  await reader.locator("#notice").waitFor();
+  assert.match(await reader.locator("#notice").innerText(), /Super Admin|not allowed|permission|denied/i);
+  assert.equal((await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings.requireToolApproval, false);
+  await reader.context().close();
+});
