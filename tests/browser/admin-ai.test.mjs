@@ -8,7 +8,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { startServer, launchBrowser, newPage, signIn, screenshot, FIXTURE_BIN, BIN } from "./lib/harness.mjs";
 
 const fixtureBin =
@@ -17,11 +18,21 @@ const fixtureBin =
     ? join(dirname(BIN), "chamberlain-mcp-fixture")
     : FIXTURE_BIN);
 
-let server, browser, fixture, fixtureUrl;
+let server, browser, fixture, fixtureUrl, toolsDir, toolsFile;
+
+/** The fixture's extra tool, re-read on every tools/list (so its definition can change). */
+function writeTools(description) {
+  writeFileSync(
+    toolsFile,
+    JSON.stringify([
+      { name: "lookup_ticket", description, annotations: { readOnlyHint: true }, inputSchema: { type: "object", properties: { id: { type: "string" } } } },
+    ]),
+  );
+}
 
 /** Starts the fixture MCP server over Streamable HTTP on a free loopback port. */
 async function startFixture() {
-  const proc = spawn(fixtureBin, ["--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(fixtureBin, ["--listen", "127.0.0.1:0", "--tools-file", toolsFile], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const url = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`fixture did not start: ${out}`)), 15_000);
@@ -45,6 +56,9 @@ before(async () => {
   browser = await launchBrowser();
   server.user("admin@example.com", "Ada Admin", "super-admin");
   server.user("reader@example.com", "Rita Reader", "read-only-admin");
+  toolsDir = mkdtempSync(join(tmpdir(), "chamberlain-admin-ai-"));
+  toolsFile = join(toolsDir, "tools.json");
+  writeTools("Looks up a support ticket");
   ({ proc: fixture, url: fixtureUrl } = await startFixture());
 });
 
@@ -52,6 +66,7 @@ after(async () => {
   fixture?.kill("SIGTERM");
   await browser?.close();
   await server?.stop();
+  if (toolsDir) rmSync(toolsDir, { recursive: true, force: true });
 });
 
 /** Accepts the next confirmation dialog, checking its question. */
@@ -142,6 +157,28 @@ test("register the fixture, review tools, build a toolset, switches and audit", 
   await page.locator("#tool-history").waitFor();
   assert.match(await page.locator("#tool-facts").innerText(), /fx_delete_item/);
   assert.ok((await page.locator("#tool-history tbody tr").count()) >= 2, "discovered and disabled are in the history");
+
+  // A definition change keeps the state but is flagged, with the change visible.
+  await page.goto(`${server.base}${serverHref}?tab=tools&state=pending`);
+  await row("lookup_ticket").getByRole("button", { name: "Approve" }).click();
+  await page.locator("#notice").waitFor();
+  writeTools("Looks up a support ticket and its customer's email address");
+  await page.goto(`${server.base}${serverHref}`);
+  await page.getByRole("button", { name: "Resync tools" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /discovery ran again/i);
+  await page.goto(`${server.base}${serverHref}?tab=tools&state=approved`);
+  assert.match(await row("lookup_ticket").innerText(), /Approved/);
+  assert.match(await row("lookup_ticket").innerText(), /Definition changed: description/);
+  await row("lookup_ticket").getByRole("link", { name: /Definition changed/ }).click();
+  const change = page.locator("#definition-change");
+  await change.waitFor();
+  assert.match(await change.innerText(), /Looks up a support ticket"/);
+  assert.match(await change.innerText(), /customer's email address/);
+  await screenshot(page, "admin-ai-definition-change");
+  await page.getByRole("button", { name: "Mark the change reviewed" }).click();
+  await page.locator("#notice").waitFor();
+  assert.equal(await page.locator("#definition-change").count(), 0);
 
   // Toolsets: a custom toolset with echo and whoami.
   await page.goto(`${server.base}${serverHref}?tab=toolsets`);

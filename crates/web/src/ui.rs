@@ -201,7 +201,7 @@ pub fn done_notice(key: &str) -> String {
         "synced" => "A sync was started.",
         "uploaded" => "The file was imported.",
         "created" => "Created.",
-        "registered" => "The MCP server was registered and its tools were discovered. Discovery does not prove the credentials work: that shows when an approved user calls a tool.",
+        "registered" => "The MCP server was registered and tool discovery ran (see Last discovery). Discovery does not prove the credentials work: that shows when an approved user calls a tool.",
         "resynced" => "Tool discovery ran again.",
         "killed" => "Switched off. Calls are refused until it is switched back on.",
         "reopened" => "Switched back on.",

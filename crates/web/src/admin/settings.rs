@@ -100,7 +100,10 @@ const CLIENT_TYPES: &[(&str, &str)] = &[
 async fn ai_section(w: &Web, v: &Viewer) -> String {
     let mut out = String::from("<section id=\"ai-connections\"><h2>AI Connections</h2>");
     let s = match w.api.get(v, "/api/v1/settings/ai-governance").await {
-        Ok(r) => r.get("aiGovernanceSettings").cloned().unwrap_or(Value::Null),
+        Ok(r) => r
+            .get("aiGovernanceSettings")
+            .cloned()
+            .unwrap_or(Value::Null),
         Err(e) => return out + &ui::notice("error", &e.message) + "</section>",
     };
     let flag = |k: &str| s.get(k).and_then(Value::as_bool).unwrap_or(false);
@@ -126,7 +129,10 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
         "From each tool's annotations".into(),
     )];
     class_opts.extend(super::ai::classifications());
-    let allowed: Vec<&str> = list(&s, "allowedClientTypes").iter().filter_map(Value::as_str).collect();
+    let allowed: Vec<&str> = list(&s, "allowedClientTypes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let types: String = CLIENT_TYPES
         .iter()
         .map(|(k, l)| {
@@ -169,7 +175,11 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
         checkbox("Show users the tools they could request", "surface_requestable", flag("surfaceRequestableTools")),
     ));
     out.push_str("<h3>History</h3>");
-    match w.api.get(v, "/api/v1/settings/ai-governance/history?page_size=10").await {
+    match w
+        .api
+        .get(v, "/api/v1/settings/ai-governance/history?page_size=10")
+        .await
+    {
         Err(e) => out.push_str(&ui::notice("error", &e.message)),
         Ok(h) => {
             let rows: Vec<Vec<String>> = list(&h, "list")
@@ -194,7 +204,13 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
                 .collect();
             out.push_str(&ui::table(
                 "ai-settings-history",
-                &["When", "Changed by (user id)", "MCP traffic on", "Require tool approval", "Default classification"],
+                &[
+                    "When",
+                    "Changed by (user id)",
+                    "MCP traffic on",
+                    "Require tool approval",
+                    "Default classification",
+                ],
                 &rows,
                 "The defaults were never changed.",
             ));
@@ -222,10 +238,13 @@ fn parse_num(f: &Form, k: &str, label: &str) -> Result<f64, Refusal> {
     if raw.is_empty() {
         return Ok(0.0);
     }
-    raw.parse::<f64>().ok().filter(|n| *n >= 0.0).ok_or_else(|| Refusal {
-        status: 400,
-        message: format!("{label}: `{raw}` is not a number of zero or more"),
-    })
+    raw.parse::<f64>()
+        .ok()
+        .filter(|n| *n >= 0.0)
+        .ok_or_else(|| Refusal {
+            status: 400,
+            message: format!("{label}: `{raw}` is not a number of zero or more"),
+        })
 }
 
 /// `POST /admin/settings/ai`.
@@ -289,7 +308,10 @@ async fn notifications_section(w: &Web, v: &Viewer) -> String {
             let p = r.get("emailProvider").cloned().unwrap_or(Value::Null);
             let smtp = p.get("chamberlainSmtp").cloned().unwrap_or(Value::Null);
             let port = smtp.get("port").and_then(Value::as_u64).unwrap_or(0);
-            let timeout = smtp.get("timeoutSeconds").and_then(Value::as_u64).unwrap_or(0);
+            let timeout = smtp
+                .get("timeoutSeconds")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             let pw_set = smtp.get("passwordSet").and_then(Value::as_bool) == Some(true);
             out.push_str(&format!(
                 "<form method=\"post\" action=\"/admin/settings/email\" class=\"card\" id=\"email-settings\"><h3>Email (SMTP)</h3>{}{}{}{}{}{}{}{}<p>Password: <span id=\"smtp-password-state\">{}</span> <span class=\"muted\">(write-only: leave empty to keep it)</span></p>{}{}{}<div class=\"actions\"><button type=\"submit\">Save email settings</button></div></form>",
@@ -347,7 +369,13 @@ async fn notifications_section(w: &Web, v: &Viewer) -> String {
             ));
             out.push_str(&format!(
                 "<div class=\"actions\">{}</div>",
-                ui::action_button(v, "/admin/settings/slack/test", "Test the Slack bot token", "secondary", "")
+                ui::action_button(
+                    v,
+                    "/admin/settings/slack/test",
+                    "Test the Slack bot token",
+                    "secondary",
+                    ""
+                )
             ));
         }
     }
@@ -380,7 +408,11 @@ pub async fn save_email(State(w): State<Web>, v: Viewer, f: Form) -> Response {
         },
         "updateMask": "fromAddress,fromName,replyToAddress,chamberlainSmtp",
     });
-    match w.api.post(&v, "/api/v1/settings/email-provider", body).await {
+    match w
+        .api
+        .post(&v, "/api/v1/settings/email-provider", body)
+        .await
+    {
         Ok(_) => back("notifications", "saved"),
         Err(e) => refused(&v, &e, "notifications"),
     }
@@ -420,7 +452,11 @@ pub async fn save_slack(State(w): State<Web>, v: Viewer, f: Form) -> Response {
 
 /// `POST /admin/settings/slack/test`.
 pub async fn test_slack(State(w): State<Web>, v: Viewer, _f: Form) -> Response {
-    match w.api.post(&v, "/api/v1/settings/slack/test", json!({})).await {
+    match w
+        .api
+        .post(&v, "/api/v1/settings/slack/test", json!({}))
+        .await
+    {
         Ok(r) => Page::new(
             Section::Settings,
             "Settings",

@@ -44,7 +44,10 @@ pub(super) async fn clients_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> St
         Ok(f) => f,
         Err(e) => return out + &ui::notice("error", &e.message),
     };
-    let ids: Vec<&str> = list(&found, "list").iter().map(|c| text(c, "userId")).collect();
+    let ids: Vec<&str> = list(&found, "list")
+        .iter()
+        .map(|c| text(c, "userId"))
+        .collect();
     let names = user_labels(w, v, &ids).await;
     let rows: Vec<Vec<String>> = list(&found, "list")
         .iter()
@@ -255,8 +258,16 @@ fn instant(s: &str) -> Option<String> {
     if s.is_empty() {
         return None;
     }
-    let base = if s.len() == 16 { format!("{s}:00") } else { s.to_string() };
-    Some(if base.ends_with('Z') { base } else { format!("{base}Z") })
+    let base = if s.len() == 16 {
+        format!("{s}:00")
+    } else {
+        s.to_string()
+    };
+    Some(if base.ends_with('Z') {
+        base
+    } else {
+        format!("{base}Z")
+    })
 }
 
 /// The audit search request for the filters in the query string (user by email or id).
@@ -267,7 +278,11 @@ async fn audit_request(w: &Web, v: &Viewer, raw: &Option<String>) -> Result<Valu
         let id = if user.contains('@') {
             let found = w
                 .api
-                .post(v, "/api/v1/search/users", json!({"email": user, "pageSize": 1}))
+                .post(
+                    v,
+                    "/api/v1/search/users",
+                    json!({"email": user, "pageSize": 1}),
+                )
                 .await
                 .map_err(|e| e.message)?;
             let first = list(&found, "list").first().cloned().unwrap_or(Value::Null);
@@ -309,11 +324,12 @@ async fn audit_request(w: &Web, v: &Viewer, raw: &Option<String>) -> Result<Valu
 pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> String {
     let servers = all_servers(w, v).await.unwrap_or_default();
     let mut server_opts: Vec<(String, String)> = vec![(String::new(), "Any server".into())];
-    server_opts.extend(
-        servers
-            .iter()
-            .map(|s| (text(s, "connectorId").to_string(), text(s, "displayName").to_string())),
-    );
+    server_opts.extend(servers.iter().map(|s| {
+        (
+            text(s, "connectorId").to_string(),
+            text(s, "displayName").to_string(),
+        )
+    }));
     let keys = ["user", "server", "tool", "outcome", "since", "until"];
     let filter_qs: String = keys
         .iter()
@@ -345,11 +361,18 @@ pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> Stri
     };
     req["pageSize"] = json!(50);
     req["pageToken"] = json!(query(raw, "page"));
-    let found = match w.api.post(v, "/api/v1/ai-governance/audit/search", req).await {
+    let found = match w
+        .api
+        .post(v, "/api/v1/ai-governance/audit/search", req)
+        .await
+    {
         Ok(f) => f,
         Err(e) => return out + &ui::notice("error", &e.message),
     };
-    let ids: Vec<&str> = list(&found, "list").iter().map(|r| text(r, "userId")).collect();
+    let ids: Vec<&str> = list(&found, "list")
+        .iter()
+        .map(|r| text(r, "userId"))
+        .collect();
     let names = user_labels(w, v, &ids).await;
     let server_names: std::collections::HashMap<&str, &str> = servers
         .iter()
@@ -372,7 +395,11 @@ pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> Stri
                 esc(names.get(uid).map(String::as_str).unwrap_or(uid)),
                 esc(text(r, "clientId")),
                 esc(server_names.get(sid).copied().unwrap_or(sid)),
-                format!("<code>{}</code> <span class=\"muted\">{}</span>", esc(text(r, "toolName")), esc(text(r, "method"))),
+                format!(
+                    "<code>{}</code> <span class=\"muted\">{}</span>",
+                    esc(text(r, "toolName")),
+                    esc(text(r, "method"))
+                ),
                 result,
                 esc(text(r, "reason")),
                 format!("{:.1} ms", micros / 1000.0),
@@ -381,7 +408,16 @@ pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> Stri
         .collect();
     out.push_str(&ui::table(
         "audit",
-        &["When", "User", "AI client", "Server", "Tool", "Outcome", "Reason", "Latency"],
+        &[
+            "When",
+            "User",
+            "AI client",
+            "Server",
+            "Tool",
+            "Outcome",
+            "Reason",
+            "Latency",
+        ],
         &rows,
         "No MCP requests match these filters.",
     ));
@@ -399,7 +435,10 @@ pub async fn export(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) ->
         Err(m) => {
             return refused(
                 &v,
-                &crate::api::Refusal { status: 400, message: m },
+                &crate::api::Refusal {
+                    status: 400,
+                    message: m,
+                },
                 "/admin/ai?tab=audit",
             )
         }
@@ -412,13 +451,19 @@ pub async fn export(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) ->
         Ok((_, bytes)) => {
             let mut resp = (StatusCode::OK, bytes).into_response();
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
             h.insert(
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"ai-tool-usage.ndjson\""),
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             resp
         }
         Err(e) => refused(&v, &e, "/admin/ai?tab=audit"),

@@ -5,12 +5,15 @@
 //! - `mod.rs`: the `/admin/ai` page with its tabs, and the pieces the other files share;
 //! - `register.rs`: "Register an MCP server" from the catalog (Okta, remote, hosted), test
 //!   connection;
-//! - `server.rs`: one server (Overview, Tools, Toolsets, Connections) and its actions;
+//! - `server.rs`: one server (its page, Overview, Connections) and its actions; `tools.rs`
+//!   its Tools tab and tool pages; `toolsets.rs` its Toolsets tab and toolset pages;
 //! - `clients.rs`: AI clients, kill switches and the audit.
 
 mod clients;
 mod register;
 mod server;
+mod tools;
+mod toolsets;
 
 use crate::api::{list, text, Refusal};
 use crate::ui::{self, esc, Page, Section};
@@ -39,24 +42,27 @@ pub(crate) fn routes() -> Router<Web> {
         .route(&format!("{srv}/resync"), post(server::resync))
         .route(&format!("{srv}/switch"), post(server::switch))
         .route(&format!("{srv}/delete"), post(server::delete))
-        .route(&format!("{srv}/tools/review"), post(server::review_many))
+        .route(&format!("{srv}/tools/review"), post(tools::review_many))
         .route(
             &format!("{srv}/tools/{{tool}}"),
-            get(server::tool_page).post(server::tool_update),
+            get(tools::tool_page).post(tools::tool_update),
         )
-        .route(&format!("{srv}/toolsets"), post(server::create_toolset))
+        .route(&format!("{srv}/toolsets"), post(toolsets::create_toolset))
         .route(
             &format!("{srv}/toolsets/{{set}}"),
-            get(server::toolset_page),
+            get(toolsets::toolset_page),
         )
-        .route(&format!("{srv}/toolsets/{{set}}/bind"), post(server::bind))
+        .route(
+            &format!("{srv}/toolsets/{{set}}/bind"),
+            post(toolsets::bind),
+        )
         .route(
             &format!("{srv}/toolsets/{{set}}/unbind"),
-            post(server::unbind),
+            post(toolsets::unbind),
         )
         .route(
             &format!("{srv}/toolsets/{{set}}/delete"),
-            post(server::delete_toolset),
+            post(toolsets::delete_toolset),
         )
         .route(
             &format!("{srv}/connections/{{user}}/revoke"),
@@ -98,11 +104,7 @@ pub(super) fn tabs(base: &str, items: &[(&str, &str)], current: &str, label: &st
             } else {
                 ""
             };
-            format!(
-                "<a href=\"{}{sep}tab={k}\"{cur}>{}</a>",
-                esc(base),
-                esc(l)
-            )
+            format!("<a href=\"{}{sep}tab={k}\"{cur}>{}</a>", esc(base), esc(l))
         })
         .collect();
     format!(
@@ -305,10 +307,7 @@ async fn servers_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> String {
         .iter()
         .map(|s| {
             let id = text(s, "connectorId");
-            let (full, pending) = views
-                .get(id)
-                .cloned()
-                .unwrap_or_else(|| ((*s).clone(), 0));
+            let (full, pending) = views.get(id).cloned().unwrap_or_else(|| ((*s).clone(), 0));
             let kind = if text(&full, "serverType") == "MCP_SERVER_TYPE_HOSTED" {
                 "Hosted"
             } else {
@@ -316,7 +315,11 @@ async fn servers_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> String {
             };
             let discovery = match full.get("chamberlainLastDiscovery") {
                 Some(d) if d.get("ok").and_then(Value::as_bool) == Some(true) => {
-                    format!("{} {}", ui::badge("ok", "Discovered"), ui::when(text(d, "at")))
+                    format!(
+                        "{} {}",
+                        ui::badge("ok", "Discovered"),
+                        ui::when(text(d, "at"))
+                    )
                 }
                 Some(d) if !d.is_null() => ui::badge("bad", "Discovery failed"),
                 _ => String::new(),

@@ -29,15 +29,26 @@ const AUTH_CHOICES: &[(&str, &str)] = &[
     ("header", "Custom header"),
     ("basic", "Basic auth"),
     ("client_credentials", "OAuth2 — client credentials"),
-    ("per_user", "Per-user OAuth (each user connects their own account)"),
-    ("service", "OAuth2 — service mode (an administrator authorizes once)"),
+    (
+        "per_user",
+        "Per-user OAuth (each user connects their own account)",
+    ),
+    (
+        "service",
+        "OAuth2 — service mode (an administrator authorizes once)",
+    ),
 ];
 
 /// A field value of the form being re-shown (secrets are never given back).
 type Values<'a> = &'a dyn Fn(&str) -> String;
 
 /// The authentication fields for `choices`; `selected` is the current choice.
-pub(super) fn auth_fields(choices: &[&str], selected: &str, val: Values, configured: &str) -> String {
+pub(super) fn auth_fields(
+    choices: &[&str],
+    selected: &str,
+    val: Values,
+    configured: &str,
+) -> String {
     let opts: Vec<(String, String)> = AUTH_CHOICES
         .iter()
         .filter(|(k, _)| choices.contains(k))
@@ -48,10 +59,18 @@ pub(super) fn auth_fields(choices: &[&str], selected: &str, val: Values, configu
         ui::select("Authentication", "auth", &opts, selected)
     );
     if !configured.is_empty() {
-        out.push_str(&format!("<p class=\"muted\" id=\"configured-secrets\">{}</p>", esc(configured)));
+        out.push_str(&format!(
+            "<p class=\"muted\" id=\"configured-secrets\">{}</p>",
+            esc(configured)
+        ));
     }
     let secret = |label: &str, name: &str| {
-        ui::text_field(label, name, "", "type=\"password\" autocomplete=\"new-password\"")
+        ui::text_field(
+            label,
+            name,
+            "",
+            "type=\"password\" autocomplete=\"new-password\"",
+        )
     };
     if choices.contains(&"bearer") {
         out.push_str(&format!(
@@ -62,14 +81,24 @@ pub(super) fn auth_fields(choices: &[&str], selected: &str, val: Values, configu
     if choices.contains(&"header") {
         out.push_str(&format!(
             "<fieldset data-auth=\"header\"><legend>Custom header</legend>{}{}</fieldset>",
-            ui::text_field("Header name", "header_name", &val("header_name"), "placeholder=\"X-Api-Key\""),
+            ui::text_field(
+                "Header name",
+                "header_name",
+                &val("header_name"),
+                "placeholder=\"X-Api-Key\""
+            ),
             secret("Header value", "header_value")
         ));
     }
     if choices.contains(&"basic") {
         out.push_str(&format!(
             "<fieldset data-auth=\"basic\"><legend>Basic auth</legend>{}{}</fieldset>",
-            ui::text_field("Username", "username", &val("username"), "autocomplete=\"off\""),
+            ui::text_field(
+                "Username",
+                "username",
+                &val("username"),
+                "autocomplete=\"off\""
+            ),
             secret("Password", "password")
         ));
     }
@@ -210,7 +239,9 @@ async fn catalog_page(w: &Web, v: &Viewer) -> Response {
             if cards.is_empty() {
                 body.push_str("<p class=\"empty\">The catalog is empty.</p>");
             } else {
-                body.push_str(&format!("<div class=\"cards\" id=\"catalog\">{cards}</div>"));
+                body.push_str(&format!(
+                    "<div class=\"cards\" id=\"catalog\">{cards}</div>"
+                ));
             }
         }
     }
@@ -243,10 +274,8 @@ async fn render_form(
         esc(text(entry, "description"))
     ));
     // Apps to register under.
-    let mut apps: Vec<(String, String)> = vec![(
-        "new".into(),
-        "A new app named after the server".into(),
-    )];
+    let mut apps: Vec<(String, String)> =
+        vec![("new".into(), "A new app named after the server".into())];
     if let Ok(found) = w.api.get(v, "/api/v1/apps?page_size=100").await {
         for a in list(&found, "list") {
             let a = a.get("app").unwrap_or(a);
@@ -264,7 +293,12 @@ async fn render_form(
         &or("display_name", text(entry, "displayName")),
         "required maxlength=\"200\"",
     ));
-    f.push_str(&ui::text_field("Description", "description", &val("description"), ""));
+    f.push_str(&ui::text_field(
+        "Description",
+        "description",
+        &val("description"),
+        "",
+    ));
     f.push_str(&ui::select("App", "app", &apps, &or("app", "new")));
     match kind {
         Kind::Template => {
@@ -382,13 +416,22 @@ async fn render_form(
         "New tools",
         "approval",
         &[
-            ("inherit".into(), "Tenant default (Settings › AI Connections)".into()),
-            ("true".into(), "Start pending review (require tool approval)".into()),
+            (
+                "inherit".into(),
+                "Tenant default (Settings › AI Connections)".into(),
+            ),
+            (
+                "true".into(),
+                "Start pending review (require tool approval)".into(),
+            ),
             ("false".into(), "Start approved".into()),
         ],
         &or("approval", "inherit"),
     ));
-    f.push_str(&format!("<p class=\"muted\" id=\"discovery-note\">{}</p>", esc(DISCOVERY_NOTE)));
+    f.push_str(&format!(
+        "<p class=\"muted\" id=\"discovery-note\">{}</p>",
+        esc(DISCOVERY_NOTE)
+    ));
     f.push_str("<div class=\"actions\"><button type=\"submit\">Register</button>");
     if kind == Kind::Remote {
         f.push_str("<button type=\"submit\" class=\"secondary\" formaction=\"/admin/ai/servers/test\" formnovalidate>Test connection</button>");
@@ -450,7 +493,8 @@ fn register_body(f: &Form, entry: &Value) -> Result<Value, String> {
             if !env.is_empty() {
                 fields.insert("env".into(), json!(env));
             }
-            let secret = env_json(f.get("secret_env")).map_err(|e| format!("Secret environment: {e}"))?;
+            let secret =
+                env_json(f.get("secret_env")).map_err(|e| format!("Secret environment: {e}"))?;
             if !secret.is_empty() {
                 fields.insert("secretEnv".into(), json!(secret));
             }
@@ -483,7 +527,9 @@ fn register_body(f: &Form, entry: &Value) -> Result<Value, String> {
                 "configFields": fields,
                 "requireToolApproval": approval(f),
             });
-            if text(&template, "authMethod") == "MCP_SERVER_AUTH_METHOD_OAUTH2" || template.is_null() {
+            if text(&template, "authMethod") == "MCP_SERVER_AUTH_METHOD_OAUTH2"
+                || template.is_null()
+            {
                 cfg["oauth2"] = json!({
                     "mode": if service { "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE" } else { "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH" },
                     "clientId": f.get("client_id"),
@@ -524,7 +570,10 @@ pub async fn submit(State(w): State<Web>, v: Viewer, f: Form) -> Response {
                 &v,
                 &entry,
                 Some(f),
-                Some(ui::notice("error", &format!("{msg} (secrets were not kept: enter them again)"))),
+                Some(ui::notice(
+                    "error",
+                    &format!("{msg} (secrets were not kept: enter them again)"),
+                )),
                 StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
             )
             .await
@@ -540,7 +589,11 @@ pub async fn submit(State(w): State<Web>, v: Viewer, f: Form) -> Response {
         "" | "new" => {
             match w
                 .api
-                .post(&v, "/api/v1/apps", json!({"displayName": f.get("display_name")}))
+                .post(
+                    &v,
+                    "/api/v1/apps",
+                    json!({"displayName": f.get("display_name")}),
+                )
                 .await
             {
                 Ok(a) => (text(&a, "app.id").to_string(), true),
@@ -559,7 +612,12 @@ pub async fn submit(State(w): State<Web>, v: Viewer, f: Form) -> Response {
             if created {
                 let _ = w
                     .api
-                    .call(&v, Method::DELETE, &format!("/api/v1/apps/{}", enc(&app)), Some(json!({})))
+                    .call(
+                        &v,
+                        Method::DELETE,
+                        &format!("/api/v1/apps/{}", enc(&app)),
+                        Some(json!({})),
+                    )
                     .await;
             }
             again(&e.message, e.status).await
@@ -575,7 +633,8 @@ pub async fn test(State(w): State<Web>, v: Viewer, f: Form) -> Response {
         Err(e) => return refused(&v, &e, "/admin/ai/servers/new"),
     };
     let (key, auth) = auth_json(&f);
-    let mut cfg = json!({"url": f.get("url"), "transportType": "MCP_SERVER_TRANSPORT_TYPE_STREAMABLE_HTTP"});
+    let mut cfg =
+        json!({"url": f.get("url"), "transportType": "MCP_SERVER_TRANSPORT_TYPE_STREAMABLE_HTTP"});
     cfg[key] = auth;
     let (notice, status) = match w
         .api
