@@ -316,6 +316,26 @@ test("the Okta template: instance URL, per-user OAuth or service mode", async ()
   const authorize = page.getByRole("link", { name: "Authorize as administrator" });
   assert.match(await authorize.getAttribute("href"), /^\/auth\/v1\/mcp\/connect\//);
   await screenshot(page, "admin-ai-okta-service-mode");
+
+  // A hosted command: the fixture over stdio, started and supervised by Chamberlain.
+  await page.goto(`${server.base}/admin/ai/servers/new`);
+  await page.getByRole("link", { name: "Select Hosted command (stdio)" }).click();
+  await page.getByLabel("Display name").fill("Hosted fixture");
+  await page.getByLabel("Command", { exact: true }).fill(fixtureBin);
+  await page.getByLabel("Arguments (one per line)").fill("--stdio\n--only-generated\n--tools\n2");
+  await page.getByLabel(/^Environment/).fill("REGION=eu");
+  await page.getByLabel(/^Secret environment/).fill("API_KEY=hosted-secret");
+  await page.getByLabel("Tool prefix").fill("hx");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#notice").innerText(), /registered/);
+  assert.match(await page.locator("#last-discovery").innerText(), /Discovered/);
+  const facts = await page.locator("#server-facts").innerText();
+  assert.match(facts, /--stdio/);
+  assert.match(facts, /REGION = eu/);
+  assert.doesNotMatch(await page.content(), /hosted-secret/);
+  await page.getByRole("link", { name: "Tools", exact: true }).click();
+  assert.match(await page.locator("#tools").innerText(), /gen_0001/);
   await page.context().close();
 });
 
@@ -336,6 +356,20 @@ test("Settings › AI Connections: defaults saved with history; a read-only admi
   // Notification settings: write-only secrets show as "not set".
   assert.match(await page.locator("#smtp-password-state").innerText(), /not set/);
   assert.match(await page.locator("#slack-bot-state").innerText(), /not set/);
+  // Write-only secrets: saved, shown as "set", never written into the page.
+  await page.getByLabel("From address").fill("chamberlain@example.com");
+  await page.getByLabel("SMTP host").fill("smtp.example.com");
+  await page.getByLabel("Username").fill("mailer");
+  await page.getByLabel("Password", { exact: true }).fill("smtp-pw-secret");
+  await page.getByRole("button", { name: "Save email settings" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#smtp-password-state").innerText(), /^set$/);
+  await page.getByLabel("Bot token (xoxb-…)").fill("xoxb-bot-secret");
+  await page.getByRole("button", { name: "Save Slack settings" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#slack-bot-state").innerText(), /^set$/);
+  const html = await page.content();
+  assert.doesNotMatch(html, /smtp-pw-secret|xoxb-bot-secret/);
   await screenshot(page, "admin-settings");
   await page.context().close();
 

@@ -196,20 +196,26 @@ pub(super) async fn kill_tab(w: &Web, v: &Viewer) -> String {
     match all_servers(w, v).await {
         Err(e) => out.push_str(&ui::notice("error", &e.message)),
         Ok(servers) => {
-            // The gateway's list carries no switch state; read each server (a bounded number).
+            // The gateway's list carries no switch state: one search per app gives the full
+            // views of its servers.
+            let apps: std::collections::BTreeSet<&str> =
+                servers.iter().map(|s| text(s, "appId")).collect();
             let mut rows = Vec::new();
-            for s in servers.iter().take(200) {
-                let (app, conn) = (text(s, "appId"), text(s, "connectorId"));
-                let path = format!("/api/v1/apps/{}/mcp_servers/{}", enc(app), enc(conn));
-                if let Ok(full) = w.api.get(v, &path).await {
-                    if full
-                        .get("mcpServer")
-                        .and_then(|m| m.get("chamberlainKilled"))
-                        .and_then(Value::as_bool)
-                        == Some(true)
-                    {
+            for app in apps {
+                let path = format!("/api/v1/apps/{}/mcp_servers/search", enc(app));
+                let Ok(found) = w.api.post(v, &path, json!({"pageSize": 100})).await else {
+                    continue;
+                };
+                for r in list(&found, "list") {
+                    let Some(sv) = r.get("mcpServer") else {
+                        continue;
+                    };
+                    if sv.get("chamberlainKilled").and_then(Value::as_bool) == Some(true) {
                         rows.push(vec![
-                            ui::link(&server_href(app, conn), text(s, "displayName")),
+                            ui::link(
+                                &server_href(app, text(sv, "connectorId")),
+                                text(sv, "displayName"),
+                            ),
                             ui::badge("bad", "Switched off"),
                         ]);
                     }
