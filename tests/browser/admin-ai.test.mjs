@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { existsSync, mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -381,4 +382,65 @@ test("Settings › AI Connections: defaults saved with history; a read-only admi
   assert.match(await reader.locator("#notice").innerText(), /Super Admin|not allowed|permission|denied/i);
   assert.equal((await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings.requireToolApproval, false);
   await reader.context().close();
+});
+
+test("AI clients: a user's authorized client with its state; kill switch, reopen, close", async () => {
+  server.user("alice@example.com", "Alice Adams");
+  // The AI client registers itself (DCR) and Alice allows it on the consent page.
+  const reg = await fetch(`${server.base}/auth/v1/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      client_name: "Claude Code (browser test)",
+      redirect_uris: ["http://127.0.0.1:9/callback"],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    }),
+  });
+  assert.equal(reg.status, 201, await reg.clone().text());
+  const clientId = (await reg.json()).client_id;
+  const challenge = createHash("sha256").update("v".repeat(50)).digest("base64url");
+  const authorize =
+    `/auth/v1/authorize?response_type=code&client_id=${encodeURIComponent(clientId)}` +
+    `&redirect_uri=${encodeURIComponent("http://127.0.0.1:9/callback")}&code_challenge=${challenge}` +
+    `&code_challenge_method=S256&scope=mcp&state=s1&resource=${encodeURIComponent(`${server.base}/mcp`)}`;
+  const alice = await newPage(browser);
+  await signIn(alice, server.base, "alice@example.com", authorize);
+  const back = alice.waitForRequest((r) => r.url().startsWith("http://127.0.0.1:9/callback"));
+  await alice.getByRole("button", { name: "Allow" }).click().catch(() => {});
+  assert.match((await back).url(), /code=/);
+  await alice.context().close();
+
+  const page = await newPage(browser);
+  await signIn(page, server.base, "admin@example.com", "/admin/ai?tab=clients");
+  const row = page.locator("#ai-clients tr", { hasText: "Claude Code (browser test)" });
+  await row.waitFor();
+  assert.match(await row.innerText(), /Alice Adams/);
+  assert.match(await row.innerText(), /Active/);
+  await screenshot(page, "admin-ai-clients-active");
+
+  const info = async () =>
+    (await server.api("POST", "/api/v1/search/iam/external_clients", { query: "browser test" })).list[0];
+  // Close one user's connection: its tokens for that user stop working.
+  let asked = acceptConfirm(page, /Close Claude Code \(browser test\) for Alice Adams/);
+  await row.getByRole("button", { name: "Close for this user" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.match(await row.innerText(), /Closed/);
+  assert.equal((await info()).chamberlainState, "CLOSED");
+
+  // The client's kill switch (for everyone), then back on.
+  asked = acceptConfirm(page, /Stop AI client Claude Code \(browser test\) for everyone\?/);
+  await row.getByRole("button", { name: "Kill switch" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.match(await row.innerText(), /Switched off/);
+  assert.equal((await info()).chamberlainKilled, true);
+  asked = acceptConfirm(page, /Switch AI client Claude Code \(browser test\) back on\?/);
+  await row.getByRole("button", { name: "Switch back on" }).click();
+  await asked;
+  await page.locator("#notice").waitFor();
+  assert.equal((await info()).chamberlainKilled, false);
+  await page.context().close();
 });
