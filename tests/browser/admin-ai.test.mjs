@@ -409,8 +409,54 @@ test("AI clients: a user's authorized client with its state; kill switch, reopen
   await signIn(alice, server.base, "alice@example.com", authorize);
   const back = alice.waitForRequest((r) => r.url().startsWith("http://127.0.0.1:9/callback"));
   await alice.getByRole("button", { name: "Allow" }).click().catch(() => {});
-  assert.match((await back).url(), /code=/);
+  const code = new URL((await back).url()).searchParams.get("code");
+  assert.ok(code);
   await alice.context().close();
+
+  // The client calls a tool it does not hold: denied, and the audit records it.
+  const tok = await fetch(`${server.base}/auth/v1/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code,
+      redirect_uri: "http://127.0.0.1:9/callback",
+      client_id: clientId,
+      code_verifier: "v".repeat(50),
+      resource: `${server.base}/mcp`,
+    }),
+  });
+  assert.equal(tok.status, 200, await tok.clone().text());
+  const accessToken = (await tok.json()).access_token;
+  const rpc = async (body, session) => {
+    const r = await fetch(`${server.base}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${accessToken}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        ...(session ? { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    const data = text.includes("data:") ? text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).pop() : text;
+    return { session: r.headers.get("mcp-session-id"), msg: data ? JSON.parse(data) : null, status: r.status };
+  };
+  const init = await rpc({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "browser-test", version: "1" } },
+  });
+  assert.equal(init.status, 200, JSON.stringify(init));
+  await rpc({ jsonrpc: "2.0", method: "notifications/initialized" }, init.session);
+  const call = await rpc(
+    { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "fx_echo", arguments: { message: "hi" } } },
+    init.session,
+  );
+  assert.equal(call.msg.result.isError, true);
+  assert.match(call.msg.result.content[0].text, /Access denied: tool `fx_echo` is not in your current tool list\./);
 
   const page = await newPage(browser);
   await signIn(page, server.base, "admin@example.com", "/admin/ai?tab=clients");
@@ -419,6 +465,22 @@ test("AI clients: a user's authorized client with its state; kill switch, reopen
   assert.match(await row.innerText(), /Alice Adams/);
   assert.match(await row.innerText(), /Active/);
   await screenshot(page, "admin-ai-clients-active");
+
+  // The audit shows the denied call; filtered by the user's email and outcome.
+  await page.goto(`${server.base}/admin/ai?tab=audit`);
+  await page.getByLabel("User (email or id)").fill("alice@example.com");
+  await page.getByLabel("Outcome").selectOption("DENIED");
+  await page.getByRole("button", { name: "Filter" }).click();
+  const audited = page.locator("#audit tbody tr", { hasText: "fx_echo" });
+  await audited.first().waitFor();
+  assert.match(await audited.first().innerText(), /Alice Adams/);
+  assert.match(await audited.first().innerText(), /Denied/);
+  assert.match(await audited.first().innerText(), /Claude Code \(browser test\)/);
+  await screenshot(page, "admin-ai-audit-denied");
+  await page.getByLabel("Outcome").selectOption("SUCCESS");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await page.locator("#audit-empty").waitFor();
+  await page.goto(`${server.base}/admin/ai?tab=clients`);
 
   const info = async () =>
     (await server.api("POST", "/api/v1/search/iam/external_clients", { query: "browser test" })).list[0];

@@ -380,6 +380,36 @@ pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> Stri
         .map(|r| text(r, "userId"))
         .collect();
     let names = user_labels(w, v, &ids).await;
+    // AI clients' names: one search for the clients on this page.
+    let mut client_ids: Vec<&str> = list(&found, "list")
+        .iter()
+        .map(|r| text(r, "clientId"))
+        .filter(|c| !c.is_empty())
+        .collect();
+    client_ids.sort_unstable();
+    client_ids.dedup();
+    let mut client_names: std::collections::HashMap<String, String> = Default::default();
+    if !client_ids.is_empty() {
+        if let Ok(cs) = w
+            .api
+            .post(
+                v,
+                "/api/v1/search/iam/external_clients",
+                json!({"clientIdUrls": client_ids, "pageSize": 100}),
+            )
+            .await
+        {
+            for c in list(&cs, "list") {
+                let name = [text(c, "displayName"), text(c, "clientName")]
+                    .into_iter()
+                    .find(|n| !n.is_empty())
+                    .unwrap_or("");
+                if !name.is_empty() {
+                    client_names.insert(text(c, "clientId").to_string(), name.to_string());
+                }
+            }
+        }
+    }
     let server_names: std::collections::HashMap<&str, &str> = servers
         .iter()
         .map(|s| (text(s, "connectorId"), text(s, "displayName")))
@@ -399,7 +429,10 @@ pub(super) async fn audit_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> Stri
             vec![
                 ui::when(text(r, "occurredAt")),
                 esc(names.get(uid).map(String::as_str).unwrap_or(uid)),
-                esc(text(r, "clientId")),
+                esc(client_names
+                    .get(text(r, "clientId"))
+                    .map(String::as_str)
+                    .unwrap_or(text(r, "clientId"))),
                 esc(server_names.get(sid).copied().unwrap_or(sid)),
                 format!(
                     "<code>{}</code> <span class=\"muted\">{}</span>",
