@@ -269,6 +269,31 @@ test("register the fixture, review tools, build a toolset, switches and audit", 
   assert.match(exported.headers()["content-type"], /ndjson/);
   await screenshot(page, "admin-ai-audit");
 
+  // Server time of the pages (navigation timing: request sent → first byte), reported.
+  const timings = [];
+  for (const path of [
+    "/admin/ai",
+    `${serverHref}`,
+    `${serverHref}?tab=tools`,
+    `${serverHref}?tab=toolsets`,
+    `${serverHref}?tab=connections`,
+    `${serverHref}/toolsets/${support.id}`,
+    "/admin/ai?tab=clients",
+    "/admin/ai?tab=kill",
+    "/admin/ai?tab=audit",
+    "/admin/ai/servers/new?catalog=generic-remote",
+    "/admin/settings",
+  ]) {
+    await page.goto(`${server.base}${path}`);
+    const ms = await page.evaluate(() => {
+      const n = performance.getEntriesByType("navigation")[0];
+      return n.responseStart - n.requestStart;
+    });
+    timings.push(`${path} ${ms.toFixed(1)} ms`);
+    assert.ok(ms < 1000, `${path} took ${ms} ms of server time`);
+  }
+  console.log(`server time per page (debug build):\n  ${timings.join("\n  ")}`);
+
   // Phone width: the server list stays readable.
   const phone = await newPage(browser, { phone: true });
   await signIn(phone, server.base, "admin@example.com", "/admin/ai");
