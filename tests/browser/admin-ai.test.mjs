@@ -406,7 +406,24 @@ test("Settings › AI Connections: defaults saved with history; a read-only admi
   await reader.locator("#notice").waitFor();
   assert.match(await reader.locator("#notice").innerText(), /Super Admin|not allowed|permission|denied/i);
   assert.equal((await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings.requireToolApproval, false);
+  // A read-only admin sees the AI pages, and the API refuses their changes there too.
+  await reader.goto(`${server.base}/admin/ai?tab=kill`);
+  const asked = acceptConfirm(reader, /Stop all MCP traffic/);
+  await reader.getByRole("button", { name: "Disable MCP traffic for the whole tenant" }).click();
+  await asked;
+  await reader.locator("#notice").waitFor();
+  assert.match(await reader.locator("#notice").innerText(), /Super Admin|not allowed|permission|denied/i);
+  assert.equal((await server.api("GET", "/api/v1/settings/ai-governance")).aiGovernanceSettings.enabled, true);
   await reader.context().close();
+
+  // Someone without an admin role gets a plain refusal, not an admin page.
+  server.user("bob@example.com", "Bob Basic");
+  const bob = await newPage(browser);
+  await signIn(bob, server.base, "bob@example.com", "/admin/ai");
+  assert.match(await bob.locator("h1").innerText(), /Administrators only/);
+  const resp = await bob.goto(`${server.base}/admin/settings`);
+  assert.equal(resp.status(), 403);
+  await bob.context().close();
 });
 
 test("AI clients: a user's authorized client with its state; kill switch, reopen, close", async () => {

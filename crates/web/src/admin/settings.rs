@@ -80,6 +80,9 @@ fn set_badge(on: bool) -> String {
 
 /// `GET /admin/settings`.
 pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if let Some(r) = super::ai::admins_only(&v, Section::Settings) {
+        return r;
+    }
     let mut body = ui::done_notice(&query(&raw, "done"));
     body.push_str("<nav class=\"tabs\" aria-label=\"Settings\"><a href=\"#ai-connections\">AI Connections</a><a href=\"#notifications\">Notifications</a></nav>");
     body.push_str(&ai_section(&w, &v).await);

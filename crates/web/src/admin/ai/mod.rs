@@ -231,6 +231,9 @@ pub(super) async fn all_servers(w: &Web, v: &Viewer) -> Result<Vec<Value>, Refus
 
 /// `GET /admin/ai[?tab=servers|clients|kill|audit]`.
 pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if let Some(r) = admins_only(&v, Section::Ai) {
+        return r;
+    }
     let tab = match query(&raw, "tab").as_str() {
         "clients" => "clients",
         "kill" => "kill",
@@ -370,4 +373,24 @@ async fn servers_tab(w: &Web, v: &Viewer, raw: &Option<String>) -> String {
         ));
     }
     out
+}
+
+/// The page a signed-in user without an admin role gets instead of an admin page (the API
+/// would refuse what the page reads anyway; this says so plainly).
+pub(super) fn admins_only(v: &Viewer, section: Section) -> Option<Response> {
+    if v.is_admin() {
+        return None;
+    }
+    Some(
+        Page::new(
+            section,
+            "Administrators only",
+            ui::notice(
+                "error",
+                "This page is for administrators. Ask a Super Admin if you need access.",
+            ),
+        )
+        .status(StatusCode::FORBIDDEN)
+        .render(v),
+    )
 }

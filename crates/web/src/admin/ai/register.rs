@@ -207,6 +207,9 @@ async fn catalog_entry(w: &Web, v: &Viewer, id: &str) -> Result<Value, Refusal> 
 
 /// `GET /admin/ai/servers/new[?catalog=ID]`.
 pub async fn form(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
+    if let Some(r) = super::admins_only(&v, Section::Ai) {
+        return r;
+    }
     let id = query(&raw, "catalog");
     if id.is_empty() {
         return catalog_page(&w, &v).await;

@@ -48,6 +48,9 @@ pub async fn page(
     Path((app, conn)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(r) = super::admins_only(&v, Section::Ai) {
+        return r;
+    }
     let server = match load(&w, &v, &app, &conn).await {
         Ok(s) => s,
         Err(e) => return refused(&v, &e, "/admin/ai"),

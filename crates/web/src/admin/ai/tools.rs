@@ -347,6 +347,9 @@ pub async fn tool_page(
     Path((app, conn, tool)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(r) = super::admins_only(&v, Section::Ai) {
+        return r;
+    }
     let href = server_href(&app, &conn);
     let base = format!("{}/mcp_tools/{}", tools_base(&app, &conn), enc(&tool));
     let t = match w.api.get(&v, &base).await {

@@ -158,6 +158,9 @@ pub async fn toolset_page(
     Path((app, conn, set)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if let Some(r) = super::admins_only(&v, Section::Ai) {
+        return r;
+    }
     let href = server_href(&app, &conn);
     let base = format!("{}/mcp_toolsets/{}", tools_base(&app, &conn), enc(&set));
     let s = match w.api.get(&v, &base).await {
