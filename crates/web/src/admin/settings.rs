@@ -185,6 +185,11 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
     {
         Err(e) => out.push_str(&ui::notice("error", &e.message)),
         Ok(h) => {
+            let actors: Vec<&str> = list(&h, "list")
+                .iter()
+                .map(|e| text(e, "metadata.actor.userId"))
+                .collect();
+            let names = super::ai::user_labels(w, v, &actors).await;
             let rows: Vec<Vec<String>> = list(&h, "list")
                 .iter()
                 .map(|e| {
@@ -198,7 +203,10 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
                     };
                     vec![
                         ui::when(text(e, "metadata.createdAt")),
-                        esc(text(e, "metadata.actor.userId")),
+                        esc(names
+                            .get(text(e, "metadata.actor.userId"))
+                            .map(String::as_str)
+                            .unwrap_or(text(e, "metadata.actor.userId"))),
                         yes("enabled").into(),
                         yes("requireToolApproval").into(),
                         esc(&super_class(text(snap, "defaultToolClassification"))),
@@ -209,7 +217,7 @@ async fn ai_section(w: &Web, v: &Viewer) -> String {
                 "ai-settings-history",
                 &[
                     "When",
-                    "Changed by (user id)",
+                    "Changed by",
                     "MCP traffic on",
                     "Require tool approval",
                     "Default classification",
