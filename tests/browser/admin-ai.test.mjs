@@ -122,6 +122,21 @@ test("register the fixture, review tools, build a toolset, switches and audit", 
   const [, , , , appId, connId] = new URL(page.url()).pathname.split("/");
   const serverHref = `/admin/ai/servers/${appId}/${connId}`;
 
+  // Settings and write-only credentials on the Overview tab.
+  await page.locator("#edit-server").getByLabel("Description").fill("The project's MCP fixture");
+  await page.locator("#edit-server").getByRole("button", { name: "Save" }).click();
+  await page.locator("#notice").waitFor();
+  assert.equal(await page.locator("#edit-server").getByLabel("Description").inputValue(), "The project's MCP fixture");
+  await page.locator("#credentials").getByLabel("Authentication").selectOption("bearer");
+  await page.locator("#credentials").getByLabel("Token", { exact: true }).fill("tok-very-secret");
+  await page.getByRole("button", { name: "Save authentication" }).click();
+  await page.locator("#notice").waitFor();
+  assert.match(await page.locator("#server-facts").innerText(), /Bearer token: set/);
+  assert.doesNotMatch(await page.content(), /tok-very-secret/);
+  const stored = (await server.api("GET", `/api/v1/apps/${appId}/mcp_servers/${connId}`)).mcpServer;
+  assert.equal(stored.bearerTokenConfigured, true);
+  assert.doesNotMatch(JSON.stringify(stored), /tok-very-secret/);
+
   // Tools tab: every discovered tool waits for review.
   await page.getByRole("link", { name: "Tools", exact: true }).click();
   await page.locator("#tool-filters").getByRole("link", { name: "Pending review" }).click();
