@@ -337,35 +337,40 @@ async fn render_form(
                     esc(hint)
                 )
             };
-            f.push_str("<fieldset id=\"auth-mode\"><legend>Authentication</legend>");
-            if has("MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH") {
-                f.push_str(&radio("per_user", "Per-user OAuth (recommended)", "Each user authorizes with their own account, so every tool call runs under that user's identity and permissions. Users connect under AI & API › MCP connections, or when their AI client first calls a tool."));
-            }
-            if has("MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE") {
-                f.push_str(&radio("service", "OAuth2 — service mode", "An administrator authorizes once (after saving, use Authorize on the server's page); every user's calls reach the service as that one identity, and the audit still names each user. Authorize from a dedicated service account."));
-            }
-            f.push_str(&ui::text_field(
-                "Client ID",
-                "client_id",
-                &val("client_id"),
-                "required autocomplete=\"off\"",
-            ));
-            f.push_str(&ui::text_field(
-                "Client secret",
-                "client_secret",
-                "",
-                "type=\"password\" autocomplete=\"new-password\"",
-            ));
-            f.push_str(&ui::text_field(
-                "Scopes (separated by spaces)",
-                "scopes",
-                &or("scopes", &default_scopes.join(" ")),
-                "",
-            ));
-            f.push_str(&format!(
+            if modes.is_empty() {
+                // A template without OAuth (an admin's own hosted entry): nothing to choose.
+                f.push_str("<p class=\"muted\">This server needs no downstream sign-in.</p>");
+            } else {
+                f.push_str("<fieldset id=\"auth-mode\"><legend>Authentication</legend>");
+                if has("MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH") {
+                    f.push_str(&radio("per_user", "Per-user OAuth (recommended)", "Each user authorizes with their own account, so every tool call runs under that user's identity and permissions. Users connect under AI & API › MCP connections, or when their AI client first calls a tool."));
+                }
+                if has("MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE") {
+                    f.push_str(&radio("service", "OAuth2 — service mode", "An administrator authorizes once (after saving, use Authorize on the server's page); every user's calls reach the service as that one identity, and the audit still names each user. Authorize from a dedicated service account."));
+                }
+                f.push_str(&ui::text_field(
+                    "Client ID",
+                    "client_id",
+                    &val("client_id"),
+                    "required autocomplete=\"off\"",
+                ));
+                f.push_str(&ui::text_field(
+                    "Client secret",
+                    "client_secret",
+                    "",
+                    "type=\"password\" autocomplete=\"new-password\"",
+                ));
+                f.push_str(&ui::text_field(
+                    "Scopes (separated by spaces)",
+                    "scopes",
+                    &or("scopes", &default_scopes.join(" ")),
+                    "",
+                ));
+                f.push_str(&format!(
                 "<p class=\"muted\">Redirect URI to register with the provider: <code>{}/auth/v1/mcp/callback</code></p></fieldset>",
                 esc(w.shared.public_url.trim_end_matches('/'))
             ));
+            }
         }
         Kind::Remote => {
             f.push_str(&ui::text_field(
@@ -530,9 +535,10 @@ fn register_body(f: &Form, entry: &Value) -> Result<Value, String> {
                 "configFields": fields,
                 "requireToolApproval": approval(f),
             });
-            if text(&template, "authMethod") == "MCP_SERVER_AUTH_METHOD_OAUTH2"
-                || template.is_null()
-            {
+            let oauth = !list(entry, "supportedOauth2Modes").is_empty()
+                && (text(&template, "authMethod") == "MCP_SERVER_AUTH_METHOD_OAUTH2"
+                    || template.is_null());
+            if oauth {
                 cfg["oauth2"] = json!({
                     "mode": if service { "MCP_SERVER_AUTH_OAUTH2_MODE_SERVICE" } else { "MCP_SERVER_AUTH_OAUTH2_MODE_PASSTHROUGH" },
                     "clientId": f.get("client_id"),
