@@ -121,6 +121,51 @@ impl Api {
         }
     }
 
+    /// Calls `method path` with a JSON `body` as `viewer` and returns the answer's content type
+    /// and bytes unparsed (for non-JSON answers such as NDJSON exports).
+    pub async fn raw(
+        &self,
+        viewer: &Viewer,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> Result<(String, axum::body::Bytes), Refusal> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .extension(InProcessPrincipal(viewer.principal()))
+            .body(Body::from(serde_json::to_vec(&body).unwrap_or_default()))
+            .map_err(|e| Refusal {
+                status: 400,
+                message: format!("bad request path `{path}`: {e}"),
+            })?;
+        let resp = match self.0.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        let status = resp.status().as_u16();
+        let kind = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = axum::body::to_bytes(resp.into_body(), MAX_ANSWER_BYTES)
+            .await
+            .unwrap_or_default();
+        if (200..300).contains(&status) {
+            return Ok((kind, bytes));
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        Err(Refusal { status, message })
+    }
+
     /// `GET path`.
     pub async fn get(&self, viewer: &Viewer, path: &str) -> Answer {
         self.call(viewer, Method::GET, path, None).await

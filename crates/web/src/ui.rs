@@ -208,6 +208,14 @@ pub fn done_notice(key: &str) -> String {
         "paused" => "Syncs are paused.",
         "sync-resumed" => "Syncs are resumed.",
         "removed" => "Removed.",
+        "registered" => "The MCP server was registered and tool discovery ran (see Last discovery). Discovery does not prove the credentials work: that shows when an approved user calls a tool.",
+        "resynced" => "Tool discovery ran again.",
+        "killed" => "Switched off. Calls are refused until it is switched back on.",
+        "reopened" => "Switched back on.",
+        "closed" => "Closed.",
+        "bound" => "The tools were added to the toolset.",
+        "unbound" => "The tools were removed from the toolset.",
+        "tested" => "A test message was sent.",
         _ => return String::new(),
     };
     notice("ok", text)

@@ -2,10 +2,12 @@
 //! admin, so what each admin may see or change is the API's decision (a read-only admin sees,
 //! and is refused changes).
 
+mod ai;
 mod apps;
 mod directory;
 mod policies;
 mod profiles;
+mod settings;
 mod systemlog;
 mod users;
 
@@ -14,10 +16,12 @@ use axum::Router;
 
 pub(crate) fn routes() -> Router<Web> {
     Router::new()
+        .merge(ai::routes())
         .merge(apps::routes())
         .merge(directory::routes())
         .merge(policies::routes())
         .merge(profiles::routes())
+        .merge(settings::routes())
         .merge(systemlog::routes())
         .merge(users::routes())
 }

@@ -78,4 +78,15 @@ document.addEventListener("drop", (e) => {
   const from = Number(dragged.dataset.rule), to = Number(target.dataset.rule);
   const b = dragged.querySelector(`button[value="${to < from ? "up" : "down"}:${from}"]`);
   if (b && Math.abs(to - from) === 1) b.click();
+// Forms with an authentication choice show only the fields of the chosen method.
+function showAuth(sel) {
+  const form = sel.form;
+  if (!form) return;
+  form.querySelectorAll("fieldset[data-auth]").forEach((fs) => {
+    fs.hidden = !fs.dataset.auth.split(" ").includes(sel.value);
+  });
+}
+document.querySelectorAll("[data-auth-select] select").forEach((sel) => {
+  showAuth(sel);
+  sel.addEventListener("change", () => showAuth(sel));
 });
