@@ -323,13 +323,10 @@ pub async fn sso_signs_in_verified_users_by_email(s: &TestServer) {
         signed_in_as(s, &b).await.as_deref(),
         Some("alice@example.com")
     );
-    // A destination that is not this server's is dropped.
+    // A destination that is not this server's is dropped: the web app's home instead.
     let b = browser();
     let done = sso_sign_in(s, &b, "alice", "https://evil.example/").await;
-    assert_eq!(
-        location(&s.base, &done),
-        format!("{}/auth/v1/signin", s.base)
-    );
+    assert_eq!(location(&s.base, &done), format!("{}/", s.base));
     // The provider's `Bob@Example.COM` is Chamberlain's bob@example.com.
     let b = browser();
     let done = sso_sign_in(s, &b, "bob", "").await;
