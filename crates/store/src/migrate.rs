@@ -128,6 +128,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0020_slack.sql"),
         postgres: None,
     },
+    Migration {
+        version: 21,
+        name: "grant_app_index",
+        sql: include_str!("../migrations/0021_grant_app_index.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -53,6 +53,7 @@ async fn main() -> Result<()> {
     let employee_cookie = sign_in(&http, &base, &employee.email).await?;
     let admin_cookie = sign_in(&http, &base, &admin.email).await?;
     let first_request = first_task(&http, &base, &token, &employee.id).await?;
+    let app0 = first_app(&http, &base, &token).await?;
     let pages: Vec<(&str, String, &str)> = vec![
         (
             "employee",
@@ -74,6 +75,21 @@ async fn main() -> Result<()> {
         ("employee", "/ai-api".into(), "AI & API"),
         ("employee", "/profile".into(), "Profile"),
         ("admin", "/tasks".into(), "Tasks (approvals waiting)"),
+        ("admin", "/admin/apps".into(), "Admin: apps (page of a 1,000)"),
+        ("admin", "/admin/apps?q=App%2042".into(), "Admin: apps, searched"),
+        ("admin", format!("/admin/apps/{app0}"), "Admin: an app"),
+        ("admin", format!("/admin/apps/{app0}/entitlements"), "Admin: an app's entitlements"),
+        ("admin", format!("/admin/apps/{app0}/accounts"), "Admin: an app's accounts"),
+        ("admin", format!("/admin/apps/{app0}/connectors"), "Admin: an app's connectors"),
+        ("admin", "/admin/users".into(), "Admin: users (of 50,000)"),
+        ("admin", "/admin/users?q=user4242".into(), "Admin: users, searched"),
+        ("admin", format!("/admin/users/{}", employee.id), "Admin: a user"),
+        ("admin", "/admin/directory".into(), "Admin: directory"),
+        ("admin", "/admin/profiles".into(), "Admin: access profiles"),
+        ("admin", "/admin/policies".into(), "Admin: policies"),
+        ("admin", "/admin/ai".into(), "Admin: AI"),
+        ("admin", "/admin/system-log".into(), "Admin: system log"),
+        ("admin", "/admin/settings".into(), "Admin: settings"),
     ];
     println!("\n| page | path | requests | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|");
     for (who, path, label) in pages {
@@ -147,6 +163,11 @@ async fn open_requests(
         .as_str()
         .context("the employee has no account")?
         .to_string();
+    // The data set gives a user several accounts in one app: name the account.
+    let account = accounts["list"][0]["appUser"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let policy: Value = call(
         reqwest::Method::POST,
         "/api/v1/policies".into(),
@@ -180,16 +201,33 @@ async fn open_requests(
         let r = call(
             reqwest::Method::POST,
             "/api/v1/task/grant".into(),
-            json!({"appId": app, "appEntitlementId": id, "identityUserId": employee.id,
+            json!({"appId": app, "appEntitlementId": id, "appUserId": account,
                    "description": "web bench"}),
         )
         .await?;
         if r.status().is_success() {
             made += 1;
+        } else if made == 0 {
+            println!("request refused: {}", r.text().await?);
         }
     }
     println!("opened {made} requests waiting for the admin's approval");
     Ok(())
+}
+
+async fn first_app(http: &reqwest::Client, base: &str, token: &str) -> Result<String> {
+    let v: Value = http
+        .get(format!("{base}/api/v1/apps?page_size=1"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["list"][0]["app"]["id"]
+        .as_str()
+        .or_else(|| v["list"][0]["id"].as_str())
+        .context("no app")?
+        .to_string())
 }
 
 async fn first_task(http: &reqwest::Client, base: &str, token: &str, user: &str) -> Result<String> {
