@@ -105,10 +105,14 @@ test("the demo tour: employee, manager, admin", async () => {
 
   // Sam's My access: the grant, where it comes from, when it ends (JIT: 4 hours).
   await sam.locator("nav.main").getByRole("link", { name: "My access", exact: true }).click();
-  const profileRow = sam.locator("#my-access tr", { hasText: "On-call production access" });
+  const profileRow = sam.locator("#my-access tr", { hasText: "On-call production access member" }).filter({ hasText: "Access profiles" });
   assert.match(await profileRow.innerText(), /Access profiles\s+Direct\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC/, "the membership ends (JIT)");
   const adminRow = sam.locator("#my-access tr", { hasText: "acme-production AdministratorAccess" });
-  assert.match(await adminRow.innerText(), /AWS\s+\S.*\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC/, "the profile's contents end with it");
+  assert.match(
+    await adminRow.innerText(),
+    /AWS\s+Access profile “On-call production access member”\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+Ends with its source/,
+    "the profile's contents come from it and end with it",
+  );
   await screenshot(sam, "tour-07-my-access");
 
   // --- Admin. ------------------------------------------------------------------------------
