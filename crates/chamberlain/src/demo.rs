@@ -1515,8 +1515,11 @@ impl Seeder {
         )
         .await?;
 
-        // Access profiles.
-        self.profile(
+        // Access profiles. Requesting one asks its enrollment entitlement's policy (the
+        // contents are then granted without their own policies), so each gets the policy a
+        // person would expect from its description.
+        let (_, baseline) = self
+            .profile(
             &admin,
             json!({"displayName": "Engineering baseline", "description": "What every engineer starts with: GitHub, staging and sandbox AWS",
                 "published": true, "visibleToEveryone": true, "requestBundle": true}),
@@ -1528,7 +1531,15 @@ impl Seeder {
             ],
         )
         .await?;
-        let (oncall, _) = self
+        self.set_ent(
+            &admin,
+            BUILTIN_APP,
+            &baseline,
+            json!({"grantPolicyId": manager}),
+            "grantPolicyId",
+        )
+        .await?;
+        let (oncall, oncall_enroll) = self
             .profile(
                 &admin,
                 json!({"displayName": "On-call production access", "description": "Requestable by members of an on-call rotation: production access for incidents (JIT, 4 hours at most)",
@@ -1539,6 +1550,14 @@ impl Seeder {
                 ],
             )
             .await?;
+        self.set_ent(
+            &admin,
+            BUILTIN_APP,
+            &oncall_enroll,
+            json!({"grantPolicyId": jit, "durationGrant": "14400s"}),
+            "grantPolicyId,durationGrant",
+        )
+        .await?;
         let members: Vec<Value> = ROTATIONS
             .iter()
             .map(|(_, name, ..)| {
@@ -1786,11 +1805,19 @@ impl Seeder {
             json!({"mcpToolIds": ids}),
         )
         .await?;
-        self.profile(
+        let (_, ai_enroll) = self.profile(
             admin,
             json!({"displayName": "AI tools for incident response", "description": "The Ops Assistant's incident-responder tools for your AI client (Claude, ChatGPT, Cursor…)",
                 "published": true, "visibleToEveryone": true, "requestBundle": true}),
             &[(&app_id, &set_ent)],
+        )
+        .await?;
+        self.set_ent(
+            admin,
+            BUILTIN_APP,
+            &ai_enroll,
+            json!({"grantPolicyId": manager}),
+            "grantPolicyId",
         )
         .await?;
         // Sam starts with the read-only toolset, so his AI client has tools at once.

@@ -163,10 +163,10 @@ export async function newPage(browser, { phone = false } = {}) {
 }
 
 /** Signs in through the sign-in page (from wherever the app sent us). */
-export async function signIn(page, base, email, path = "/") {
+export async function signIn(page, base, email, path = "/", password = PASSWORD) {
   await page.goto(`${base}${path}`);
   await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForLoadState("domcontentloaded");
 }

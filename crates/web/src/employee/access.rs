@@ -41,11 +41,17 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                     )
                 })
                 .collect();
+            let held: Vec<&str> = ents.keys().copied().collect();
+            let via_profile = profile_grants(&w, &v, &held).await;
             let rows: Vec<Vec<String>> = list(&found, "list")
                 .iter()
                 .map(|i| {
                     let g = api::at(i, "appEntitlementUserBinding").unwrap_or(&Value::Null);
                     let (app_id, ent_id) = (text(g, "appId"), text(g, "appEntitlementId"));
+                    let profile = via_profile.get(ent_id).map(|enroll| {
+                        let name = ents.get(enroll.as_str()).copied().unwrap_or("an access profile");
+                        format!("Access profile “{name}”")
+                    });
                     let sources: Vec<String> = list(g, "grantSources")
                         .iter()
                         .map(|s| {
@@ -56,6 +62,7 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                                 format!("Through “{name}”")
                             }
                         })
+                        .chain(profile)
                         .collect();
                     let source = if sources.is_empty() { "Direct".to_string() } else { sources.join("; ") };
                     let ends = text(g, "deprovisionAt");
@@ -69,7 +76,7 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                     } else {
                         "<span class=\"muted\">Ends with its source</span>".to_string()
                     };
-                    let extend = if ends.is_empty() {
+                    let extend = if ends.is_empty() || !sources.is_empty() {
                         String::new()
                     } else {
                         format!(" {}", ui::link(&request_href(app_id, ent_id), "Extend"))
@@ -93,6 +100,69 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
         }
     }
     Page::new(Section::MyAccess, "My access", body).render(&v)
+}
+
+/// Which of `held` (entitlement ids) I hold because an access profile enrolled me: entitlement
+/// id → the profile's enrollment entitlement id. Profile contents are granted by child tasks of
+/// the membership request, so the newest granted request of each entitlement tells whether it
+/// came from a profile (a parent task) or was asked for directly.
+async fn profile_grants(w: &Web, v: &Viewer, held: &[&str]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    if held.is_empty() {
+        return out;
+    }
+    let Ok(found) = w
+        .api
+        .post(
+            v,
+            "/api/v1/search/tasks",
+            json!({"subjectIds": [v.user.id], "taskTypes": [{"grant": {}}],
+                   "grantOutcomes": ["GRANT_OUTCOME_GRANTED"], "appEntitlementIds": held,
+                   "pageSize": 100}),
+        )
+        .await
+    else {
+        return out;
+    };
+    let tasks: Vec<&Value> = list(&found, "list")
+        .iter()
+        .filter_map(|x| x.get("task"))
+        .collect();
+    let mut newest: HashMap<&str, &str> = HashMap::new();
+    for t in &tasks {
+        newest
+            .entry(text(t, "type.grant.appEntitlementId"))
+            .or_insert(text(t, "chamberlainParentTaskId"));
+    }
+    let mut parents: HashMap<&str, String> = tasks
+        .iter()
+        .map(|t| {
+            (
+                text(t, "id"),
+                text(t, "type.grant.appEntitlementId").to_string(),
+            )
+        })
+        .collect();
+    for (ent, parent) in newest {
+        if parent.is_empty() {
+            continue;
+        }
+        if !parents.contains_key(parent) {
+            let Ok(p) = w
+                .api
+                .get(v, &format!("/api/v1/tasks/{}", enc(parent)))
+                .await
+            else {
+                continue;
+            };
+            let p_ent = text(&p, "taskView.task.type.grant.appEntitlementId").to_string();
+            parents.insert(parent, p_ent);
+        }
+        if let Some(p_ent) = parents.get(parent).filter(|e| !e.is_empty()) {
+            out.insert(ent.to_string(), p_ent.clone());
+        }
+    }
+    out
 }
 
 /// `POST /access/give-back` (form: app, entitlement): asks for my own grant to be removed.

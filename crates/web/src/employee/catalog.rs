@@ -90,25 +90,50 @@ async fn preview(w: &Web, v: &Viewer, app_id: &str, ent_id: &str) -> api::Answer
         .await
 }
 
-/// `GET /requests[?q=…&page=…]`.
+/// `GET /requests[?q=…&show=profiles&page=…]`: everything I may request, or only access
+/// profiles (which otherwise come after the apps' entitlements).
 pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
     let q = query(&raw, "q");
     let token = query(&raw, "page");
+    let profiles_only = query(&raw, "show") == "profiles";
+    let mut req = json!({"query": q, "pageSize": PAGE_SIZE, "pageToken": token,
+                         "expandMask": {"paths": ["appId"]}});
+    if profiles_only {
+        req["appDisplayName"] = json!(chamberlain_store::repo::catalogs::BUILTIN_APP_NAME);
+    }
     let found = w
         .api
-        .post(
-            &v,
-            "/api/v1/search/request_catalog/entitlements",
-            json!({"query": q, "pageSize": PAGE_SIZE, "pageToken": token,
-                   "expandMask": {"paths": ["appId"]}}),
-        )
+        .post(&v, "/api/v1/search/request_catalog/entitlements", req)
         .await;
-    let mut body = ui::search_form(
+    let show = if profiles_only { "profiles" } else { "" };
+    let filters: String = [("", "Everything"), ("profiles", "Access profiles")]
+        .iter()
+        .map(|(k, label)| {
+            let cur = if *k == show {
+                " aria-current=\"page\""
+            } else {
+                ""
+            };
+            let href = match (*k, q.is_empty()) {
+                ("", true) => "/requests".to_string(),
+                ("", false) => format!("/requests?q={}", enc(&q)),
+                (k, _) => format!("/requests?show={k}&q={}", enc(&q)),
+            };
+            format!("<a href=\"{}\"{cur}>{label}</a>", esc(&href))
+        })
+        .collect();
+    let mut body =
+        format!("<nav class=\"tabs\" aria-label=\"Show\" id=\"catalog-filters\">{filters}</nav>");
+    body.push_str(&ui::search_form(
         "/requests",
         &q,
         "Search apps, entitlements and access profiles",
-        "",
-    );
+        &if profiles_only {
+            ui::hidden("show", "profiles")
+        } else {
+            String::new()
+        },
+    ));
     match found {
         Err(e) => body.push_str(&ui::notice("error", &e.message)),
         Ok(found) => {
@@ -175,7 +200,7 @@ pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> R
                 ));
             }
             body.push_str(&ui::pager(
-                &format!("/requests?q={}", enc(&q)),
+                &format!("/requests?show={show}&q={}", enc(&q)),
                 text(&found, "nextPageToken"),
             ));
         }
