@@ -46,7 +46,12 @@ export function cli(dataDir, args, input) {
  * Starts a server on a fresh data directory. Returns { base, dataDir, stop, api, user }.
  * `extraArgs` go to `chamberlain serve` (e.g. ["--demo"]).
  */
-export async function startServer(extraArgs = []) {
+/**
+ * `host` is the host name in the server's public URL (`localhost` keeps a second server's
+ * cookies apart from a first one's on 127.0.0.1: browsers share cookies across ports);
+ * `allowHosts` are the hosts it may reach (loopback MCP servers, providers).
+ */
+export async function startServer(extraArgs = [], { host = "127.0.0.1", allowHosts = ["127.0.0.1"] } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "chamberlain-browser-"));
   let dbName = "";
   if (ON_POSTGRES) {
@@ -55,13 +60,13 @@ export async function startServer(extraArgs = []) {
     databaseUrl = `${PG_SERVER}/${dbName}`;
   }
   const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://${host}:${port}`;
   const creds = JSON.parse(
     cli(dataDir, ["admin", "create-client", "--role", "super-admin", "--output", "json", "--public-url", base]),
   );
   const proc = spawn(
     BIN,
-    ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--outbound-allow-hosts", "127.0.0.1",
+    ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--outbound-allow-hosts", allowHosts.join(","), "--public-url", base,
       ...(databaseUrl ? ["--database-url", databaseUrl] : []), ...extraArgs],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
