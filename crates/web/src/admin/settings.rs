@@ -579,9 +579,18 @@ async fn sso_section(w: &Web, v: &Viewer, refused: Option<(SsoDraft, Refusal)>) 
         _ => "Not set up: people sign in with their email address and password only.".into(),
     };
     let methods = [
-        ("".to_string(), "As the provider advertises (basic first)".to_string()),
-        ("client_secret_basic".into(), "client_secret_basic (HTTP Basic)".into()),
-        ("client_secret_post".into(), "client_secret_post (in the form)".into()),
+        (
+            "".to_string(),
+            "As the provider advertises (basic first)".to_string(),
+        ),
+        (
+            "client_secret_basic".into(),
+            "client_secret_basic (HTTP Basic)".into(),
+        ),
+        (
+            "client_secret_post".into(),
+            "client_secret_post (in the form)".into(),
+        ),
     ];
     out.push_str(&format!(
         "<form method=\"post\" action=\"/admin/settings/sso#sso\" class=\"card\" id=\"sso-settings\">{problem}{}\
