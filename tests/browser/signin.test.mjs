@@ -196,6 +196,17 @@ test("single sign-on: configured on Admin › Settings, then signing in through 
   assert.equal((await server.api("GET", "/api/v1/settings/sso")).sso.displayName, "Test ID");
   await reader.context().close();
 
+  // The form is CSRF-checked: the admin's own session without the form's token changes nothing.
+  const session = (await admin.context().cookies()).find((c) => c.name === "chamberlain_session");
+  const forged = await fetch(`${server.base}/admin/settings/sso`, {
+    method: "POST",
+    headers: { cookie: `chamberlain_session=${session.value}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ sso_enabled: "on", sso_issuer_url: "https://evil.example", sso_client_id: "x" }),
+    redirect: "manual",
+  });
+  assert.equal(forged.status, 403);
+  assert.equal((await server.api("GET", "/api/v1/settings/sso")).sso.issuerUrl, issuer);
+
   // Signing out leaves the sign-in page, which now offers single sign-on.
   await admin.locator("#profile-menu summary").click();
   await admin.getByRole("button", { name: "Sign out" }).click();
@@ -238,4 +249,43 @@ test("single sign-on: configured on Admin › Settings, then signing in through 
   await dave.context().close();
   const users = await server.api("POST", "/api/v1/search/users", { email: "dave@elsewhere.test" });
   assert.equal((users.list || []).length, 0);
+});
+
+test("single sign-on from the config file: shown as such, and the first save here keeps its secret", async () => {
+  const other = await startServer([
+    "--sso-issuer-url", issuer,
+    "--sso-client-id", CLIENT_ID,
+    "--sso-client-secret", CLIENT_SECRET,
+    "--sso-display-name", "File ID",
+  ]);
+  try {
+    const admin = printedAdmin(other.output());
+    const page = await newPage(browser);
+    await page.goto(`${other.base}/admin/settings`);
+    // The file's settings are in force: the sign-in page offers them already.
+    await page.getByRole("button", { name: "Sign in with File ID" }).waitFor();
+    await page.getByLabel("Email").fill(admin.email);
+    await page.getByLabel("Password").fill(admin.password);
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    await page.waitForURL(`${other.base}/admin/settings`);
+    const form = page.locator("#sso-settings");
+    assert.match(await page.locator("#sso-source").innerText(), /config file/);
+    assert.equal(await page.locator("#sso-secret-state").innerText(), "set");
+    assert.equal(await form.getByLabel("Issuer URL").inputValue(), issuer);
+    assert.equal(await form.getByLabel("Client ID").inputValue(), CLIENT_ID);
+    assert.equal(await form.getByLabel("Offer single sign-on on the sign-in page").isChecked(), true);
+    assert.doesNotMatch(await page.content(), new RegExp(CLIENT_SECRET));
+    await form.getByLabel(/^Button name/).fill("Saved ID");
+    await form.getByRole("button", { name: "Save single sign-on" }).click();
+    await page.locator("#notice").waitFor();
+    assert.match(await page.locator("#sso-source").innerText(), /saved here/);
+    assert.equal(await page.locator("#sso-secret-state").innerText(), "set");
+    const s = (await other.api("GET", "/api/v1/settings/sso")).sso;
+    assert.equal(s.source, "api");
+    assert.equal(s.displayName, "Saved ID");
+    assert.equal(s.clientSecretSet, true);
+    await page.context().close();
+  } finally {
+    await other.stop();
+  }
 });
