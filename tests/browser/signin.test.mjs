@@ -133,7 +133,11 @@ test("single sign-on: configured on Admin › Settings, then signing in through 
   // Not set up yet: the redirect URI to register at the provider, with a copy button.
   assert.match(await admin.locator("#sso-source").innerText(), /Not set up/);
   assert.equal(await form.getByLabel("Redirect URI to register at the provider").inputValue(), `${server.base}/auth/v1/sso/callback`);
-  assert.equal(await form.locator("button[data-copy=sso-redirect-uri]").innerText(), "Copy");
+  // The copy button puts it on the clipboard (app.js; a script error anywhere would stop it).
+  await admin.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  await form.locator("button[data-copy=sso-redirect-uri]").click();
+  await form.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await admin.evaluate(() => navigator.clipboard.readText()), `${server.base}/auth/v1/sso/callback`);
   assert.equal(await admin.locator("#sso-secret-state").innerText(), "not set");
 
   // The API's refusal is shown on the form, the input kept except the secret.
