@@ -172,7 +172,8 @@ export async function signIn(page, base, email, path = "/", password = PASSWORD)
   await page.goto(`${base}${path}`);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  // Exact: with single sign-on on, the page also has "Sign in with …".
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await page.waitForLoadState("domcontentloaded");
 }
 

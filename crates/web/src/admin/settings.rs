@@ -1,8 +1,9 @@
 //! Admin › Settings: AI Connections (the tenant's AI governance defaults: require tool
 //! approval, default tool classification, discovery, audit detail, client lifecycle, token
-//! lifetime) with their history, and the notification channels (email through SMTP, Slack).
-//! Each section is a form over its API; secrets are write-only ("set" / "not set"), and a
-//! read-only admin sees the forms and gets the API's refusal when saving.
+//! lifetime) with their history, the notification channels (email through SMTP, Slack) and
+//! single sign-on (OpenID Connect). Each section is a form over its API; secrets are
+//! write-only ("set" / "not set"), and a read-only admin sees the forms and gets the API's
+//! refusal when saving.
 
 use crate::api::{at, list, text, Refusal};
 use crate::employee::query;
@@ -24,6 +25,7 @@ pub(crate) fn routes() -> Router<Web> {
         .route("/admin/settings/email/test", post(test_email))
         .route("/admin/settings/slack", post(save_slack))
         .route("/admin/settings/slack/test", post(test_slack))
+        .route("/admin/settings/sso", post(save_sso))
 }
 
 fn refused(v: &Viewer, e: &Refusal, anchor: &str) -> Response {
@@ -80,17 +82,27 @@ fn set_badge(on: bool) -> String {
 
 /// `GET /admin/settings`.
 pub async fn page(State(w): State<Web>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
-    if let Some(r) = super::ai::admins_only(&v, Section::Settings) {
+    render(&w, &v, &query(&raw, "done"), None).await
+}
+
+/// The whole Settings page; `refused` is a single sign-on form the API refused, shown again
+/// with its input and the API's message.
+async fn render(w: &Web, v: &Viewer, done: &str, refused: Option<(SsoDraft, Refusal)>) -> Response {
+    if let Some(r) = super::ai::admins_only(v, Section::Settings) {
         return r;
     }
-    let mut body = ui::done_notice(&query(&raw, "done"));
-    body.push_str("<nav class=\"tabs\" aria-label=\"Settings\"><a href=\"#ai-connections\">AI Connections</a><a href=\"#notifications\">Notifications</a></nav>");
-    body.push_str(&ai_section(&w, &v).await);
-    body.push_str(&notifications_section(&w, &v).await);
-    if let Some(sso) = sso_section(&w, &v).await {
-        body.push_str(&sso);
-    }
-    Page::new(Section::Settings, "Settings", body).render(&v)
+    let status = refused
+        .as_ref()
+        .map(|(_, e)| StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST))
+        .unwrap_or(StatusCode::OK);
+    let mut body = ui::done_notice(done);
+    body.push_str("<nav class=\"tabs\" aria-label=\"Settings\"><a href=\"#ai-connections\">AI Connections</a><a href=\"#notifications\">Notifications</a><a href=\"#sso\">Single sign-on</a></nav>");
+    body.push_str(&ai_section(w, v).await);
+    body.push_str(&notifications_section(w, v).await);
+    body.push_str(&sso_section(w, v, refused).await);
+    Page::new(Section::Settings, "Settings", body)
+        .status(status)
+        .render(v)
 }
 
 const CLIENT_TYPES: &[(&str, &str)] = &[
@@ -488,8 +500,152 @@ pub async fn test_slack(State(w): State<Web>, v: Viewer, _f: Form) -> Response {
     }
 }
 
-/// Single sign-on settings (`/api/v1/settings/sso`, being built separately). Returns the
-/// section's HTML once that API exists; until then nothing is shown to users.
-async fn sso_section(_w: &Web, _v: &Viewer) -> Option<String> {
-    None
+/// The single sign-on form's values: the API's settings, or a post it refused (the client
+/// secret is never kept).
+#[derive(Default)]
+struct SsoDraft {
+    enabled: bool,
+    issuer_url: String,
+    client_id: String,
+    /// Space-separated.
+    scopes: String,
+    display_name: String,
+    /// Comma-separated.
+    domains: String,
+    token_auth_method: String,
+}
+
+impl SsoDraft {
+    fn from_api(s: &Value) -> Self {
+        let joined = |k: &str, sep: &str| {
+            list(s, k)
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        Self {
+            enabled: s.get("enabled").and_then(Value::as_bool) == Some(true),
+            issuer_url: text(s, "issuerUrl").into(),
+            client_id: text(s, "clientId").into(),
+            scopes: joined("scopes", " "),
+            display_name: text(s, "displayName").into(),
+            domains: joined("allowedEmailDomains", ", "),
+            token_auth_method: text(s, "tokenEndpointAuthMethod").into(),
+        }
+    }
+
+    fn from_form(f: &Form) -> Self {
+        Self {
+            enabled: f.checked("sso_enabled"),
+            issuer_url: f.get("sso_issuer_url").into(),
+            client_id: f.get("sso_client_id").into(),
+            scopes: f.get("sso_scopes").into(),
+            display_name: f.get("sso_display_name").into(),
+            domains: f.get("sso_domains").into(),
+            token_auth_method: f.get("sso_token_auth_method").into(),
+        }
+    }
+}
+
+/// Words of a list typed with commas, spaces or new lines.
+fn words(s: &str) -> Vec<&str> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Single sign-on (`/api/v1/settings/sso`): the redirect URI to register at the provider, where
+/// the settings in force come from, and the form (the client secret write-only).
+async fn sso_section(w: &Web, v: &Viewer, refused: Option<(SsoDraft, Refusal)>) -> String {
+    let mut out = String::from("<section id=\"sso\"><h2>Single sign-on</h2>");
+    let s = match w.api.get(v, "/api/v1/settings/sso").await {
+        Ok(r) => r.get("sso").cloned().unwrap_or(Value::Null),
+        Err(e) => return out + &ui::notice("error", &e.message) + "</section>",
+    };
+    let (d, problem) = match refused {
+        Some((d, e)) => (d, ui::notice("error", &e.message)),
+        None => (SsoDraft::from_api(&s), String::new()),
+    };
+    let source = match text(&s, "source") {
+        "api" => format!(
+            "Saved here (or through <code>/api/v1/settings/sso</code>){}; the config file's <code>sso_*</code> settings are not used.",
+            match text(&s, "updatedAt") {
+                "" => String::new(),
+                t => format!(" on {}", ui::when(t)),
+            }
+        ),
+        "config" => "From the config file (<code>sso_*</code> keys, <code>--sso-*</code> flags or <code>CHAMBERLAIN_SSO_*</code> variables). Saving here takes over from it for good; a client secret given only in the file is kept when you leave the field empty.".into(),
+        _ => "Not set up: people sign in with their email address and password only.".into(),
+    };
+    let methods = [
+        (
+            "".to_string(),
+            "As the provider advertises (basic first)".to_string(),
+        ),
+        (
+            "client_secret_basic".into(),
+            "client_secret_basic (HTTP Basic)".into(),
+        ),
+        (
+            "client_secret_post".into(),
+            "client_secret_post (in the form)".into(),
+        ),
+    ];
+    out.push_str(&format!(
+        "<form method=\"post\" action=\"/admin/settings/sso#sso\" class=\"card\" id=\"sso-settings\">{problem}{}\
+<p class=\"muted\">Sign-in with any OpenID Connect provider (Okta, Microsoft Entra ID, Google, Keycloak, …): the sign-in page then offers <strong>Sign in with</strong> the button name below. People are matched to Chamberlain users by their verified email address; single sign-on creates no users.</p>\
+<p id=\"sso-source\">Settings in force: {} {source}</p>\
+<label for=\"sso-redirect-uri\">Redirect URI to register at the provider</label><div class=\"copy\"><input id=\"sso-redirect-uri\" value=\"{}\" readonly><button type=\"button\" data-copy=\"sso-redirect-uri\">Copy</button></div>\
+{}{}{}\
+<p>Client secret: <span id=\"sso-secret-state\">{}</span> <span class=\"muted\">(write-only: leave empty to keep it)</span></p>{}\
+{}{}{}{}{}\
+<div class=\"actions\"><button type=\"submit\">Save single sign-on</button></div></form>",
+        ui::csrf(v),
+        ui::badge(
+            if text(&s, "source") == "none" { "warn" } else { "ok" },
+            match text(&s, "source") {
+                "api" => "saved here",
+                "config" => "config file",
+                _ => "none",
+            }
+        ),
+        esc(text(&s, "redirectUri")),
+        checkbox("Offer single sign-on on the sign-in page", "sso_enabled", d.enabled),
+        ui::text_field("Issuer URL", "sso_issuer_url", &d.issuer_url, "type=\"url\" placeholder=\"https://id.example.com\""),
+        ui::text_field("Client ID", "sso_client_id", &d.client_id, "autocomplete=\"off\""),
+        set_badge(s.get("clientSecretSet").and_then(Value::as_bool) == Some(true)),
+        ui::text_field("Client secret", "sso_client_secret", "", "type=\"password\" autocomplete=\"new-password\""),
+        ui::text_field("Scopes (space-separated; empty: openid email profile)", "sso_scopes", &d.scopes, ""),
+        ui::text_field("Button name (\"Sign in with …\")", "sso_display_name", &d.display_name, "maxlength=\"64\""),
+        ui::text_field("Allowed email domains (comma-separated; empty: any)", "sso_domains", &d.domains, "placeholder=\"example.com\""),
+        ui::select("Token endpoint authentication", "sso_token_auth_method", &methods, &d.token_auth_method),
+        if v.is_super_admin() {
+            ""
+        } else {
+            "<p class=\"muted\">Only a Super Admin can change these settings.</p>"
+        },
+    ));
+    out.push_str("</section>");
+    out
+}
+
+/// `POST /admin/settings/sso`: replaces the settings (an empty client secret keeps the stored
+/// one); a refusal shows the form again with the input, except the secret.
+pub async fn save_sso(State(w): State<Web>, v: Viewer, f: Form) -> Response {
+    let d = SsoDraft::from_form(&f);
+    let body = json!({"sso": {
+        "enabled": d.enabled,
+        "issuerUrl": d.issuer_url,
+        "clientId": d.client_id,
+        "clientSecret": f.get("sso_client_secret"),
+        "scopes": words(&d.scopes),
+        "displayName": d.display_name,
+        "allowedEmailDomains": words(&d.domains),
+        "tokenEndpointAuthMethod": d.token_auth_method,
+    }});
+    match w.api.post(&v, "/api/v1/settings/sso", body).await {
+        Ok(_) => back("sso", "saved"),
+        Err(e) => render(&w, &v, "", Some((d, e))).await,
+    }
 }

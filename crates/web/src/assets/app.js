@@ -78,6 +78,7 @@ document.addEventListener("drop", (e) => {
   const from = Number(dragged.dataset.rule), to = Number(target.dataset.rule);
   const b = dragged.querySelector(`button[value="${to < from ? "up" : "down"}:${from}"]`);
   if (b && Math.abs(to - from) === 1) b.click();
+});
 // Forms with an authentication choice show only the fields of the chosen method.
 function showAuth(sel) {
   const form = sel.form;
