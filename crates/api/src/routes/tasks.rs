@@ -193,6 +193,23 @@ pub struct AccessRequest {
     pub emergency: bool,
 }
 
+impl From<CreateGrantRequest> for AccessRequest {
+    /// The request body of `POST /api/v1/task/grant` (and its preview); `expandMask`,
+    /// `requestData` and `source` are accepted and not used.
+    fn from(r: CreateGrantRequest) -> Self {
+        let _ = (&r.expand_mask, &r.request_data, &r.source);
+        AccessRequest {
+            app_id: r.app_id,
+            entitlement_id: r.app_entitlement_id,
+            app_user_id: r.app_user_id,
+            identity_user_id: r.identity_user_id,
+            justification: r.description,
+            duration: r.grant_duration,
+            emergency: r.emergency_access,
+        }
+    }
+}
+
 /// Requests access for `caller` (or, for a super admin, someone else) with the same checks and
 /// policy whatever the channel: who may be the subject, whether the entitlement is requestable
 /// by them, then the engine. The same request while one is open returns the open task.
@@ -254,22 +271,7 @@ pub async fn preview_grant(
     caller: Caller,
     Body(r): Body<CreateGrantRequest>,
 ) -> ApiResult<Json<Value>> {
-    let _ = (&r.expand_mask, &r.request_data, &r.source);
-    let req = checked_request(
-        &s,
-        &caller,
-        AccessRequest {
-            app_id: r.app_id,
-            entitlement_id: r.app_entitlement_id,
-            app_user_id: r.app_user_id,
-            identity_user_id: r.identity_user_id,
-            justification: r.description,
-            duration: r.grant_duration,
-            emergency: r.emergency_access,
-        },
-        TaskOrigin::Api,
-    )
-    .await?;
+    let req = checked_request(&s, &caller, AccessRequest::from(r), TaskOrigin::Api).await?;
     let p = engine(&s).preview_grant(req).await?;
     let mut names = std::collections::HashMap::new();
     for step in &p.steps {
@@ -378,19 +380,10 @@ pub async fn create_grant(
     caller: Caller,
     Body(r): Body<CreateGrantRequest>,
 ) -> ApiResult<Json<Value>> {
-    let _ = (&r.expand_mask, &r.request_data, &r.source);
     let task = request_access(
         &s,
         &caller,
-        AccessRequest {
-            app_id: r.app_id,
-            entitlement_id: r.app_entitlement_id,
-            app_user_id: r.app_user_id,
-            identity_user_id: r.identity_user_id,
-            justification: r.description,
-            duration: r.grant_duration,
-            emergency: r.emergency_access,
-        },
+        AccessRequest::from(r),
         // C1 has no CLI origin; the CLI is an API client like any other.
         TaskOrigin::Api,
     )
