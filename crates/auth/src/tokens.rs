@@ -6,6 +6,8 @@ use crate::AuthError;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Lifetime of an access token (C1 issues 600 s tokens).
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 600;
@@ -40,7 +42,14 @@ pub struct TokenIssuer {
     issuer: String,
     /// (kid, key), the first one signs, all verify.
     keys: Vec<(String, SigningKey)>,
+    /// Claims of tokens whose signature and issuer were already checked, by SHA-256 of the
+    /// token. An Ed25519 verification costs ~50 µs and every API and MCP request presents a
+    /// token, usually one it presented seconds ago; expiry is still checked on every use.
+    verified: Arc<Mutex<HashMap<[u8; 32], Claims>>>,
 }
+
+/// Entries kept in [`TokenIssuer::verified`] before it is emptied and refilled.
+const VERIFIED_MAX: usize = 50_000;
 
 impl TokenIssuer {
     /// An issuer with at least one key.
@@ -50,7 +59,11 @@ impl TokenIssuer {
                 "no token signing key is available".into(),
             ));
         }
-        Ok(TokenIssuer { issuer, keys })
+        Ok(TokenIssuer {
+            issuer,
+            keys,
+            verified: Arc::default(),
+        })
     }
 
     /// Issues a token for `sub` via `client_id`.
@@ -108,6 +121,36 @@ impl TokenIssuer {
 
     /// Verifies signature, issuer and expiry.
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let known = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned());
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signed(token)?;
+                if let Ok(mut m) = self.verified.lock() {
+                    if m.len() >= VERIFIED_MAX {
+                        m.clear();
+                    }
+                    m.insert(digest, claims.clone());
+                }
+                claims
+            }
+        };
+        if claims.exp <= now {
+            return Err(AuthError::Expired(
+                "access token has expired; request a new one from /auth/v1/token".into(),
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Checks signature and issuer (not expiry).
+    fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
         let parsed = jws::parse(token)?;
         let kid = parsed.kid().unwrap_or_default();
         let (_, key) = self.keys.iter().find(|(k, _)| k == kid).ok_or_else(|| {
@@ -119,11 +162,6 @@ impl TokenIssuer {
         if claims.iss != self.issuer {
             return Err(AuthError::BadClaim(
                 "access token was issued for another server".into(),
-            ));
-        }
-        if claims.exp <= now {
-            return Err(AuthError::Expired(
-                "access token has expired; request a new one from /auth/v1/token".into(),
             ));
         }
         Ok(claims)

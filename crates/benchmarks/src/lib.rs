@@ -5,6 +5,11 @@
 pub mod c1zgen;
 pub mod db;
 
+/// The allocator `chamberlain serve` runs with (see crates/chamberlain/src/main.rs), so every
+/// benchmark binary linking this crate measures the server's code as it runs in production.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The process's peak resident set size (VmHWM) in KiB, 0 where /proc is unavailable.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

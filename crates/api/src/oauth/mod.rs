@@ -149,7 +149,9 @@ pub async fn authenticate_mcp(
     };
     let invalid = |msg: String| challenge(state, Some("invalid_token"), &msg);
     let now = Timestamp::now();
-    let claims = verified(state, token, now.unix_seconds())
+    let claims = state
+        .issuer
+        .verify(token, now.unix_seconds())
         .map_err(|e| invalid(format!("invalid access token: {e}")))?;
     if claims.aud.is_empty() {
         return Err(invalid(
@@ -232,42 +234,6 @@ pub async fn authenticate_mcp(
         mcp_client_id: a.mcp_client_id.clone(),
         client_name: check.client_name,
     })
-}
-
-/// Tokens whose signature was already checked, by digest, per issuer: an AI client presents
-/// the same token on every call for its hour, and an Ed25519 check costs more than the rest of
-/// the gateway's per-call work. Expiry is still checked on every use; the cache is cleared when
-/// it reaches [`VERIFIED_MAX`] entries.
-type VerifiedMap = HashMap<(String, [u8; 32]), chamberlain_auth::tokens::Claims>;
-static VERIFIED: Mutex<Option<VerifiedMap>> = Mutex::new(None);
-const VERIFIED_MAX: usize = 50_000;
-
-fn verified(
-    state: &AppState,
-    token: &str,
-    now: i64,
-) -> Result<chamberlain_auth::tokens::Claims, chamberlain_auth::AuthError> {
-    use sha2::Digest;
-    let key = (
-        state.public_url.clone(),
-        <[u8; 32]>::from(sha2::Sha256::digest(token.as_bytes())),
-    );
-    if let Ok(guard) = VERIFIED.lock() {
-        if let Some(c) = guard.as_ref().and_then(|m| m.get(&key)) {
-            if c.exp > now {
-                return Ok(c.clone());
-            }
-        }
-    }
-    let claims = state.issuer.verify(token, now)?;
-    if let Ok(mut guard) = VERIFIED.lock() {
-        let map = guard.get_or_insert_with(HashMap::new);
-        if map.len() >= VERIFIED_MAX {
-            map.clear();
-        }
-        map.insert(key, claims.clone());
-    }
-    Ok(claims)
 }
 
 fn unavailable() -> Response {

@@ -120,6 +120,19 @@ pub fn body_page(size: Option<i64>, token: &str) -> ApiResult<PageReq> {
     })
 }
 
+/// `{list, nextPageToken, expanded}` serialized straight from typed items, for hot lists:
+/// building a `serde_json::Value` tree first costs a map insert and a drop per field.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPage<T> {
+    /// The items.
+    pub list: Vec<T>,
+    /// Token for the next page, or empty.
+    pub next_page_token: String,
+    /// Objects referenced by the items' `*Path` fields.
+    pub expanded: Vec<Value>,
+}
+
 /// `{list, nextPageToken}`.
 pub fn list_json<T: serde::Serialize>(page: Page<T>) -> Value {
     json!({"list": page.items, "nextPageToken": page.next_page_token})

@@ -175,14 +175,20 @@ async fn single(
     ))
 }
 
-async fn list_where(s: &AppState, filters: Vec<Filter>, paging: &Paging) -> ApiResult<Json<Value>> {
+async fn list_where(
+    s: &AppState,
+    filters: Vec<Filter>,
+    paging: &Paging,
+) -> ApiResult<Json<common::ListPage<EntitlementView>>> {
     let page =
         record::list::<AppEntitlement, _>(s.store.pool(), &filters, false, &page_req(paging))
             .await?;
     let (list, expanded) = views(s, page.items, None).await?;
-    Ok(Json(
-        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
-    ))
+    Ok(Json(common::ListPage {
+        list,
+        next_page_token: page.next_page_token,
+        expanded,
+    }))
 }
 
 /// Live entitlements on a resource (used by resource deletion).
@@ -203,7 +209,7 @@ pub async fn list(
     caller: Caller,
     Path(app_id): Path<String>,
     paging: Paging,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<common::ListPage<EntitlementView>>> {
     authz::require_read(&caller)?;
     common::check_id("app_id", &app_id)?;
     let resp = list_where(
@@ -213,7 +219,7 @@ pub async fn list(
     )
     .await?;
     // An empty first page may mean the app does not exist; only then look it up.
-    if resp.0["list"].as_array().is_some_and(|l| l.is_empty()) {
+    if resp.0.list.is_empty() {
         common::app(&s, &app_id).await?;
     }
     Ok(resp)
@@ -717,7 +723,7 @@ pub async fn list_for_app_user(
     caller: Caller,
     Path((app_id, au)): Path<(String, String)>,
     paging: Paging,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<common::ListPage<EntitlementView>>> {
     let account = common::app_user(&s, &app_id, &au).await?;
     if account.identity_user_id != caller.user_id() {
         authz::require_read(&caller)?;
@@ -737,9 +743,11 @@ pub async fn list_for_app_user(
         }
     }
     let (list, expanded) = views(&s, ents, None).await?;
-    Ok(Json(
-        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
-    ))
+    Ok(Json(common::ListPage {
+        list,
+        next_page_token: page.next_page_token,
+        expanded,
+    }))
 }
 
 /// `GET /api/v1/apps/{app_id}/entitlements/resource_types/{type}/resources/{resource}`.
@@ -748,7 +756,7 @@ pub async fn list_for_resource(
     caller: Caller,
     Path((app_id, type_id, res_id)): Path<(String, String, String)>,
     paging: Paging,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<common::ListPage<EntitlementView>>> {
     authz::require_read(&caller)?;
     common::resource(&s, &app_id, &type_id, &res_id).await?;
     list_where(

@@ -10,6 +10,7 @@ use crate::expand::{ExpandMask, ExpandMaskBody};
 use crate::extract::Body;
 use crate::state::{Caller, Shared};
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::Json;
 use chamberlain_model::app::{App, AppEntitlement, AppUser};
 use chamberlain_model::user::User;
@@ -222,7 +223,7 @@ pub async fn grants(
     State(s): State<Shared>,
     caller: Caller,
     Body(r): Body<SearchGrantsRequest>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     if r.user_id.is_empty() || r.user_id != caller.user_id() {
         authz::require_read(&caller)?;
     }
@@ -264,14 +265,28 @@ pub async fn grants(
         .into_iter()
         .map(|v| (v.app_entitlement.id.clone(), v))
         .collect();
-    let list: Vec<Value> = page
+    let list: Vec<GrantHit> = page
         .items
         .iter()
-        .map(|g| json!({"appEntitlementUserBinding": g.grant, "entitlement": by_id.get(&g.grant.app_entitlement_id)}))
+        .map(|g| GrantHit {
+            app_entitlement_user_binding: &g.grant,
+            entitlement: by_id.get(&g.grant.app_entitlement_id),
+        })
         .collect();
-    Ok(Json(
-        json!({"list": list, "nextPageToken": page.next_page_token, "expanded": expanded}),
-    ))
+    Ok(Json(common::ListPage {
+        list,
+        next_page_token: page.next_page_token,
+        expanded,
+    })
+    .into_response())
+}
+
+/// One `c1.api.app.v1.SearchGrantsResponse` item.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GrantHit<'a> {
+    app_entitlement_user_binding: &'a chamberlain_model::app::Grant,
+    entitlement: Option<&'a super::entitlements::EntitlementView>,
 }
 
 /// `AppUserServiceSearchRequest`.

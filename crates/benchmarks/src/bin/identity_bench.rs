@@ -25,9 +25,6 @@ use clap::Parser;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser, Debug)]
 #[command(
     name = "chamberlain-identity-bench",
