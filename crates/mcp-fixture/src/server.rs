@@ -170,6 +170,20 @@ impl Fixture {
 
         let result = match name {
             "delete_item" => text(format!("deleted {}", text_arg("id"))),
+            "touch_resource" => {
+                let peers: Vec<Peer<RoleServer>> = {
+                    let mut peers = self.inner.peers.lock().unwrap();
+                    peers.retain(|p| !p.is_transport_closed());
+                    peers.clone()
+                };
+                let uri = text_arg("uri");
+                for peer in &peers {
+                    let _ = peer
+                        .notify_resource_updated(wire(json!({ "uri": uri })))
+                        .await;
+                }
+                text(format!("{uri} changed; told {} sessions", peers.len()))
+            }
             "whoami" => text(whoami(&cx).to_string()),
             "test_simple_text" => text("This is a simple text response for testing."),
             "test_image_content" => complete(json!({ "content": [
