@@ -214,7 +214,7 @@ pub fn gateway_test_tools() -> Vec<Tool> {
     vec![
         wire(json!({
             "name": "touch_resource",
-            "description": "Announces that resource `uri` changed: notifications/resources/updated to every connected legacy session, subscribed or not (gateways must filter)",
+            "description": "Announces that resource `uri` changed: notifications/resources/updated to every session that subscribed to any resource (gateways must filter by URI)",
             "inputSchema": string_arg_schema("uri", "Resource URI"),
             "annotations": { "readOnlyHint": true }
         })),

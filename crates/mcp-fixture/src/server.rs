@@ -53,6 +53,8 @@ struct Inner {
     next_listener: AtomicU64,
     /// Legacy `resources/subscribe` URIs (recorded only; the resources never change).
     subscribed: Mutex<BTreeSet<String>>,
+    /// Sessions that subscribed to anything: `touch_resource` tells all of them.
+    subscribers: Mutex<Vec<Peer<RoleServer>>>,
 }
 
 impl Fixture {
@@ -73,6 +75,7 @@ impl Fixture {
                 listeners: Mutex::new(HashMap::new()),
                 next_listener: AtomicU64::new(0),
                 subscribed: Mutex::new(BTreeSet::new()),
+                subscribers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -172,7 +175,7 @@ impl Fixture {
             "delete_item" => text(format!("deleted {}", text_arg("id"))),
             "touch_resource" => {
                 let peers: Vec<Peer<RoleServer>> = {
-                    let mut peers = self.inner.peers.lock().unwrap();
+                    let mut peers = self.inner.subscribers.lock().unwrap();
                     peers.retain(|p| !p.is_transport_closed());
                     peers.clone()
                 };
@@ -779,8 +782,13 @@ impl ServerHandler for Fixture {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _cx: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        {
+            let mut peers = self.inner.subscribers.lock().unwrap();
+            peers.retain(|p| !p.is_transport_closed());
+            peers.push(cx.peer);
+        }
         self.inner
             .subscribed
             .lock()

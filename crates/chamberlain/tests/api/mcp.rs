@@ -2000,14 +2000,17 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
         )
         .await;
     assert_eq!(v["result"], json!({}), "{v}");
-    // The fixture tells every session; only Alice subscribed, so only she hears of it.
+    // Bob subscribes to another resource. The fixture tells every subscribed session of
+    // every change; each client hears only of what it subscribed to.
     let v = b
-        .call(
-            "rl_touch_resource",
-            json!({"uri": "test://watched-resource"}),
-        )
+        .request("resources/subscribe", json!({"uri": "test://static-text"}))
         .await;
-    assert!(text_of(&v).contains("changed"), "{v}");
+    assert_eq!(v["result"], json!({}), "{v}");
+    let touch = |uri: &str| json!({"uri": uri});
+    let v = b
+        .call("rl_touch_resource", touch("test://watched-resource"))
+        .await;
+    assert!(text_of(&v).contains("told 2 sessions"), "{v}");
     let got = a_get.collect(Duration::from_millis(1000)).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["method"], "notifications/resources/updated");
@@ -2016,12 +2019,13 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
         b_get.collect(Duration::from_millis(300)).await,
         Vec::<Value>::new()
     );
-    let v = b
-        .call("rl_touch_resource", json!({"uri": "test://static-text"}))
+    b.call("rl_touch_resource", touch("test://static-text"))
         .await;
-    assert!(text_of(&v).contains("changed"), "{v}");
+    let got = b_get.collect(Duration::from_millis(1000)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["params"]["uri"], "test://static-text");
     assert_eq!(
-        a_get.collect(Duration::from_millis(500)).await,
+        a_get.collect(Duration::from_millis(300)).await,
         Vec::<Value>::new()
     );
     let v = a
@@ -2031,19 +2035,39 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
         )
         .await;
     assert_eq!(v["result"], json!({}), "{v}");
-    b.call(
-        "rl_touch_resource",
-        json!({"uri": "test://watched-resource"}),
-    )
-    .await;
+    let v = a.request("resources/unsubscribe", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    b.call("rl_touch_resource", touch("test://watched-resource"))
+        .await;
     assert_eq!(
         a_get.collect(Duration::from_millis(500)).await,
         Vec::<Value>::new()
     );
+    // Ending the session closes its bound downstream sessions: the fixture then has one
+    // subscribed session left (Bob's).
+    let resp = a
+        .http
+        .delete(&a.url)
+        .bearer_auth(&a.token)
+        .header("Mcp-Session-Id", &a.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let b_ref = &b;
+    eventually("the downstream session to be ended", || async move {
+        let (_, v) = b_ref
+            .send(call(
+                99,
+                "rl_touch_resource",
+                json!({"uri": "test://nothing"}),
+            ))
+            .await;
+        text_of(&v["result"]).contains("told 1 sessions")
+    })
+    .await;
 
     // 2026-07-28 clients have no sessions: they cannot post responses.
-    let (st, v) = stateless(&url, &alice_tok, "ping", json!({})).await;
-    assert_eq!(st, 200, "{v}");
     let resp = reqwest::Client::new()
         .post(&url)
         .bearer_auth(&alice_tok)
