@@ -151,9 +151,9 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         session_nonce: String::new(),
         protocol: String::new(),
         url_elicitation: false,
+        caps: ClientCaps::default(),
         relay: None,
     };
-    let mut caps = ClientCaps::default();
     let mut new_session = None;
     if method == "initialize" && meta_version.is_none() {
         let requested = msg
@@ -173,6 +173,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             r: declared.roots,
         };
         caller.url_elicitation = info.e;
+        caller.caps = info.caps();
         caller.session_nonce = info.n.clone();
         let sid = session::mint(&s.secrets, &info);
         caller.protocol = info.v.clone();
@@ -186,7 +187,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                         return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, &format!("MCP-Protocol-Version `{v}` is not a version of this session; supported: {}", LEGACY_VERSIONS.join(", ")), None);
                     }
                 }
-                caps = info.caps();
+                caller.caps = info.caps();
                 caller.protocol = info.v;
                 caller.url_elicitation = info.e;
                 caller.session_id = sid.clone();
@@ -299,7 +300,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     }
     let streams = header(&headers, "accept").is_some_and(|a| a.contains("text/event-stream"));
     let answer = if method == "tools/call" && streams {
-        match relayed_call(&s, caller.clone(), caps, msg).await {
+        match relayed_call(&s, caller.clone(), msg).await {
             Relayed::Done(a) => a,
             Relayed::Streaming(resp) => return resp,
         }
@@ -384,7 +385,7 @@ type CallFuture =
 /// Runs a `tools/call` whose client accepts SSE, passing the downstream server's progress and
 /// log notifications on as they come. Calls that send none are answered with plain JSON (no
 /// streaming cost on the fast path).
-async fn relayed_call(s: &Shared, mut caller: Caller, caps: ClientCaps, msg: Value) -> Relayed {
+async fn relayed_call(s: &Shared, mut caller: Caller, msg: Value) -> Relayed {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     caller.relay = Some(Relay {
         tx,
@@ -393,12 +394,8 @@ async fn relayed_call(s: &Shared, mut caller: Caller, caps: ClientCaps, msg: Val
             client: caller.client_id.clone(),
             session: caller.session_nonce.clone(),
         },
-        // Stateless (2026-07-28) requests cannot be sent server requests.
-        caps: if caller.modern() {
-            ClientCaps::default()
-        } else {
-            caps
-        },
+        // Stateless (2026-07-28) requests have none: they cannot be sent server requests.
+        caps: caller.caps,
         pending: s.gateway.pending().clone(),
     });
     let state = s.clone();

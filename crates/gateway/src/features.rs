@@ -565,10 +565,7 @@ async fn forward(
             started,
         )
     };
-    let bind = caller
-        .session()
-        .filter(|_| target.bound)
-        .map(|nonce| crate::upstream::Binding { nonce, open: true });
+    let bind = caller.binding(true).filter(|_| target.bound);
     let answer = gw
         .request_bound(
             &server.connector_id,

@@ -349,7 +349,7 @@ impl Gateway {
         user_id: &str,
         progress_token: Option<Value>,
         relay: Option<&upstream::Relay>,
-        session: Option<&str>,
+        bind: Option<upstream::Binding<'_>>,
     ) -> Result<Value, UpstreamError> {
         let mut params = serde_json::json!({"name": tool.tool_name});
         if !arguments.is_null() {
@@ -358,9 +358,6 @@ impl Gateway {
         if let Some(t) = progress_token {
             params["_meta"] = serde_json::json!({ "progressToken": t });
         }
-        // A client session with a bound downstream session calls on it, so the server's log
-        // messages on its standalone stream reach this client.
-        let bind = session.map(|nonce| upstream::Binding { nonce, open: false });
         self.request_bound(
             &tool.connector_id,
             "tools/call",

@@ -56,6 +56,8 @@ pub struct Caller {
     /// Whether the client declared URL-mode elicitation (`capabilities.elicitation.url`), so a
     /// missing downstream connection can be answered with the connect URL as an elicitation.
     pub url_elicitation: bool,
+    /// What the client declared it can answer (legacy sessions; none for stateless requests).
+    pub caps: crate::upstream::ClientCaps,
     /// Where progress and log notifications and server requests of a running `tools/call`
     /// go (the HTTP layer streams them before the answer); None drops the notifications and
     /// refuses the requests.
@@ -80,6 +82,16 @@ impl Caller {
     /// The legacy client session, if this request belongs to one.
     pub fn session(&self) -> Option<&str> {
         (!self.modern() && !self.session_nonce.is_empty()).then_some(self.session_nonce.as_str())
+    }
+
+    /// Requests of this client session to a server go on the downstream session bound to it
+    /// (opened when `open`, else only if there is one).
+    pub fn binding(&self, open: bool) -> Option<crate::upstream::Binding<'_>> {
+        self.session().map(|nonce| crate::upstream::Binding {
+            nonce,
+            open,
+            caps: self.caps,
+        })
     }
 }
 
@@ -425,7 +437,7 @@ async fn set_log_level(
             None,
         );
     };
-    let Some(nonce) = caller.session() else {
+    let Some(bind) = caller.binding(true) else {
         return ok(id, modern_result(caller, json!({}), false));
     };
     let (index, held) = match access(gw, caller, id, "logging/setLevel", level, started).await {
@@ -440,7 +452,6 @@ async fn set_log_level(
         .collect();
     drop(index);
     let calls = servers.iter().map(|server| async move {
-        let bind = crate::upstream::Binding { nonce, open: true };
         let sent = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             gw.request_bound(
@@ -528,7 +539,9 @@ async fn call_tool(
             &caller.user_id,
             progress_token,
             caller.relay.as_ref(),
-            caller.session(),
+            // A client session with a bound downstream session calls on it, so the server's
+            // log messages on its standalone stream reach this client.
+            caller.binding(false),
         )
         .await
     {

@@ -89,8 +89,9 @@ pub struct Upstream {
     endpoint: Endpoint,
     guard: Guard,
     http: Mutex<Option<(reqwest::Url, reqwest::Client)>>,
-    /// Per credential identity: the HTTP session or the stdio process.
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Per credential identity (and, over HTTP, per set of client capabilities declared to
+    /// the server): the HTTP session or the stdio process.
+    sessions: Mutex<HashMap<(String, u8), Arc<Session>>>,
     /// Each owner's current credential key.
     owners: Mutex<HashMap<String, String>>,
     /// Sessions bound to one AI client session (by its nonce): see [`BoundSession`].
@@ -108,6 +109,8 @@ enum Session {
 struct HttpSession {
     /// (session id, negotiated protocol version); `None` until initialized.
     state: Mutex<Option<(Option<String>, String)>>,
+    /// The client capabilities declared to the server: those of the AI clients it serves.
+    caps: ClientCaps,
 }
 
 /// A downstream session that belongs to one AI client session (legacy era), opened when that
@@ -214,7 +217,11 @@ impl Upstream {
                     .await;
             }
         }
-        let session = self.session(creds).await?;
+        let caps = relay
+            .map(|r| r.caps)
+            .or(bind.map(|b| b.caps))
+            .unwrap_or_default();
+        let session = self.session(creds, caps).await?;
         match &*session {
             Session::Http(h) => {
                 self.http_request(h, method, params, creds, relay, None)
@@ -333,6 +340,7 @@ impl Upstream {
             creds_key: creds.key.clone(),
             http: HttpSession {
                 state: Mutex::new(None),
+                caps: b.caps,
             },
             last_used: std::sync::Mutex::new(Instant::now()),
             calls: std::sync::Mutex::new(Vec::new()),
@@ -413,33 +421,50 @@ impl Upstream {
         }
     }
 
-    async fn session(&self, creds: &Credentials) -> Result<Arc<Session>, UpstreamError> {
+    async fn session(
+        &self,
+        creds: &Credentials,
+        caps: ClientCaps,
+    ) -> Result<Arc<Session>, UpstreamError> {
+        // A server sees the capabilities of the clients a session serves (so it can refuse
+        // what they lack itself); hosted processes serve everyone and declare none.
+        let caps = match self.endpoint {
+            Endpoint::Http(_) => caps,
+            Endpoint::Stdio(_) => ClientCaps::default(),
+        };
+        let key = (creds.key.clone(), caps.bits());
         let mut map = self.sessions.lock().await;
-        if let Some(s) = map.get(&creds.key) {
+        if let Some(s) = map.get(&key) {
             return Ok(s.clone());
         }
-        // The owner's credentials changed: retire their previous session or process (calls
-        // already running on it keep their handle and finish).
+        // The owner's credentials changed: retire their previous sessions or process (calls
+        // already running on them keep their handle and finish).
         let previous = self
             .owners
             .lock()
             .await
             .insert(creds.owner.clone(), creds.key.clone());
-        if let Some(old) = previous.and_then(|k| map.remove(&k)) {
-            if let Session::Stdio(p) = &*old {
-                let p = p.clone();
-                tokio::spawn(async move { p.stop().await });
+        if let Some(old_key) = previous.filter(|k| *k != creds.key) {
+            let old: Vec<(String, u8)> = map.keys().filter(|k| k.0 == old_key).cloned().collect();
+            for k in old {
+                if let Some(old) = map.remove(&k) {
+                    if let Session::Stdio(p) = &*old {
+                        let p = p.clone();
+                        tokio::spawn(async move { p.stop().await });
+                    }
+                }
             }
         }
         let s = Arc::new(match &self.endpoint {
             Endpoint::Http(_) => Session::Http(HttpSession {
                 state: Mutex::new(None),
+                caps,
             }),
             Endpoint::Stdio(argv) => {
                 Session::Stdio(StdioProcess::start(argv.clone(), creds.env.clone()))
             }
         });
-        map.insert(creds.key.clone(), s.clone());
+        map.insert(key, s.clone());
         Ok(s)
     }
 
@@ -470,7 +495,8 @@ impl Upstream {
             let (sid, version) = {
                 let mut state = session.state.lock().await;
                 if state.is_none() {
-                    let (sid, version) = self.initialize(&url, &client, creds).await?;
+                    let (sid, version) =
+                        self.initialize(&url, &client, creds, session.caps).await?;
                     if let (Some(bs), Some(sid)) = (bound, &sid) {
                         let reply = Reply {
                             client: client.clone(),
@@ -536,9 +562,10 @@ impl Upstream {
         url: &reqwest::Url,
         client: &reqwest::Client,
         creds: &Credentials,
+        caps: ClientCaps,
     ) -> Result<(Option<String>, String), UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params()});
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(caps)});
         let resp = send(post(client, url, creds, &body)).await?;
         let sid = resp
             .headers()
@@ -567,12 +594,12 @@ impl Upstream {
     }
 }
 
-/// The gateway declares every client capability it can relay; whether the AI client behind
-/// a call has it is checked per request ([`ClientCaps::allows`]).
-fn initialize_params() -> Value {
+/// `initialize` declaring `caps`, what the AI clients the session serves declared (each
+/// server request is still checked against the calling client: [`ClientCaps::allows`]).
+fn initialize_params(caps: ClientCaps) -> Value {
     json!({
         "protocolVersion": UPSTREAM_PROTOCOL,
-        "capabilities": {"sampling": {}, "elicitation": {"form": {}, "url": {}}, "roots": {}},
+        "capabilities": caps.declared(),
         "clientInfo": {"name": "chamberlain-gateway", "version": env!("CARGO_PKG_VERSION")}
     })
 }
@@ -627,6 +654,8 @@ pub struct Binding<'a> {
     /// Open the bound session if there is none (session-scoped requests); otherwise only an
     /// existing one is used.
     pub open: bool,
+    /// What the client session declared (declared to the server in turn).
+    pub caps: ClientCaps,
 }
 
 /// What the AI client declared it can answer (legacy `initialize` capabilities).
@@ -660,6 +689,36 @@ impl ClientCaps {
                 .is_some_and(|e| e.get("url").is_some_and(Value::is_object)),
             roots: has("roots"),
         }
+    }
+
+    /// A small key for the set.
+    pub fn bits(&self) -> u8 {
+        self.sampling as u8
+            | (self.elicitation_form as u8) << 1
+            | (self.elicitation_url as u8) << 2
+            | (self.roots as u8) << 3
+    }
+
+    /// The `capabilities` of an `initialize` declaring this set.
+    pub fn declared(&self) -> Value {
+        let mut c = json!({});
+        if self.sampling {
+            c["sampling"] = json!({});
+        }
+        if self.roots {
+            c["roots"] = json!({});
+        }
+        if self.elicitation_form || self.elicitation_url {
+            let mut e = json!({});
+            if self.elicitation_form {
+                e["form"] = json!({});
+            }
+            if self.elicitation_url {
+                e["url"] = json!({});
+            }
+            c["elicitation"] = e;
+        }
+        c
     }
 
     /// Whether a server request `method` may go to this client, or why not.
@@ -1387,7 +1446,7 @@ impl StdioProcess {
             exited,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params()});
+        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(ClientCaps::default())});
         let answer = Self::exchange(live.as_mut().expect("just set"), id, &init).await?;
         rpc_result(answer)?;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
