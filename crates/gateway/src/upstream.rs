@@ -1559,6 +1559,82 @@ mod tests {
     }
 
     #[test]
+    fn client_capabilities_decide_what_is_relayed() {
+        let caps = ClientCaps::from_capabilities(Some(&json!({"sampling": {}, "elicitation": {}})));
+        assert!(caps.sampling && caps.elicitation_form && !caps.elicitation_url && !caps.roots);
+        assert!(caps.allows("sampling/createMessage", None).is_ok());
+        assert!(caps
+            .allows("elicitation/create", Some(&json!({"mode": "form"})))
+            .is_ok());
+        assert!(caps.allows("elicitation/create", None).is_ok());
+        assert!(caps
+            .allows("elicitation/create", Some(&json!({"mode": "url"})))
+            .is_err());
+        assert!(caps.allows("roots/list", None).is_err());
+        assert!(caps.allows("tasks/get", None).is_err());
+        let url_only = ClientCaps::from_capabilities(Some(&json!({"elicitation": {"url": {}}})));
+        assert!(url_only.elicitation_url && !url_only.elicitation_form);
+        assert_eq!(ClientCaps::from_capabilities(None), ClientCaps::default());
+        assert_eq!(ClientCaps::default().declared(), json!({}));
+        assert_eq!(
+            caps.declared(),
+            json!({"sampling": {}, "elicitation": {"form": {}}})
+        );
+        assert_ne!(caps.bits(), url_only.bits());
+    }
+
+    #[tokio::test]
+    async fn answers_go_only_to_the_client_that_was_asked() {
+        let pending = PendingRequests::default();
+        let owner = ClientRef {
+            user: "u".into(),
+            client: "c".into(),
+            session: "n".into(),
+        };
+        let other = ClientRef {
+            session: "other".into(),
+            ..owner.clone()
+        };
+        let id = pending.insert(PendingRequest {
+            client: owner.clone(),
+            reply: Reply {
+                client: reqwest::Client::new(),
+                // Nothing listens there: delivery fails, but only after the checks.
+                url: "http://127.0.0.1:9/mcp".parse().unwrap(),
+                headers: vec![],
+                sid: None,
+                version: UPSTREAM_PROTOCOL.into(),
+            },
+            downstream_id: json!(1),
+        });
+        let answer = json!({"jsonrpc": "2.0", "id": id, "result": {}});
+        assert!(matches!(
+            pending.answer(&other, &answer).await,
+            Err(AnswerError::Unknown(_))
+        ));
+        assert!(matches!(
+            pending
+                .answer(&owner, &json!({"jsonrpc": "2.0", "id": id, "result": []}))
+                .await,
+            Err(AnswerError::Malformed(_))
+        ));
+        assert_eq!(
+            pending.len(),
+            1,
+            "refused answers leave the request pending"
+        );
+        assert!(matches!(
+            pending.answer(&owner, &answer).await,
+            Err(AnswerError::Undeliverable(_))
+        ));
+        assert!(pending.is_empty());
+        assert!(matches!(
+            pending.answer(&owner, &answer).await,
+            Err(AnswerError::Unknown(_))
+        ));
+    }
+
+    #[test]
     fn rpc_errors_are_kept() {
         let e = rpc_result(
             json!({"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Unknown tool"}}),
