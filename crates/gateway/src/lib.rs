@@ -415,6 +415,47 @@ impl Gateway {
         }
     }
 
+    /// Ends the bound downstream sessions (subscriptions, log relays) of users who may no
+    /// longer use their server (grants changed, the registry changed): one grants read per
+    /// user holding bound sessions (`only`: just these users). A user whose grants cannot be
+    /// read keeps theirs until the next change.
+    async fn revalidate_bound(&self, only: Option<&HashSet<String>>) {
+        let upstreams: Vec<(String, Arc<Upstream>)> = self
+            .runtimes
+            .lock()
+            .await
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.upstream.clone()))
+            .collect();
+        let mut users = HashSet::new();
+        for (_, up) in &upstreams {
+            users.extend(up.bound_users().await);
+        }
+        if let Some(only) = only {
+            users.retain(|u| only.contains(u));
+        }
+        let index = self.index();
+        for u in users {
+            let held = match self.held(&index, &u).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway: re-checking bound sessions failed");
+                    continue;
+                }
+            };
+            let visible: HashSet<&str> = index
+                .servers_for(&held)
+                .into_iter()
+                .map(|s| s.connector_id.as_str())
+                .collect();
+            for (id, up) in &upstreams {
+                if !visible.contains(id.as_str()) {
+                    up.end_bound_of(&u).await;
+                }
+            }
+        }
+    }
+
     /// Closes the downstream sessions bound to a client session (it ended).
     async fn end_bound(&self, nonce: &str) {
         let upstreams: Vec<Arc<Upstream>> = self
@@ -651,6 +692,9 @@ impl Gateway {
         }
         if reload {
             self.reload().await?;
+            self.revalidate_bound(None).await;
+        } else if !users.is_empty() {
+            self.revalidate_bound(Some(&users)).await;
         }
         for u in users {
             let _ = self.notices.send(Notice::User(u));

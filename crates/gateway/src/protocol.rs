@@ -89,6 +89,7 @@ impl Caller {
     pub fn binding(&self, open: bool) -> Option<crate::upstream::Binding<'_>> {
         self.session().map(|nonce| crate::upstream::Binding {
             nonce,
+            user: &self.user_id,
             open,
             caps: self.caps,
         })

@@ -123,6 +123,8 @@ struct HttpSession {
 pub struct BoundSession {
     /// The client session's nonce.
     nonce: String,
+    /// Its user.
+    user: String,
     /// The credential identity the session was opened with.
     creds_key: String,
     http: HttpSession,
@@ -337,6 +339,7 @@ impl Upstream {
         }
         let s = Arc::new(BoundSession {
             nonce: b.nonce.to_string(),
+            user: b.user.to_string(),
             creds_key: creds.key.clone(),
             http: HttpSession {
                 state: Mutex::new(None),
@@ -390,6 +393,31 @@ impl Upstream {
         let removed = self.bound.lock().await.remove(nonce);
         if let Some(s) = removed {
             self.close_bound(&s).await;
+        }
+    }
+
+    /// The users holding bound sessions here.
+    pub async fn bound_users(&self) -> std::collections::HashSet<String> {
+        self.bound
+            .lock()
+            .await
+            .values()
+            .map(|s| s.user.clone())
+            .collect()
+    }
+
+    /// Ends every bound session of `user` (they may no longer use this server).
+    pub async fn end_bound_of(&self, user: &str) {
+        let mut map = self.bound.lock().await;
+        let theirs: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in theirs {
+            if let Some(old) = map.remove(&k) {
+                self.close_bound(&old).await;
+            }
         }
     }
 
@@ -651,6 +679,8 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Upstrea
 pub struct Binding<'a> {
     /// The client session's nonce.
     pub nonce: &'a str,
+    /// Its user (bound sessions end when the user may no longer use the server).
+    pub user: &'a str,
     /// Open the bound session if there is none (session-scoped requests); otherwise only an
     /// existing one is used.
     pub open: bool,

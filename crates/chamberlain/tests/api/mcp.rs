@@ -2043,8 +2043,21 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
         a_get.collect(Duration::from_millis(500)).await,
         Vec::<Value>::new()
     );
-    // Ending the session closes its bound downstream sessions: the fixture then has one
-    // subscribed session left (Bob's).
+    // Losing access ends the user's bound sessions (no more updates or logs from that
+    // server); ending the client session ends its bound sessions too. The fixture's count of
+    // live subscribed sessions shows it.
+    let b_ref = &b;
+    let told = |n: usize| async move {
+        let (_, v) = b_ref
+            .send(call(
+                99,
+                "rl_touch_resource",
+                json!({"uri": "test://nothing"}),
+            ))
+            .await;
+        text_of(&v["result"]).contains(&format!("told {n} sessions"))
+    };
+    assert!(told(2).await);
     let resp = a
         .http
         .delete(&a.url)
@@ -2054,11 +2067,19 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let b_ref = &b;
-    eventually("the downstream session to be ended", || async move {
-        let (_, v) = b_ref
+    eventually("Alice's bound session to be ended", || told(1)).await;
+    revoke(&s, &app, &ent, &bob).await;
+    let mut d = Session::open(&url, &alice_tok).await;
+    d.request(
+        "resources/subscribe",
+        json!({"uri": "test://watched-resource"}),
+    )
+    .await;
+    let d_ref = &d;
+    eventually("Bob's bound session to be ended", || async move {
+        let (_, v) = d_ref
             .send(call(
-                99,
+                98,
                 "rl_touch_resource",
                 json!({"uri": "test://nothing"}),
             ))
