@@ -1,9 +1,16 @@
 //! Downstream MCP clients: how the gateway talks to the servers it fronts.
 //!
 //! * Remote servers speak Streamable HTTP. The gateway opens a legacy-era session
-//!   (`initialize`, `Mcp-Session-Id`) per server and credential identity, re-initializes when
-//!   the server forgets the session (404), and reads answers sent as JSON or as an SSE stream.
-//!   Every request goes through the outbound guard's pinned client.
+//!   (`initialize`, `Mcp-Session-Id`) per server, credential identity and set of declared
+//!   client capabilities, re-initializes when the server forgets the session (404), and reads
+//!   answers sent as JSON or as an SSE stream. Every request goes through the outbound guard's
+//!   pinned client.
+//! * What a server sends during a call on the call's stream (progress, log messages, and
+//!   requests of the client such as sampling or elicitation) goes to that call's [`Relay`];
+//!   answers to relayed requests come back through [`PendingRequests`].
+//! * A client session that asks for something session-scoped (log level, resource
+//!   subscriptions) gets its own [`BoundSession`] per server, whose standalone stream the
+//!   gateway listens to on that client's behalf.
 //! * Hosted servers are commands Chamberlain starts and supervises over stdio: one process per
 //!   credential identity, restarted (with backoff) when it exits.
 //!
@@ -362,6 +369,8 @@ impl Upstream {
         if let Some(h) = s.listener.lock().unwrap_or_else(|p| p.into_inner()).take() {
             h.abort();
         }
+        // A request still running on the session holds its state: the server then ends the
+        // session itself when it expires.
         let Ok(state) = s.http.state.try_lock() else {
             return;
         };
