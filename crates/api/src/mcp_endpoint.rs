@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chamberlain_gateway::protocol::{self, code, Caller, LEGACY_VERSIONS, MODERN_VERSION};
 use chamberlain_gateway::session::{self, SessionInfo};
+use chamberlain_gateway::upstream::{AnswerError, ClientCaps, ClientRef, Relay};
 use chamberlain_gateway::Notice;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -129,8 +130,12 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    // A response to a server request, or a notification: nothing to answer.
+    // A notification gets nothing back; a response answers a server request the gateway
+    // relayed to this client.
     let answerable = msg.get("id").is_some() && !method.is_empty();
+    let is_response = msg.get("id").is_some()
+        && method.is_empty()
+        && (msg.get("result").is_some() || msg.get("error").is_some());
     let meta_version = msg
         .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
         .and_then(Value::as_str)
@@ -143,8 +148,10 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         client_id: identity.client_id.clone(),
         client_name: identity.client_name.clone(),
         session_id: String::new(),
+        session_nonce: String::new(),
         protocol: String::new(),
         url_elicitation: false,
+        caps: ClientCaps::default(),
         relay: None,
     };
     let mut new_session = None;
@@ -153,15 +160,21 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             .pointer("/params/protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or("");
+        let declared = ClientCaps::from_capabilities(msg.pointer("/params/capabilities"));
         let info = SessionInfo {
             u: identity.user_id.clone(),
             c: identity.client_id.clone(),
             v: protocol::negotiate(requested).to_string(),
             t: chamberlain_model::Timestamp::now().unix_seconds(),
             n: chamberlain_model::new_id(),
-            e: protocol::supports_url_elicitation(msg.pointer("/params/capabilities")),
+            e: declared.elicitation_url,
+            s: declared.sampling,
+            f: declared.elicitation_form,
+            r: declared.roots,
         };
         caller.url_elicitation = info.e;
+        caller.caps = info.caps();
+        caller.session_nonce = info.n.clone();
         let sid = session::mint(&s.secrets, &info);
         caller.protocol = info.v.clone();
         caller.session_id = sid.clone();
@@ -174,9 +187,11 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                         return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, &format!("MCP-Protocol-Version `{v}` is not a version of this session; supported: {}", LEGACY_VERSIONS.join(", ")), None);
                     }
                 }
+                caller.caps = info.caps();
                 caller.protocol = info.v;
                 caller.url_elicitation = info.e;
                 caller.session_id = sid.clone();
+                caller.session_nonce = info.n;
             }
             _ => {
                 return rpc_error(
@@ -272,8 +287,12 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         if method == "subscriptions/listen" {
             return listen(&s, identity, id, &msg);
         }
-    } else if answerable {
+    } else if answerable || is_response {
         return rpc_error(StatusCode::BAD_REQUEST, &id, code::INVALID_REQUEST, "missing Mcp-Session-Id: send initialize first (or a 2026-07-28 request with params._meta protocolVersion)", None);
+    }
+
+    if is_response {
+        return client_answer(&s, &caller, &msg).await;
     }
 
     if !answerable {
@@ -314,6 +333,44 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     resp
 }
 
+/// A POSTed JSON-RPC response: the client's answer to a server request the gateway relayed
+/// on one of its calls' streams. 202 when the server that asked got it; otherwise an HTTP
+/// error with a JSON-RPC error saying why (the spec's "no id" error; `data.id` names it).
+async fn client_answer(s: &Shared, caller: &Caller, msg: &Value) -> Response {
+    let answered = msg.get("id").cloned().unwrap_or(Value::Null);
+    if caller.modern() {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            code::INVALID_REQUEST,
+            "2026-07-28 clients do not send responses: server requests come as input_required results",
+            Some(json!({"id": answered})),
+        );
+    }
+    let client = ClientRef {
+        user: caller.user_id.clone(),
+        client: caller.client_id.clone(),
+        session: caller.session_nonce.clone(),
+    };
+    let (status, code, message) = match s.gateway.answer(&client, msg).await {
+        Ok(()) => return StatusCode::ACCEPTED.into_response(),
+        Err(AnswerError::Unknown(m)) => (StatusCode::NOT_FOUND, code::INVALID_PARAMS, m),
+        Err(AnswerError::Malformed(m)) => (StatusCode::BAD_REQUEST, code::INVALID_REQUEST, m),
+        Err(AnswerError::Undeliverable(m)) => (
+            StatusCode::BAD_GATEWAY,
+            code::INTERNAL,
+            format!("the server that asked could not be given the answer: {m}"),
+        ),
+    };
+    rpc_error(
+        status,
+        &Value::Null,
+        code,
+        &message,
+        Some(json!({"id": answered})),
+    )
+}
+
 /// How a relayed call ended up being answered.
 enum Relayed {
     /// No notification came: answer as usual (plain JSON).
@@ -330,7 +387,17 @@ type CallFuture =
 /// streaming cost on the fast path).
 async fn relayed_call(s: &Shared, mut caller: Caller, msg: Value) -> Relayed {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    caller.relay = Some(tx);
+    caller.relay = Some(Relay {
+        tx,
+        client: ClientRef {
+            user: caller.user_id.clone(),
+            client: caller.client_id.clone(),
+            session: caller.session_nonce.clone(),
+        },
+        // Stateless (2026-07-28) requests have none: they cannot be sent server requests.
+        caps: caller.caps,
+        pending: s.gateway.pending().clone(),
+    });
     let state = s.clone();
     let mut call: CallFuture =
         Box::pin(async move { protocol::handle(&state.gateway, &caller, &msg).await });
@@ -410,6 +477,7 @@ fn notification_stream(
     user_id: String,
     first: Option<Value>,
     tag: Option<Value>,
+    session: Option<String>,
 ) -> Response {
     let rx = s.gateway.subscribe();
     let changed = {
@@ -419,12 +487,14 @@ fn notification_stream(
         }
         n
     };
-    let state = (rx, first, user_id, changed);
-    let stream = futures::stream::unfold(state, |(mut rx, first, user, changed)| async move {
+    // Messages of the session's bound downstream sessions (log messages, resource updates)
+    // come only to the GET stream of that session.
+    let state = (rx, first, (user_id, session), changed);
+    let stream = futures::stream::unfold(state, |(mut rx, first, who, changed)| async move {
         if let Some(f) = first {
             return Some((
                 Ok::<Bytes, std::io::Error>(sse_event(&f)),
-                (rx, None, user, changed),
+                (rx, None, who, changed),
             ));
         }
         loop {
@@ -432,18 +502,21 @@ fn notification_stream(
                 Err(_) => {
                     return Some((
                         Ok(Bytes::from_static(b": keep-alive\n\n")),
-                        (rx, None, user, changed),
+                        (rx, None, who, changed),
                     ))
                 }
                 Ok(Ok(Notice::Everyone)) => {
-                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                    return Some((Ok(sse_event(&changed)), (rx, None, who, changed)))
                 }
-                Ok(Ok(Notice::User(u))) if u == user => {
-                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                Ok(Ok(Notice::User(u))) if u == who.0 => {
+                    return Some((Ok(sse_event(&changed)), (rx, None, who, changed)))
+                }
+                Ok(Ok(Notice::Session(n, m))) if who.1.as_ref() == Some(&n) => {
+                    return Some((Ok(sse_event(&m)), (rx, None, who, changed)))
                 }
                 Ok(Ok(_)) => continue,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
-                    return Some((Ok(sse_event(&changed)), (rx, None, user, changed)))
+                    return Some((Ok(sse_event(&changed)), (rx, None, who, changed)))
                 }
                 Ok(Err(_)) => return None,
             }
@@ -461,9 +534,9 @@ fn listen(s: &Shared, identity: McpIdentity, id: Value, msg: &Value) -> Response
         .unwrap_or(true);
     let ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged", "params": {"_meta": {"io.modelcontextprotocol/subscriptionId": id}}});
     if !wants_tools {
-        return notification_stream(s, String::new(), Some(ack), Some(id));
+        return notification_stream(s, String::new(), Some(ack), Some(id), None);
     }
-    notification_stream(s, identity.user_id, Some(ack), Some(id))
+    notification_stream(s, identity.user_id, Some(ack), Some(id), None)
 }
 
 /// `GET /mcp`: the legacy session's server-to-client stream.
@@ -479,7 +552,7 @@ pub async fn get(State(s): State<Shared>, headers: HeaderMap) -> Response {
         return (StatusCode::METHOD_NOT_ALLOWED, "GET needs an Mcp-Session-Id (legacy sessions); 2026-07-28 clients use subscriptions/listen").into_response();
     };
     match live_session(&s, &identity, sid) {
-        Some(_) => notification_stream(&s, identity.user_id, None, None),
+        Some(info) => notification_stream(&s, identity.user_id, None, None, Some(info.n)),
         _ => rpc_error(
             StatusCode::NOT_FOUND,
             &Value::Null,

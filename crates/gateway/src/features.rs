@@ -23,8 +23,12 @@
 //! fails is left out and audited, the others still answer. Reads, gets and completions are
 //! forwarded with the native name and their results passed through unchanged (2026-07-28
 //! results get `resultType`, and reads and lists `ttlMs: 0` / `cacheScope: "private"`, as they
-//! vary per user). Resource subscriptions are not offered: the gateway does not relay
-//! downstream notifications.
+//! vary per user).
+//!
+//! **Subscriptions** (legacy sessions) go to the server reads of the URI would go to, on a
+//! downstream session bound to the client session ([`crate::upstream::BoundSession`]); the
+//! server's `notifications/resources/updated` for a subscribed URI reach that client
+//! session's GET stream. URIs are the same on both sides, so nothing is mapped.
 
 use crate::index::{self, Denial, Index};
 use crate::names;
@@ -480,6 +484,9 @@ struct Target<'a> {
     name: &'a str,
     /// Not-found answer for this request.
     not_found: &'a (dyn Fn() -> Value + Sync),
+    /// Sent on the downstream session bound to the caller's client session (opened if
+    /// needed): subscriptions, whose updates must reach this client only.
+    bound: bool,
 }
 
 /// Answers a request that routes nowhere: not found (audited DENIED), or the connect answer
@@ -558,13 +565,15 @@ async fn forward(
             started,
         )
     };
+    let bind = caller.binding(true).filter(|_| target.bound);
     let answer = gw
-        .request_as(
+        .request_bound(
             &server.connector_id,
             target.method,
             downstream,
             &caller.user_id,
             None,
+            bind,
         )
         .await
         .and_then(|r| {
@@ -580,6 +589,10 @@ async fn forward(
     match answer {
         Ok(result) => {
             audit(("SUCCESS", String::new()));
+            if let (Some(b), Some(on)) = (bind, subscribing(target.method)) {
+                gw.note_subscription(&server.connector_id, b.nonce, target.name, on)
+                    .await;
+            }
             // Reads are cacheable results in 2026-07-28: private, like the lists.
             let cacheable = target.method == "resources/read";
             ok(id, modern_result(caller, result, cacheable))
@@ -648,6 +661,7 @@ pub async fn read_resource(
         method: "resources/read",
         name: uri,
         not_found: &not_found,
+        bound: false,
     };
     match route_resource(gw, caller, (&index, &held), uri).await {
         Route::To(server, _) => {
@@ -658,6 +672,79 @@ pub async fn read_resource(
                 params,
                 &target,
                 (server, json!({"uri": uri})),
+                started,
+            )
+            .await
+        }
+        Route::Nowhere(m) => nowhere(gw, caller, id, params, &target, m, started),
+    }
+}
+
+/// Whether `method` subscribes (true) or unsubscribes (false); None for other methods.
+fn subscribing(method: &str) -> Option<bool> {
+    match method {
+        "resources/subscribe" => Some(true),
+        "resources/unsubscribe" => Some(false),
+        _ => None,
+    }
+}
+
+/// `resources/subscribe` and `resources/unsubscribe` (legacy sessions): routed like
+/// `resources/read` (same visibility, same not-found answer for what the caller cannot see)
+/// and sent on the downstream session bound to the caller's client session, whose standalone
+/// stream the gateway holds open; `notifications/resources/updated` from there go to this
+/// client session's GET stream only.
+pub async fn subscribe(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    on: bool,
+    started: Instant,
+) -> Value {
+    let method = if on {
+        "resources/subscribe"
+    } else {
+        "resources/unsubscribe"
+    };
+    let Some(uri) = params.get("uri").and_then(Value::as_str) else {
+        return error(
+            id,
+            code::INVALID_PARAMS,
+            &format!(
+                "{method} needs params.uri (a string): the URI of a resource from resources/list"
+            ),
+            None,
+        );
+    };
+    if caller.session().is_none() {
+        return error(
+            id,
+            code::METHOD_NOT_FOUND,
+            &format!("`{method}` needs a session (initialize first); 2026-07-28 clients use subscriptions/listen"),
+            None,
+        );
+    }
+    let (index, held) = match access(gw, caller, id, method, uri, started).await {
+        Ok(a) => a,
+        Err(answer) => return answer,
+    };
+    let not_found = || resource_not_found(caller, id, uri);
+    let target = Target {
+        method,
+        name: uri,
+        not_found: &not_found,
+        bound: true,
+    };
+    match route_resource(gw, caller, (&index, &held), uri).await {
+        Route::To(server, _) => {
+            forward(
+                gw,
+                caller,
+                id,
+                params,
+                &target,
+                (server, json!({ "uri": uri })),
                 started,
             )
             .await
@@ -692,6 +779,7 @@ pub async fn get_prompt(
         method: "prompts/get",
         name,
         not_found: &not_found,
+        bound: false,
     };
     match route_prompt(gw, caller, &index, &held, name).await {
         Route::To(server, native) => {
@@ -761,6 +849,7 @@ pub async fn complete(
         method: "completion/complete",
         name,
         not_found: &not_found,
+        bound: false,
     };
     let route = if prompt {
         route_prompt(gw, caller, &index, &held, name).await

@@ -61,6 +61,9 @@ pub enum Notice {
     User(String),
     /// Everyone's tool list may have changed (registry change).
     Everyone,
+    /// A message for the GET stream of one legacy client session (by nonce): a downstream
+    /// server's log message or resource update from that session's bound downstream session.
+    Session(String, Value),
 }
 
 /// A server's runtime: its view, opened credentials and client.
@@ -91,6 +94,8 @@ pub struct Gateway {
     public_url: String,
     /// One at a time per key: token refresh per downstream connection, discovery per server.
     keyed_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Downstream requests relayed to AI clients, waiting for their answers.
+    pending: Arc<upstream::PendingRequests>,
 }
 
 /// Change event kind announcing an ended legacy session to every replica.
@@ -122,6 +127,7 @@ impl Gateway {
             ended: std::sync::Mutex::new(HashMap::new()),
             public_url: public_url.trim_end_matches('/').to_string(),
             keyed_locks: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
         });
         gw.refresh_settings().await?;
         gw.reload().await?;
@@ -161,6 +167,20 @@ impl Gateway {
     /// (`oauth::authenticate_mcp`), not here.
     pub fn set_tool_defaults(&self, defaults: ToolDefaults) {
         *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = defaults;
+    }
+
+    /// Downstream requests waiting for AI clients' answers.
+    pub fn pending(&self) -> &Arc<upstream::PendingRequests> {
+        &self.pending
+    }
+
+    /// Passes an AI client's answer to a relayed server request on to the server that asked.
+    pub async fn answer(
+        &self,
+        client: &upstream::ClientRef,
+        msg: &Value,
+    ) -> Result<(), upstream::AnswerError> {
+        self.pending.answer(client, msg).await
     }
 
     /// Subscribes to notices for connected sessions.
@@ -205,7 +225,10 @@ impl Gateway {
                 next.insert(
                     id.clone(),
                     Arc::new(Runtime {
-                        upstream: Arc::new(Upstream::new(endpoint_of(server), self.guard.clone())),
+                        upstream: Arc::new(
+                            Upstream::new(endpoint_of(server), self.guard.clone())
+                                .with_notices(self.notices.clone()),
+                        ),
                         server: server.clone(),
                         secrets,
                         fingerprint,
@@ -326,6 +349,7 @@ impl Gateway {
         user_id: &str,
         progress_token: Option<Value>,
         relay: Option<&upstream::Relay>,
+        bind: Option<upstream::Binding<'_>>,
     ) -> Result<Value, UpstreamError> {
         let mut params = serde_json::json!({"name": tool.tool_name});
         if !arguments.is_null() {
@@ -334,8 +358,15 @@ impl Gateway {
         if let Some(t) = progress_token {
             params["_meta"] = serde_json::json!({ "progressToken": t });
         }
-        self.request_as(&tool.connector_id, "tools/call", params, user_id, relay)
-            .await
+        self.request_bound(
+            &tool.connector_id,
+            "tools/call",
+            params,
+            user_id,
+            relay,
+            bind,
+        )
+        .await
     }
 
     /// Sends one request of `user_id` to a server with the credentials that user's requests
@@ -349,6 +380,21 @@ impl Gateway {
         user_id: &str,
         relay: Option<&upstream::Relay>,
     ) -> Result<Value, UpstreamError> {
+        self.request_bound(server_id, method, params, user_id, relay, None)
+            .await
+    }
+
+    /// [`Gateway::request_as`] on the downstream session bound to a client session
+    /// ([`upstream::BoundSession`]) when `bind` says so.
+    pub async fn request_bound(
+        &self,
+        server_id: &str,
+        method: &str,
+        params: Value,
+        user_id: &str,
+        relay: Option<&upstream::Relay>,
+        bind: Option<upstream::Binding<'_>>,
+    ) -> Result<Value, UpstreamError> {
         let rt = self
             .runtime(server_id)
             .await
@@ -356,9 +402,72 @@ impl Gateway {
         let creds = self.credentials(&rt, Some(user_id)).await?;
         let result = rt
             .upstream
-            .request_relayed(method, params, &creds, relay)
+            .request_bound(method, params, &creds, relay, bind)
             .await;
         self.connection_refused(&rt, user_id, result).await
+    }
+
+    /// Records a client session's subscription to `uri` of a server (after the server took
+    /// it), so the server's updates of it reach that session.
+    pub async fn note_subscription(&self, server_id: &str, nonce: &str, uri: &str, on: bool) {
+        if let Some(rt) = self.runtime(server_id).await {
+            rt.upstream.set_subscribed(nonce, uri, on).await;
+        }
+    }
+
+    /// Ends the bound downstream sessions (subscriptions, log relays) of users who may no
+    /// longer use their server (grants changed, the registry changed): one grants read per
+    /// user holding bound sessions (`only`: just these users). A user whose grants cannot be
+    /// read keeps theirs until the next change.
+    async fn revalidate_bound(&self, only: Option<&HashSet<String>>) {
+        let upstreams: Vec<(String, Arc<Upstream>)> = self
+            .runtimes
+            .lock()
+            .await
+            .iter()
+            .map(|(id, rt)| (id.clone(), rt.upstream.clone()))
+            .collect();
+        let mut users = HashSet::new();
+        for (_, up) in &upstreams {
+            users.extend(up.bound_users().await);
+        }
+        if let Some(only) = only {
+            users.retain(|u| only.contains(u));
+        }
+        let index = self.index();
+        for u in users {
+            let held = match self.held(&index, &u).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gateway: re-checking bound sessions failed");
+                    continue;
+                }
+            };
+            let visible: HashSet<&str> = index
+                .servers_for(&held)
+                .into_iter()
+                .map(|s| s.connector_id.as_str())
+                .collect();
+            for (id, up) in &upstreams {
+                if !visible.contains(id.as_str()) {
+                    up.end_bound_of(&u).await;
+                }
+            }
+        }
+    }
+
+    /// Closes the downstream sessions bound to a client session (it ended).
+    async fn end_bound(&self, nonce: &str) {
+        let upstreams: Vec<Arc<Upstream>> = self
+            .runtimes
+            .lock()
+            .await
+            .values()
+            .map(|rt| rt.upstream.clone())
+            .collect();
+        for up in upstreams {
+            up.end_bound(nonce).await;
+        }
     }
 
     /// Lists everything a paginated list method of a server gives `user_id` (all pages, at most
@@ -527,6 +636,16 @@ impl Gateway {
             }
             if last_full.elapsed() > Duration::from_secs(30) {
                 last_full = Instant::now();
+                let upstreams: Vec<Arc<Upstream>> = self
+                    .runtimes
+                    .lock()
+                    .await
+                    .values()
+                    .map(|rt| rt.upstream.clone())
+                    .collect();
+                for up in upstreams {
+                    up.sweep_bound().await;
+                }
                 if let Err(e) = self.reload().await {
                     tracing::warn!(error = %e, "gateway: periodic reload failed");
                 }
@@ -561,6 +680,7 @@ impl Gateway {
             } else if e.kind == SESSION_ENDED_EVENT {
                 if let Some(n) = e.doc.get("n").and_then(Value::as_str) {
                     self.mark_ended(n);
+                    self.end_bound(n).await;
                 }
             } else if e.kind == "grant.changed" && index.app_ids.contains(&e.app_id) {
                 if let Some(au) = e.doc.get("appUserId").and_then(Value::as_str) {
@@ -572,6 +692,9 @@ impl Gateway {
         }
         if reload {
             self.reload().await?;
+            self.revalidate_bound(None).await;
+        } else if !users.is_empty() {
+            self.revalidate_bound(Some(&users)).await;
         }
         for u in users {
             let _ = self.notices.send(Notice::User(u));
@@ -592,6 +715,7 @@ impl Gateway {
     /// change event.
     pub async fn end_session(&self, nonce: &str) -> Result<(), StoreError> {
         self.mark_ended(nonce);
+        self.end_bound(nonce).await;
         let doc = serde_json::json!({ "n": nonce });
         write_tx!(self.store, &AuditCtx::system("mcp gateway"), |tx| {
             jobs::append_event(tx, SESSION_ENDED_EVENT, "", &doc)

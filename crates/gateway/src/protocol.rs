@@ -48,13 +48,19 @@ pub struct Caller {
     pub client_name: String,
     /// Legacy session id ("" for stateless requests).
     pub session_id: String,
+    /// The legacy session's nonce ("" for stateless requests): what downstream sessions
+    /// bound to this client session are keyed by.
+    pub session_nonce: String,
     /// Protocol version of this request.
     pub protocol: String,
     /// Whether the client declared URL-mode elicitation (`capabilities.elicitation.url`), so a
     /// missing downstream connection can be answered with the connect URL as an elicitation.
     pub url_elicitation: bool,
-    /// Where progress and log notifications of a running `tools/call` go (the HTTP layer
-    /// streams them before the answer); None drops them.
+    /// What the client declared it can answer (legacy sessions; none for stateless requests).
+    pub caps: crate::upstream::ClientCaps,
+    /// Where progress and log notifications and server requests of a running `tools/call`
+    /// go (the HTTP layer streams them before the answer); None drops the notifications and
+    /// refuses the requests.
     pub relay: Option<crate::upstream::Relay>,
 }
 
@@ -72,6 +78,22 @@ impl Caller {
     pub fn modern(&self) -> bool {
         self.protocol.as_str() >= MODERN_VERSION
     }
+
+    /// The legacy client session, if this request belongs to one.
+    pub fn session(&self) -> Option<&str> {
+        (!self.modern() && !self.session_nonce.is_empty()).then_some(self.session_nonce.as_str())
+    }
+
+    /// Requests of this client session to a server go on the downstream session bound to it
+    /// (opened when `open`, else only if there is one).
+    pub fn binding(&self, open: bool) -> Option<crate::upstream::Binding<'_>> {
+        self.session().map(|nonce| crate::upstream::Binding {
+            nonce,
+            user: &self.user_id,
+            open,
+            caps: self.caps,
+        })
+    }
 }
 
 /// A JSON-RPC error object.
@@ -88,11 +110,30 @@ pub(crate) fn ok(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-/// Capabilities the gateway offers. Resources and prompts announce no `listChanged` and no
-/// `subscribe`: the gateway does not relay downstream notifications.
-pub fn capabilities() -> Value {
-    json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}, "completions": {}})
+/// Capabilities the gateway offers. Resources and prompts announce no `listChanged`: the
+/// gateway does not relay downstream list changes. Legacy sessions get resource
+/// subscriptions and logging (relayed through downstream sessions bound to the client
+/// session); 2026-07-28 has neither method.
+pub fn capabilities(modern: bool) -> Value {
+    if modern {
+        json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}, "completions": {}})
+    } else {
+        json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}, "prompts": {},
+            "completions": {}, "logging": {}})
+    }
 }
+
+/// Log levels of `logging/setLevel` (RFC 5424 severities).
+pub const LOG_LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
 
 /// The gateway's identity in results.
 pub fn server_info() -> Value {
@@ -150,20 +191,25 @@ pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Answer
                 &id,
                 json!({
                     "protocolVersion": negotiate(requested),
-                    "capabilities": capabilities(),
+                    "capabilities": capabilities(false),
                     "serverInfo": server_info(),
                     "instructions": INSTRUCTIONS,
                 }),
             )
         }
-        "ping" | "logging/setLevel" => ok(&id, modern_result(caller, json!({}), false)),
+        "ping" => ok(&id, modern_result(caller, json!({}), false)),
+        "logging/setLevel" => set_log_level(gw, caller, &id, &params, started).await,
+        "resources/subscribe" => features::subscribe(gw, caller, &id, &params, true, started).await,
+        "resources/unsubscribe" => {
+            features::subscribe(gw, caller, &id, &params, false, started).await
+        }
         "server/discover" => ok(
             &id,
             modern_result(
                 caller,
                 json!({
                     "supportedVersions": supported_versions(),
-                    "capabilities": capabilities(),
+                    "capabilities": capabilities(true),
                     "serverInfo": server_info(),
                     "instructions": INSTRUCTIONS,
                 }),
@@ -367,6 +413,78 @@ async fn list_tools(gw: &Gateway, caller: &Caller, id: &Value, started: Instant)
     Answer::Raw(out)
 }
 
+/// `logging/setLevel`: forwarded to every remote server the user may use, on downstream
+/// sessions bound to this client session, so the servers' log messages reach this client
+/// only. A server that fails or has no logging does not fail the request.
+async fn set_log_level(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    started: Instant,
+) -> Value {
+    let Some(level) = params
+        .get("level")
+        .and_then(Value::as_str)
+        .filter(|l| LOG_LEVELS.contains(l))
+    else {
+        return error(
+            id,
+            code::INVALID_PARAMS,
+            &format!(
+                "logging/setLevel needs params.level, one of: {}",
+                LOG_LEVELS.join(", ")
+            ),
+            None,
+        );
+    };
+    let Some(bind) = caller.binding(true) else {
+        return ok(id, modern_result(caller, json!({}), false));
+    };
+    let (index, held) = match access(gw, caller, id, "logging/setLevel", level, started).await {
+        Ok(a) => a,
+        Err(answer) => return answer,
+    };
+    let servers: Vec<String> = index
+        .servers_for(&held)
+        .into_iter()
+        .filter(|s| matches!(crate::endpoint_of(s), crate::upstream::Endpoint::Http(_)))
+        .map(|s| s.connector_id.clone())
+        .collect();
+    drop(index);
+    let calls = servers.iter().map(|server| async move {
+        let sent = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            gw.request_bound(
+                server,
+                "logging/setLevel",
+                json!({ "level": level }),
+                &caller.user_id,
+                None,
+                Some(bind),
+            ),
+        )
+        .await;
+        let why = match sent {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer within 10 s".to_string(),
+        };
+        tracing::debug!(server = %server, error = %why, "a server did not take logging/setLevel");
+    });
+    futures::future::join_all(calls).await;
+    audit_target(
+        gw,
+        caller,
+        "logging/setLevel",
+        ("", ""),
+        level,
+        ("SUCCESS", format!("forwarded to {} servers", servers.len())),
+        started,
+    );
+    ok(id, modern_result(caller, json!({}), false))
+}
+
 fn denied(id: &Value, caller: &Caller, name: &str) -> Value {
     ok(
         id,
@@ -422,6 +540,9 @@ async fn call_tool(
             &caller.user_id,
             progress_token,
             caller.relay.as_ref(),
+            // A client session with a bound downstream session calls on it, so the server's
+            // log messages on its standalone stream reach this client.
+            caller.binding(false),
         )
         .await
     {

@@ -26,6 +26,27 @@ pub struct SessionInfo {
     /// The client declared URL-mode elicitation at `initialize`.
     #[serde(default)]
     pub e: bool,
+    /// The client declared sampling.
+    #[serde(default)]
+    pub s: bool,
+    /// The client declared form-mode elicitation.
+    #[serde(default)]
+    pub f: bool,
+    /// The client declared roots.
+    #[serde(default)]
+    pub r: bool,
+}
+
+impl SessionInfo {
+    /// What the client declared it can answer.
+    pub fn caps(&self) -> crate::upstream::ClientCaps {
+        crate::upstream::ClientCaps {
+            sampling: self.s,
+            elicitation_form: self.f,
+            elicitation_url: self.e,
+            roots: self.r,
+        }
+    }
 }
 
 /// Mints a session id.
@@ -57,6 +78,9 @@ mod tests {
             t: 1,
             n: "x".into(),
             e: true,
+            s: true,
+            f: false,
+            r: false,
         };
         let id = mint(&b, &info);
         assert!(id.bytes().all(|c| c.is_ascii_graphic()));

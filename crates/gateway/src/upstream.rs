@@ -1,9 +1,16 @@
 //! Downstream MCP clients: how the gateway talks to the servers it fronts.
 //!
 //! * Remote servers speak Streamable HTTP. The gateway opens a legacy-era session
-//!   (`initialize`, `Mcp-Session-Id`) per server and credential identity, re-initializes when
-//!   the server forgets the session (404), and reads answers sent as JSON or as an SSE stream.
-//!   Every request goes through the outbound guard's pinned client.
+//!   (`initialize`, `Mcp-Session-Id`) per server, credential identity and set of declared
+//!   client capabilities, re-initializes when the server forgets the session (404), and reads
+//!   answers sent as JSON or as an SSE stream. Every request goes through the outbound guard's
+//!   pinned client.
+//! * What a server sends during a call on the call's stream (progress, log messages, and
+//!   requests of the client such as sampling or elicitation) goes to that call's [`Relay`];
+//!   answers to relayed requests come back through [`PendingRequests`].
+//! * A client session that asks for something session-scoped (log level, resource
+//!   subscriptions) gets its own [`BoundSession`] per server, whose standalone stream the
+//!   gateway listens to on that client's behalf.
 //! * Hosted servers are commands Chamberlain starts and supervises over stdio: one process per
 //!   credential identity, restarted (with backoff) when it exits.
 //!
@@ -89,10 +96,15 @@ pub struct Upstream {
     endpoint: Endpoint,
     guard: Guard,
     http: Mutex<Option<(reqwest::Url, reqwest::Client)>>,
-    /// Per credential identity: the HTTP session or the stdio process.
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// Per credential identity (and, over HTTP, per set of client capabilities declared to
+    /// the server): the HTTP session or the stdio process.
+    sessions: Mutex<HashMap<(String, u8), Arc<Session>>>,
     /// Each owner's current credential key.
     owners: Mutex<HashMap<String, String>>,
+    /// Sessions bound to one AI client session (by its nonce): see [`BoundSession`].
+    bound: Mutex<HashMap<String, Arc<BoundSession>>>,
+    /// Where messages for a client session's GET stream go.
+    notices: Option<tokio::sync::broadcast::Sender<crate::Notice>>,
     next_id: AtomicI64,
 }
 
@@ -104,7 +116,42 @@ enum Session {
 struct HttpSession {
     /// (session id, negotiated protocol version); `None` until initialized.
     state: Mutex<Option<(Option<String>, String)>>,
+    /// The client capabilities declared to the server: those of the AI clients it serves.
+    caps: ClientCaps,
 }
+
+/// A downstream session that belongs to one AI client session (legacy era), opened when that
+/// client asks for something session-scoped (`logging/setLevel`, `resources/subscribe`).
+/// Whatever the server sends on its standalone GET stream (log messages, resource updates)
+/// then belongs to that client alone, so the gateway holds that stream open and passes it
+/// on. The client's later calls to the server use this session too, so their logs arrive
+/// here. Closed when the client ends its session, after [`BOUND_IDLE`] without use, or when
+/// the server is reconfigured.
+pub struct BoundSession {
+    /// The client session's nonce.
+    nonce: String,
+    /// Its user.
+    user: String,
+    /// The credential identity the session was opened with.
+    creds_key: String,
+    http: HttpSession,
+    last_used: std::sync::Mutex<Instant>,
+    /// Relays of the client's calls running on this session (log messages go to the newest).
+    calls: std::sync::Mutex<Vec<(u64, Relay)>>,
+    next_call: std::sync::atomic::AtomicU64,
+    /// URIs the client subscribed to here; updates of other URIs are dropped.
+    subscribed: std::sync::Mutex<std::collections::HashSet<String>>,
+    listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// The headers the session was opened with (to end it at the server).
+    headers: std::sync::Mutex<Option<Vec<(String, String)>>>,
+}
+
+/// Bound sessions close after this long without a request of their client.
+pub const BOUND_IDLE: Duration = Duration::from_secs(30 * 60);
+/// Most bound sessions one server holds at a time (each keeps a GET stream open).
+pub const MAX_BOUND_SESSIONS: usize = 256;
+/// Largest single event accepted on a GET stream.
+const MAX_STREAM_EVENT_BYTES: usize = 1024 * 1024;
 
 impl Upstream {
     /// A client for `endpoint`; outbound HTTP goes through `guard`.
@@ -115,8 +162,16 @@ impl Upstream {
             http: Mutex::new(None),
             sessions: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
+            bound: Mutex::new(HashMap::new()),
+            notices: None,
             next_id: AtomicI64::new(1),
         }
+    }
+
+    /// Sends what bound sessions receive for a client's GET stream to `notices`.
+    pub fn with_notices(mut self, notices: tokio::sync::broadcast::Sender<crate::Notice>) -> Self {
+        self.notices = Some(notices);
+        self
     }
 
     /// Sends one request and returns its `result`.
@@ -131,7 +186,8 @@ impl Upstream {
 
     /// Sends one request; the server's progress and log notifications about it go to `relay`
     /// while it runs (HTTP: those on the request's own stream; stdio: progress, matched by a
-    /// progress token unique to the call).
+    /// progress token unique to the call), and so do its requests of the client (sampling,
+    /// elicitation, roots), whose answers come back through [`PendingRequests::answer`].
     pub async fn request_relayed(
         &self,
         method: &str,
@@ -139,9 +195,47 @@ impl Upstream {
         creds: &Credentials,
         relay: Option<&Relay>,
     ) -> Result<Value, UpstreamError> {
-        let session = self.session(creds).await?;
+        self.request_bound(method, params, creds, relay, None).await
+    }
+
+    /// Like [`Upstream::request_relayed`], on the session bound to the client session of
+    /// `bind` when there is one, or (with `bind.open`) after opening it. Only HTTP servers
+    /// have bound sessions: a hosted process is shared by every user.
+    pub async fn request_bound(
+        &self,
+        method: &str,
+        params: Value,
+        creds: &Credentials,
+        relay: Option<&Relay>,
+        bind: Option<Binding<'_>>,
+    ) -> Result<Value, UpstreamError> {
+        if let Some(b) = bind {
+            if matches!(self.endpoint, Endpoint::Stdio(_)) {
+                if b.open {
+                    return Err(UpstreamError::Rpc {
+                        code: -32601,
+                        message: format!("`{method}` is not available for hosted servers: one process serves every user, so per-client state cannot be kept there"),
+                        data: Value::Null,
+                    });
+                }
+            } else if let Some(bs) = self.bound_session(creds, b).await? {
+                *bs.last_used.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                let _call = relay.map(|r| CallGuard::register(&bs, r));
+                return self
+                    .http_request(&bs.http, method, params, creds, relay, Some(&bs))
+                    .await;
+            }
+        }
+        let caps = relay
+            .map(|r| r.caps)
+            .or(bind.map(|b| b.caps))
+            .unwrap_or_default();
+        let session = self.session(creds, caps).await?;
         match &*session {
-            Session::Http(h) => self.http_request(h, method, params, creds, relay).await,
+            Session::Http(h) => {
+                self.http_request(h, method, params, creds, relay, None)
+                    .await
+            }
             Session::Stdio(p) => p.request(method, params, relay).await,
         }
     }
@@ -208,35 +302,206 @@ impl Upstream {
                 p.stop().await;
             }
         }
+        let bound: Vec<Arc<BoundSession>> =
+            self.bound.lock().await.drain().map(|(_, s)| s).collect();
+        for s in bound {
+            self.close_bound(&s).await;
+        }
     }
 
-    async fn session(&self, creds: &Credentials) -> Result<Arc<Session>, UpstreamError> {
+    /// The session bound to `b`'s client session: the existing one (with the same
+    /// credentials), or with `b.open` a new one; None when there is none to use.
+    async fn bound_session(
+        &self,
+        creds: &Credentials,
+        b: Binding<'_>,
+    ) -> Result<Option<Arc<BoundSession>>, UpstreamError> {
+        let mut map = self.bound.lock().await;
+        if let Some(s) = map.get(b.nonce) {
+            if s.creds_key == creds.key {
+                return Ok(Some(s.clone()));
+            }
+            // The credentials changed (a refreshed token): the old session goes.
+            if let Some(old) = map.remove(b.nonce) {
+                self.close_bound(&old).await;
+            }
+        }
+        if !b.open {
+            return Ok(None);
+        }
+        let idle: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.idle() > BOUND_IDLE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in idle {
+            if let Some(old) = map.remove(&k) {
+                self.close_bound(&old).await;
+            }
+        }
+        if map.len() >= MAX_BOUND_SESSIONS {
+            return Err(UpstreamError::Transport(format!(
+                "the gateway already holds {MAX_BOUND_SESSIONS} client sessions with this server; retry later"
+            )));
+        }
+        let s = Arc::new(BoundSession {
+            nonce: b.nonce.to_string(),
+            user: b.user.to_string(),
+            creds_key: creds.key.clone(),
+            http: HttpSession {
+                state: Mutex::new(None),
+                caps: b.caps,
+            },
+            last_used: std::sync::Mutex::new(Instant::now()),
+            calls: std::sync::Mutex::new(Vec::new()),
+            next_call: std::sync::atomic::AtomicU64::new(0),
+            subscribed: std::sync::Mutex::new(Default::default()),
+            listener: std::sync::Mutex::new(None),
+            headers: std::sync::Mutex::new(None),
+        });
+        map.insert(b.nonce.to_string(), s.clone());
+        Ok(Some(s))
+    }
+
+    /// Stops a bound session's stream and ends it at the server (best effort, in the
+    /// background).
+    async fn close_bound(&self, s: &BoundSession) {
+        if let Some(h) = s.listener.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            h.abort();
+        }
+        // A request still running on the session holds its state: the server then ends the
+        // session itself when it expires.
+        let Ok(state) = s.http.state.try_lock() else {
+            return;
+        };
+        let Some((Some(sid), version)) = state.clone() else {
+            return;
+        };
+        drop(state);
+        let Some(headers) = s.headers.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let Ok((url, client)) = self.client().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut req = client
+                .delete(url)
+                .timeout(Duration::from_secs(5))
+                .header("Mcp-Session-Id", sid)
+                .header("MCP-Protocol-Version", version);
+            for (k, v) in &headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let _ = req.send().await;
+        });
+    }
+
+    /// Ends the session bound to client session `nonce` (the client ended its session).
+    pub async fn end_bound(&self, nonce: &str) {
+        let removed = self.bound.lock().await.remove(nonce);
+        if let Some(s) = removed {
+            self.close_bound(&s).await;
+        }
+    }
+
+    /// The users holding bound sessions here.
+    pub async fn bound_users(&self) -> std::collections::HashSet<String> {
+        self.bound
+            .lock()
+            .await
+            .values()
+            .map(|s| s.user.clone())
+            .collect()
+    }
+
+    /// Ends every bound session of `user` (they may no longer use this server).
+    pub async fn end_bound_of(&self, user: &str) {
+        let mut map = self.bound.lock().await;
+        let theirs: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.user == user)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in theirs {
+            if let Some(old) = map.remove(&k) {
+                self.close_bound(&old).await;
+            }
+        }
+    }
+
+    /// Ends bound sessions unused for [`BOUND_IDLE`].
+    pub async fn sweep_bound(&self) {
+        let mut map = self.bound.lock().await;
+        let idle: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| s.idle() > BOUND_IDLE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in idle {
+            if let Some(old) = map.remove(&k) {
+                self.close_bound(&old).await;
+            }
+        }
+    }
+
+    /// Records that client session `nonce` subscribed to (or unsubscribed from) `uri` on its
+    /// bound session, so the server's updates of it are passed on (or no longer).
+    pub async fn set_subscribed(&self, nonce: &str, uri: &str, on: bool) {
+        if let Some(s) = self.bound.lock().await.get(nonce) {
+            let mut set = s.subscribed.lock().unwrap_or_else(|p| p.into_inner());
+            if on {
+                set.insert(uri.to_string());
+            } else {
+                set.remove(uri);
+            }
+        }
+    }
+
+    async fn session(
+        &self,
+        creds: &Credentials,
+        caps: ClientCaps,
+    ) -> Result<Arc<Session>, UpstreamError> {
+        // A server sees the capabilities of the clients a session serves (so it can refuse
+        // what they lack itself); hosted processes serve everyone and declare none.
+        let caps = match self.endpoint {
+            Endpoint::Http(_) => caps,
+            Endpoint::Stdio(_) => ClientCaps::default(),
+        };
+        let key = (creds.key.clone(), caps.bits());
         let mut map = self.sessions.lock().await;
-        if let Some(s) = map.get(&creds.key) {
+        if let Some(s) = map.get(&key) {
             return Ok(s.clone());
         }
-        // The owner's credentials changed: retire their previous session or process (calls
-        // already running on it keep their handle and finish).
+        // The owner's credentials changed: retire their previous sessions or process (calls
+        // already running on them keep their handle and finish).
         let previous = self
             .owners
             .lock()
             .await
             .insert(creds.owner.clone(), creds.key.clone());
-        if let Some(old) = previous.and_then(|k| map.remove(&k)) {
-            if let Session::Stdio(p) = &*old {
-                let p = p.clone();
-                tokio::spawn(async move { p.stop().await });
+        if let Some(old_key) = previous.filter(|k| *k != creds.key) {
+            let old: Vec<(String, u8)> = map.keys().filter(|k| k.0 == old_key).cloned().collect();
+            for k in old {
+                if let Some(old) = map.remove(&k) {
+                    if let Session::Stdio(p) = &*old {
+                        let p = p.clone();
+                        tokio::spawn(async move { p.stop().await });
+                    }
+                }
             }
         }
         let s = Arc::new(match &self.endpoint {
             Endpoint::Http(_) => Session::Http(HttpSession {
                 state: Mutex::new(None),
+                caps,
             }),
             Endpoint::Stdio(argv) => {
                 Session::Stdio(StdioProcess::start(argv.clone(), creds.env.clone()))
             }
         });
-        map.insert(creds.key.clone(), s.clone());
+        map.insert(key, s.clone());
         Ok(s)
     }
 
@@ -260,13 +525,45 @@ impl Upstream {
         params: Value,
         creds: &Credentials,
         relay: Option<&Relay>,
+        bound: Option<&Arc<BoundSession>>,
     ) -> Result<Value, UpstreamError> {
         let (url, client) = self.client().await?;
         for attempt in 0..2 {
             let (sid, version) = {
                 let mut state = session.state.lock().await;
                 if state.is_none() {
-                    *state = Some(self.initialize(&url, &client, creds).await?);
+                    let (sid, version) =
+                        self.initialize(&url, &client, creds, session.caps).await?;
+                    if let (Some(bs), Some(sid)) = (bound, &sid) {
+                        let reply = Reply {
+                            client: client.clone(),
+                            url: url.clone(),
+                            headers: creds.headers.clone(),
+                            sid: Some(sid.clone()),
+                            version: version.clone(),
+                        };
+                        *bs.headers.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(creds.headers.clone());
+                        let (ready, opened) = oneshot::channel();
+                        let task = tokio::spawn(listen(
+                            reply,
+                            Arc::downgrade(bs),
+                            self.notices.clone(),
+                            ready,
+                        ));
+                        let old = bs
+                            .listener
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .replace(task.abort_handle());
+                        if let Some(old) = old {
+                            old.abort();
+                        }
+                        // What the server sends right after this request must find the
+                        // stream open (servers drop standalone messages nobody listens to).
+                        let _ = tokio::time::timeout(Duration::from_secs(2), opened).await;
+                    }
+                    *state = Some((sid, version));
                 }
                 state.clone().unwrap_or_default()
             };
@@ -283,7 +580,14 @@ impl Upstream {
                 *session.state.lock().await = None;
                 continue;
             }
-            return read_response(resp, id, relay).await;
+            let to = ReplyTo {
+                client: &client,
+                url: &url,
+                creds,
+                sid: sid.as_deref(),
+                version: &version,
+            };
+            return read_response(resp, id, relay, Some(to)).await;
         }
         Err(UpstreamError::Transport(
             "the server rejected a fresh session".into(),
@@ -295,16 +599,17 @@ impl Upstream {
         url: &reqwest::Url,
         client: &reqwest::Client,
         creds: &Credentials,
+        caps: ClientCaps,
     ) -> Result<(Option<String>, String), UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params()});
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(caps)});
         let resp = send(post(client, url, creds, &body)).await?;
         let sid = resp
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let result = read_response(resp, id, None).await?;
+        let result = read_response(resp, id, None, None).await?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -326,10 +631,12 @@ impl Upstream {
     }
 }
 
-fn initialize_params() -> Value {
+/// `initialize` declaring `caps`, what the AI clients the session serves declared (each
+/// server request is still checked against the calling client: [`ClientCaps::allows`]).
+fn initialize_params(caps: ClientCaps) -> Value {
     json!({
         "protocolVersion": UPSTREAM_PROTOCOL,
-        "capabilities": {},
+        "capabilities": caps.declared(),
         "clientInfo": {"name": "chamberlain-gateway", "version": env!("CARGO_PKG_VERSION")}
     })
 }
@@ -376,8 +683,142 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Upstrea
     Ok(resp)
 }
 
-/// Where a call's progress and log notifications go while it runs.
-pub type Relay = tokio::sync::mpsc::UnboundedSender<Value>;
+/// Which client session a request is bound to, and whether to open its bound session.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    /// The client session's nonce.
+    pub nonce: &'a str,
+    /// Its user (bound sessions end when the user may no longer use the server).
+    pub user: &'a str,
+    /// Open the bound session if there is none (session-scoped requests); otherwise only an
+    /// existing one is used.
+    pub open: bool,
+    /// What the client session declared (declared to the server in turn).
+    pub caps: ClientCaps,
+}
+
+/// What the AI client declared it can answer (legacy `initialize` capabilities).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientCaps {
+    /// `sampling`.
+    pub sampling: bool,
+    /// Form-mode elicitation (`elicitation: {}` or `elicitation.form`).
+    pub elicitation_form: bool,
+    /// URL-mode elicitation (`elicitation.url`).
+    pub elicitation_url: bool,
+    /// `roots`.
+    pub roots: bool,
+}
+
+impl ClientCaps {
+    /// Reads `initialize` capabilities.
+    pub fn from_capabilities(c: Option<&Value>) -> Self {
+        let has = |k: &str| c.and_then(|c| c.get(k)).is_some_and(Value::is_object);
+        let elicitation = c
+            .and_then(|c| c.get("elicitation"))
+            .filter(|e| e.is_object());
+        ClientCaps {
+            sampling: has("sampling"),
+            // A bare `elicitation: {}` means form mode (2025-06-18 clients).
+            elicitation_form: elicitation.is_some_and(|e| {
+                e.as_object().is_some_and(|o| o.is_empty())
+                    || e.get("form").is_some_and(Value::is_object)
+            }),
+            elicitation_url: elicitation
+                .is_some_and(|e| e.get("url").is_some_and(Value::is_object)),
+            roots: has("roots"),
+        }
+    }
+
+    /// A small key for the set.
+    pub fn bits(&self) -> u8 {
+        self.sampling as u8
+            | (self.elicitation_form as u8) << 1
+            | (self.elicitation_url as u8) << 2
+            | (self.roots as u8) << 3
+    }
+
+    /// The `capabilities` of an `initialize` declaring this set.
+    pub fn declared(&self) -> Value {
+        let mut c = json!({});
+        if self.sampling {
+            c["sampling"] = json!({});
+        }
+        if self.roots {
+            c["roots"] = json!({});
+        }
+        if self.elicitation_form || self.elicitation_url {
+            let mut e = json!({});
+            if self.elicitation_form {
+                e["form"] = json!({});
+            }
+            if self.elicitation_url {
+                e["url"] = json!({});
+            }
+            c["elicitation"] = e;
+        }
+        c
+    }
+
+    /// Whether a server request `method` may go to this client, or why not.
+    pub fn allows(&self, method: &str, params: Option<&Value>) -> Result<(), String> {
+        let (ok, what) = match method {
+            "sampling/createMessage" => (self.sampling, "sampling"),
+            "roots/list" => (self.roots, "roots"),
+            "elicitation/create" => {
+                if params.and_then(|p| p.get("mode")).and_then(Value::as_str) == Some("url") {
+                    (self.elicitation_url, "URL-mode elicitation")
+                } else {
+                    (self.elicitation_form, "form-mode elicitation")
+                }
+            }
+            other => {
+                return Err(format!(
+                    "the gateway does not relay `{other}` requests to AI clients"
+                ))
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("the AI client did not declare {what} support, so the gateway cannot pass on `{method}`"))
+        }
+    }
+}
+
+/// The AI client a relayed call belongs to: only it may answer the call's server requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRef {
+    /// The user.
+    pub user: String,
+    /// The OAuth client.
+    pub client: String,
+    /// The client session's nonce.
+    pub session: String,
+}
+
+/// Where a running call's notifications and server requests go: the call's own response
+/// stream to its AI client.
+#[derive(Clone)]
+pub struct Relay {
+    /// Messages for the client's stream.
+    pub tx: tokio::sync::mpsc::UnboundedSender<Value>,
+    /// Who the client is.
+    pub client: ClientRef,
+    /// What the client declared it can answer.
+    pub caps: ClientCaps,
+    /// Where server requests wait for the client's answer.
+    pub pending: Arc<PendingRequests>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("client", &self.client)
+            .field("caps", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Notifications about a running request that are passed on to the calling client.
 pub fn is_relayed(msg: &Value) -> bool {
@@ -388,13 +829,406 @@ pub fn is_relayed(msg: &Value) -> bool {
         )
 }
 
+/// How to send a message back into a downstream session (an answer to its request).
+#[derive(Clone)]
+struct Reply {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: Vec<(String, String)>,
+    sid: Option<String>,
+    version: String,
+}
+
+impl Reply {
+    async fn send(&self, msg: &Value) -> Result<(), UpstreamError> {
+        let mut req = self
+            .client
+            .post(self.url.clone())
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", &self.version)
+            .body(msg.to_string());
+        if let Some(sid) = &self.sid {
+            req = req.header("Mcp-Session-Id", sid);
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = send(req).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(UpstreamError::Transport(format!(
+                "the server answered HTTP {} to the answer",
+                resp.status().as_u16()
+            )))
+        }
+    }
+
+    /// Sends in the background (answers the gateway gives on its own).
+    fn spawn_send(self, msg: Value) {
+        tokio::spawn(async move {
+            if let Err(e) = self.send(&msg).await {
+                tracing::debug!(error = %e, "answering a server request failed");
+            }
+        });
+    }
+}
+
+/// A [`Reply`] by reference (made owned only when a server request needs one).
+struct ReplyTo<'a> {
+    client: &'a reqwest::Client,
+    url: &'a reqwest::Url,
+    creds: &'a Credentials,
+    sid: Option<&'a str>,
+    version: &'a str,
+}
+
+impl ReplyTo<'_> {
+    fn owned(&self) -> Reply {
+        Reply {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            headers: self.creds.headers.clone(),
+            sid: self.sid.map(str::to_string),
+            version: self.version.to_string(),
+        }
+    }
+}
+
+/// Server requests waiting for their AI client's answer, by the gateway's request id.
+#[derive(Default)]
+pub struct PendingRequests {
+    map: std::sync::Mutex<HashMap<String, PendingRequest>>,
+}
+
+struct PendingRequest {
+    client: ClientRef,
+    reply: Reply,
+    downstream_id: Value,
+}
+
+/// Why a client's answer to a server request was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerError {
+    /// No request of this client waits under that id (never issued, another client's,
+    /// already answered, or its call ended).
+    Unknown(String),
+    /// Not a well-formed JSON-RPC response.
+    Malformed(String),
+    /// The server could not be given the answer.
+    Undeliverable(String),
+}
+
+impl PendingRequests {
+    fn insert(&self, p: PendingRequest) -> String {
+        let id = format!("chamberlain-{}", chamberlain_model::new_id());
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), p);
+        id
+    }
+
+    fn remove(&self, ids: &[String]) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            map.remove(id);
+        }
+    }
+
+    /// How many requests wait (tests, metrics).
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Passes `client`'s answer `msg` (a JSON-RPC response whose id is the gateway's) to the
+    /// server that asked, under the server's own request id.
+    pub async fn answer(&self, client: &ClientRef, msg: &Value) -> Result<(), AnswerError> {
+        let Some(id) = msg.get("id").and_then(Value::as_str) else {
+            return Err(AnswerError::Unknown(format!(
+                "no request of this session waits for an answer with id {}",
+                msg.get("id").unwrap_or(&Value::Null)
+            )));
+        };
+        let mut out = match (msg.get("result"), msg.get("error")) {
+            (Some(r), None) if r.is_object() => json!({"jsonrpc": "2.0", "result": r}),
+            (None, Some(e))
+                if e.get("code").is_some_and(Value::is_i64)
+                    && e.get("message").is_some_and(Value::is_string) =>
+            {
+                json!({"jsonrpc": "2.0", "error": e})
+            }
+            _ => {
+                return Err(AnswerError::Malformed(
+                    "a response carries either `result` (an object) or `error` ({\"code\": integer, \"message\": string}), not both".into(),
+                ))
+            }
+        };
+        // Another client's id is answered like an unknown one and stays pending for its owner.
+        let pending = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(id) {
+                Some(p) if p.client == *client => map.remove(id),
+                _ => None,
+            }
+        };
+        let Some(p) = pending else {
+            return Err(AnswerError::Unknown(format!(
+                "no request of this session waits for an answer with id \"{id}\" (unknown, already answered, or its call has ended)"
+            )));
+        };
+        out["id"] = p.downstream_id;
+        p.reply
+            .send(&out)
+            .await
+            .map_err(|e| AnswerError::Undeliverable(e.to_string()))
+    }
+}
+
+/// The gateway ids a call issued; they stop being answerable when the call ends.
+struct Issued {
+    pending: Option<Arc<PendingRequests>>,
+    ids: Vec<String>,
+}
+
+impl Drop for Issued {
+    fn drop(&mut self) {
+        if let Some(p) = &self.pending {
+            p.remove(&self.ids);
+        }
+    }
+}
+
+/// A call running on a bound session (its relay gets the session's log messages).
+struct CallGuard {
+    session: Arc<BoundSession>,
+    id: u64,
+}
+
+impl CallGuard {
+    fn register(session: &Arc<BoundSession>, relay: &Relay) -> CallGuard {
+        let id = session.next_call.fetch_add(1, Ordering::Relaxed);
+        session
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, relay.clone()));
+        CallGuard {
+            session: session.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.session
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(i, _)| *i != self.id);
+    }
+}
+
+impl BoundSession {
+    fn idle(&self) -> Duration {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    /// Passes on a message from the standalone stream: to the newest running call of the
+    /// client, else to the client's own GET stream.
+    fn deliver(&self, msg: Value, notices: Option<&tokio::sync::broadcast::Sender<crate::Notice>>) {
+        let relay = self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .map(|(_, r)| r.tx.clone());
+        let msg = match relay {
+            Some(tx) => match tx.send(msg) {
+                Ok(()) => return,
+                Err(e) => e.0,
+            },
+            None => msg,
+        };
+        if let Some(n) = notices {
+            let _ = n.send(crate::Notice::Session(self.nonce.clone(), msg));
+        }
+    }
+}
+
+/// Holds a bound session's standalone GET stream open while the session lives and passes
+/// on what arrives there: log messages, updates of subscribed resources. Requests on it are
+/// refused (they are relayed only on the stream of the call they belong to). Reconnects
+/// after the stream ends; gives up when the server offers none (405) or forgot the session.
+async fn listen(
+    reply: Reply,
+    bound: std::sync::Weak<BoundSession>,
+    notices: Option<tokio::sync::broadcast::Sender<crate::Notice>>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
+    let mut failures = 0u32;
+    loop {
+        if bound.strong_count() == 0 {
+            return;
+        }
+        let mut req = reply
+            .client
+            .get(reply.url.clone())
+            .timeout(Duration::from_secs(600))
+            .header("Accept", "text/event-stream")
+            .header("MCP-Protocol-Version", &reply.version);
+        if let Some(sid) = &reply.sid {
+            req = req.header("Mcp-Session-Id", sid);
+        }
+        for (k, v) in &reply.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        match req.send().await {
+            Ok(resp) if matches!(resp.status().as_u16(), 404 | 405) => return,
+            Ok(mut resp) if resp.status().is_success() => {
+                failures = 0;
+                if let Some(r) = ready.take() {
+                    let _ = r.send(());
+                }
+                let mut buf: Vec<u8> = Vec::new();
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    buf.extend_from_slice(&chunk);
+                    while let Some(end) = find_event_end(&buf) {
+                        let event: Vec<u8> = buf.drain(..end.1).collect();
+                        let Some(v) = event_message(&event[..end.0]) else {
+                            continue;
+                        };
+                        let Some(bs) = bound.upgrade() else {
+                            return;
+                        };
+                        on_stream_message(&bs, &reply, v, notices.as_ref());
+                    }
+                    if buf.len() > MAX_STREAM_EVENT_BYTES {
+                        tracing::warn!("a server's stream event is too large; reconnecting");
+                        break;
+                    }
+                }
+            }
+            _ => failures += 1,
+        }
+        if failures > 5 {
+            tracing::warn!("a server's standalone stream keeps failing; no longer listening");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500 << failures)).await;
+    }
+}
+
+fn on_stream_message(
+    bs: &BoundSession,
+    reply: &Reply,
+    v: Value,
+    notices: Option<&tokio::sync::broadcast::Sender<crate::Notice>>,
+) {
+    let method = v.get("method").and_then(Value::as_str).unwrap_or("");
+    if let Some(id) = v.get("id").filter(|_| !method.is_empty()) {
+        let answer = if method == "ping" {
+            json!({"jsonrpc": "2.0", "id": id, "result": {}})
+        } else {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+                "message": format!("the gateway relays `{method}` only on the stream of the call it belongs to")}})
+        };
+        reply.clone().spawn_send(answer);
+        return;
+    }
+    match method {
+        "notifications/message" => bs.deliver(v, notices),
+        "notifications/resources/updated" => {
+            let uri = v.pointer("/params/uri").and_then(Value::as_str);
+            let subscribed = uri.is_some_and(|u| {
+                bs.subscribed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(u)
+            });
+            // Resource URIs are the same at the gateway and the server (never rewritten).
+            if let (true, Some(n)) = (subscribed, notices) {
+                let _ = n.send(crate::Notice::Session(bs.nonce.clone(), v));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The JSON message of one SSE event's text (its `data:` lines).
+fn event_message(event: &[u8]) -> Option<Value> {
+    let text = String::from_utf8_lossy(event);
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    if data.is_empty() {
+        return None;
+    }
+    serde_json::from_str(&data.join("\n")).ok()
+}
+
+/// A request the server makes of the client during a call: passed on to the call's client
+/// under a gateway id when it declared the capability, else refused to the server at once.
+fn server_request(v: Value, relay: Option<&Relay>, to: &ReplyTo, issued: &mut Issued) {
+    let method = v
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let downstream_id = v.get("id").cloned().unwrap_or(Value::Null);
+    if method == "ping" {
+        to.owned()
+            .spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id, "result": {}}));
+        return;
+    }
+    let refusal = match relay {
+        None => "the AI client's request cannot carry server requests (it does not accept an event stream)".to_string(),
+        Some(r) => match r.caps.allows(&method, v.get("params")) {
+            Ok(()) => {
+                let gid = r.pending.insert(PendingRequest {
+                    client: r.client.clone(),
+                    reply: to.owned(),
+                    downstream_id: downstream_id.clone(),
+                });
+                issued.pending.get_or_insert_with(|| r.pending.clone());
+                issued.ids.push(gid.clone());
+                let mut out = v;
+                out["id"] = json!(gid);
+                match r.tx.send(out) {
+                    Ok(()) => return,
+                    Err(_) => "the AI client is gone".to_string(),
+                }
+            }
+            Err(why) => why,
+        },
+    };
+    to.owned()
+        .spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id,
+        "error": {"code": -32601, "message": refusal}}));
+}
+
 /// Reads the answer to request `id`: a JSON body, or an SSE stream in which the answer is one
-/// of the events (progress and log notifications before it go to `relay`; anything else,
-/// including requests the server makes of the client, is skipped).
+/// of the events. Progress and log notifications before it go to `relay`; requests the server
+/// makes of the client go to `relay` too when the client may answer them, else are refused
+/// to the server through `to` (without `to` they are skipped).
 async fn read_response(
     mut resp: reqwest::Response,
     id: i64,
     relay: Option<&Relay>,
+    to: Option<ReplyTo<'_>>,
 ) -> Result<Value, UpstreamError> {
     let status = resp.status();
     if status.as_u16() == 404 {
@@ -425,6 +1259,10 @@ async fn read_response(
         })?;
         return rpc_result(v);
     }
+    let mut issued = Issued {
+        pending: None,
+        ids: Vec::new(),
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut total = 0usize;
     loop {
@@ -449,16 +1287,7 @@ async fn read_response(
         buf.extend_from_slice(&chunk);
         while let Some(end) = find_event_end(&buf) {
             let event: Vec<u8> = buf.drain(..end.1).collect();
-            let text = String::from_utf8_lossy(&event[..end.0]);
-            let data: Vec<&str> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            let Ok(v) = serde_json::from_str::<Value>(&data.join("\n")) else {
+            let Some(v) = event_message(&event[..end.0]) else {
                 continue;
             };
             if v.get("id").and_then(Value::as_i64) == Some(id)
@@ -466,8 +1295,14 @@ async fn read_response(
             {
                 return rpc_result(v);
             }
+            if v.get("id").is_some() && v.get("method").is_some() {
+                if let Some(to) = &to {
+                    server_request(v, relay, to, &mut issued);
+                }
+                continue;
+            }
             if let Some(r) = relay.filter(|_| is_relayed(&v)) {
-                let _ = r.send(v);
+                let _ = r.tx.send(v);
             }
         }
     }
@@ -623,7 +1458,7 @@ impl StdioProcess {
                         });
                         if let Some((own, relay)) = target {
                             v["params"]["progressToken"] = own;
-                            let _ = relay.send(v);
+                            let _ = relay.tx.send(v);
                         }
                         continue;
                     }
@@ -650,7 +1485,7 @@ impl StdioProcess {
             exited,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params()});
+        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(ClientCaps::default())});
         let answer = Self::exchange(live.as_mut().expect("just set"), id, &init).await?;
         rpc_result(answer)?;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
@@ -760,6 +1595,82 @@ mod tests {
         assert_eq!(&buf[..end], b"event: message\ndata: {\"a\":1}");
         assert_eq!(&buf[next..], b"rest");
         assert!(find_event_end(b"data: x\n").is_none());
+    }
+
+    #[test]
+    fn client_capabilities_decide_what_is_relayed() {
+        let caps = ClientCaps::from_capabilities(Some(&json!({"sampling": {}, "elicitation": {}})));
+        assert!(caps.sampling && caps.elicitation_form && !caps.elicitation_url && !caps.roots);
+        assert!(caps.allows("sampling/createMessage", None).is_ok());
+        assert!(caps
+            .allows("elicitation/create", Some(&json!({"mode": "form"})))
+            .is_ok());
+        assert!(caps.allows("elicitation/create", None).is_ok());
+        assert!(caps
+            .allows("elicitation/create", Some(&json!({"mode": "url"})))
+            .is_err());
+        assert!(caps.allows("roots/list", None).is_err());
+        assert!(caps.allows("tasks/get", None).is_err());
+        let url_only = ClientCaps::from_capabilities(Some(&json!({"elicitation": {"url": {}}})));
+        assert!(url_only.elicitation_url && !url_only.elicitation_form);
+        assert_eq!(ClientCaps::from_capabilities(None), ClientCaps::default());
+        assert_eq!(ClientCaps::default().declared(), json!({}));
+        assert_eq!(
+            caps.declared(),
+            json!({"sampling": {}, "elicitation": {"form": {}}})
+        );
+        assert_ne!(caps.bits(), url_only.bits());
+    }
+
+    #[tokio::test]
+    async fn answers_go_only_to_the_client_that_was_asked() {
+        let pending = PendingRequests::default();
+        let owner = ClientRef {
+            user: "u".into(),
+            client: "c".into(),
+            session: "n".into(),
+        };
+        let other = ClientRef {
+            session: "other".into(),
+            ..owner.clone()
+        };
+        let id = pending.insert(PendingRequest {
+            client: owner.clone(),
+            reply: Reply {
+                client: reqwest::Client::new(),
+                // Nothing listens there: delivery fails, but only after the checks.
+                url: "http://127.0.0.1:9/mcp".parse().unwrap(),
+                headers: vec![],
+                sid: None,
+                version: UPSTREAM_PROTOCOL.into(),
+            },
+            downstream_id: json!(1),
+        });
+        let answer = json!({"jsonrpc": "2.0", "id": id, "result": {}});
+        assert!(matches!(
+            pending.answer(&other, &answer).await,
+            Err(AnswerError::Unknown(_))
+        ));
+        assert!(matches!(
+            pending
+                .answer(&owner, &json!({"jsonrpc": "2.0", "id": id, "result": []}))
+                .await,
+            Err(AnswerError::Malformed(_))
+        ));
+        assert_eq!(
+            pending.len(),
+            1,
+            "refused answers leave the request pending"
+        );
+        assert!(matches!(
+            pending.answer(&owner, &answer).await,
+            Err(AnswerError::Undeliverable(_))
+        ));
+        assert!(pending.is_empty());
+        assert!(matches!(
+            pending.answer(&owner, &answer).await,
+            Err(AnswerError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -213,6 +213,12 @@ pub fn echo_tool() -> Tool {
 pub fn gateway_test_tools() -> Vec<Tool> {
     vec![
         wire(json!({
+            "name": "touch_resource",
+            "description": "Announces that resource `uri` changed: notifications/resources/updated to every session that subscribed to any resource (gateways must filter by URI)",
+            "inputSchema": string_arg_schema("uri", "Resource URI"),
+            "annotations": { "readOnlyHint": true }
+        })),
+        wire(json!({
             "name": "delete_item",
             "description": "Pretends to delete the item `id` (nothing is stored)",
             "inputSchema": string_arg_schema("id", "Item to delete"),

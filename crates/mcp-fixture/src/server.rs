@@ -53,6 +53,8 @@ struct Inner {
     next_listener: AtomicU64,
     /// Legacy `resources/subscribe` URIs (recorded only; the resources never change).
     subscribed: Mutex<BTreeSet<String>>,
+    /// Sessions that subscribed to anything: `touch_resource` tells all of them.
+    subscribers: Mutex<Vec<Peer<RoleServer>>>,
 }
 
 impl Fixture {
@@ -73,6 +75,7 @@ impl Fixture {
                 listeners: Mutex::new(HashMap::new()),
                 next_listener: AtomicU64::new(0),
                 subscribed: Mutex::new(BTreeSet::new()),
+                subscribers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -170,6 +173,20 @@ impl Fixture {
 
         let result = match name {
             "delete_item" => text(format!("deleted {}", text_arg("id"))),
+            "touch_resource" => {
+                let peers: Vec<Peer<RoleServer>> = {
+                    let mut peers = self.inner.subscribers.lock().unwrap();
+                    peers.retain(|p| !p.is_transport_closed());
+                    peers.clone()
+                };
+                let uri = text_arg("uri");
+                for peer in &peers {
+                    let _ = peer
+                        .notify_resource_updated(wire(json!({ "uri": uri })))
+                        .await;
+                }
+                text(format!("{uri} changed; told {} sessions", peers.len()))
+            }
             "whoami" => text(whoami(&cx).to_string()),
             "test_simple_text" => text("This is a simple text response for testing."),
             "test_image_content" => complete(json!({ "content": [
@@ -765,8 +782,13 @@ impl ServerHandler for Fixture {
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _cx: RequestContext<RoleServer>,
+        cx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        {
+            let mut peers = self.inner.subscribers.lock().unwrap();
+            peers.retain(|p| !p.is_transport_closed());
+            peers.push(cx.peer);
+        }
         self.inner
             .subscribed
             .lock()

@@ -153,6 +153,39 @@ impl Session {
         (st, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// POSTs `msg` and returns the response unread (an SSE stream, or JSON).
+    pub async fn stream(&self, msg: Value) -> Events {
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Mcp-Session-Id", &self.id)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .json(&msg)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        Events::new(resp)
+    }
+
+    /// Opens the session's GET stream.
+    pub async fn listen(&self) -> Events {
+        let resp = self
+            .http
+            .get(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", &self.id)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        Events::new(resp)
+    }
+
     pub async fn request(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let (st, v) = self
@@ -177,6 +210,85 @@ impl Session {
             .request("tools/call", json!({"name": tool, "arguments": args}))
             .await;
         v["result"].clone()
+    }
+}
+
+/// The JSON messages of a response as they arrive (SSE events, or one JSON body).
+pub struct Events {
+    resp: reqwest::Response,
+    buf: String,
+    sse: bool,
+    done: bool,
+}
+
+impl Events {
+    fn new(resp: reqwest::Response) -> Events {
+        let sse = resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream");
+        Events {
+            resp,
+            buf: String::new(),
+            sse,
+            done: false,
+        }
+    }
+
+    /// The next message, or None when none comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            if !self.sse && self.done {
+                return None;
+            }
+            if let Some(i) = self.buf.find("\n\n").filter(|_| self.sse) {
+                let event: String = self.buf.drain(..i + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue;
+                }
+                return Some(serde_json::from_str(&data.join("\n")).unwrap());
+            }
+            let chunk = tokio::time::timeout_at(until, self.resp.chunk())
+                .await
+                .ok()?
+                .unwrap()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+            if !self.sse {
+                if let Ok(v) = serde_json::from_str(&self.buf) {
+                    self.done = true;
+                    return Some(v);
+                }
+            }
+        }
+    }
+
+    /// Every message within `wait`, but tool list changes (the gateway sends those whenever
+    /// its registry reloads).
+    pub async fn collect(&mut self, wait: Duration) -> Vec<Value> {
+        let until = tokio::time::Instant::now() + wait;
+        let mut got = Vec::new();
+        while let Some(m) = self
+            .next_within(until.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if m["method"] != "notifications/tools/list_changed" {
+                got.push(m);
+            }
+        }
+        got
+    }
+
+    /// The next message (within 10 s).
+    pub async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(10))
+            .await
+            .expect("a message within 10 s")
     }
 }
 
@@ -1506,14 +1618,14 @@ pub async fn gateway_proxies_resources_and_prompts(s: &TestServer) {
         .as_str()
         .unwrap()
         .contains("ref/prompt"));
-    // Subscriptions are not offered (no downstream notifications are relayed).
+    // Subscriptions are forwarded to the server that owns the URI.
     let v = sess
         .request(
             "resources/subscribe",
             json!({"uri": "test://watched-resource"}),
         )
         .await;
-    assert_eq!(v["error"]["code"], -32601, "{v}");
+    assert_eq!(v["result"], json!({}), "{v}");
 
     // The stateless era: lists and reads are private and uncached; not found is -32602.
     let token = sess.token.clone();
@@ -1694,6 +1806,301 @@ async fn gateway_conformance() {
         out.status.success(),
         "conformance against the gateway failed:\n{text}"
     );
+    s.finish().await;
+}
+
+/// Server-to-client requests, log messages and resource subscriptions through the gateway
+/// (legacy sessions): a downstream request during a call reaches only the calling client,
+/// under a gateway id, and only if it declared the capability; its answer goes back to the
+/// downstream session; wrong, foreign, repeated and malformed answers are refused; log
+/// messages from the downstream's standalone stream reach the client that enabled logging;
+/// resource updates reach only the session that subscribed, for resources it may see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_relays_server_requests_logs_and_subscriptions() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "Relay fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Relay fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "rl", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(&s, "alice-relay@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(&s, "bob-relay@example.com").await;
+    grant(&s, &app, &ent, &bob, None).await;
+    let (_carol, carol_tok) = ai_user(&s, "carol-relay@example.com").await;
+    let mut a =
+        Session::open_with(&url, &alice_tok, json!({"sampling": {}, "elicitation": {}})).await;
+    let mut b = Session::open(&url, &bob_tok).await;
+    let mut c = Session::open(&url, &carol_tok).await;
+
+    // Sampling: the request arrives on Alice's call stream under a gateway id.
+    let call = |id: i64, tool: &str, args: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}});
+    let mut ev = a
+        .stream(call(10, "rl_test_sampling", json!({"prompt": "Say hi"})))
+        .await;
+    let req = ev.next().await;
+    assert_eq!(req["method"], "sampling/createMessage", "{req}");
+    assert_eq!(req["params"]["messages"][0]["content"]["text"], "Say hi");
+    let gid = req["id"].as_str().unwrap().to_string();
+    assert!(gid.starts_with("chamberlain-"), "{gid}");
+    let answer = json!({"jsonrpc": "2.0", "id": gid, "result": {"role": "assistant",
+        "content": {"type": "text", "text": "Hello from the client"}, "model": "m", "stopReason": "endTurn"}});
+    // Bob cannot answer Alice's request: it looks unknown to him.
+    let (st, v) = b.send(answer.clone()).await;
+    assert_eq!(st, 404, "{v}");
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert_eq!(v["error"]["data"]["id"], gid.as_str());
+    // Malformed answers are refused and the request stays answerable.
+    for bad in [
+        json!({"jsonrpc": "2.0", "id": gid, "result": "hi"}),
+        json!({"jsonrpc": "2.0", "id": gid, "error": {"message": "no code"}}),
+        json!({"jsonrpc": "2.0", "id": gid, "result": {}, "error": {"code": 1, "message": "both"}}),
+    ] {
+        let (st, v) = a.send(bad.clone()).await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["code"], -32600, "{v}");
+    }
+    let (st, v) = a.send(answer.clone()).await;
+    assert_eq!(st, 202, "{v}");
+    let done = ev.next().await;
+    assert_eq!(done["id"], 10, "{done}");
+    assert_eq!(
+        text_of(&done["result"]),
+        "LLM response: Hello from the client"
+    );
+    // Answered once only; unknown ids are refused clearly.
+    let (st, v) = a.send(answer).await;
+    assert_eq!(st, 404, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already answered"),
+        "{v}"
+    );
+    let (st, v) = a
+        .send(json!({"jsonrpc": "2.0", "id": "chamberlain-nope", "result": {}}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (404, json!(-32602)),
+        "{v}"
+    );
+    let (st, v) = a
+        .send(json!({"jsonrpc": "2.0", "id": 7, "result": {}}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (404, json!(-32602)),
+        "{v}"
+    );
+
+    // Bob declared no sampling: the downstream is refused at once (no hang), Bob sees no
+    // request.
+    let v = b.call("rl_test_sampling", json!({"prompt": "x"})).await;
+    assert!(
+        text_of(&v).starts_with("Sampling not supported or error"),
+        "{v}"
+    );
+
+    // Elicitation (form mode), answered with the user's input.
+    let mut ev = a
+        .stream(call(
+            11,
+            "rl_test_elicitation",
+            json!({"message": "Your name?"}),
+        ))
+        .await;
+    let req = ev.next().await;
+    assert_eq!(req["method"], "elicitation/create", "{req}");
+    assert_eq!(req["params"]["message"], "Your name?");
+    let (st, _) = a
+        .send(json!({"jsonrpc": "2.0", "id": req["id"], "result": {"action": "accept", "content": {"response": "Ada"}}}))
+        .await;
+    assert_eq!(st, 202);
+    let done = ev.next().await;
+    assert_eq!(done["id"], 11);
+    assert!(text_of(&done["result"]).contains("action=accept"), "{done}");
+    assert!(text_of(&done["result"]).contains("Ada"), "{done}");
+
+    // Logging: a bad level is refused; a level set opens Alice's bound downstream session,
+    // whose standalone-stream log messages reach Alice (on the call's stream or her GET
+    // stream), not Bob.
+    let v = a
+        .request("logging/setLevel", json!({"level": "loud"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let v = a.request("logging/setLevel", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let v = a
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    let v = b
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    let mut a_get = a.listen().await;
+    let mut b_get = b.listen().await;
+    let mut ev = a
+        .stream(call(12, "rl_test_tool_with_logging", json!({})))
+        .await;
+    let mut logs = 0;
+    loop {
+        let m = ev.next().await;
+        if m["id"] == 12 {
+            assert!(text_of(&m["result"]).contains("successfully"), "{m}");
+            break;
+        }
+        assert_eq!(m["method"], "notifications/message", "{m}");
+        logs += 1;
+    }
+    for m in a_get.collect(Duration::from_millis(1000)).await {
+        assert_eq!(m["method"], "notifications/message", "{m}");
+        logs += 1;
+    }
+    assert_eq!(logs, 3);
+    assert_eq!(
+        b_get.collect(Duration::from_millis(300)).await,
+        Vec::<Value>::new()
+    );
+
+    // Subscriptions: refused for what the caller cannot see and for malformed params.
+    let v = c
+        .request(
+            "resources/subscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    let v = a.request("resources/subscribe", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let v = a.request("resources/subscribe", json!({"uri": 5})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    let v = a
+        .request("resources/subscribe", json!({"uri": "test://nowhere"}))
+        .await;
+    assert_eq!(v["error"]["code"], -32002, "{v}");
+    let v = a
+        .request(
+            "resources/subscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    // Bob subscribes to another resource. The fixture tells every subscribed session of
+    // every change; each client hears only of what it subscribed to.
+    let v = b
+        .request("resources/subscribe", json!({"uri": "test://static-text"}))
+        .await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    let touch = |uri: &str| json!({"uri": uri});
+    let v = b
+        .call("rl_touch_resource", touch("test://watched-resource"))
+        .await;
+    assert!(text_of(&v).contains("told 2 sessions"), "{v}");
+    let got = a_get.collect(Duration::from_millis(1000)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["method"], "notifications/resources/updated");
+    assert_eq!(got[0]["params"]["uri"], "test://watched-resource");
+    assert_eq!(
+        b_get.collect(Duration::from_millis(300)).await,
+        Vec::<Value>::new()
+    );
+    b.call("rl_touch_resource", touch("test://static-text"))
+        .await;
+    let got = b_get.collect(Duration::from_millis(1000)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["params"]["uri"], "test://static-text");
+    assert_eq!(
+        a_get.collect(Duration::from_millis(300)).await,
+        Vec::<Value>::new()
+    );
+    let v = a
+        .request(
+            "resources/unsubscribe",
+            json!({"uri": "test://watched-resource"}),
+        )
+        .await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    let v = a.request("resources/unsubscribe", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    b.call("rl_touch_resource", touch("test://watched-resource"))
+        .await;
+    assert_eq!(
+        a_get.collect(Duration::from_millis(500)).await,
+        Vec::<Value>::new()
+    );
+    // Losing access ends the user's bound sessions (no more updates or logs from that
+    // server); ending the client session ends its bound sessions too. The fixture's count of
+    // live subscribed sessions shows it.
+    let b_ref = &b;
+    let told = |n: usize| async move {
+        let (_, v) = b_ref
+            .send(call(
+                99,
+                "rl_touch_resource",
+                json!({"uri": "test://nothing"}),
+            ))
+            .await;
+        text_of(&v["result"]).contains(&format!("told {n} sessions"))
+    };
+    assert!(told(2).await);
+    let resp = a
+        .http
+        .delete(&a.url)
+        .bearer_auth(&a.token)
+        .header("Mcp-Session-Id", &a.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    eventually("Alice's bound session to be ended", || told(1)).await;
+    revoke(&s, &app, &ent, &bob).await;
+    let mut d = Session::open(&url, &alice_tok).await;
+    d.request(
+        "resources/subscribe",
+        json!({"uri": "test://watched-resource"}),
+    )
+    .await;
+    let d_ref = &d;
+    eventually("Bob's bound session to be ended", || async move {
+        let (_, v) = d_ref
+            .send(call(
+                98,
+                "rl_touch_resource",
+                json!({"uri": "test://nothing"}),
+            ))
+            .await;
+        text_of(&v["result"]).contains("told 1 sessions")
+    })
+    .await;
+
+    // 2026-07-28 clients have no sessions: they cannot post responses.
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&alice_tok)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .json(&json!({"jsonrpc": "2.0", "id": "chamberlain-x", "result": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32600, "{v}");
     s.finish().await;
 }
 
