@@ -552,6 +552,7 @@ impl SyncCounts {
 
 async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCounts, StoreError> {
     let mut out = SyncCounts::default();
+    let phase = std::time::Instant::now();
     let (c, type_ids) = reconcile(tx, app_id, d.types.clone(), Pass::Full, |_, _| {}).await?;
     out.resource_types = c;
     // Resources: link type and parent by our ids. Parents are resolved from the snapshot's own
@@ -603,6 +604,10 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
     })
     .await?;
     out.app_users = c;
+    tracing::debug!(
+        elapsed_ms = phase.elapsed().as_millis() as u64,
+        "sync: types, resources and accounts applied"
+    );
     let mut ents = d.entitlements.clone();
     for e in ents.values_mut() {
         e.app_resource_type_id = type_ids
@@ -629,7 +634,15 @@ async fn apply_in(tx: &mut Tx<'_>, app_id: &str, d: &Desired) -> Result<SyncCoun
     })
     .await?;
     out.entitlements = c;
+    tracing::debug!(
+        elapsed_ms = phase.elapsed().as_millis() as u64,
+        "sync: entitlements applied"
+    );
     out.grants = reconcile_grants(tx, app_id, d, &ent_ids, &user_ids, &resource_ids).await?;
+    tracing::debug!(
+        elapsed_ms = phase.elapsed().as_millis() as u64,
+        "sync: grants applied"
+    );
     Ok(out)
 }
 
@@ -644,30 +657,48 @@ async fn reconcile_grants(
     user_ids: &HashMap<String, String>,
     resource_ids: &HashMap<String, String>,
 ) -> Result<Counts, StoreError> {
-    // Current synced grants: entitlement id → principal id → (row id, sources json), streamed
-    // (a million rows are never held twice). Pairs the source still reports are taken out as
-    // they are met, so what remains at the end is what vanished.
-    let mut sql = Sql::new("SELECT id, entitlement_id, app_user_id, sources FROM grants WHERE deleted_at IS NULL AND synced = 1 AND app_id = ");
-    sql.arg(app_id);
+    // Current live grants: synced ones as entitlement id → principal id → (row id, sources
+    // json); pairs the source still reports are taken out as they are met, so what remains at
+    // the end is what vanished. Live grants added by hand, by pair: a source reporting the same
+    // pair confirms them instead of doubling them.
+    //
+    // Read entitlement by entitlement (every entitlement the app ever had, so grants of
+    // vanished ones are found too): connectors report grants grouped by entitlement and they
+    // are inserted in that order, so this walks the table almost sequentially. The app-wide
+    // index walk it replaces visited rows in account order, one random page per grant (6 s
+    // for a million grants).
+    let started = std::time::Instant::now();
+    let mut ents_sql = Sql::new("SELECT id FROM app_entitlements WHERE app_id = ");
+    ents_sql.arg(app_id);
+    let all_ents: Vec<String> = ents_sql
+        .query()
+        .fetch_all(tx.conn())
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
     let mut have: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
-    {
+    let mut manual: HashMap<(String, String), String> = HashMap::new();
+    for part in all_ents.chunks(200) {
+        let mut sql = Sql::new("SELECT id, entitlement_id, app_user_id, sources, synced FROM grants WHERE deleted_at IS NULL AND entitlement_id IN (");
+        sql.list(part).push(")");
         let mut rows = sql.query().fetch(tx.conn());
         while let Some(r) = rows.try_next().await? {
-            have.entry(r.try_get(1)?)
-                .or_default()
-                .insert(r.try_get(2)?, (r.try_get(0)?, r.try_get(3)?));
+            let (id, ent, principal): (String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if r.try_get::<i64, _>(4)? == 1 {
+                have.entry(ent)
+                    .or_default()
+                    .insert(principal, (id, r.try_get(3)?));
+            } else {
+                manual.insert((ent, principal), id);
+            }
         }
     }
-    // Live grants added by hand: a source reporting the same pair confirms them instead of
-    // doubling them.
-    let mut manual_sql = Sql::new(
-        "SELECT id, entitlement_id, app_user_id FROM grants WHERE deleted_at IS NULL AND synced = 0 AND app_id = ",
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sync: current grants loaded"
     );
-    manual_sql.arg(app_id);
-    let mut manual: HashMap<(String, String), String> = HashMap::new();
-    for r in manual_sql.query().fetch_all(tx.conn()).await? {
-        manual.insert((r.try_get(1)?, r.try_get(2)?), r.try_get(0)?);
-    }
     let mut counts = Counts {
         total: d.grants.len() as u64,
         ..Default::default()
@@ -750,6 +781,10 @@ async fn reconcile_grants(
         }
     }
     grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sync: grants compared and added"
+    );
     let gone: Vec<&String> = have
         .values()
         .flat_map(|m| m.values().map(|(row, _)| row))

@@ -81,6 +81,11 @@ enum Output {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
+    // RUST_LOG=chamberlain_sync=debug prints the sync engine's phase timings.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     match Args::parse().command {
         Command::Gen {
             users,

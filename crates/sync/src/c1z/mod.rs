@@ -11,6 +11,7 @@ pub mod write;
 
 pub use write::{C1zWriteError, C1zWriter, WriteSummary, WriterOptions};
 
+use futures::TryStreamExt;
 use prost::Message;
 use proto::{ManifestV3, Resource, ResourceId, ResourceType};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -382,8 +383,10 @@ async fn read_tables(pool: &SqlitePool) -> Result<Snapshot, C1zError> {
         )?);
     }
     let sql = "SELECT id, entitlement_id, principal_resource_type_id, principal_resource_id, external_id, data FROM v1_grants WHERE sync_id = ? ORDER BY id";
-    for row in sqlx::query(sql).bind(&sync_id).fetch_all(pool).await? {
-        let g: proto::Grant = decode(
+    // Streamed: a million rows (with their blobs) are never held at once.
+    let mut rows = sqlx::query(sql).bind(&sync_id).fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        let g: proto::GrantIds = decode(
             "v1_grants",
             row.get(0),
             "c1.connector.v2.Grant",
@@ -429,5 +432,6 @@ async fn read_tables(pool: &SqlitePool) -> Result<Snapshot, C1zError> {
             sources,
         });
     }
+    drop(rows);
     Ok(snap)
 }
