@@ -598,6 +598,7 @@ async fn forward(
             down,
             &caller.user_id,
             caller.caps,
+            None,
         )
         .await
         .transpose()

@@ -381,6 +381,7 @@ impl Gateway {
         params: Value,
         user_id: &str,
         caps: upstream::ClientCaps,
+        relay: Option<&upstream::Relay>,
     ) -> Result<Option<Value>, UpstreamError> {
         let rt = self
             .runtime(server_id)
@@ -390,7 +391,10 @@ impl Gateway {
         if !rt.upstream.speaks_modern(&creds).await {
             return Ok(None);
         }
-        let result = rt.upstream.stateless(method, params, &creds, caps).await;
+        let result = rt
+            .upstream
+            .stateless(method, params, &creds, caps, relay)
+            .await;
         self.connection_refused(&rt, user_id, result)
             .await
             .map(Some)

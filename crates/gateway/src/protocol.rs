@@ -569,6 +569,10 @@ async fn call_tool(
         if let Some(t) = &progress_token {
             down["_meta"] = json!({ "progressToken": t });
         }
+        // The server logs to this call's stream only at the level the client asked for.
+        if let Some(level) = params.pointer("/_meta/io.modelcontextprotocol~1logLevel") {
+            down["_meta"]["io.modelcontextprotocol/logLevel"] = level.clone();
+        }
         if let Some(r) = &retry {
             r.apply(&mut down);
         }
@@ -578,6 +582,7 @@ async fn call_tool(
             down,
             &caller.user_id,
             caller.caps,
+            caller.relay.as_ref(),
         )
         .await
         .transpose()

@@ -200,7 +200,13 @@ impl Upstream {
             return known;
         }
         let answer = self
-            .stateless("server/discover", json!({}), creds, ClientCaps::default())
+            .stateless(
+                "server/discover",
+                json!({}),
+                creds,
+                ClientCaps::default(),
+                None,
+            )
             .await;
         let modern = match &answer {
             Ok(r) => r
@@ -215,13 +221,15 @@ impl Upstream {
     }
 
     /// Sends one stateless (2026-07-28) request on behalf of a client that declared `caps`;
-    /// no session, so nothing the server sends besides the answer is passed on.
+    /// progress and log notifications on its stream go to `relay` (a 2026-07-28 server sends
+    /// no requests there; any would be skipped).
     pub async fn stateless(
         &self,
         method: &str,
         mut params: Value,
         creds: &Credentials,
         caps: ClientCaps,
+        relay: Option<&Relay>,
     ) -> Result<Value, UpstreamError> {
         let (url, client) = self.client().await?;
         if !params.get("_meta").is_some_and(Value::is_object) {
@@ -244,7 +252,7 @@ impl Upstream {
         if let Some(n) = name {
             req = req.header("Mcp-Name", n);
         }
-        read_response(send(req).await?, id, None, None).await
+        read_response(send(req).await?, id, relay, None).await
     }
 
     /// Sends what bound sessions receive for a client's GET stream to `notices`.

@@ -1416,9 +1416,20 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
 
 /// A 2026-07-28 request to the gateway: (HTTP status, body).
 async fn stateless(url: &str, token: &str, method: &str, params: Value) -> (u16, Value) {
+    stateless_with(url, token, method, params, json!({})).await
+}
+
+/// [`stateless`] declaring client capabilities `caps`.
+async fn stateless_with(
+    url: &str,
+    token: &str,
+    method: &str,
+    params: Value,
+    caps: Value,
+) -> (u16, Value) {
     let mut params = params;
     params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}});
+        "io.modelcontextprotocol/clientCapabilities": caps});
     let mut req = reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
@@ -2368,5 +2379,138 @@ async fn gateway_caps_bound_sessions_per_user() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ok, "the ended session's slot was not freed");
+    s.finish().await;
+}
+
+/// 2026-07-28 multi-round-trip results through the gateway: a downstream that speaks
+/// 2026-07-28 answers `input_required`; the client gets the input requests with a
+/// `requestState` sealed by the gateway, and its retry reaches the downstream with the
+/// downstream's own state. Altered states, states of another user or tool, malformed
+/// `inputResponses`, and input requests the client did not declare are refused clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_passes_input_required_results() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "MRTR fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "MRTR fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "ir", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(&s, "alice-mrtr@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(&s, "bob-mrtr@example.com").await;
+    grant(&s, &app, &ent, &bob, None).await;
+    let caps = json!({"elicitation": {}, "sampling": {}});
+    let tool = "ir_test_input_required_result_request_state";
+    let call = |tok: &str, name: &str, extra: Value| {
+        let mut p = json!({"name": name, "arguments": {}});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let (url, tok, caps) = (url.clone(), tok.to_string(), caps.clone());
+        async move { stateless_with(&url, &tok, "tools/call", p, caps).await }
+    };
+    let (_, v) = call(&alice_tok, tool, json!({})).await;
+    let r = &v["result"];
+    assert_eq!(r["resultType"], "input_required", "{v}");
+    assert_eq!(
+        r["inputRequests"]["confirm"]["method"],
+        "elicitation/create"
+    );
+    let state = r["requestState"].as_str().unwrap().to_string();
+    let yes = json!({"confirm": {"action": "accept", "content": {"ok": true}}});
+    let (_, v) = call(
+        &alice_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert_eq!(text_of(&v["result"]), "state-ok: requestState validated");
+
+    let refused = |v: &Value, what: &str| {
+        assert_eq!(v["error"]["code"], -32602, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(what),
+            "{what}: {v}"
+        );
+    };
+    let (_, v) = call(
+        &alice_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": format!("{state}x")}),
+    )
+    .await;
+    refused(&v, "integrity");
+    let (_, v) = call(
+        &bob_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    refused(&v, "another user");
+    let (_, v) = call(
+        &alice_tok,
+        "ir_test_input_required_result_tampered_state",
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    refused(&v, "another request");
+    let (_, v) = call(&alice_tok, tool, json!({"inputResponses": [1]})).await;
+    refused(&v, "inputResponses");
+    let (_, v) = call(&alice_tok, tool, json!({"inputResponses": {"confirm": 5}})).await;
+    refused(&v, "inputResponses.confirm");
+    let (_, v) = call(&alice_tok, tool, json!({"requestState": 5})).await;
+    refused(&v, "requestState");
+
+    // Multi-round: each round gets a fresh state.
+    let multi = "ir_test_input_required_result_multi_round";
+    let (_, v) = call(&alice_tok, multi, json!({})).await;
+    let s1 = v["result"]["requestState"].clone();
+    let (_, v) = call(
+        &alice_tok,
+        multi,
+        json!({"requestState": s1,
+        "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}}}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "input_required", "{v}");
+    let s2 = v["result"]["requestState"].clone();
+    assert_ne!(s1, s2);
+    let (_, v) = call(
+        &alice_tok,
+        multi,
+        json!({"requestState": s2,
+        "inputResponses": {"step2": {"action": "accept", "content": {"color": "blue"}}}}),
+    )
+    .await;
+    assert_eq!(
+        text_of(&v["result"]),
+        "Multi-round complete for Ada who likes blue",
+        "{v}"
+    );
+
+    // A client that declared no elicitation is not handed an elicitation request.
+    let (_, v) = stateless(
+        &url,
+        &alice_tok,
+        "tools/call",
+        json!({"name": "ir_test_input_required_result_elicitation", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    assert!(text_of(&v["result"]).contains("elicitation"), "{v}");
+    let _ = (alice, bob);
     s.finish().await;
 }
