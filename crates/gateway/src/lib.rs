@@ -387,6 +387,11 @@ impl Gateway {
             .runtime(server_id)
             .await
             .ok_or_else(|| UpstreamError::Transport(NOT_REGISTERED.into()))?;
+        // Known session-era servers are left before credentials are read (the session path
+        // reads them itself).
+        if rt.upstream.known_modern() == Some(false) {
+            return Ok(None);
+        }
         let creds = self.credentials(&rt, Some(user_id)).await?;
         if !rt.upstream.speaks_modern(&creds).await {
             return Ok(None);

@@ -220,6 +220,14 @@ impl Upstream {
         modern
     }
 
+    /// What [`Upstream::speaks_modern`] found, if it asked already.
+    pub fn known_modern(&self) -> Option<bool> {
+        if !matches!(self.endpoint, Endpoint::Http(_)) {
+            return Some(false);
+        }
+        *self.modern.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Sends one stateless (2026-07-28) request on behalf of a client that declared `caps`;
     /// progress and log notifications on its stream go to `relay` (a 2026-07-28 server sends
     /// no requests there; any would be skipped).
