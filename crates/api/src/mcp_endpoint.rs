@@ -281,9 +281,10 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
             }
         }
         caller.protocol = v;
-        caller.url_elicitation = protocol::supports_url_elicitation(
-            msg.pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities"),
-        );
+        let declared = msg.pointer("/params/_meta/io.modelcontextprotocol~1clientCapabilities");
+        caller.url_elicitation = protocol::supports_url_elicitation(declared);
+        // Input requests of an input_required result are checked against these.
+        caller.caps = ClientCaps::from_capabilities(declared);
         if method == "subscriptions/listen" {
             return listen(&s, identity, id, &msg);
         }
@@ -394,8 +395,13 @@ async fn relayed_call(s: &Shared, mut caller: Caller, msg: Value) -> Relayed {
             client: caller.client_id.clone(),
             session: caller.session_nonce.clone(),
         },
-        // Stateless (2026-07-28) requests have none: they cannot be sent server requests.
-        caps: caller.caps,
+        // Stateless (2026-07-28) clients cannot be sent server requests (their input goes
+        // through input_required results instead), whatever they declared.
+        caps: if caller.modern() {
+            ClientCaps::default()
+        } else {
+            caller.caps
+        },
         pending: s.gateway.pending().clone(),
     });
     let state = s.clone();

@@ -512,7 +512,7 @@ fn nowhere(
     );
     match miss.connection {
         Some(denial) if denial != Denial::ServiceNotAuthorized => {
-            needs_connection(gw, caller, id, params, target.name, server, &denial)
+            needs_connection(gw, caller, id, params, target, server, &denial)
         }
         _ => (target.not_found)(),
     }
@@ -525,11 +525,12 @@ fn needs_connection(
     caller: &Caller,
     id: &Value,
     params: &Value,
-    name: &str,
+    target: &Target<'_>,
     server_id: &str,
     denial: &Denial,
 ) -> Value {
-    match connection_elicitation(gw, caller, id, params, name, server_id, denial) {
+    let name = target.name;
+    match connection_elicitation(gw, caller, id, params, (target.method, name), server_id, denial) {
         Ok(answer) => answer,
         Err(hint) => error(
             id,
@@ -566,27 +567,92 @@ async fn forward(
         )
     };
     let bind = caller.binding(true).filter(|_| target.bound);
-    let answer = gw
-        .request_bound(
+    let scope = crate::mrtr::Scope {
+        user: &caller.user_id,
+        client: &caller.client_id,
+        method: target.method,
+        name: target.name,
+    };
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    // 2026-07-28 clients may retry an input_required result (see `mrtr`); they go to a
+    // server that speaks 2026-07-28 statelessly.
+    let retry = if caller.modern() {
+        match crate::mrtr::retry(gw.secrets(), params, scope, now) {
+            Ok(r) => r,
+            Err(why) => {
+                audit(("DENIED", why.clone()));
+                return error(id, code::INVALID_PARAMS, &why, None);
+            }
+        }
+    } else {
+        None
+    };
+    let modern = if caller.modern() {
+        let mut down = downstream.clone();
+        if let Some(r) = &retry {
+            r.apply(&mut down);
+        }
+        gw.request_modern(
             &server.connector_id,
             target.method,
-            downstream,
+            down,
             &caller.user_id,
+            caller.caps,
             None,
-            bind,
         )
         .await
-        .and_then(|r| {
-            // Results are objects; anything else would not survive `modern_result`.
-            if r.is_object() {
-                Ok(r)
-            } else {
-                Err(UpstreamError::Transport(
-                    "the server's result is not a JSON object".into(),
-                ))
-            }
-        });
+        .transpose()
+    } else {
+        None
+    };
+    let answer = match modern {
+        Some(answer) => answer,
+        None => {
+            gw.request_bound(
+                &server.connector_id,
+                target.method,
+                downstream,
+                &caller.user_id,
+                None,
+                bind,
+            )
+            .await
+        }
+    }
+    .and_then(|r| {
+        // Results are objects; anything else would not survive `modern_result`.
+        if r.is_object() {
+            Ok(r)
+        } else {
+            Err(UpstreamError::Transport(
+                "the server's result is not a JSON object".into(),
+            ))
+        }
+    });
     match answer {
+        Ok(result)
+            if caller.modern()
+                && result.get("resultType").and_then(Value::as_str) == Some("input_required") =>
+        {
+            match crate::mrtr::pass_on(gw.secrets(), scope, caller.caps, result, now) {
+                Ok(result) => {
+                    audit((
+                        "SUCCESS",
+                        "the server asked the client for input (input_required)".into(),
+                    ));
+                    ok(id, modern_result(caller, result, false))
+                }
+                Err(why) => {
+                    audit(("ERROR", why.clone()));
+                    error(
+                        id,
+                        code::INTERNAL,
+                        &format!("the server behind `{}` needs input the gateway cannot ask this client for: {why}", target.name),
+                        None,
+                    )
+                }
+            }
+        }
         Ok(result) => {
             audit(("SUCCESS", String::new()));
             if let (Some(b), Some(on)) = (bind, subscribing(target.method)) {
@@ -607,7 +673,7 @@ async fn forward(
                 caller,
                 id,
                 params,
-                target.name,
+                target,
                 &server.connector_id,
                 &denial,
             )

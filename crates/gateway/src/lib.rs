@@ -23,6 +23,7 @@ pub mod connections;
 pub mod credentials;
 pub mod features;
 pub mod index;
+pub mod mrtr;
 pub mod names;
 pub mod oauth_client;
 pub mod protocol;
@@ -367,6 +368,41 @@ impl Gateway {
             bind,
         )
         .await
+    }
+
+    /// Sends a 2026-07-28 client's request statelessly to a server that speaks 2026-07-28
+    /// (declaring the client's capabilities), so the server can answer `input_required` and
+    /// take `inputResponses` / `requestState` on the retry; None when the server speaks only
+    /// the session era (the caller then uses a downstream session).
+    pub async fn request_modern(
+        &self,
+        server_id: &str,
+        method: &str,
+        params: Value,
+        user_id: &str,
+        caps: upstream::ClientCaps,
+        relay: Option<&upstream::Relay>,
+    ) -> Result<Option<Value>, UpstreamError> {
+        let rt = self
+            .runtime(server_id)
+            .await
+            .ok_or_else(|| UpstreamError::Transport(NOT_REGISTERED.into()))?;
+        // Known session-era servers are left before credentials are read (the session path
+        // reads them itself).
+        if rt.upstream.known_modern() == Some(false) {
+            return Ok(None);
+        }
+        let creds = self.credentials(&rt, Some(user_id)).await?;
+        if !rt.upstream.speaks_modern(&creds).await {
+            return Ok(None);
+        }
+        let result = rt
+            .upstream
+            .stateless(method, params, &creds, caps, relay)
+            .await;
+        self.connection_refused(&rt, user_id, result)
+            .await
+            .map(Some)
     }
 
     /// Sends one request of `user_id` to a server with the credentials that user's requests

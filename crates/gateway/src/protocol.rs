@@ -56,7 +56,7 @@ pub struct Caller {
     /// Whether the client declared URL-mode elicitation (`capabilities.elicitation.url`), so a
     /// missing downstream connection can be answered with the connect URL as an elicitation.
     pub url_elicitation: bool,
-    /// What the client declared it can answer (legacy sessions; none for stateless requests).
+    /// What the client declared it can answer (legacy `initialize`, or 2026-07-28 `_meta`).
     pub caps: crate::upstream::ClientCaps,
     /// Where progress and log notifications and server requests of a running `tools/call`
     /// go (the HTTP layer streams them before the answer); None drops the notifications and
@@ -532,20 +532,118 @@ async fn call_tool(
         }
     };
     drop(index);
+    let scope = crate::mrtr::Scope {
+        user: &caller.user_id,
+        client: &caller.client_id,
+        method: "tools/call",
+        name,
+    };
+    let now = chamberlain_model::Timestamp::now().unix_seconds();
+    // A retry of an input_required result: its state must be the gateway's, for this caller
+    // and tool, and current.
+    let retry = if caller.modern() {
+        match crate::mrtr::retry(gw.secrets(), params, scope, now) {
+            Ok(r) => r,
+            Err(why) => {
+                audit(
+                    gw,
+                    caller,
+                    "tools/call",
+                    Some(&entry.tool),
+                    name,
+                    ("DENIED", why.clone()),
+                    started,
+                );
+                return error(id, code::INVALID_PARAMS, &why, None);
+            }
+        }
+    } else {
+        None
+    };
     let progress_token = params.pointer("/_meta/progressToken").cloned();
-    match gw
-        .call_tool(
-            &entry.tool,
-            arguments,
+    let modern = if caller.modern() {
+        let mut down = json!({"name": entry.tool.tool_name});
+        if !arguments.is_null() {
+            down["arguments"] = arguments.clone();
+        }
+        if let Some(t) = &progress_token {
+            down["_meta"] = json!({ "progressToken": t });
+        }
+        // The server logs to this call's stream only at the level the client asked for.
+        if let Some(level) = params.pointer("/_meta/io.modelcontextprotocol~1logLevel") {
+            down["_meta"]["io.modelcontextprotocol/logLevel"] = level.clone();
+        }
+        if let Some(r) = &retry {
+            r.apply(&mut down);
+        }
+        gw.request_modern(
+            &entry.tool.connector_id,
+            "tools/call",
+            down,
             &caller.user_id,
-            progress_token,
+            caller.caps,
             caller.relay.as_ref(),
-            // A client session with a bound downstream session calls on it, so the server's
-            // log messages on its standalone stream reach this client.
-            caller.binding(false),
         )
         .await
-    {
+        .transpose()
+    } else {
+        None
+    };
+    let outcome = match modern {
+        Some(outcome) => outcome,
+        None => {
+            gw.call_tool(
+                &entry.tool,
+                arguments,
+                &caller.user_id,
+                progress_token,
+                caller.relay.as_ref(),
+                // A client session with a bound downstream session calls on it, so the
+                // server's log messages on its standalone stream reach this client.
+                caller.binding(false),
+            )
+            .await
+        }
+    };
+    match outcome {
+        Ok(result) if caller.modern() && is_input_required(&result) => {
+            match crate::mrtr::pass_on(gw.secrets(), scope, caller.caps, result, now) {
+                Ok(result) => {
+                    audit(
+                        gw,
+                        caller,
+                        "tools/call",
+                        Some(&entry.tool),
+                        name,
+                        (
+                            "SUCCESS",
+                            "the server asked the client for input (input_required)".into(),
+                        ),
+                        started,
+                    );
+                    ok(id, modern_result(caller, result, false))
+                }
+                Err(why) => {
+                    audit(
+                        gw,
+                        caller,
+                        "tools/call",
+                        Some(&entry.tool),
+                        name,
+                        ("ERROR", why.clone()),
+                        started,
+                    );
+                    ok(
+                        id,
+                        modern_result(
+                            caller,
+                            json!({"content": [{"type": "text", "text": format!("The server behind tool `{name}` needs input the gateway cannot ask this client for: {why}")}], "isError": true}),
+                            false,
+                        ),
+                    )
+                }
+            }
+        }
         Ok(result) => {
             let is_error = result
                 .get("isError")
@@ -619,6 +717,10 @@ async fn call_tool(
     }
 }
 
+fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some("input_required")
+}
+
 /// The answer to a call whose server needs the user's own connection: a URL-mode elicitation
 /// pointing at the connect page (`-32042` in the session era, an `input_required` result in
 /// 2026-07-28) for clients that declared it, else a tool error carrying the same URL. A server
@@ -635,7 +737,15 @@ fn connection_required(
     if *denial == crate::index::Denial::ServiceNotAuthorized {
         return denied(id, caller, name);
     }
-    match connection_elicitation(gw, caller, id, params, name, &tool.connector_id, denial) {
+    match connection_elicitation(
+        gw,
+        caller,
+        id,
+        params,
+        ("tools/call", name),
+        &tool.connector_id,
+        denial,
+    ) {
         Ok(answer) => answer,
         Err(hint) => ok(
             id,
@@ -672,7 +782,7 @@ pub(crate) fn connection_elicitation(
     caller: &Caller,
     id: &Value,
     params: &Value,
-    name: &str,
+    (method, name): (&str, &str),
     server_id: &str,
     denial: &crate::index::Denial,
 ) -> Result<Value, ConnectHint> {
@@ -714,7 +824,18 @@ pub(crate) fn connection_elicitation(
                     "inputRequests": {
                         "connect": {"method": "elicitation/create", "params": elicitation}
                     },
-                    "requestState": elicitation_id,
+                    "requestState": crate::mrtr::seal(
+                        gw.secrets(),
+                        crate::mrtr::Scope {
+                            user: &caller.user_id,
+                            client: &caller.client_id,
+                            method,
+                            name,
+                        },
+                        None,
+                        true,
+                        chamberlain_model::Timestamp::now().unix_seconds(),
+                    ),
                 }),
                 false,
             ),

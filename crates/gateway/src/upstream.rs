@@ -12,7 +12,9 @@
 //!   subscriptions) gets its own [`BoundSession`] per server, whose standalone stream the
 //!   gateway listens to on that client's behalf.
 //! * Hosted servers are commands Chamberlain starts and supervises over stdio: one process per
-//!   credential identity, restarted (with backoff) when it exits.
+//!   credential identity and set of declared client capabilities, restarted (with backoff)
+//!   when it exits. Stdio cannot tie a process's request of the client to a call, so such a
+//!   request is relayed only while the process works on a single call (else refused at once).
 //!
 //! The AI client's own token never reaches a server: requests carry only the headers (or the
 //! environment) derived from the server's configured credentials.
@@ -106,7 +108,12 @@ pub struct Upstream {
     /// Where messages for a client session's GET stream go.
     notices: Option<tokio::sync::broadcast::Sender<crate::Notice>>,
     next_id: AtomicI64,
+    /// Whether the server speaks 2026-07-28 (asked once, with `server/discover`).
+    modern: std::sync::Mutex<Option<bool>>,
 }
+
+/// The stateless protocol version, used toward servers that offer it for 2026-07-28 clients.
+pub const MODERN_PROTOCOL: &str = "2026-07-28";
 
 enum Session {
     Http(HttpSession),
@@ -150,6 +157,19 @@ pub struct BoundSession {
 pub const BOUND_IDLE: Duration = Duration::from_secs(30 * 60);
 /// Most bound sessions one server holds at a time (each keeps a GET stream open).
 pub const MAX_BOUND_SESSIONS: usize = 256;
+/// Most bound sessions one user holds with one server.
+pub const MAX_BOUND_SESSIONS_PER_USER: usize = 8;
+/// JSON-RPC error code of a refused bound session (a limit was reached).
+pub const BOUND_LIMIT_CODE: i64 = -32000;
+
+/// The error of a bound session refused at `limit` (`scope`: "user" or "server").
+fn bound_limit(message: String, limit: usize, scope: &str) -> UpstreamError {
+    UpstreamError::Rpc {
+        code: BOUND_LIMIT_CODE,
+        message,
+        data: json!({"limit": limit, "scope": scope}),
+    }
+}
 /// Largest single event accepted on a GET stream.
 const MAX_STREAM_EVENT_BYTES: usize = 1024 * 1024;
 
@@ -165,7 +185,82 @@ impl Upstream {
             bound: Mutex::new(HashMap::new()),
             notices: None,
             next_id: AtomicI64::new(1),
+            modern: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether the server speaks 2026-07-28: asked once with `server/discover` (a server
+    /// that cannot be reached is asked again next time). Hosted servers are driven in the
+    /// session era only.
+    pub async fn speaks_modern(&self, creds: &Credentials) -> bool {
+        if !matches!(self.endpoint, Endpoint::Http(_)) {
+            return false;
+        }
+        if let Some(known) = *self.modern.lock().unwrap_or_else(|p| p.into_inner()) {
+            return known;
+        }
+        let answer = self
+            .stateless(
+                "server/discover",
+                json!({}),
+                creds,
+                ClientCaps::default(),
+                None,
+            )
+            .await;
+        let modern = match &answer {
+            Ok(r) => r
+                .get("supportedVersions")
+                .and_then(Value::as_array)
+                .is_some_and(|v| v.iter().any(|v| v == MODERN_PROTOCOL)),
+            Err(UpstreamError::Rpc { .. }) => false,
+            Err(_) => return false,
+        };
+        *self.modern.lock().unwrap_or_else(|p| p.into_inner()) = Some(modern);
+        modern
+    }
+
+    /// What [`Upstream::speaks_modern`] found, if it asked already.
+    pub fn known_modern(&self) -> Option<bool> {
+        if !matches!(self.endpoint, Endpoint::Http(_)) {
+            return Some(false);
+        }
+        *self.modern.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends one stateless (2026-07-28) request on behalf of a client that declared `caps`;
+    /// progress and log notifications on its stream go to `relay` (a 2026-07-28 server sends
+    /// no requests there; any would be skipped).
+    pub async fn stateless(
+        &self,
+        method: &str,
+        mut params: Value,
+        creds: &Credentials,
+        caps: ClientCaps,
+        relay: Option<&Relay>,
+    ) -> Result<Value, UpstreamError> {
+        let (url, client) = self.client().await?;
+        if !params.get("_meta").is_some_and(Value::is_object) {
+            params["_meta"] = json!({});
+        }
+        params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!(MODERN_PROTOCOL);
+        params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = caps.declared();
+        params["_meta"]["io.modelcontextprotocol/clientInfo"] =
+            json!({"name": "chamberlain-gateway", "version": env!("CARGO_PKG_VERSION")});
+        let name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .map(header_value);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut req = post(&client, &url, creds, &body)
+            .header("MCP-Protocol-Version", MODERN_PROTOCOL)
+            .header("Mcp-Method", method);
+        if let Some(n) = name {
+            req = req.header("Mcp-Name", n);
+        }
+        read_response(send(req).await?, id, relay, None).await
     }
 
     /// Sends what bound sessions receive for a client's GET stream to `notices`.
@@ -339,10 +434,21 @@ impl Upstream {
                 self.close_bound(&old).await;
             }
         }
+        // A per-user share keeps one user's clients from taking every slot of the server.
+        let theirs = map.values().filter(|s| s.user == b.user).count();
+        if theirs >= MAX_BOUND_SESSIONS_PER_USER {
+            return Err(bound_limit(
+                format!("you already hold {MAX_BOUND_SESSIONS_PER_USER} client sessions with per-session state (log level, resource subscriptions) on this server, the most one user may; end one of them (DELETE its MCP session) or wait until one has been unused for {} min", BOUND_IDLE.as_secs() / 60),
+                MAX_BOUND_SESSIONS_PER_USER,
+                "user",
+            ));
+        }
         if map.len() >= MAX_BOUND_SESSIONS {
-            return Err(UpstreamError::Transport(format!(
-                "the gateway already holds {MAX_BOUND_SESSIONS} client sessions with this server; retry later"
-            )));
+            return Err(bound_limit(
+                format!("the gateway already holds {MAX_BOUND_SESSIONS} client sessions with per-session state on this server, the most it keeps; retry later"),
+                MAX_BOUND_SESSIONS,
+                "server",
+            ));
         }
         let s = Arc::new(BoundSession {
             nonce: b.nonce.to_string(),
@@ -463,12 +569,8 @@ impl Upstream {
         creds: &Credentials,
         caps: ClientCaps,
     ) -> Result<Arc<Session>, UpstreamError> {
-        // A server sees the capabilities of the clients a session serves (so it can refuse
-        // what they lack itself); hosted processes serve everyone and declare none.
-        let caps = match self.endpoint {
-            Endpoint::Http(_) => caps,
-            Endpoint::Stdio(_) => ClientCaps::default(),
-        };
+        // A server sees the capabilities of the clients a session (or hosted process) serves,
+        // so it can refuse what they lack itself.
         let key = (creds.key.clone(), caps.bits());
         let mut map = self.sessions.lock().await;
         if let Some(s) = map.get(&key) {
@@ -498,7 +600,7 @@ impl Upstream {
                 caps,
             }),
             Endpoint::Stdio(argv) => {
-                Session::Stdio(StdioProcess::start(argv.clone(), creds.env.clone()))
+                Session::Stdio(StdioProcess::start(argv.clone(), creds.env.clone(), caps))
             }
         });
         map.insert(key, s.clone());
@@ -535,7 +637,7 @@ impl Upstream {
                     let (sid, version) =
                         self.initialize(&url, &client, creds, session.caps).await?;
                     if let (Some(bs), Some(sid)) = (bound, &sid) {
-                        let reply = Reply {
+                        let reply = HttpReply {
                             client: client.clone(),
                             url: url.clone(),
                             headers: creds.headers.clone(),
@@ -681,6 +783,19 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Upstrea
         )));
     }
     Ok(resp)
+}
+
+/// A header value for `text`: as is when printable ASCII, else `=?base64?…?=` (2026-07-28).
+fn header_value(text: &str) -> String {
+    use base64::Engine;
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        text.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(text)
+        )
+    }
 }
 
 /// Which client session a request is bound to, and whether to open its bound session.
@@ -831,7 +946,55 @@ pub fn is_relayed(msg: &Value) -> bool {
 
 /// How to send a message back into a downstream session (an answer to its request).
 #[derive(Clone)]
-struct Reply {
+enum Reply {
+    Http(HttpReply),
+    Stdio(StdioReply),
+}
+
+impl Reply {
+    async fn send(&self, msg: &Value) -> Result<(), UpstreamError> {
+        match self {
+            Reply::Http(h) => h.send(msg).await,
+            Reply::Stdio(p) => p.send(msg).await,
+        }
+    }
+
+    /// Sends in the background (answers the gateway gives on its own).
+    fn spawn_send(self, msg: Value) {
+        tokio::spawn(async move {
+            if let Err(e) = self.send(&msg).await {
+                tracing::debug!(error = %e, "answering a server request failed");
+            }
+        });
+    }
+}
+
+/// The way back into one run of a hosted process: an answer must not reach a restarted
+/// process, which never asked.
+#[derive(Clone)]
+struct StdioReply {
+    process: std::sync::Weak<StdioProcess>,
+    exited: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StdioReply {
+    async fn send(&self, msg: &Value) -> Result<(), UpstreamError> {
+        let gone = || UpstreamError::Transport("the hosted server that asked has exited".into());
+        let process = self.process.upgrade().ok_or_else(gone)?;
+        let mut live = process.live.lock().await;
+        match live.as_mut() {
+            Some(l)
+                if Arc::ptr_eq(&l.exited, &self.exited) && !l.exited.load(Ordering::Acquire) =>
+            {
+                StdioProcess::write(l, msg).await
+            }
+            _ => Err(gone()),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct HttpReply {
     client: reqwest::Client,
     url: reqwest::Url,
     headers: Vec<(String, String)>,
@@ -839,7 +1002,7 @@ struct Reply {
     version: String,
 }
 
-impl Reply {
+impl HttpReply {
     async fn send(&self, msg: &Value) -> Result<(), UpstreamError> {
         let mut req = self
             .client
@@ -886,13 +1049,13 @@ struct ReplyTo<'a> {
 
 impl ReplyTo<'_> {
     fn owned(&self) -> Reply {
-        Reply {
+        Reply::Http(HttpReply {
             client: self.client.clone(),
             url: self.url.clone(),
             headers: self.creds.headers.clone(),
             sid: self.sid.map(str::to_string),
             version: self.version.to_string(),
-        }
+        })
     }
 }
 
@@ -1071,7 +1234,7 @@ impl BoundSession {
 /// refused (they are relayed only on the stream of the call they belong to). Reconnects
 /// after the stream ends; gives up when the server offers none (405) or forgot the session.
 async fn listen(
-    reply: Reply,
+    reply: HttpReply,
     bound: std::sync::Weak<BoundSession>,
     notices: Option<tokio::sync::broadcast::Sender<crate::Notice>>,
     ready: oneshot::Sender<()>,
@@ -1132,7 +1295,7 @@ async fn listen(
 
 fn on_stream_message(
     bs: &BoundSession,
-    reply: &Reply,
+    reply: &HttpReply,
     v: Value,
     notices: Option<&tokio::sync::broadcast::Sender<crate::Notice>>,
 ) {
@@ -1182,7 +1345,7 @@ fn event_message(event: &[u8]) -> Option<Value> {
 
 /// A request the server makes of the client during a call: passed on to the call's client
 /// under a gateway id when it declared the capability, else refused to the server at once.
-fn server_request(v: Value, relay: Option<&Relay>, to: &ReplyTo, issued: &mut Issued) {
+fn server_request(v: Value, relay: Option<&Relay>, to: impl Fn() -> Reply, issued: &mut Issued) {
     let method = v
         .get("method")
         .and_then(Value::as_str)
@@ -1190,8 +1353,7 @@ fn server_request(v: Value, relay: Option<&Relay>, to: &ReplyTo, issued: &mut Is
         .to_string();
     let downstream_id = v.get("id").cloned().unwrap_or(Value::Null);
     if method == "ping" {
-        to.owned()
-            .spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id, "result": {}}));
+        to().spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id, "result": {}}));
         return;
     }
     let refusal = match relay {
@@ -1200,7 +1362,7 @@ fn server_request(v: Value, relay: Option<&Relay>, to: &ReplyTo, issued: &mut Is
             Ok(()) => {
                 let gid = r.pending.insert(PendingRequest {
                     client: r.client.clone(),
-                    reply: to.owned(),
+                    reply: to(),
                     downstream_id: downstream_id.clone(),
                 });
                 issued.pending.get_or_insert_with(|| r.pending.clone());
@@ -1215,8 +1377,7 @@ fn server_request(v: Value, relay: Option<&Relay>, to: &ReplyTo, issued: &mut Is
             Err(why) => why,
         },
     };
-    to.owned()
-        .spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id,
+    to().spawn_send(json!({"jsonrpc": "2.0", "id": downstream_id,
         "error": {"code": -32601, "message": refusal}}));
 }
 
@@ -1297,7 +1458,7 @@ async fn read_response(
             }
             if v.get("id").is_some() && v.get("method").is_some() {
                 if let Some(to) = &to {
-                    server_request(v, relay, to, &mut issued);
+                    server_request(v, relay, || to.owned(), &mut issued);
                 }
                 continue;
             }
@@ -1347,10 +1508,47 @@ type Pending = Arc<std::sync::Mutex<HashMap<i64, oneshot::Sender<Value>>>>;
 /// client's own token, where to send).
 type Progress = Arc<std::sync::Mutex<HashMap<String, (Value, Relay)>>>;
 
+/// Running `tools/call`s of a hosted process by the gateway's request id: where their server
+/// requests go, and the gateway ids issued for them (unanswerable once the call ends).
+type Calls = Arc<std::sync::Mutex<HashMap<i64, StdioCallEntry>>>;
+
+struct StdioCallEntry {
+    relay: Option<Relay>,
+    issued: Vec<String>,
+}
+
+/// Unregisters a call from [`Calls`] when it ends (answered, failed or abandoned).
+struct StdioCall {
+    calls: Calls,
+    id: i64,
+}
+
+impl Drop for StdioCall {
+    fn drop(&mut self) {
+        let entry = self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+        if let Some(StdioCallEntry {
+            relay: Some(r),
+            issued,
+        }) = entry
+        {
+            r.pending.remove(&issued);
+        }
+    }
+}
+
 /// A supervised child process speaking MCP over stdio.
 struct StdioProcess {
+    /// Itself, for the way back of answers to its requests.
+    me: std::sync::Weak<StdioProcess>,
     argv: Vec<String>,
     env: Vec<(String, String)>,
+    /// The client capabilities declared to it (those of the clients it serves).
+    caps: ClientCaps,
+    calls: Calls,
     live: Mutex<Option<Live>>,
     next_id: AtomicI64,
     last_start: std::sync::Mutex<Option<Instant>>,
@@ -1365,10 +1563,13 @@ struct Live {
 }
 
 impl StdioProcess {
-    fn start(argv: Vec<String>, env: Vec<(String, String)>) -> Arc<Self> {
-        Arc::new(StdioProcess {
+    fn start(argv: Vec<String>, env: Vec<(String, String)>, caps: ClientCaps) -> Arc<Self> {
+        Arc::new_cyclic(|me| StdioProcess {
+            me: me.clone(),
             argv,
             env,
+            caps,
+            calls: Calls::default(),
             live: Mutex::new(None),
             next_id: AtomicI64::new(1),
             last_start: std::sync::Mutex::new(None),
@@ -1437,6 +1638,8 @@ impl StdioProcess {
             let pending = pending.clone();
             let exited = exited.clone();
             let progress = self.progress.clone();
+            let calls = self.calls.clone();
+            let me = self.me.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stdout).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
@@ -1463,6 +1666,14 @@ impl StdioProcess {
                         continue;
                     }
                     let is_answer = v.get("result").is_some() || v.get("error").is_some();
+                    if !is_answer && v.get("id").is_some() && v.get("method").is_some() {
+                        let reply = StdioReply {
+                            process: me.clone(),
+                            exited: exited.clone(),
+                        };
+                        stdio_server_request(v, &pending, &calls, reply);
+                        continue;
+                    }
                     if let (true, Some(id)) = (is_answer, v.get("id").and_then(Value::as_i64)) {
                         let tx = pending
                             .lock()
@@ -1485,7 +1696,7 @@ impl StdioProcess {
             exited,
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(ClientCaps::default())});
+        let init = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": initialize_params(self.caps)});
         let answer = Self::exchange(live.as_mut().expect("just set"), id, &init).await?;
         rpc_result(answer)?;
         let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
@@ -1537,6 +1748,20 @@ impl StdioProcess {
             }
             _ => None,
         };
+        // Its requests of the client can be relayed while it is the process's only work.
+        let _call = (method == "tools/call").then(|| {
+            self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                id,
+                StdioCallEntry {
+                    relay: relay.cloned(),
+                    issued: Vec::new(),
+                },
+            );
+            StdioCall {
+                calls: self.calls.clone(),
+                id,
+            }
+        });
         let result = self.request_inner(id, method, params).await;
         if let Some(u) = unique {
             self.progress
@@ -1569,6 +1794,54 @@ impl StdioProcess {
         };
         rpc_result(wait(rx).await?)
     }
+}
+
+/// A request a hosted process makes of the client. Over stdio nothing ties it to one of the
+/// calls the process serves, so it is relayed (like [`server_request`]) only while exactly one
+/// request to the process is unanswered, counting calls the gateway gave up on (the process
+/// may still be working on those), and that request is a `tools/call`; otherwise the process
+/// is refused at once, so it does not wait for an answer that cannot come.
+fn stdio_server_request(v: Value, pending: &Pending, calls: &Calls, reply: StdioReply) {
+    let to = || Reply::Stdio(reply.clone());
+    let method = v.get("method").and_then(Value::as_str).unwrap_or("");
+    let id = v.get("id").cloned().unwrap_or(Value::Null);
+    if method == "ping" {
+        to().spawn_send(json!({"jsonrpc": "2.0", "id": id, "result": {}}));
+        return;
+    }
+    let sole = {
+        let pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+        (pending.len() == 1)
+            .then(|| pending.keys().next().copied())
+            .flatten()
+    };
+    let found = sole.and_then(|call| {
+        calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&call)
+            .map(|c| (call, c.relay.clone()))
+    });
+    let Some((call, relay)) = found else {
+        to().spawn_send(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
+            "message": format!("the gateway cannot tell which caller `{method}` is for: the hosted server is not working on exactly one tool call")}}));
+        return;
+    };
+    let mut issued = Issued {
+        pending: None,
+        ids: Vec::new(),
+    };
+    server_request(v, relay.as_ref(), to, &mut issued);
+    if !issued.ids.is_empty() {
+        if let Some(c) = calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&call)
+        {
+            c.issued.append(&mut issued.ids);
+        }
+    }
+    // Ids left in `issued` (the call ended meanwhile) stop being answerable here.
 }
 
 async fn wait(rx: oneshot::Receiver<Value>) -> Result<Value, UpstreamError> {
@@ -1636,14 +1909,14 @@ mod tests {
         };
         let id = pending.insert(PendingRequest {
             client: owner.clone(),
-            reply: Reply {
+            reply: Reply::Http(HttpReply {
                 client: reqwest::Client::new(),
                 // Nothing listens there: delivery fails, but only after the checks.
                 url: "http://127.0.0.1:9/mcp".parse().unwrap(),
                 headers: vec![],
                 sid: None,
                 version: UPSTREAM_PROTOCOL.into(),
-            },
+            }),
             downstream_id: json!(1),
         });
         let answer = json!({"jsonrpc": "2.0", "id": id, "result": {}});

@@ -1416,9 +1416,20 @@ pub async fn hosted_stdio_server_through_the_gateway(s: &TestServer) {
 
 /// A 2026-07-28 request to the gateway: (HTTP status, body).
 async fn stateless(url: &str, token: &str, method: &str, params: Value) -> (u16, Value) {
+    stateless_with(url, token, method, params, json!({})).await
+}
+
+/// [`stateless`] declaring client capabilities `caps`.
+async fn stateless_with(
+    url: &str,
+    token: &str,
+    method: &str,
+    params: Value,
+    caps: Value,
+) -> (u16, Value) {
     let mut params = params;
     params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {}});
+        "io.modelcontextprotocol/clientCapabilities": caps});
     let mut req = reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
@@ -2166,4 +2177,340 @@ pub async fn scheduled_discovery_picks_up_changes(s: &TestServer) {
     }
     assert!(found, "scheduled discovery did not run");
     let _ = std::fs::remove_file(&tools_file);
+}
+
+/// Hosted (stdio) servers: a request the process makes of the client during a call is relayed
+/// to the calling client under a gateway id when the process is working on that call alone,
+/// answered only by that client; a client without the capability, and a request made while
+/// the process serves several calls, are refused to the process at once (nothing hangs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_hosted_relays_server_requests() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let app = auto_app(&s, "Hosted relay").await;
+    let bin = fixture_bin();
+    let reg = s
+        .ok("POST", &format!("/api/v1/apps/{app}/mcp_servers"), Some(json!({
+            "displayName": "Hosted relay", "serverType": "MCP_SERVER_TYPE_HOSTED", "toolPrefix": "hr",
+            "hostedConfig": {"mcpServerCatalogId": "generic-hosted", "requireToolApproval": "OPTIONAL_BOOL_FALSE",
+                "configFields": {"command": bin.to_str().unwrap(), "args": "[\"--stdio\"]"}}})))
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(&s, "alice-hosted@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(&s, "bob-hosted@example.com").await;
+    grant(&s, &app, &ent, &bob, None).await;
+    let a = Session::open_with(&url, &alice_tok, json!({"sampling": {}, "elicitation": {}})).await;
+    let mut b = Session::open(&url, &bob_tok).await;
+    let call = |id: i64, tool: &str, args: Value| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}});
+
+    let mut ev = a
+        .stream(call(10, "hr_test_sampling", json!({"prompt": "Say hi"})))
+        .await;
+    let req = ev.next().await;
+    assert_eq!(req["method"], "sampling/createMessage", "{req}");
+    assert_eq!(req["params"]["messages"][0]["content"]["text"], "Say hi");
+    let gid = req["id"].as_str().unwrap().to_string();
+    assert!(gid.starts_with("chamberlain-"), "{gid}");
+    let answer = json!({"jsonrpc": "2.0", "id": gid, "result": {"role": "assistant",
+        "content": {"type": "text", "text": "Hello over stdio"}, "model": "m", "stopReason": "endTurn"}});
+    let (st, v) = b.send(answer.clone()).await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (404, json!(-32602)),
+        "{v}"
+    );
+    let (st, v) = a
+        .send(json!({"jsonrpc": "2.0", "id": gid, "result": 5}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (400, json!(-32600)),
+        "{v}"
+    );
+    let (st, v) = a.send(answer.clone()).await;
+    assert_eq!(st, 202, "{v}");
+    let done = ev.next().await;
+    assert_eq!(done["id"], 10, "{done}");
+    assert_eq!(text_of(&done["result"]), "LLM response: Hello over stdio");
+    let (st, _) = a.send(answer).await;
+    assert_eq!(st, 404, "answered once only");
+
+    // Elicitation the same way.
+    let mut ev = a
+        .stream(call(
+            11,
+            "hr_test_elicitation",
+            json!({"message": "Your name?"}),
+        ))
+        .await;
+    let req = ev.next().await;
+    assert_eq!(req["method"], "elicitation/create", "{req}");
+    let (st, _) = a
+        .send(json!({"jsonrpc": "2.0", "id": req["id"], "result": {"action": "accept", "content": {"response": "Ada"}}}))
+        .await;
+    assert_eq!(st, 202);
+    let done = ev.next().await;
+    assert!(text_of(&done["result"]).contains("Ada"), "{done}");
+
+    // Bob declared no sampling: refused at once, well before the 60 s call timeout.
+    let started = std::time::Instant::now();
+    let v = b.call("hr_test_sampling", json!({"prompt": "x"})).await;
+    assert!(
+        text_of(&v).starts_with("Sampling not supported or error"),
+        "{v}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // While Alice's sampling call waits for her answer, a second call's elicitation cannot
+    // be attributed to one caller: the process is refused at once.
+    let mut first = a
+        .stream(call(20, "hr_test_sampling", json!({"prompt": "first"})))
+        .await;
+    let req = first.next().await;
+    assert_eq!(req["method"], "sampling/createMessage", "{req}");
+    let mut second = a
+        .stream(call(
+            21,
+            "hr_test_elicitation",
+            json!({"message": "second?"}),
+        ))
+        .await;
+    let done = tokio::time::timeout(Duration::from_secs(10), second.next())
+        .await
+        .expect("the ambiguous request was not refused at once");
+    assert_eq!(done["id"], 21, "{done}");
+    assert!(
+        text_of(&done["result"]).starts_with("Elicitation not supported or error"),
+        "{done}"
+    );
+    let (st, _) = a
+        .send(
+            json!({"jsonrpc": "2.0", "id": req["id"], "result": {"role": "assistant",
+            "content": {"type": "text", "text": "one"}, "model": "m", "stopReason": "endTurn"}}),
+        )
+        .await;
+    assert_eq!(st, 202);
+    assert_eq!(text_of(&first.next().await["result"]), "LLM response: one");
+    let _ = (alice, bob);
+    s.finish().await;
+}
+
+/// Bound downstream sessions are capped per user and server (besides the server-wide cap):
+/// the ninth client session of one user that subscribes gets a JSON-RPC error naming the
+/// limit; other users are unaffected, and ending a session frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_caps_bound_sessions_per_user() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "Bound cap").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Bound cap", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "bc", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(&s, "alice-cap@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(&s, "bob-cap@example.com").await;
+    grant(&s, &app, &ent, &bob, None).await;
+    let sub = json!({"uri": "test://watched-resource"});
+    let limit = chamberlain_gateway::upstream::MAX_BOUND_SESSIONS_PER_USER;
+    let mut sessions = Vec::new();
+    for _ in 0..limit {
+        let mut a = Session::open(&url, &alice_tok).await;
+        let v = a.request("resources/subscribe", sub.clone()).await;
+        assert_eq!(v["result"], json!({}), "{v}");
+        sessions.push(a);
+    }
+    let mut extra = Session::open(&url, &alice_tok).await;
+    let v = extra.request("resources/subscribe", sub.clone()).await;
+    assert_eq!(v["error"]["code"], -32000, "{v}");
+    assert_eq!(v["error"]["data"]["limit"], limit as u64, "{v}");
+    assert_eq!(v["error"]["data"]["scope"], "user", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{limit} client sessions")),
+        "{v}"
+    );
+    // Calls of that session still work (on the shared downstream session).
+    let r = extra
+        .call("bc_echo", json!({"message": "still here"}))
+        .await;
+    assert_eq!(text_of(&r), "still here");
+    let mut b = Session::open(&url, &bob_tok).await;
+    let v = b.request("resources/subscribe", sub.clone()).await;
+    assert_eq!(v["result"], json!({}), "{v}");
+    // Ending one of Alice's sessions frees a slot.
+    let first = sessions.remove(0);
+    let resp = first
+        .http
+        .delete(&first.url)
+        .bearer_auth(&first.token)
+        .header("Mcp-Session-Id", &first.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let extra_ref = &mut extra;
+    let mut ok = false;
+    for _ in 0..50 {
+        let v = extra_ref.request("resources/subscribe", sub.clone()).await;
+        if v["result"] == json!({}) {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the ended session's slot was not freed");
+    s.finish().await;
+}
+
+/// 2026-07-28 multi-round-trip results through the gateway: a downstream that speaks
+/// 2026-07-28 answers `input_required`; the client gets the input requests with a
+/// `requestState` sealed by the gateway, and its retry reaches the downstream with the
+/// downstream's own state. Altered states, states of another user or tool, malformed
+/// `inputResponses`, and input requests the client did not declare are refused clearly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_passes_input_required_results() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "MRTR fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "MRTR fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "ir", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(&s, "alice-mrtr@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(&s, "bob-mrtr@example.com").await;
+    grant(&s, &app, &ent, &bob, None).await;
+    let caps = json!({"elicitation": {}, "sampling": {}});
+    let tool = "ir_test_input_required_result_request_state";
+    let call = |tok: &str, name: &str, extra: Value| {
+        let mut p = json!({"name": name, "arguments": {}});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        let (url, tok, caps) = (url.clone(), tok.to_string(), caps.clone());
+        async move { stateless_with(&url, &tok, "tools/call", p, caps).await }
+    };
+    let (_, v) = call(&alice_tok, tool, json!({})).await;
+    let r = &v["result"];
+    assert_eq!(r["resultType"], "input_required", "{v}");
+    assert_eq!(
+        r["inputRequests"]["confirm"]["method"],
+        "elicitation/create"
+    );
+    let state = r["requestState"].as_str().unwrap().to_string();
+    let yes = json!({"confirm": {"action": "accept", "content": {"ok": true}}});
+    let (_, v) = call(
+        &alice_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert_eq!(text_of(&v["result"]), "state-ok: requestState validated");
+
+    let refused = |v: &Value, what: &str| {
+        assert_eq!(v["error"]["code"], -32602, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(what),
+            "{what}: {v}"
+        );
+    };
+    let (_, v) = call(
+        &alice_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": format!("{state}x")}),
+    )
+    .await;
+    refused(&v, "integrity");
+    let (_, v) = call(
+        &bob_tok,
+        tool,
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    refused(&v, "another user");
+    let (_, v) = call(
+        &alice_tok,
+        "ir_test_input_required_result_tampered_state",
+        json!({"inputResponses": yes, "requestState": state}),
+    )
+    .await;
+    refused(&v, "another request");
+    let (_, v) = call(&alice_tok, tool, json!({"inputResponses": [1]})).await;
+    refused(&v, "inputResponses");
+    let (_, v) = call(&alice_tok, tool, json!({"inputResponses": {"confirm": 5}})).await;
+    refused(&v, "inputResponses.confirm");
+    let (_, v) = call(&alice_tok, tool, json!({"requestState": 5})).await;
+    refused(&v, "requestState");
+
+    // Multi-round: each round gets a fresh state.
+    let multi = "ir_test_input_required_result_multi_round";
+    let (_, v) = call(&alice_tok, multi, json!({})).await;
+    let s1 = v["result"]["requestState"].clone();
+    let (_, v) = call(
+        &alice_tok,
+        multi,
+        json!({"requestState": s1,
+        "inputResponses": {"step1": {"action": "accept", "content": {"name": "Ada"}}}}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "input_required", "{v}");
+    let s2 = v["result"]["requestState"].clone();
+    assert_ne!(s1, s2);
+    let (_, v) = call(
+        &alice_tok,
+        multi,
+        json!({"requestState": s2,
+        "inputResponses": {"step2": {"action": "accept", "content": {"color": "blue"}}}}),
+    )
+    .await;
+    assert_eq!(
+        text_of(&v["result"]),
+        "Multi-round complete for Ada who likes blue",
+        "{v}"
+    );
+
+    // A client that declared no elicitation is not handed an elicitation request.
+    let (_, v) = stateless(
+        &url,
+        &alice_tok,
+        "tools/call",
+        json!({"name": "ir_test_input_required_result_elicitation", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    assert!(text_of(&v["result"]).contains("elicitation"), "{v}");
+    let _ = (alice, bob);
+    s.finish().await;
 }
