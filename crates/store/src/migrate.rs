@@ -134,6 +134,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0021_grant_app_index.sql"),
         postgres: None,
     },
+    Migration {
+        version: 22,
+        name: "grant_sync_exceptions",
+        sql: include_str!("../migrations/0022_grant_sync_exceptions.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -657,46 +657,16 @@ async fn reconcile_grants(
     user_ids: &HashMap<String, String>,
     resource_ids: &HashMap<String, String>,
 ) -> Result<Counts, StoreError> {
-    // Current live grants: synced ones as entitlement id → principal id → (row id, sources
-    // json); pairs the source still reports are taken out as they are met, so what remains at
-    // the end is what vanished. Live grants added by hand, by pair: a source reporting the same
-    // pair confirms them instead of doubling them.
-    //
-    // Read entitlement by entitlement (every entitlement the app ever had, so grants of
-    // vanished ones are found too): connectors report grants grouped by entitlement and they
-    // are inserted in that order, so this walks the table almost sequentially. The app-wide
-    // index walk it replaces visited rows in account order, one random page per grant (6 s
-    // for a million grants).
     let started = std::time::Instant::now();
-    let mut ents_sql = Sql::new("SELECT id FROM app_entitlements WHERE app_id = ");
-    ents_sql.arg(app_id);
-    let all_ents: Vec<String> = ents_sql
-        .query()
-        .fetch_all(tx.conn())
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    let mut have: HashMap<String, HashMap<String, (String, String)>> = HashMap::new();
-    let mut manual: HashMap<(String, String), String> = HashMap::new();
-    for part in all_ents.chunks(200) {
-        let mut sql = Sql::new("SELECT id, entitlement_id, app_user_id, sources, synced FROM grants WHERE deleted_at IS NULL AND entitlement_id IN (");
-        sql.list(part).push(")");
-        let mut rows = sql.query().fetch(tx.conn());
-        while let Some(r) = rows.try_next().await? {
-            let (id, ent, principal): (String, String, String) =
-                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-            if r.try_get::<i64, _>(4)? == 1 {
-                have.entry(ent)
-                    .or_default()
-                    .insert(principal, (id, r.try_get(3)?));
-            } else {
-                manual.insert((ent, principal), id);
-            }
-        }
-    }
+    let current = CurrentGrants::load(tx, app_id).await?;
+    let CurrentGrants {
+        mut pairs,
+        exceptions,
+    } = current;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
+        pairs = pairs.values().map(HashSet::len).sum::<usize>(),
+        exceptions = exceptions.values().map(HashMap::len).sum::<usize>(),
         "sync: current grants loaded"
     );
     let mut counts = Counts {
@@ -730,77 +700,90 @@ async fn reconcile_grants(
         if !seen.insert((ent_id.as_str(), principal_id.as_str())) {
             continue;
         }
-        let held = have
+        let held = pairs
             .get_mut(ent_id.as_str())
-            .and_then(|m| m.remove(principal_id.as_str()));
-        match held {
-            // Most grants have no sources: nothing to serialize to know they are unchanged.
-            Some((_, stored)) if refs.is_empty() && stored == "[]" => {}
-            Some((row, stored)) => {
-                let sources_json = serde_json::to_string(&refs)
-                    .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
-                if stored != sources_json {
-                    let mut up = Sql::new("UPDATE grants SET sources = ");
-                    up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
-                    tx.exec(&up).await?;
-                    counts.changed += 1;
-                }
+            .is_some_and(|p| p.remove(principal_id.as_str()));
+        if !held {
+            new_grants.push(NewGrant {
+                app_id: app_id.to_string(),
+                entitlement_id: ent_id.clone(),
+                principal_id: principal_id.clone(),
+                principal_kind: if *is_account {
+                    "app_user"
+                } else {
+                    "app_resource"
+                },
+                sources: refs,
+                synced: true,
+            });
+            if new_grants.len() >= GRANT_FLUSH {
+                grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
+                new_grants.clear();
             }
-            None => {
-                let confirms = if manual.is_empty() {
-                    None
-                } else {
-                    manual.get(&(ent_id.clone(), principal_id.clone()))
-                };
-                if let Some(row) = confirms {
-                    let sources_json = serde_json::to_string(&refs)
-                        .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
-                    let mut up = Sql::new("UPDATE grants SET synced = 1, sources = ");
-                    up.arg(sources_json).push(" WHERE id = ").arg(row.as_str());
-                    tx.exec(&up).await?;
-                } else {
-                    new_grants.push(NewGrant {
-                        app_id: app_id.to_string(),
-                        entitlement_id: ent_id.clone(),
-                        principal_id: principal_id.clone(),
-                        principal_kind: if *is_account {
-                            "app_user"
-                        } else {
-                            "app_resource"
-                        },
-                        sources: refs,
-                        synced: true,
-                    });
-                    if new_grants.len() >= GRANT_FLUSH {
-                        grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
-                        new_grants.clear();
-                    }
-                }
+            counts.added += 1;
+            continue;
+        }
+        // Held: unchanged unless the row is an exception (added by hand, or with sources) or
+        // the source now derives it from other entitlements.
+        let exception = exceptions
+            .get(ent_id.as_str())
+            .and_then(|m| m.get(principal_id.as_str()));
+        if exception.is_none() && refs.is_empty() {
+            continue;
+        }
+        let sources_json = serde_json::to_string(&refs)
+            .map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
+        let mut up = Sql::new("UPDATE grants SET ");
+        match exception {
+            // The source confirms a grant added by hand: it becomes a synced grant.
+            Some(row) if !row.synced => {
+                up.push("synced = 1, sources = ").arg(sources_json);
                 counts.added += 1;
             }
+            Some(row) if row.sources == sources_json => continue,
+            _ => {
+                up.push("sources = ").arg(sources_json);
+                counts.changed += 1;
+            }
         }
+        up.push(" WHERE deleted_at IS NULL AND entitlement_id = ")
+            .arg(ent_id.as_str())
+            .push(" AND app_user_id = ")
+            .arg(principal_id.as_str());
+        tx.exec(&up).await?;
     }
     grant_rows::bulk_insert(tx.conn(), &new_grants, now).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sync: grants compared and added"
     );
-    let gone: Vec<&String> = have
-        .values()
-        .flat_map(|m| m.values().map(|(row, _)| row))
-        .collect();
-    counts.removed = gone.len() as u64;
-    for part in gone.chunks(500) {
-        let mut del = Sql::new("UPDATE grants SET deleted_at = ");
-        del.arg(now).push(" WHERE id IN (");
-        for (i, id) in part.iter().enumerate() {
-            if i > 0 {
-                del.push(", ");
+    // What is left of the current pairs vanished from the source; grants added by hand stay.
+    for (ent_id, principals) in &pairs {
+        let gone: Vec<&String> = principals
+            .iter()
+            .filter(|p| {
+                exceptions
+                    .get(ent_id)
+                    .and_then(|m| m.get(p.as_str()))
+                    .is_none_or(|row| row.synced)
+            })
+            .collect();
+        counts.removed += gone.len() as u64;
+        for part in gone.chunks(500) {
+            let mut del = Sql::new("UPDATE grants SET deleted_at = ");
+            del.arg(now)
+                .push(" WHERE deleted_at IS NULL AND entitlement_id = ")
+                .arg(ent_id.as_str())
+                .push(" AND app_user_id IN (");
+            for (i, p) in part.iter().enumerate() {
+                if i > 0 {
+                    del.push(", ");
+                }
+                del.arg(p.as_str());
             }
-            del.arg(id.as_str());
+            del.push(")");
+            tx.exec(&del).await?;
         }
-        del.push(")");
-        tx.exec(&del).await?;
     }
     if counts.added + counts.changed + counts.removed > 0 {
         let summary = serde_json::json!({"added": counts.added, "changed": counts.changed, "removed": counts.removed, "total": counts.total});
@@ -814,6 +797,71 @@ async fn reconcile_grants(
         .await?;
     }
     Ok(counts)
+}
+
+/// A live grant a sync must read in full (see migration 0022): added by hand, or with sources.
+struct ExceptionRow {
+    synced: bool,
+    sources: String,
+}
+
+/// An app's live grants as a sync compares them.
+struct CurrentGrants {
+    /// Entitlement id → principal ids holding it (synced and by hand alike). Pairs the source
+    /// still reports are taken out as they are met, leaving what vanished.
+    pairs: HashMap<String, HashSet<String>>,
+    /// Entitlement id → principal id → the row, for grants added by hand or with sources.
+    /// Every other live grant is synced and derived from nothing.
+    exceptions: HashMap<String, HashMap<String, ExceptionRow>>,
+}
+
+impl CurrentGrants {
+    /// Reads entitlement by entitlement, every entitlement the app ever had (so grants of
+    /// vanished ones are found too). The pairs come from `grants_live` alone and the exceptions
+    /// from `grants_sync_exceptions`, so a million-grant re-sync reads two indexes instead of a
+    /// million table rows in account order (one random page per grant: 6 s).
+    async fn load(tx: &mut Tx<'_>, app_id: &str) -> Result<CurrentGrants, StoreError> {
+        let mut ents_sql = Sql::new("SELECT id FROM app_entitlements WHERE app_id = ");
+        ents_sql.arg(app_id);
+        let all_ents: Vec<String> = ents_sql
+            .query()
+            .fetch_all(tx.conn())
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut pairs: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut exceptions: HashMap<String, HashMap<String, ExceptionRow>> = HashMap::new();
+        for part in all_ents.chunks(200) {
+            let mut sql = Sql::new(
+                "SELECT entitlement_id, app_user_id FROM grants WHERE deleted_at IS NULL AND entitlement_id IN (",
+            );
+            sql.list(part).push(")");
+            let mut rows = sql.query().fetch(tx.conn());
+            while let Some(r) = rows.try_next().await? {
+                pairs
+                    .entry(r.try_get(0)?)
+                    .or_default()
+                    .insert(r.try_get(1)?);
+            }
+            drop(rows);
+            // The condition repeats the index's own, literally, so both engines use it.
+            let mut sql = Sql::new(
+                "SELECT entitlement_id, app_user_id, synced, sources FROM grants WHERE deleted_at IS NULL AND (synced = 0 OR sources <> '[]') AND entitlement_id IN (",
+            );
+            sql.list(part).push(")");
+            for r in sql.query().fetch_all(tx.conn()).await? {
+                exceptions.entry(r.try_get(0)?).or_default().insert(
+                    r.try_get(1)?,
+                    ExceptionRow {
+                        synced: r.try_get::<i64, _>(2)? == 1,
+                        sources: r.try_get(3)?,
+                    },
+                );
+            }
+        }
+        Ok(CurrentGrants { pairs, exceptions })
+    }
 }
 
 /// Lists an app's sync runs, newest first.
