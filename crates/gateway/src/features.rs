@@ -718,16 +718,40 @@ pub async fn read_resource(
             None,
         );
     };
-    let (index, held) = match access(gw, caller, id, "resources/read", uri, started).await {
+    forward_resource(
+        gw,
+        caller,
+        id,
+        params,
+        ("resources/read", uri),
+        false,
+        started,
+    )
+    .await
+}
+
+/// Authorizes and routes a request about one resource (`read`, `subscribe`, `unsubscribe`) to
+/// the server that owns `uri`, on the caller's bound downstream session when `bound`. What the
+/// caller cannot see gets the same not-found answer as what does not exist.
+async fn forward_resource(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    params: &Value,
+    (method, uri): (&'static str, &str),
+    bound: bool,
+    started: Instant,
+) -> Value {
+    let (index, held) = match access(gw, caller, id, method, uri, started).await {
         Ok(a) => a,
         Err(answer) => return answer,
     };
     let not_found = || resource_not_found(caller, id, uri);
     let target = Target {
-        method: "resources/read",
+        method,
         name: uri,
         not_found: &not_found,
-        bound: false,
+        bound,
     };
     match route_resource(gw, caller, (&index, &held), uri).await {
         Route::To(server, _) => {
@@ -737,7 +761,7 @@ pub async fn read_resource(
                 id,
                 params,
                 &target,
-                (server, json!({"uri": uri})),
+                (server, json!({ "uri": uri })),
                 started,
             )
             .await
@@ -791,32 +815,7 @@ pub async fn subscribe(
             None,
         );
     }
-    let (index, held) = match access(gw, caller, id, method, uri, started).await {
-        Ok(a) => a,
-        Err(answer) => return answer,
-    };
-    let not_found = || resource_not_found(caller, id, uri);
-    let target = Target {
-        method,
-        name: uri,
-        not_found: &not_found,
-        bound: true,
-    };
-    match route_resource(gw, caller, (&index, &held), uri).await {
-        Route::To(server, _) => {
-            forward(
-                gw,
-                caller,
-                id,
-                params,
-                &target,
-                (server, json!({ "uri": uri })),
-                started,
-            )
-            .await
-        }
-        Route::Nowhere(m) => nowhere(gw, caller, id, params, &target, m, started),
-    }
+    forward_resource(gw, caller, id, params, (method, uri), true, started).await
 }
 
 /// `prompts/get`.
