@@ -492,16 +492,19 @@ impl Gateway {
         }
     }
 
-    /// Closes the downstream sessions bound to a client session (it ended).
-    async fn end_bound(&self, nonce: &str) {
-        let upstreams: Vec<Arc<Upstream>> = self
-            .runtimes
+    /// The running upstreams, copied out so no lock is held while they are awaited.
+    async fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        self.runtimes
             .lock()
             .await
             .values()
             .map(|rt| rt.upstream.clone())
-            .collect();
-        for up in upstreams {
+            .collect()
+    }
+
+    /// Closes the downstream sessions bound to a client session (it ended).
+    async fn end_bound(&self, nonce: &str) {
+        for up in self.upstreams().await {
             up.end_bound(nonce).await;
         }
     }
@@ -672,14 +675,7 @@ impl Gateway {
             }
             if last_full.elapsed() > Duration::from_secs(30) {
                 last_full = Instant::now();
-                let upstreams: Vec<Arc<Upstream>> = self
-                    .runtimes
-                    .lock()
-                    .await
-                    .values()
-                    .map(|rt| rt.upstream.clone())
-                    .collect();
-                for up in upstreams {
+                for up in self.upstreams().await {
                     up.sweep_bound().await;
                 }
                 if let Err(e) = self.reload().await {

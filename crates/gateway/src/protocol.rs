@@ -496,6 +496,36 @@ fn denied(id: &Value, caller: &Caller, name: &str) -> Value {
     )
 }
 
+/// A call the gateway could not complete: audited as an ERROR with `why`, answered as a tool
+/// result with `isError` and `text`, so the model sees what happened.
+fn call_failed(
+    gw: &Gateway,
+    caller: &Caller,
+    id: &Value,
+    (tool, name): (&chamberlain_model::mcp::McpTool, &str),
+    why: String,
+    text: &str,
+    started: Instant,
+) -> Value {
+    audit(
+        gw,
+        caller,
+        "tools/call",
+        Some(tool),
+        name,
+        ("ERROR", why),
+        started,
+    );
+    ok(
+        id,
+        modern_result(
+            caller,
+            json!({"content": [{"type": "text", "text": text}], "isError": true}),
+            false,
+        ),
+    )
+}
+
 async fn call_tool(
     gw: &Gateway,
     caller: &Caller,
@@ -624,23 +654,8 @@ async fn call_tool(
                     ok(id, modern_result(caller, result, false))
                 }
                 Err(why) => {
-                    audit(
-                        gw,
-                        caller,
-                        "tools/call",
-                        Some(&entry.tool),
-                        name,
-                        ("ERROR", why.clone()),
-                        started,
-                    );
-                    ok(
-                        id,
-                        modern_result(
-                            caller,
-                            json!({"content": [{"type": "text", "text": format!("The server behind tool `{name}` needs input the gateway cannot ask this client for: {why}")}], "isError": true}),
-                            false,
-                        ),
-                    )
+                    let text = format!("The server behind tool `{name}` needs input the gateway cannot ask this client for: {why}");
+                    call_failed(gw, caller, id, (&entry.tool, name), why, &text, started)
                 }
             }
         }
@@ -696,22 +711,15 @@ async fn call_tool(
             json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}})
         }
         Err(e) => {
-            audit(
+            let text = format!("The server behind tool `{name}` could not complete the call: {e}");
+            call_failed(
                 gw,
                 caller,
-                "tools/call",
-                Some(&entry.tool),
-                name,
-                ("ERROR", e.to_string()),
-                started,
-            );
-            ok(
                 id,
-                modern_result(
-                    caller,
-                    json!({"content": [{"type": "text", "text": format!("The server behind tool `{name}` could not complete the call: {e}")}], "isError": true}),
-                    false,
-                ),
+                (&entry.tool, name),
+                e.to_string(),
+                &text,
+                started,
             )
         }
     }

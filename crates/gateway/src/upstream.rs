@@ -424,16 +424,7 @@ impl Upstream {
         if !b.open {
             return Ok(None);
         }
-        let idle: Vec<String> = map
-            .iter()
-            .filter(|(_, s)| s.idle() > BOUND_IDLE)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in idle {
-            if let Some(old) = map.remove(&k) {
-                self.close_bound(&old).await;
-            }
-        }
+        self.close_idle_bound(&mut map).await;
         // A per-user share keeps one user's clients from taking every slot of the server.
         let theirs = map.values().filter(|s| s.user == b.user).count();
         if theirs >= MAX_BOUND_SESSIONS_PER_USER {
@@ -539,6 +530,11 @@ impl Upstream {
     /// Ends bound sessions unused for [`BOUND_IDLE`].
     pub async fn sweep_bound(&self) {
         let mut map = self.bound.lock().await;
+        self.close_idle_bound(&mut map).await;
+    }
+
+    /// Removes and closes the bound sessions in `map` unused for [`BOUND_IDLE`].
+    async fn close_idle_bound(&self, map: &mut HashMap<String, Arc<BoundSession>>) {
         let idle: Vec<String> = map
             .iter()
             .filter(|(_, s)| s.idle() > BOUND_IDLE)
