@@ -18,6 +18,7 @@ use chamberlain_benchmarks::db::prepare_database;
 use chamberlain_benchmarks::peak_rss_kib;
 use chamberlain_model::app::{App, Connector};
 use chamberlain_model::{new_id, Timestamp};
+use chamberlain_store::record::Sql;
 use chamberlain_store::{AuditCtx, Store};
 use chamberlain_sync::apply::{self, SyncCounts};
 use chamberlain_sync::c1z;
@@ -68,6 +69,10 @@ enum Command {
         /// created and dropped) [default: a temp SQLite file]
         #[arg(long)]
         database_url: Option<String>,
+        /// Apply to this existing app (and its first connector) instead of a new one: with a
+        /// copy of an imported database, times a re-sync alone. The database is kept.
+        #[arg(long, requires = "database_url")]
+        into_app: Option<String>,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -163,8 +168,18 @@ async fn main() -> Result<()> {
             file,
             then,
             database_url,
+            into_app,
             output,
-        } => import(&file, then.as_deref(), database_url.as_deref(), output).await,
+        } => {
+            import(
+                &file,
+                then.as_deref(),
+                database_url.as_deref(),
+                into_app.as_deref(),
+                output,
+            )
+            .await
+        }
     }
 }
 
@@ -183,6 +198,7 @@ async fn import(
     file: &Path,
     then: Option<&Path>,
     database_url: Option<&str>,
+    into_app: Option<&str>,
     output: Output,
 ) -> Result<()> {
     let setup = Instant::now();
@@ -191,10 +207,15 @@ async fn import(
         let store = Store::connect(&url).await?;
         store.migrate().await?;
         let audit = AuditCtx::system("sync-bench");
-        let (app_id, connector_id) = create_app(&store, &audit).await?;
+        let (app_id, connector_id) = match into_app {
+            Some(app_id) => (app_id.to_string(), first_connector(&store, app_id).await?),
+            None => create_app(&store, &audit).await?,
+        };
+        eprintln!("app {app_id}, connector {connector_id}");
         let setup_secs = setup.elapsed().as_secs_f64();
         let mut runs = vec![import_one(&store, &audit, &app_id, &connector_id, file).await?];
         if let Some(next) = then {
+            settle(&store).await?;
             runs.push(import_one(&store, &audit, &app_id, &connector_id, next).await?);
         }
         let backend = format!("{:?}", store.backend());
@@ -205,6 +226,26 @@ async fn import(
     cleanup.await?;
     let (backend, setup_secs, runs) = result?;
     report(&backend, setup_secs, &runs, output)
+}
+
+/// Copies the first sync's WAL into the database before the re-sync is timed, as it would be
+/// long before the next scheduled sync: otherwise the background checkpoint of a gigabyte of
+/// WAL competes with the re-sync for the disk and the second core.
+async fn settle(store: &Store) -> Result<()> {
+    if store.backend() == chamberlain_store::Backend::Sqlite {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(store.pool())
+            .await?;
+    }
+    Ok(())
+}
+
+async fn first_connector(store: &Store, app_id: &str) -> Result<String> {
+    let mut sql = Sql::new("SELECT id FROM connectors WHERE app_id = ");
+    sql.arg(app_id).push(" ORDER BY id LIMIT 1");
+    let row = sql.query().fetch_optional(store.pool()).await?;
+    let row = row.with_context(|| format!("app `{app_id}` has no connector"))?;
+    Ok(sqlx::Row::try_get(&row, 0)?)
 }
 
 async fn create_app(store: &Store, audit: &AuditCtx) -> Result<(String, String)> {

@@ -292,7 +292,7 @@ async fn read_sqlite(path: &Path) -> Result<Snapshot, C1zError> {
         .read_only(true)
         .immutable(true);
     let pool = SqlitePoolOptions::new()
-        .max_connections(1)
+        .max_connections(GRANT_RANGES as u32)
         .connect_with(opts)
         .await
         .map_err(|_| C1zError::NotSqlite)?;
@@ -382,9 +382,64 @@ async fn read_tables(pool: &SqlitePool) -> Result<Snapshot, C1zError> {
             row.get::<&[u8], _>(1),
         )?);
     }
-    let sql = "SELECT id, entitlement_id, principal_resource_type_id, principal_resource_id, external_id, data FROM v1_grants WHERE sync_id = ? ORDER BY id";
-    // Streamed: a million rows (with their blobs) are never held at once.
-    let mut rows = sqlx::query(sql).bind(&sync_id).fetch(pool);
+    snap.grants = read_grants(pool, &sync_id).await?;
+    Ok(snap)
+}
+
+/// Grants per range below which one stream reads them all.
+const GRANTS_PER_RANGE: i64 = 100_000;
+/// Most id ranges read at once: decoding a million grants is CPU work, spread over the cores.
+const GRANT_RANGES: i64 = 4;
+
+/// Reads the sync's grants in id order: large syncs in a few id ranges at once (each on its
+/// own connection and task), concatenated in order so the result does not depend on timing.
+async fn read_grants(pool: &SqlitePool, sync_id: &str) -> Result<Vec<GrantRecord>, C1zError> {
+    let bounds = sqlx::query("SELECT min(id), max(id), count(*) FROM v1_grants WHERE sync_id = ?")
+        .bind(sync_id)
+        .fetch_one(pool)
+        .await?;
+    let (Some(min), Some(max)) = (
+        bounds.get::<Option<i64>, _>(0),
+        bounds.get::<Option<i64>, _>(1),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let count: i64 = bounds.get(2);
+    let ranges = (count / GRANTS_PER_RANGE).clamp(1, GRANT_RANGES);
+    let step = (max - min) / ranges + 1;
+    let mut tasks = Vec::new();
+    for i in 0..ranges {
+        let (pool, sync_id) = (pool.clone(), sync_id.to_string());
+        let (from, to) = (min + i * step, (min + (i + 1) * step - 1).min(max));
+        tasks.push(tokio::spawn(async move {
+            read_grant_range(&pool, &sync_id, from, to).await
+        }));
+    }
+    let mut grants = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for task in tasks {
+        let part = task
+            .await
+            .map_err(|e| C1zError::Io(std::io::Error::other(e.to_string())))??;
+        grants.extend(part);
+    }
+    Ok(grants)
+}
+
+/// Reads and decodes the grants whose row id is in `from..=to`, streamed (the rows and their
+/// blobs are never all held at once).
+async fn read_grant_range(
+    pool: &SqlitePool,
+    sync_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<GrantRecord>, C1zError> {
+    let sql = "SELECT id, entitlement_id, principal_resource_type_id, principal_resource_id, external_id, data FROM v1_grants WHERE sync_id = ? AND id BETWEEN ? AND ? ORDER BY id";
+    let mut rows = sqlx::query(sql)
+        .bind(sync_id)
+        .bind(from)
+        .bind(to)
+        .fetch(pool);
+    let mut grants = Vec::new();
     while let Some(row) = rows.try_next().await? {
         let g: proto::GrantIds = decode(
             "v1_grants",
@@ -395,24 +450,18 @@ async fn read_tables(pool: &SqlitePool) -> Result<Snapshot, C1zError> {
         // Slim grant blobs leave entitlement and principal unset: rebuild them from the row.
         let entitlement_id = g
             .entitlement
-            .as_ref()
-            .map(|e| e.id.clone())
+            .map(|e| e.id)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| row.get(1));
         let principal = g
             .principal
-            .as_ref()
-            .and_then(|p| p.id.clone())
+            .and_then(|p| p.id)
             .filter(|id| !id.resource.is_empty())
             .unwrap_or_else(|| ResourceId {
                 resource_type: row.get(2),
                 resource: row.get(3),
             });
-        let id = if g.id.is_empty() {
-            row.get(4)
-        } else {
-            g.id.clone()
-        };
+        let id = if g.id.is_empty() { row.get(4) } else { g.id };
         let mut sources: Vec<String> = g
             .sources
             .map(|s| {
@@ -425,13 +474,12 @@ async fn read_tables(pool: &SqlitePool) -> Result<Snapshot, C1zError> {
             .unwrap_or_default();
         sources.sort();
         sources.retain(|s| s != &entitlement_id);
-        snap.grants.push(GrantRecord {
+        grants.push(GrantRecord {
             id,
             entitlement_id,
             principal,
             sources,
         });
     }
-    drop(rows);
-    Ok(snap)
+    Ok(grants)
 }
