@@ -3,7 +3,7 @@
 //! printing p50/p99 latency and throughput per operation. Figures go in docs/BENCHMARKS.md.
 
 use anyhow::Result;
-use chamberlain_benchmarks::db::prepare_database;
+use chamberlain_benchmarks::db::{prepare_database, settle_wal};
 use chamberlain_model::app::{
     App, AppEntitlement, AppUser, AppUserStatus, AppUserStatusValue, AppUserType,
 };
@@ -75,6 +75,7 @@ async fn main() -> Result<()> {
     } else {
         load(&store, &args).await?
     };
+    settle_wal(&store).await?;
     if std::env::var("MICRO").is_ok() {
         for conc in [1usize, 2, 4, 16] {
             let t = Instant::now();

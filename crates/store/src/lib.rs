@@ -103,7 +103,14 @@ impl Store {
             ))
         })?;
         let max = match backend {
-            Backend::Sqlite => 8,
+            // Two per core: SQLite runs each query on its connection's own thread, so more
+            // only adds threads competing for the cores, and every read transaction that
+            // follows a commit on another connection re-reads (and unmaps) its cached pages.
+            // Measured with 16 clients adding grants on 2 cores: 8 connections ~1,100/s,
+            // 4 ~1,150–1,190/s, with list and search unchanged.
+            Backend::Sqlite => {
+                std::thread::available_parallelism().map_or(4, |n| (2 * n.get() as u32).max(4))
+            }
             Backend::Postgres => 16,
         };
         let pool = AnyPoolOptions::new()

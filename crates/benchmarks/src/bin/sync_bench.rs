@@ -14,7 +14,7 @@
 
 use anyhow::{Context, Result};
 use chamberlain_benchmarks::c1zgen::{self, Spec};
-use chamberlain_benchmarks::db::prepare_database;
+use chamberlain_benchmarks::db::{prepare_database, settle_wal};
 use chamberlain_benchmarks::peak_rss_kib;
 use chamberlain_model::app::{App, Connector};
 use chamberlain_model::{new_id, Timestamp};
@@ -215,7 +215,7 @@ async fn import(
         let setup_secs = setup.elapsed().as_secs_f64();
         let mut runs = vec![import_one(&store, &audit, &app_id, &connector_id, file).await?];
         if let Some(next) = then {
-            settle(&store).await?;
+            settle_wal(&store).await?;
             runs.push(import_one(&store, &audit, &app_id, &connector_id, next).await?);
         }
         let backend = format!("{:?}", store.backend());
@@ -226,18 +226,6 @@ async fn import(
     cleanup.await?;
     let (backend, setup_secs, runs) = result?;
     report(&backend, setup_secs, &runs, output)
-}
-
-/// Copies the first sync's WAL into the database before the re-sync is timed, as it would be
-/// long before the next scheduled sync: otherwise the background checkpoint of a gigabyte of
-/// WAL competes with the re-sync for the disk and the second core.
-async fn settle(store: &Store) -> Result<()> {
-    if store.backend() == chamberlain_store::Backend::Sqlite {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(store.pool())
-            .await?;
-    }
-    Ok(())
 }
 
 async fn first_connector(store: &Store, app_id: &str) -> Result<String> {

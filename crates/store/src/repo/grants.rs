@@ -85,6 +85,7 @@ async fn write_sources(
     Ok(())
 }
 
+/// Inserts a live grant row; false (and nothing written) when the pair already has one.
 async fn insert_grant(
     tx: &mut Tx<'_>,
     ent: &AppEntitlement,
@@ -92,7 +93,7 @@ async fn insert_grant(
     direct: bool,
     sources: &[AppEntitlementRef],
     deprovision_at: Option<Timestamp>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let json =
         serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
     let mut sql = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at) VALUES (");
@@ -113,9 +114,10 @@ async fn insert_grant(
         .arg(crate::record::Col::OptInt(
             deprovision_at.map(|t| t.as_micros()),
         ))
-        .push(", NULL)");
-    tx.exec(&sql).await?;
-    Ok(())
+        .push(
+            ", NULL) ON CONFLICT (entitlement_id, app_user_id) WHERE deleted_at IS NULL DO NOTHING",
+        );
+    Ok(tx.exec(&sql).await? == 1)
 }
 
 /// Grants `ent` directly to an account (idempotent), then applies proxy bindings.
@@ -126,17 +128,17 @@ pub async fn grant_direct(
     app_user_id: &str,
     deprovision_at: Option<Timestamp>,
 ) -> Result<bool, StoreError> {
-    let created = match live_grant(tx, &ent.id, app_user_id).await? {
-        Some(row) if row.direct => false,
-        Some(row) => {
-            write_sources(tx, &row, true, &row.grant.grant_sources).await?;
-            false
+    // Insert first, look second: a new grant (the common case) costs one statement inside the
+    // write lock instead of two.
+    let created = insert_grant(tx, ent, app_user_id, true, &[], deprovision_at).await?;
+    if !created {
+        if let Some(row) = live_grant(tx, &ent.id, app_user_id).await? {
+            // Held only through bindings until now: it becomes direct as well.
+            if !row.direct {
+                write_sources(tx, &row, true, &row.grant.grant_sources).await?;
+            }
         }
-        None => {
-            insert_grant(tx, ent, app_user_id, true, &[], deprovision_at).await?;
-            true
-        }
-    };
+    }
     let after = serde_json::json!({"appId": ent.app_id, "appEntitlementId": ent.id, "appUserId": app_user_id,
         "deprovisionAt": deprovision_at.map(|t| t.to_string())});
     tx.audit(
