@@ -687,7 +687,7 @@ async fn reconcile_grants(
     } = current;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
-        pairs = pairs.values().map(HashSet::len).sum::<usize>(),
+        pairs = pairs.values().map(HashMap::len).sum::<usize>(),
         exceptions = exceptions.values().map(HashMap::len).sum::<usize>(),
         "sync: current grants loaded"
     );
@@ -695,8 +695,6 @@ async fn reconcile_grants(
         total: d.grants.len() as u64,
         ..Default::default()
     };
-    // Borrowed ids: a million-grant sync must not hold every pair twice.
-    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(d.grants.len());
     let mut new_grants: Vec<NewGrant> = Vec::with_capacity(GRANT_FLUSH);
     let now = tx.now().as_micros();
     // The principal's source key (see `rid_key`), built in one buffer rather than allocated
@@ -728,12 +726,25 @@ async fn reconcile_grants(
                 id: id.clone(),
             })
             .collect();
-        if !seen.insert((ent_id.as_str(), principal_id.as_str())) {
-            continue;
-        }
-        let held = pairs
+        // Each pair is looked up once: held pairs are marked as reported, new ones are added
+        // already marked, so a pair the source lists twice is seen as a repeat.
+        let held = match pairs
             .get_mut(ent_id.as_str())
-            .is_some_and(|p| p.remove(principal_id.as_str()));
+            .and_then(|p| p.get_mut(principal_id.as_str()))
+        {
+            Some(true) => continue,
+            Some(reported) => {
+                *reported = true;
+                true
+            }
+            None => {
+                pairs
+                    .entry(ent_id.clone())
+                    .or_default()
+                    .insert(principal_id.clone(), true);
+                false
+            }
+        };
         if !held {
             new_grants.push(NewGrant {
                 app_id: app_id.to_string(),
@@ -788,10 +799,12 @@ async fn reconcile_grants(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sync: grants compared and added"
     );
-    // What is left of the current pairs vanished from the source; grants added by hand stay.
+    // Pairs the source did not report vanished from it; grants added by hand stay.
     for (ent_id, principals) in &pairs {
         let gone: Vec<&String> = principals
             .iter()
+            .filter(|(_, reported)| !**reported)
+            .map(|(p, _)| p)
             .filter(|p| {
                 exceptions
                     .get(ent_id)
@@ -838,9 +851,10 @@ struct ExceptionRow {
 
 /// An app's live grants as a sync compares them.
 struct CurrentGrants {
-    /// Entitlement id → principal ids holding it (synced and by hand alike). Pairs the source
-    /// still reports are taken out as they are met, leaving what vanished.
-    pairs: HashMap<String, HashSet<String>>,
+    /// Entitlement id → principal id → whether the source reported the pair in this sync,
+    /// for every live grant (synced and by hand alike); false on load, so what is still false
+    /// at the end vanished.
+    pairs: HashMap<String, HashMap<String, bool>>,
     /// Entitlement id → principal id → the row, for grants added by hand or with sources.
     /// Every other live grant is synced and derived from nothing.
     exceptions: HashMap<String, HashMap<String, ExceptionRow>>,
@@ -857,7 +871,7 @@ impl CurrentGrants {
     /// yet; the same statements take milliseconds outside it), while the app-wide read is a
     /// single pass.
     async fn load(tx: &mut Tx<'_>, app_id: &str) -> Result<CurrentGrants, StoreError> {
-        let mut pairs: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut pairs: HashMap<String, HashMap<String, bool>> = HashMap::new();
         let mut exceptions: HashMap<String, HashMap<String, ExceptionRow>> = HashMap::new();
         if tx.backend() == chamberlain_store::Backend::Postgres {
             let mut sql = Sql::new("SELECT entitlement_id, string_agg(app_user_id, ',') FROM grants WHERE deleted_at IS NULL AND app_id = ");
@@ -898,7 +912,7 @@ impl CurrentGrants {
 /// entitlement instead of one per grant: a million rows through the driver cost seconds, the
 /// database joins the ids in a fraction of that (ids are generated and never hold a comma).
 fn add_pairs(
-    pairs: &mut HashMap<String, HashSet<String>>,
+    pairs: &mut HashMap<String, HashMap<String, bool>>,
     rows: Vec<sqlx::any::AnyRow>,
 ) -> Result<(), StoreError> {
     for r in rows {
@@ -906,7 +920,7 @@ fn add_pairs(
         pairs
             .entry(r.try_get(0)?)
             .or_default()
-            .extend(ids.split(',').map(str::to_string));
+            .extend(ids.split(',').map(|id| (id.to_string(), false)));
     }
     Ok(())
 }
