@@ -194,7 +194,10 @@ async fn live_users(store: &Store) -> Result<Vec<User>, StoreError> {
 async fn directory(store: &Store, users: Vec<User>) -> Result<MemoryDirectory, StoreError> {
     let app_users = record::fetch_docs::<AppUser, _>(
         store.pool(),
-        &Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL"),
+        &Sql::new(&format!(
+            "SELECT {} FROM app_users WHERE deleted_at IS NULL",
+            <AppUser as chamberlain_store::Record>::READ
+        )),
     )
     .await?;
     let mut sql = Sql::new(

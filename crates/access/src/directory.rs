@@ -83,8 +83,10 @@ impl Directory for StoreDirectory {
     }
 
     fn app_users(&self, user_id: &str, app_id: &str) -> Result<Vec<AppUser>, LookupError> {
-        let mut sql =
-            Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ");
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ",
+            <AppUser as chamberlain_store::Record>::READ
+        ));
         sql.arg(user_id).push(" AND app_id = ").arg(app_id);
         self.handle
             .block_on(fetch_docs::<AppUser, _>(self.store.pool(), &sql))

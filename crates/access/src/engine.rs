@@ -1161,9 +1161,10 @@ impl Engine {
                     ))
                 })?
         } else if !user_id.is_empty() {
-            let mut sql = Sql::new(
-                "SELECT doc FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ",
-            );
+            let mut sql = Sql::new(&format!(
+                "SELECT {} FROM app_users WHERE deleted_at IS NULL AND identity_user_id = ",
+                <AppUser as chamberlain_store::Record>::READ
+            ));
             sql.arg(user_id)
                 .push(" AND app_id = ")
                 .arg(app_id)

@@ -10,6 +10,20 @@ pub mod db;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's option setter (linked with the allocator above).
+    fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
+}
+
+/// The allocator setting `chamberlain` applies at start (crates/chamberlain/src/main.rs,
+/// `tune_allocator`): freed memory is kept a second before it goes back to the OS.
+pub fn tune_allocator() {
+    /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
+    const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+    // SAFETY: sets a plain integer option; mimalloc reads options atomically.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1_000) }
+}
+
 /// The process's peak resident set size (VmHWM) in KiB, 0 where /proc is unavailable.
 pub fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -84,7 +84,25 @@ enum Command {
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's option setter (linked with the allocator above).
+    fn mi_option_set(option: std::os::raw::c_int, value: std::os::raw::c_long);
+}
+
+/// Lets mimalloc keep freed memory for a second before returning it to the OS (its default is
+/// 10 ms). Identity resolution frees and re-allocates hundreds of megabytes between its load,
+/// plan and write phases; returned memory came back as fresh pages the kernel had to zero,
+/// ~15% of a run's CPU (BENCHMARKS.md, identity resolution, 2026-12-06). The same setting is
+/// in crates/benchmarks/src/lib.rs.
+fn tune_allocator() {
+    /// `mi_option_purge_delay` in mimalloc's `mi_option_t` (v2 and v3).
+    const MI_OPTION_PURGE_DELAY: std::os::raw::c_int = 15;
+    // SAFETY: sets a plain integer option; mimalloc reads options atomically.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1_000) }
+}
+
 fn main() -> Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     let _ = profiles::CONFIG_FLAG.set(cli.db.config.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()

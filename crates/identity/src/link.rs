@@ -9,7 +9,6 @@ use crate::Account;
 use chamberlain_model::app::AppUserType;
 use chamberlain_model::directory::{AccountError, Conflict, IdentityRun, RunCounts};
 use chamberlain_model::user::User;
-use chamberlain_model::Timestamp;
 use chamberlain_store::repo::identity::LinkSource;
 
 /// Plans the links of one app's accounts. `custom` says whether the cases are the app's own
@@ -19,7 +18,6 @@ pub fn plan_app_links(
     custom: bool,
     accounts: &[Account],
     users: &[User],
-    now: Timestamp,
 ) -> (Vec<LinkChange>, IdentityRun) {
     let indexes = build_indexes(cases.iter(), users, |u| u.deleted_at.is_some());
     let mut counts = RunCounts::default();
@@ -77,29 +75,15 @@ pub fn plan_app_links(
             Some(uid) => {
                 counts.accounts_matched += 1;
                 if a.identity_user_id != uid || acc.link != LinkSource::Matching {
-                    let mut after = a.clone();
-                    after.identity_user_id = uid;
-                    after.updated_at = Some(now);
                     counts.accounts_linked += 1;
-                    changes.push(LinkChange {
-                        previous_user_id: a.identity_user_id.clone(),
-                        after,
-                        source: LinkSource::Matching,
-                    });
+                    changes.push(LinkChange::of(a, uid, LinkSource::Matching));
                 }
             }
             None => {
                 counts.accounts_unmatched += 1;
                 if !a.identity_user_id.is_empty() {
-                    let mut after = a.clone();
-                    after.identity_user_id = String::new();
-                    after.updated_at = Some(now);
                     counts.accounts_unlinked += 1;
-                    changes.push(LinkChange {
-                        previous_user_id: a.identity_user_id.clone(),
-                        after,
-                        source: LinkSource::None,
-                    });
+                    changes.push(LinkChange::of(a, String::new(), LinkSource::None));
                 }
             }
         }

@@ -41,12 +41,29 @@ pub struct DirectoryInput {
 /// A change to an account's owner.
 #[derive(Clone, Debug)]
 pub struct LinkChange {
+    /// The account's app.
+    pub app_id: String,
+    /// The account.
+    pub app_user_id: String,
     /// The owner before the change (empty: none).
     pub previous_user_id: String,
-    /// With its new `identityUserId`.
-    pub after: AppUser,
+    /// The owner after it (empty: none).
+    pub user_id: String,
     /// Who set it.
     pub source: LinkSource,
+}
+
+impl LinkChange {
+    /// `a`'s owner becomes `user_id` (empty: unlinked), set by `source`.
+    pub fn of(a: &AppUser, user_id: String, source: LinkSource) -> Self {
+        LinkChange {
+            app_id: a.app_id.clone(),
+            app_user_id: a.id.clone(),
+            previous_user_id: a.identity_user_id.clone(),
+            user_id,
+            source,
+        }
+    }
 }
 
 /// What a run does.
@@ -241,13 +258,18 @@ pub fn plan_directories(
     let mut links = Vec::new();
     let mut created_idx: Vec<usize> = Vec::new();
 
+    // Import conditions are pure per account: evaluated up front on two threads.
+    let decisions: Vec<Vec<Result<ImportDecision, String>>> = dirs
+        .iter()
+        .map(|d| decide_all(&d.dir, &d.accounts))
+        .collect();
     for (rank, d) in dirs.iter().enumerate() {
-        for acc in &d.accounts {
+        for (acc, decision) in d.accounts.iter().zip(&decisions[rank]) {
             let a = &acc.app_user;
             if a.deleted_at.is_some() {
                 continue;
             }
-            let decision = d.dir.decide(a);
+            let decision = decision.clone();
             let current = (!a.identity_user_id.is_empty())
                 .then(|| by_id.get(&a.identity_user_id).copied())
                 .flatten()
@@ -369,14 +391,11 @@ pub fn plan_directories(
                     if acc.link != LinkSource::Manual
                         && (a.identity_user_id != users[u].id || acc.link != LinkSource::Directory)
                     {
-                        let mut after = a.clone();
-                        after.identity_user_id = users[u].id.clone();
-                        after.updated_at = Some(now);
-                        links.push(LinkChange {
-                            previous_user_id: a.identity_user_id.clone(),
-                            after,
-                            source: LinkSource::Directory,
-                        });
+                        links.push(LinkChange::of(
+                            a,
+                            users[u].id.clone(),
+                            LinkSource::Directory,
+                        ));
                     }
                 }
                 None => {
@@ -475,10 +494,7 @@ pub fn plan_directories(
             plan.updated.push((before, next));
         }
     }
-    counts.accounts_linked = links
-        .iter()
-        .filter(|l| !l.after.identity_user_id.is_empty())
-        .count() as u64;
+    counts.accounts_linked = links.iter().filter(|l| !l.user_id.is_empty()).count() as u64;
     counts.accounts_unlinked = links.len() as u64 - counts.accounts_linked;
     counts.conflicts = counts.conflicts.max(conflicts.len() as u64);
     plan.run = IdentityRun {
@@ -497,14 +513,33 @@ pub fn plan_directories(
     plan
 }
 
-fn unlink(a: &AppUser) -> LinkChange {
-    let mut after = a.clone();
-    after.identity_user_id = String::new();
-    LinkChange {
-        previous_user_id: a.identity_user_id.clone(),
-        after,
-        source: LinkSource::None,
+/// Each account's import decision, computed on two threads.
+fn decide_all(
+    dir: &CompiledDirectory,
+    accounts: &[Account],
+) -> Vec<Result<ImportDecision, String>> {
+    let decide = |acc: &Account| {
+        if acc.app_user.deleted_at.is_some() {
+            Ok(ImportDecision::Ignore)
+        } else {
+            dir.decide(&acc.app_user)
+        }
+    };
+    if accounts.len() < 2_000 {
+        return accounts.iter().map(decide).collect();
     }
+    let half = accounts.len().div_ceil(2);
+    std::thread::scope(|scope| {
+        let (first, second) = accounts.split_at(half);
+        let other = scope.spawn(|| second.iter().map(decide).collect::<Vec<_>>());
+        let mut out: Vec<_> = first.iter().map(decide).collect();
+        out.extend(other.join().expect("planning thread panicked"));
+        out
+    })
+}
+
+fn unlink(a: &AppUser) -> LinkChange {
+    LinkChange::of(a, String::new(), LinkSource::None)
 }
 
 /// Whether `b` equals `a` apart from `updatedAt` (`b` takes `a`'s; the caller sets its own).

@@ -8,10 +8,10 @@ use chamberlain_model::app::{App, AppUser, IdentityMatching};
 use chamberlain_model::directory::{Directory, IdentityRun};
 use chamberlain_model::user::User;
 use chamberlain_model::{new_id, Timestamp};
-use chamberlain_store::record::{self, parse_doc, Sql};
+use chamberlain_store::record::{self, Sql};
 use chamberlain_store::repo::identity::{self as repo, LinkSource, DIRECTORIES};
 use chamberlain_store::repo::jobs;
-use chamberlain_store::{Activity, AuditCtx, Col, Store, StoreError, Tx};
+use chamberlain_store::{Activity, AuditCtx, Record, Store, StoreError, Tx};
 use serde_json::json;
 use sqlx::Row;
 use std::sync::Arc;
@@ -44,39 +44,45 @@ async fn blocking<T: Send + 'static>(
 /// Samples per outcome in a preview.
 pub const PREVIEW_SAMPLES: usize = 10;
 
-/// Live users, oldest first.
+/// Live users, oldest first. Rows are parsed as they stream in: holding every row's copy of
+/// its document until all had arrived doubled the memory a load touched (freshly faulted
+/// pages the kernel zeroes were a fifth of a re-run's CPU).
 async fn load_users(store: &Store) -> Result<Vec<User>, StoreError> {
-    record::fetch_docs(
-        store.pool(),
-        &Sql::new("SELECT doc FROM users WHERE deleted_at IS NULL ORDER BY id"),
-    )
-    .await
+    use futures::TryStreamExt;
+    let sql = Sql::new("SELECT doc FROM users WHERE deleted_at IS NULL ORDER BY id");
+    let mut rows = sql.query().fetch(store.pool());
+    let mut out = Vec::new();
+    while let Some(r) = rows.try_next().await? {
+        out.push(User::from_row(&r)?);
+    }
+    Ok(out)
 }
 
-/// An app's live accounts with their link sources and source ids.
+/// An app's live accounts with their link sources and source ids (streamed like
+/// [`load_users`]).
 async fn load_accounts(store: &Store, app_id: &str) -> Result<Vec<Account>, StoreError> {
+    use futures::TryStreamExt;
     let mut sql = Sql::new(
-        "SELECT a.doc, a.link_source, e.external_id FROM app_users a \
+        "SELECT a.doc, a.identity_user_id, a.linked_at, a.link_source, e.external_id FROM app_users a \
          LEFT JOIN external_ids e ON e.object_id = a.id AND e.app_id = a.app_id AND e.kind = 'app_user' \
          WHERE a.deleted_at IS NULL AND a.app_id = ",
     );
     sql.arg(app_id).push(" ORDER BY a.id");
-    let rows = sql.query().fetch_all(store.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            let doc: String = r.try_get(0)?;
-            let link: String = r.try_get(1)?;
-            let ext: Option<String> = r.try_get(2)?;
-            let source_id = ext
-                .map(|e| e.split_once(':').map(|(_, id)| id.to_string()).unwrap_or(e))
-                .unwrap_or_default();
-            Ok(Account {
-                app_user: parse_doc::<AppUser>(&doc)?,
-                link: LinkSource::parse(&link),
-                source_id,
-            })
-        })
-        .collect()
+    let mut rows = sql.query().fetch(store.pool());
+    let mut out = Vec::new();
+    while let Some(r) = rows.try_next().await? {
+        let link: String = r.try_get("link_source")?;
+        let ext: Option<String> = r.try_get("external_id")?;
+        let source_id = ext
+            .map(|e| e.split_once(':').map(|(_, id)| id.to_string()).unwrap_or(e))
+            .unwrap_or_default();
+        out.push(Account {
+            app_user: AppUser::from_row(&r)?,
+            link: LinkSource::parse(&link),
+            source_id,
+        });
+    }
+    Ok(out)
 }
 
 async fn live_apps(store: &Store) -> Result<Vec<App>, StoreError> {
@@ -283,50 +289,77 @@ async fn write_links(tx: &mut Tx<'_>, links: &[LinkChange]) -> Result<(), StoreE
     if links.is_empty() {
         return Ok(());
     }
-    let afters: Vec<&AppUser> = links.iter().map(|l| &l.after).collect();
-    let sources: Vec<Col> = links.iter().map(|l| Col::from(l.source.as_str())).collect();
-    tx.upsert_rows_with(&afters, Some(("link_source", &sources)))
-        .await?;
+    let owners: Vec<repo::OwnerChange> = links
+        .iter()
+        .map(|l| repo::OwnerChange {
+            app_user_id: &l.app_user_id,
+            user_id: &l.user_id,
+            source: l.source,
+        })
+        .collect();
+    repo::set_owners(tx, &owners).await?;
     let mut by_app: std::collections::BTreeMap<&str, Vec<&LinkChange>> = Default::default();
     for l in links {
-        by_app.entry(l.after.app_id.as_str()).or_default().push(l);
+        by_app.entry(l.app_id.as_str()).or_default().push(l);
     }
+    // Event bodies are written as JSON text directly: half a million links made as many
+    // `serde_json::Value` trees (three per link) before this.
+    let q = |s: &str| serde_json::Value::from(s).to_string();
     let entry = |l: &LinkChange| {
-        json!({
-            "appUserId": l.after.id,
-            "userId": l.after.identity_user_id,
-            "previousUserId": l.previous_user_id,
-            "linkedBy": l.source.as_str(),
-        })
+        format!(
+            r#"{{"appUserId":{},"linkedBy":{},"previousUserId":{},"userId":{}}}"#,
+            q(&l.app_user_id),
+            q(l.source.as_str()),
+            q(&l.previous_user_id),
+            q(&l.user_id)
+        )
+    };
+    let list = |items: &mut dyn Iterator<Item = String>| {
+        let mut out = String::from(r#"{"links":["#);
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&item);
+        }
+        out.push_str("]}");
+        out
     };
     for (app_id, app_links) in by_app {
-        for part in app_links.chunks(LINKS_PER_EVENT) {
-            let before: Vec<_> = part
-                .iter()
-                .map(|l| json!({"appUserId": l.after.id, "identityUserId": l.previous_user_id}))
-                .collect();
-            let after: Vec<_> = part.iter().map(|l| entry(l)).collect();
-            tx.audit(
+        let entries: Vec<String> = app_links.iter().map(|l| entry(l)).collect();
+        for (part, entries) in app_links
+            .chunks(LINKS_PER_EVENT)
+            .zip(entries.chunks(LINKS_PER_EVENT))
+        {
+            let before = list(&mut part.iter().map(|l| {
+                format!(
+                    r#"{{"appUserId":{},"identityUserId":{}}}"#,
+                    q(&l.app_user_id),
+                    q(&l.previous_user_id)
+                )
+            }));
+            let after = list(&mut entries.iter().cloned());
+            tx.audit_json(
                 Activity::Update,
                 "app user links",
                 app_id,
-                Some(json!({ "links": before })),
-                Some(json!({ "links": after })),
+                Some(&before),
+                Some(&after),
             )
             .await?;
         }
-        let (linked, unlinked): (Vec<&LinkChange>, Vec<&LinkChange>) = app_links
+        type Entries<'a> = Vec<(&'a LinkChange, &'a String)>;
+        let (linked, unlinked): (Entries, Entries) = app_links
             .iter()
-            .partition(|l| !l.after.identity_user_id.is_empty());
-        for (kind, list) in [("account.linked", linked), ("account.unlinked", unlinked)] {
-            let events: Vec<(String, serde_json::Value)> = list
+            .copied()
+            .zip(entries.iter())
+            .partition(|(l, _)| !l.user_id.is_empty());
+        for (kind, changes) in [("account.linked", linked), ("account.unlinked", unlinked)] {
+            let events: Vec<(&str, String)> = changes
                 .chunks(LINKS_PER_EVENT)
-                .map(|part| {
-                    let links: Vec<_> = part.iter().map(|l| entry(l)).collect();
-                    (app_id.to_string(), json!({ "links": links }))
-                })
+                .map(|part| (app_id, list(&mut part.iter().map(|(_, e)| (*e).clone()))))
                 .collect();
-            jobs::append_events(tx, kind, &events).await?;
+            jobs::append_events_json(tx, kind, &events).await?;
         }
     }
     Ok(())
@@ -385,9 +418,7 @@ async fn plan_app(
     let custom = app.identity_matching == IdentityMatching::Custom;
     let clock = std::time::Instant::now();
     let accounts = load_accounts(&store, &app.id).await?;
-    let (links, run) =
-        blocking(move || plan_app_links(&cases, custom, &accounts, &users, Timestamp::now()))
-            .await?;
+    let (links, run) = blocking(move || plan_app_links(&cases, custom, &accounts, &users)).await?;
     tracing::debug!(
         app_id = app.id,
         ms = clock.elapsed().as_millis() as u64,

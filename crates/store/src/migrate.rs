@@ -140,6 +140,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0022_grant_sync_exceptions.sql"),
         postgres: None,
     },
+    Migration {
+        version: 23,
+        name: "account_owner_columns",
+        sql: include_str!("../migrations/0023_account_owner_columns.sql"),
+        postgres: None,
+    },
 ];
 
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

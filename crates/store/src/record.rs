@@ -55,6 +55,14 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     fn columns(&self) -> Vec<(&'static str, Col)>;
     /// Marks the object soft-deleted at `at` (microseconds).
     fn set_deleted(&mut self, at: chamberlain_model::Timestamp);
+    /// The columns a read selects to rebuild the object: the document, plus any part of the
+    /// object kept only in columns (see [`Record::from_row`]). Queries that read records write
+    /// `SELECT {R::READ} FROM …`.
+    const READ: &'static str = "doc";
+    /// Rebuilds the object from a row holding the [`Record::READ`] columns.
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        parse_doc::<Self>(&row.try_get::<String, _>("doc")?)
+    }
 }
 
 /// A condition on a list query.
@@ -79,6 +87,8 @@ pub struct Sql {
     pub text: String,
     /// The arguments, in placeholder order.
     pub args: Vec<Col>,
+    /// Where [`Sql::arg`] wrote each placeholder: (byte offset, length).
+    marks: Vec<(usize, usize)>,
 }
 
 impl Sql {
@@ -87,7 +97,31 @@ impl Sql {
         Sql {
             text: text.to_string(),
             args: Vec::new(),
+            marks: Vec::new(),
         }
+    }
+
+    /// The statement text for `backend`. SQLite gets anonymous `?` placeholders when every
+    /// argument was pushed with [`Sql::arg`] (so placeholders and arguments are in the same
+    /// order): SQLite looks a `$n` parameter's name up by a linear search on every bind (sqlx
+    /// asks for each parameter's name), which made binding a statement with n parameters cost
+    /// O(n²) each time it ran, not only when it was prepared.
+    pub fn text_for(&self, backend: crate::Backend) -> std::borrow::Cow<'_, str> {
+        if backend != crate::Backend::Sqlite
+            || self.marks.is_empty()
+            || self.marks.len() != self.args.len()
+        {
+            return std::borrow::Cow::Borrowed(&self.text);
+        }
+        let mut out = String::with_capacity(self.text.len());
+        let mut at = 0;
+        for &(start, len) in &self.marks {
+            out.push_str(&self.text[at..start]);
+            out.push('?');
+            at = start + len;
+        }
+        out.push_str(&self.text[at..]);
+        std::borrow::Cow::Owned(out)
     }
     /// Appends text.
     pub fn push(&mut self, s: &str) -> &mut Self {
@@ -97,7 +131,10 @@ impl Sql {
     /// Appends a placeholder for `v`.
     pub fn arg(&mut self, v: impl Into<Col>) -> &mut Self {
         self.args.push(v.into());
-        self.text.push_str(&format!("${}", self.args.len()));
+        let start = self.text.len();
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self.marks.push((start, self.text.len() - start));
         self
     }
     /// Appends `a, b, c` placeholders for a list.
@@ -163,13 +200,19 @@ impl Sql {
     }
     /// Builds the sqlx query with every argument bound.
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        let mut q = sqlx::query(&self.text);
+        self.query_text(&self.text)
+    }
+
+    /// [`Sql::query`] on `text`, this statement's text as [`Sql::text_for`] gives it.
+    pub fn query_text<'a>(&'a self, text: &'a str) -> Query<'a, Any, AnyArguments<'a>> {
+        let mut q = sqlx::query(text);
         for a in &self.args {
             q = match a {
-                Col::Text(s) => q.bind(s.clone()),
+                // Borrowed: a bulk statement's documents are not copied once more here.
+                Col::Text(s) => q.bind(s.as_str()),
                 Col::Int(i) => q.bind(*i),
                 Col::OptInt(o) => q.bind(*o),
-                Col::OptText(o) => q.bind(o.clone()),
+                Col::OptText(o) => q.bind(o.as_deref()),
             };
         }
         q
@@ -192,15 +235,13 @@ pub fn doc_of<R: Record>(r: &R) -> Result<String, StoreError> {
     serde_json::to_string(r).map_err(|e| StoreError::Corrupt(R::KIND, e.to_string()))
 }
 
-/// Fetches the `doc` column of every row `sql` returns, parsed.
+/// The records of every row `sql` returns (which selects [`Record::READ`]).
 pub async fn fetch_docs<'c, R: Record, E: Executor<'c, Database = Any>>(
     e: E,
     sql: &Sql,
 ) -> Result<Vec<R>, StoreError> {
     let rows = sql.query().fetch_all(e).await?;
-    rows.iter()
-        .map(|r| parse_doc::<R>(&r.try_get::<String, _>("doc")?))
-        .collect()
+    rows.iter().map(R::from_row).collect()
 }
 
 /// Gets one record by id; soft-deleted ones only when `include_deleted`.
@@ -209,7 +250,7 @@ pub async fn get<'c, R: Record, E: Executor<'c, Database = Any>>(
     id: &str,
     include_deleted: bool,
 ) -> Result<Option<R>, StoreError> {
-    let mut sql = Sql::new(&format!("SELECT doc FROM {} WHERE id = ", R::TABLE));
+    let mut sql = Sql::new(&format!("SELECT {} FROM {} WHERE id = ", R::READ, R::TABLE));
     sql.arg(id);
     if !include_deleted {
         sql.push(" AND deleted_at IS NULL");
@@ -256,17 +297,18 @@ pub async fn list<'c, R: Record, E: Executor<'c, Database = Any>>(
     include_deleted: bool,
     page: &PageReq,
 ) -> Result<Page<R>, StoreError> {
-    let mut sql = Sql::new(&format!("SELECT id, doc FROM {} WHERE 1 = 1", R::TABLE));
+    let mut sql = Sql::new(&format!(
+        "SELECT id, {} FROM {} WHERE 1 = 1",
+        R::READ,
+        R::TABLE
+    ));
     if !include_deleted {
         sql.push(" AND deleted_at IS NULL");
     }
     for f in filters {
         sql.filter(f);
     }
-    list_page(e, sql, R::TABLE, page, "id", |row| {
-        parse_doc::<R>(&row.try_get::<String, _>("doc")?)
-    })
-    .await
+    list_page(e, sql, R::TABLE, page, "id", R::from_row).await
 }
 
 /// Completes `sql` (a SELECT with a WHERE clause) with keyset pagination on `id_col` and maps
@@ -312,8 +354,9 @@ pub async fn list_page<'c, T, E: Executor<'c, Database = Any>>(
 }
 
 /// Bind parameters per bulk statement. SQLite resolves `$N` names by a linear search of the
-/// names seen so far, so a statement with n parameters costs O(n²) to prepare: 30,000
-/// parameters took over a second. Around a thousand keeps preparation negligible on SQLite and
+/// names seen so far, so a statement with n named parameters costs O(n²) to prepare (30,000
+/// took over a second) and, through sqlx, to bind each time it runs; bulk statements therefore
+/// run with anonymous `?` placeholders on SQLite ([`Sql::text_for`]). Around a thousand keeps
 /// round trips few on PostgreSQL.
 pub const MAX_PARAMS_PER_STATEMENT: usize = 1_000;
 
@@ -329,6 +372,11 @@ pub async fn bulk_insert<R: Record>(
     let names: Vec<&str> = first.columns().iter().map(|(c, _)| *c).collect();
     let per_row = names.len() + 2;
     let chunk = (MAX_PARAMS_PER_STATEMENT / per_row).max(1);
+    let backend = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        crate::Backend::Sqlite
+    } else {
+        crate::Backend::Postgres
+    };
     let mut written = 0;
     for part in rows.chunks(chunk) {
         let mut sql = Sql::new(&format!(
@@ -344,7 +392,12 @@ pub async fn bulk_insert<R: Record>(
             }
             sql.push(")");
         }
-        written += sql.query().execute(&mut *conn).await?.rows_affected();
+        let text = sql.text_for(backend);
+        written += sql
+            .query_text(&text)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     }
     Ok(written)
 }

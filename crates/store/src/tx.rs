@@ -3,7 +3,7 @@
 use crate::record::{self, doc_of, Col, Record, Sql};
 use crate::{Backend, StoreError};
 use chamberlain_model::{new_id, Timestamp};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::AnyConnection;
 
 /// Who is making a change and under which request: written into every system-log event.
@@ -32,6 +32,9 @@ const AUDIT_INSERT: &str = "INSERT INTO system_log (id, occurred_at, actor_user_
 
 /// Bound values per bulk statement (see [`Tx::create_many`]).
 pub const BULK_PARAMS: usize = 240;
+
+/// System-log rows per bulk statement (nine values each).
+const AUDIT_ROWS: usize = BULK_PARAMS / 9;
 
 /// A write transaction. Every change made through it should be paired with [`Tx::audit`].
 pub struct Tx<'a> {
@@ -95,7 +98,12 @@ impl<'a> Tx<'a> {
 
     /// Executes a statement built with [`Sql`], returning the number of rows affected.
     pub async fn exec(&mut self, sql: &Sql) -> Result<u64, StoreError> {
-        Ok(sql.query().execute(&mut *self.conn).await?.rows_affected())
+        let text = sql.text_for(self.backend);
+        Ok(sql
+            .query_text(&text)
+            .execute(&mut *self.conn)
+            .await?
+            .rows_affected())
     }
 
     /// Inserts a new record.
@@ -206,6 +214,21 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
+    /// [`Tx::audit`] with the versions already serialized (JSON text).
+    pub async fn audit_json(
+        &mut self,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut sql = Sql::new(AUDIT_INSERT);
+        self.push_audit_row_json(&mut sql, activity, kind, object_id, before, after);
+        self.exec(&sql).await?;
+        Ok(())
+    }
+
     /// Appends `(…)` values of one system-log row to an `INSERT INTO system_log … VALUES`.
     fn push_audit_row(
         &self,
@@ -216,33 +239,31 @@ impl<'a> Tx<'a> {
         before: Option<Value>,
         after: Option<Value>,
     ) {
+        let before = before.map(|v| v.to_string());
+        let after = after.map(|v| v.to_string());
+        self.push_audit_row_json(
+            sql,
+            activity,
+            kind,
+            object_id,
+            before.as_deref(),
+            after.as_deref(),
+        );
+    }
+
+    /// [`Tx::push_audit_row`] with the versions already serialized (JSON text), so a caller
+    /// that has an object's document spends no second serialization on its event.
+    fn push_audit_row_json(
+        &self,
+        sql: &mut Sql,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) {
         let id = new_id();
-        let (activity_id, activity_name) = activity.ocsf();
-        let event = json!({
-            "class_uid": 3004,
-            "class_name": "Entity Management",
-            "category_uid": 3,
-            "category_name": "Identity & Access Management",
-            "activity_id": activity_id,
-            "activity_name": activity_name,
-            "type_uid": 300400 + activity_id,
-            "severity_id": 1,
-            "time": self.now.as_micros() / 1000,
-            "time_dt": self.now.to_string(),
-            "message": format!("{activity_name} {kind} {object_id}"),
-            "metadata": {
-                "uid": id,
-                "version": "1.1.0",
-                "correlation_uid": self.ctx.request_id,
-                "product": {"name": "Chamberlain", "vendor_name": "Chamberlain"},
-            },
-            "actor": {
-                "user": {"uid": self.ctx.actor_user_id},
-                "app_uid": self.ctx.actor_client_id,
-            },
-            "entity": {"type": kind, "uid": object_id, "data": before},
-            "entity_result": {"type": kind, "uid": object_id, "data": after},
-        });
+        let event = self.event_json(&id, activity, kind, object_id, before, after);
         sql.push("(")
             .arg(id.as_str())
             .push(", ")
@@ -252,7 +273,7 @@ impl<'a> Tx<'a> {
             .push(", ")
             .arg(self.ctx.actor_client_id.as_str())
             .push(", ")
-            .arg(activity_name)
+            .arg(activity.ocsf().1)
             .push(", ")
             .arg(kind)
             .push(", ")
@@ -260,8 +281,59 @@ impl<'a> Tx<'a> {
             .push(", ")
             .arg(self.ctx.request_id.as_str())
             .push(", ")
-            .arg(event.to_string())
+            .arg(event)
             .push(")");
+    }
+
+    /// The OCSF event (keys in the order `serde_json` writes a map: sorted), with `before` and
+    /// `after` spliced in as they are (JSON text, or `null`).
+    fn event_json(
+        &self,
+        id: &str,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> String {
+        use std::fmt::Write;
+        let (activity_id, activity_name) = activity.ocsf();
+        let q = |s: &str| Value::from(s).to_string();
+        let (kind_q, object_q) = (q(kind), q(object_id));
+        let mut out = String::with_capacity(
+            700 + before.map_or(4, str::len) + after.map_or(4, str::len) + object_id.len() * 3,
+        );
+        let _ = write!(
+            out,
+            concat!(
+                r#"{{"activity_id":{},"activity_name":"{}","#,
+                r#""actor":{{"app_uid":{},"user":{{"uid":{}}}}},"#,
+                r#""category_name":"Identity & Access Management","category_uid":3,"#,
+                r#""class_name":"Entity Management","class_uid":3004,"#,
+                r#""entity":{{"data":{},"type":{},"uid":{}}},"#,
+                r#""entity_result":{{"data":{},"type":{},"uid":{}}},"#,
+                r#""message":{},"#,
+                r#""metadata":{{"correlation_uid":{},"product":{{"name":"Chamberlain","vendor_name":"Chamberlain"}},"uid":{},"version":"1.1.0"}},"#,
+                r#""severity_id":1,"time":{},"time_dt":{},"type_uid":{}}}"#
+            ),
+            activity_id,
+            activity_name,
+            q(&self.ctx.actor_client_id),
+            q(&self.ctx.actor_user_id),
+            before.unwrap_or("null"),
+            kind_q,
+            object_q,
+            after.unwrap_or("null"),
+            kind_q,
+            object_q,
+            q(&format!("{activity_name} {kind} {object_id}")),
+            q(&self.ctx.request_id),
+            q(id),
+            self.now.as_micros() / 1000,
+            q(&self.now.to_string()),
+            300400 + activity_id,
+        );
+        out
     }
 
     /// Writes many changed records of one kind with multi-row upserts (`INSERT … ON CONFLICT (id)
@@ -270,18 +342,30 @@ impl<'a> Tx<'a> {
     /// accounts by the thousand.
     pub async fn replace_many<R: Record>(&mut self, changes: &[(R, R)]) -> Result<(), StoreError> {
         let afters: Vec<&R> = changes.iter().map(|(_, a)| a).collect();
-        self.upsert_rows(&afters).await?;
-        let events: Vec<(&str, Option<Value>, Option<Value>)> = changes
+        let docs = afters
             .iter()
-            .map(|(b, a)| {
-                (
-                    a.id(),
-                    serde_json::to_value(b).ok(),
-                    serde_json::to_value(a).ok(),
-                )
-            })
-            .collect();
-        self.audit_many(Activity::Update, R::KIND, &events).await
+            .map(|r| doc_of(*r))
+            .collect::<Result<Vec<String>, _>>()?;
+        self.upsert_docs(&afters, &docs, None).await?;
+        for (part, docs) in changes.chunks(AUDIT_ROWS).zip(docs.chunks(AUDIT_ROWS)) {
+            let mut sql = Sql::new(AUDIT_INSERT);
+            for (i, ((before, after), doc)) in part.iter().zip(docs).enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                let before = doc_of(before)?;
+                self.push_audit_row_json(
+                    &mut sql,
+                    Activity::Update,
+                    R::KIND,
+                    after.id(),
+                    Some(&before),
+                    Some(doc),
+                );
+            }
+            self.exec(&sql).await?;
+        }
+        Ok(())
     }
 
     /// Writes records (new or existing) with multi-row upserts, without auditing: the caller
@@ -296,6 +380,20 @@ impl<'a> Tx<'a> {
     pub async fn upsert_rows_with<R: Record>(
         &mut self,
         records: &[&R],
+        extra: Option<(&'static str, &[Col])>,
+    ) -> Result<(), StoreError> {
+        let docs = records
+            .iter()
+            .map(|r| doc_of(*r))
+            .collect::<Result<Vec<String>, _>>()?;
+        self.upsert_docs(records, &docs, extra).await
+    }
+
+    /// [`Tx::upsert_rows_with`] with each record's document already serialized.
+    async fn upsert_docs<R: Record>(
+        &mut self,
+        records: &[&R],
+        docs: &[String],
         extra: Option<(&'static str, &[Col])>,
     ) -> Result<(), StoreError> {
         let Some(first) = records.first() else {
@@ -322,7 +420,7 @@ impl<'a> Tx<'a> {
                 sql.push(if i == 0 { "(" } else { ", (" })
                     .arg(r.id())
                     .push(", ")
-                    .arg(doc_of(*r)?);
+                    .arg(docs[chunk * rows + i].as_str());
                 for (_, v) in r.columns() {
                     sql.push(", ").arg(v);
                 }
@@ -344,7 +442,7 @@ impl<'a> Tx<'a> {
         kind: &str,
         events: &[(&str, Option<Value>, Option<Value>)],
     ) -> Result<(), StoreError> {
-        for part in events.chunks((BULK_PARAMS / 9).max(1)) {
+        for part in events.chunks(AUDIT_ROWS) {
             let mut sql = Sql::new(AUDIT_INSERT);
             for (i, (id, before, after)) in part.iter().enumerate() {
                 if i > 0 {
@@ -363,22 +461,27 @@ impl<'a> Tx<'a> {
         let Some(first) = records.first() else {
             return Ok(());
         };
+        // Each document is serialized once, for its row and its event.
+        let docs = records
+            .iter()
+            .map(doc_of)
+            .collect::<Result<Vec<String>, _>>()?;
         let names: Vec<&'static str> = first.columns().iter().map(|(c, _)| *c).collect();
         // Rows per statement: few enough bound values that SQLite's per-statement parameter
         // lookups stay cheap, many enough to amortize each round trip.
         let per_row = names.len() + 2;
         let rows = (BULK_PARAMS / per_row).max(1);
-        for part in records.chunks(rows) {
+        for (part, docs) in records.chunks(rows).zip(docs.chunks(rows)) {
             let mut sql = Sql::new(&format!(
                 "INSERT INTO {} (id, doc, {}) VALUES ",
                 R::TABLE,
                 names.join(", ")
             ));
-            for (i, r) in part.iter().enumerate() {
+            for (i, (r, doc)) in part.iter().zip(docs).enumerate() {
                 sql.push(if i == 0 { "(" } else { ", (" })
                     .arg(r.id())
                     .push(", ")
-                    .arg(doc_of(r)?);
+                    .arg(doc.as_str());
                 for (_, v) in r.columns() {
                     sql.push(", ").arg(v);
                 }
@@ -386,19 +489,19 @@ impl<'a> Tx<'a> {
             }
             self.exec(&sql).await?;
         }
-        for part in records.chunks((BULK_PARAMS / 9).max(1)) {
+        for (part, docs) in records.chunks(AUDIT_ROWS).zip(docs.chunks(AUDIT_ROWS)) {
             let mut sql = Sql::new(AUDIT_INSERT);
-            for (i, r) in part.iter().enumerate() {
+            for (i, (r, doc)) in part.iter().zip(docs).enumerate() {
                 if i > 0 {
                     sql.push(", ");
                 }
-                self.push_audit_row(
+                self.push_audit_row_json(
                     &mut sql,
                     Activity::Create,
                     R::KIND,
                     r.id(),
                     None,
-                    serde_json::to_value(r).ok(),
+                    Some(doc),
                 );
             }
             self.exec(&sql).await?;

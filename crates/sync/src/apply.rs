@@ -414,7 +414,11 @@ async fn reconcile_with<T: Synced>(
     drop(created);
     // Objects the source changed: load them (in chunks), merge what Chamberlain owns, compare.
     for part in to_compare.chunks(500) {
-        let mut sql = Sql::new(&format!("SELECT doc FROM {} WHERE id IN (", T::TABLE));
+        let mut sql = Sql::new(&format!(
+            "SELECT {} FROM {} WHERE id IN (",
+            T::READ,
+            T::TABLE
+        ));
         for (i, (_, id, _, _)) in part.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");

@@ -403,8 +403,10 @@ async fn resolve_member(s: &AppState, app_id: &str, id: &str) -> ApiResult<Membe
                 "userIds: `{id}` is neither a user nor an account of app `{app_id}`"
             ))
         })?;
-    let mut sql =
-        record::Sql::new("SELECT doc FROM app_users WHERE deleted_at IS NULL AND app_id = ");
+    let mut sql = record::Sql::new(&format!(
+        "SELECT {} FROM app_users WHERE deleted_at IS NULL AND app_id = ",
+        <AppUser as chamberlain_store::Record>::READ
+    ));
     sql.arg(app_id).push(" AND identity_user_id = ").arg(id);
     match record::fetch_docs::<AppUser, _>(s.store.pool(), &sql)
         .await?

@@ -108,6 +108,7 @@ async fn insert_accounts(store: &Store, accounts: &[AppUser]) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    chamberlain_benchmarks::tune_allocator();
     let args = Args::parse();
     // RUST_LOG=chamberlain_identity=debug shows the phases of each run.
     tracing_subscriber::fmt()

@@ -637,3 +637,143 @@ pub async fn directory_bad_input_is_refused(s: &TestServer) {
     let (st, _) = s.call(&tok, "GET", "/api/v1/directories", None).await;
     assert_eq!(st, 200);
 }
+
+/// The owner as the database columns hold it: (identity_user_id, link_source, linked_at).
+async fn owner_columns(s: &TestServer, app_user_id: &str) -> (String, String, Option<i64>) {
+    use sqlx::Row;
+    let row =
+        sqlx::query("SELECT identity_user_id, link_source, linked_at FROM app_users WHERE id = $1")
+            .bind(app_user_id)
+            .fetch_one(s.store.pool())
+            .await
+            .unwrap();
+    (
+        row.try_get(0).unwrap(),
+        row.try_get(1).unwrap(),
+        row.try_get(2).unwrap(),
+    )
+}
+
+/// Resolution sets an account's owner in columns without rewriting its document: every way the
+/// API reads accounts shows the owner and the link's time, a sync that rewrites the document
+/// keeps the owner, and unlinking works the same way.
+pub async fn account_owner_lives_in_columns(s: &TestServer) {
+    let ann = s.local_user("ann@acme.com", "Ann Lee", &[]).await;
+    let csv = "User ID,Email Address,Username,Full Name,User Type\n\
+               a,ann@acme.com,ann,Ann L.,\n\
+               z,zed@other.example,zed,Zed,\n";
+    let (wiki, conn) = synced_app(s, "Wiki", csv).await;
+    s.wait_identity().await;
+    let accs = accounts(s, &wiki).await;
+    let a = accs["ann@acme.com"].clone();
+    let a_id = a["id"].as_str().unwrap().to_string();
+    assert_eq!(a["identityUserId"], ann.as_str());
+    assert_eq!(accs["zed@other.example"]["identityUserId"], "");
+    let (col, source, linked_at) = owner_columns(s, &a_id).await;
+    assert_eq!((col.as_str(), source.as_str()), (ann.as_str(), "matching"));
+    let linked_at = linked_at.expect("the link's time is recorded");
+    assert_eq!(
+        a["updatedAt"].as_str().unwrap(),
+        chamberlain_model::Timestamp::from_micros(linked_at).to_string(),
+        "updatedAt is the link's time: {a}"
+    );
+
+    // Every read path agrees: one account, a user's accounts, search by user, entitlement
+    // members' expansion through the user.
+    let one = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{wiki}/users/{ann}/app_users"),
+            None,
+        )
+        .await;
+    assert_eq!(one["list"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["list"][0]["appUser"]["identityUserId"], ann.as_str());
+    let found = s
+        .ok(
+            "POST",
+            "/api/v1/search/app_users",
+            Some(json!({"appIds": [wiki], "userIds": [ann]})),
+        )
+        .await;
+    assert_eq!(found["list"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found["list"][0]["appUser"]["id"], a_id.as_str());
+    assert_eq!(found["list"][0]["appUser"]["identityUserId"], ann.as_str());
+
+    // A sync that changes the account rewrites its document and keeps its owner.
+    let renamed = "User ID,Email Address,Username,Full Name,User Type\n\
+                   a,ann@acme.com,ann,Ann Lee II,\n\
+                   z,zed@other.example,zed,Zed,\n";
+    resync(s, &wiki, &conn, renamed).await;
+    s.wait_identity().await;
+    let a = accounts(s, &wiki).await["ann@acme.com"].clone();
+    assert_eq!(a["displayName"], "Ann Lee II");
+    assert_eq!(a["identityUserId"], ann.as_str());
+    assert_eq!(owner_columns(s, &a_id).await.0, ann);
+
+    // The account's email changes to one nobody has: unlinked, in the column and in every read.
+    let events = s.event_count().await;
+    let moved = "User ID,Email Address,Username,Full Name,User Type\n\
+                 a,someone@else.example,someone,Ann Lee II,\n\
+                 z,zed@other.example,zed,Zed,\n";
+    resync(s, &wiki, &conn, moved).await;
+    s.wait_identity().await;
+    let a = accounts(s, &wiki).await["someone@else.example"].clone();
+    assert_eq!(a["identityUserId"], "", "{a}");
+    let (col, source, linked_at) = owner_columns(s, &a_id).await;
+    assert_eq!((col.as_str(), source.as_str()), ("", ""));
+    assert_eq!(
+        a["updatedAt"].as_str().unwrap(),
+        chamberlain_model::Timestamp::from_micros(linked_at.unwrap()).to_string()
+    );
+    let mine = s
+        .ok(
+            "GET",
+            &format!("/api/v1/apps/{wiki}/users/{ann}/app_users"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        mine["list"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "{mine}"
+    );
+    assert!(
+        s.event_count().await > events,
+        "the sync and the unlink are audited"
+    );
+    let log = s
+        .ok(
+            "POST",
+            "/api/v1/systemlog/events",
+            Some(
+                json!({"objectId": wiki, "sortDirection": "SORT_DIRECTION_DESC", "pageSize": 100}),
+            ),
+        )
+        .await;
+    let unlink = log["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entity"]["type"] == "app user links")
+        .unwrap_or_else(|| panic!("the unlink is in the system log: {log}"));
+    assert_eq!(
+        unlink["entity"]["data"]["links"][0],
+        json!({"appUserId": a_id, "identityUserId": ann}),
+        "{unlink}"
+    );
+    assert_eq!(unlink["entity_result"]["data"]["links"][0]["userId"], "");
+
+    // An admin's link is written the same way and shows everywhere.
+    s.ok(
+        "POST",
+        &format!("/api/v1/apps/{wiki}/app_users/{a_id}"),
+        Some(json!({"appUser": {"identityUserId": ann}, "updateMask": "identityUserId"})),
+    )
+    .await;
+    s.wait_identity().await;
+    let a = accounts(s, &wiki).await["someone@else.example"].clone();
+    assert_eq!(a["identityUserId"], ann.as_str());
+    let (col, source, _) = owner_columns(s, &a_id).await;
+    assert_eq!((col.as_str(), source.as_str()), (ann.as_str(), "manual"));
+}

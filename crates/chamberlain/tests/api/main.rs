@@ -23,8 +23,9 @@ use connectors::{
     connector_credentials_feed_only_their_connector, tasks_provision_through_connectors,
 };
 use directories::{
-    accounts_in_other_apps_are_linked, directories_create_match_ignore_and_remove,
-    directory_bad_input_is_refused, directory_merge_rules_conflicts_and_preview,
+    account_owner_lives_in_columns, accounts_in_other_apps_are_linked,
+    directories_create_match_ignore_and_remove, directory_bad_input_is_refused,
+    directory_merge_rules_conflicts_and_preview,
 };
 use jobs::jobs_leases_locks_and_events;
 use oauth::{
@@ -145,6 +146,7 @@ on_both_backends!(
     directories_create_match_ignore_and_remove,
     directory_merge_rules_conflicts_and_preview,
     accounts_in_other_apps_are_linked,
+    account_owner_lives_in_columns,
     directory_bad_input_is_refused,
     cel_validation_reports_markers,
     request_approval_and_refusals,

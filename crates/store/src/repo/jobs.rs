@@ -478,6 +478,19 @@ pub async fn append_events(
     kind: &str,
     events: &[(String, Value)],
 ) -> Result<(), StoreError> {
+    let events: Vec<(&str, String)> = events
+        .iter()
+        .map(|(app_id, doc)| (app_id.as_str(), doc.to_string()))
+        .collect();
+    append_events_json(tx, kind, &events).await
+}
+
+/// [`append_events`] with each body already serialized (JSON text).
+pub async fn append_events_json(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    events: &[(&str, String)],
+) -> Result<(), StoreError> {
     let now = tx.now().as_micros();
     for part in events.chunks(crate::BULK_PARAMS / 5) {
         let mut sql =
@@ -490,9 +503,9 @@ pub async fn append_events(
                 .push(", ")
                 .arg(kind)
                 .push(", ")
-                .arg(app_id.as_str())
+                .arg(*app_id)
                 .push(", ")
-                .arg(doc.to_string())
+                .arg(doc.as_str())
                 .push(")");
         }
         tx.exec(&sql).await?;

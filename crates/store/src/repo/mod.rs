@@ -150,6 +150,23 @@ impl Record for AppUser {
         self.deleted_at = Some(at);
         self.updated_at = Some(at);
     }
+    /// The owner is kept in columns (migration 0023): identity resolution changes
+    /// `identity_user_id`, `link_source` and `linked_at` without rewriting the document, so the
+    /// document's `identityUserId` may be stale and the columns win. `updatedAt` is the later
+    /// of the document's and the last link change.
+    const READ: &'static str = "doc, identity_user_id, linked_at";
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, crate::StoreError> {
+        use sqlx::Row;
+        let mut a: AppUser = crate::record::parse_doc(&row.try_get::<String, _>("doc")?)?;
+        a.identity_user_id = row.try_get("identity_user_id")?;
+        let linked: Option<i64> = row.try_get("linked_at")?;
+        if let Some(at) = linked {
+            if a.updated_at.map(|t| t.as_micros() < at).unwrap_or(true) {
+                a.updated_at = Some(Timestamp::from_micros(at));
+            }
+        }
+        Ok(a)
+    }
 }
 
 impl Record for User {
