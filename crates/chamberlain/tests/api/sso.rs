@@ -74,7 +74,9 @@ impl Provider {
         }
         let mut child = cmd.spawn().expect("node starts (Node.js is required)");
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(20), async {
+        // Generous: on a 2-core machine running the whole suite, Node's start of the provider
+        // has taken over 20 s (the test then failed before testing anything).
+        let ready = tokio::time::timeout(Duration::from_secs(90), async {
             while let Some(l) = lines.next_line().await.unwrap() {
                 if let Some(issuer) = l.strip_prefix("oidc-provider ready ") {
                     return issuer.trim().to_string();
@@ -83,7 +85,7 @@ impl Provider {
             panic!("the OpenID provider exited before it was ready");
         })
         .await
-        .expect("the OpenID provider did not start within 20 s");
+        .expect("the OpenID provider did not start within 90 s");
         // Keep reading: the provider prints notices later, and a closed pipe would kill it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Provider {
