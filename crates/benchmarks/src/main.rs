@@ -214,7 +214,7 @@ async fn load(store: &Store, a: &Args) -> Result<Data> {
             let t = Instant::now();
             let mut tx = store.begin_write().await?;
             {
-                let $c: &mut sqlx::AnyConnection = &mut tx;
+                let $c: &mut sqlx::AnyConnection = tx.conn();
                 $body.await?;
             }
             tx.commit().await?;
@@ -234,7 +234,7 @@ async fn load(store: &Store, a: &Args) -> Result<Data> {
     let t = Instant::now();
     for part in new_grants.chunks(100_000) {
         let mut tx = store.begin_write().await?;
-        grants::bulk_insert(&mut tx, part, ts).await?;
+        grants::bulk_insert(tx.conn(), part, ts).await?;
         tx.commit().await?;
     }
     println!(

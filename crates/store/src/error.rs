@@ -29,6 +29,13 @@ pub enum StoreError {
     /// A guarded update found the row changed since it was read; retrying re-reads it.
     #[error("{0}")]
     Stale(String),
+    /// Another writer in this writer's SQLite commit group failed, so the group's transaction
+    /// was rolled back; this writer's block runs again (see `group_commit`).
+    #[error("the transaction was rolled back with its commit group; run it again")]
+    GroupAborted,
+    /// The commit of a transaction failed.
+    #[error("database error at commit: {0}")]
+    CommitFailed(String),
     /// The database failed.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
@@ -45,7 +52,7 @@ impl StoreError {
 
     /// Serialization failures and busy databases: the transaction may succeed if run again.
     pub fn is_retryable(&self) -> bool {
-        if matches!(self, StoreError::Stale(_)) {
+        if matches!(self, StoreError::Stale(_) | StoreError::GroupAborted) {
             return true;
         }
         let StoreError::Db(e) = self else {

@@ -7,6 +7,7 @@
 //! SQLite file. So a change and its audit event land together or not at all.
 
 mod error;
+mod group_commit;
 mod migrate;
 pub mod page;
 pub mod record;
@@ -15,7 +16,7 @@ mod tx;
 
 pub use error::StoreError;
 pub use record::{Col, Filter, Record};
-pub use tx::{Activity, AuditCtx, Tx, BULK_PARAMS};
+pub use tx::{Activity, AuditCtx, Pending, Tx, BULK_PARAMS};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -40,7 +41,8 @@ pub struct Store {
     /// SQLite allows one writer; writers of this process queue here (in FIFO order, without
     /// sleeping) instead of in SQLite's busy handler, whose back-off sleeps of up to 100 ms
     /// made the slowest of concurrent writes wait far longer than the writes themselves.
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Queued writers share transactions (see [`group_commit`]).
+    writers: Option<Arc<group_commit::GroupCommit>>,
     /// Keeps the SQLite WAL checkpointer running while any clone of this store lives.
     _checkpointer: Option<Arc<CheckpointerHandle>>,
 }
@@ -51,34 +53,47 @@ struct CheckpointerHandle(#[allow(dead_code)] tokio::sync::oneshot::Sender<()>);
 /// How often the background task folds the SQLite WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// A write transaction, holding this process's SQLite write gate while it lives.
-pub struct WriteTxn {
-    txn: sqlx::Transaction<'static, sqlx::Any>,
-    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+/// A write transaction: on PostgreSQL its own; on SQLite this writer's turn in the process's
+/// writer queue, inside a transaction it may share with the writers queued behind it.
+pub struct WriteTxn(WriteKind);
+
+enum WriteKind {
+    Own(sqlx::Transaction<'static, sqlx::Any>),
+    Grouped(group_commit::Turn, Arc<group_commit::GroupCommit>),
 }
 
 impl WriteTxn {
-    /// Commits.
+    /// Commits (on SQLite: the group this writer is in, once the writers queued behind it
+    /// have run).
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.txn.commit().await.map_err(StoreError::from)
+        match self.0 {
+            WriteKind::Own(txn) => txn.commit().await.map_err(StoreError::from),
+            WriteKind::Grouped(turn, writers) => {
+                writers.finish(turn, Ok(((), Pending::default()))).await
+            }
+        }
     }
 
-    /// Rolls back.
+    /// Rolls back (on SQLite: with the writers that had joined its group, which run again).
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.txn.rollback().await.map_err(StoreError::from)
+        match self.0 {
+            WriteKind::Own(txn) => txn.rollback().await.map_err(StoreError::from),
+            WriteKind::Grouped(turn, writers) => {
+                let undone = writers.finish(turn, Err(StoreError::GroupAborted)).await;
+                match undone {
+                    Err(StoreError::GroupAborted) | Ok(()) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        }
     }
-}
 
-impl std::ops::Deref for WriteTxn {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.txn
-    }
-}
-
-impl std::ops::DerefMut for WriteTxn {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.txn
+    /// The connection, inside the transaction.
+    pub fn conn(&mut self) -> &mut sqlx::AnyConnection {
+        match &mut self.0 {
+            WriteKind::Own(txn) => txn,
+            WriteKind::Grouped(turn, _) => turn.conn(),
+        }
     }
 }
 
@@ -141,13 +156,15 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|e| StoreError::Config(format!("cannot open database `{}`: {e}", redact_url(url))))?;
-        let write_gate =
-            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let checkpointer = (backend == Backend::Sqlite).then(|| spawn_checkpointer(pool.clone()));
+        let writers =
+            (backend == Backend::Sqlite).then(|| group_commit::GroupCommit::new(pool.clone()));
+        let checkpointer = writers
+            .as_ref()
+            .map(|w| spawn_checkpointer(pool.clone(), w.clone()));
         Ok(Store {
             pool,
             backend,
-            write_gate,
+            writers,
             _checkpointer: checkpointer,
         })
     }
@@ -175,36 +192,33 @@ impl Store {
 
     /// Opens a write transaction. Use [`write_tx!`] rather than calling this directly.
     pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
-        let gate = match &self.write_gate {
-            // Bounded like busy_timeout was: a writer that waits this long is reported as busy
-            // (retryable) rather than waiting forever.
-            Some(g) => Some(
-                tokio::time::timeout(Duration::from_secs(30), g.clone().lock_owned())
-                    .await
-                    .map_err(|_| StoreError::Db(sqlx::Error::PoolTimedOut))?,
-            ),
-            None => None,
-        };
-        let txn = match self.backend {
-            // IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-            // instead of deadlocking when both try to upgrade a read lock.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTxn { txn, _gate: gate })
+        Ok(WriteTxn(match &self.writers {
+            Some(w) => WriteKind::Grouped(w.begin().await?, w.clone()),
+            None => WriteKind::Own(self.pool.begin().await?),
+        }))
     }
 
-    /// Commits on success, rolls back on error. Use [`write_tx!`].
+    /// Commits on success (after writing the block's pending system-log rows and change
+    /// events), rolls back on error. Use [`write_tx!`].
     pub async fn finish<T>(
         &self,
         txn: WriteTxn,
-        result: Result<T, StoreError>,
+        result: Result<(T, Pending), StoreError>,
     ) -> Result<T, StoreError> {
-        match result {
-            Ok(v) => txn.commit().await.map(|_| v),
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
+        match txn.0 {
+            WriteKind::Grouped(turn, writers) => writers.finish(turn, result).await,
+            WriteKind::Own(mut txn) => {
+                let result = match result {
+                    Ok((v, mut pending)) => pending.write(&mut txn, self.backend).await.map(|_| v),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(v) => txn.commit().await.map(|_| v).map_err(StoreError::from),
+                    Err(e) => {
+                        let _ = txn.rollback().await;
+                        Err(e)
+                    }
+                }
             }
         }
     }
@@ -219,7 +233,10 @@ impl Store {
 /// is dropped or the pool closes. PASSIVE copies what no reader still needs and never blocks
 /// readers or the writer; the WAL restarts from its beginning once a checkpoint has copied all
 /// of it, so it stays around one interval's worth of writes.
-fn spawn_checkpointer(pool: AnyPool) -> Arc<CheckpointerHandle> {
+fn spawn_checkpointer(
+    pool: AnyPool,
+    writers: Arc<group_commit::GroupCommit>,
+) -> Arc<CheckpointerHandle> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -232,6 +249,7 @@ fn spawn_checkpointer(pool: AnyPool) -> Arc<CheckpointerHandle> {
             if pool.is_closed() {
                 break;
             }
+            writers.commit_stale().await;
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
                 .await
@@ -288,11 +306,20 @@ macro_rules! write_tx {
                 Err(e) => break Err(e),
             };
             let result__: Result<_, $crate::StoreError> = {
-                let mut t__ = $crate::Tx::new(&mut *txn__, ctx__, store__.backend());
-                let $tx = &mut t__;
-                async { $body }.await
+                let mut t__ = $crate::Tx::new(txn__.conn(), ctx__, store__.backend());
+                let body__: Result<_, $crate::StoreError> = {
+                    let $tx = &mut t__;
+                    async { $body }.await
+                };
+                body__.map(|v| (v, t__.into_pending()))
             };
             match store__.finish(txn__, result__).await {
+                // A later writer of this one's SQLite group failed: run this block again
+                // (not counted as an attempt: nothing was wrong with this one).
+                Err($crate::StoreError::GroupAborted) => {
+                    attempt__ -= 1;
+                    continue;
+                }
                 Err(e) if e.is_retryable() && attempt__ < 8 => {
                     $crate::backoff(attempt__).await;
                     continue;

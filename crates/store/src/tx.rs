@@ -34,7 +34,18 @@ const AUDIT_INSERT: &str = "INSERT INTO system_log (id, occurred_at, actor_user_
 pub const BULK_PARAMS: usize = 240;
 
 /// System-log rows per bulk statement (nine values each).
-const AUDIT_ROWS: usize = BULK_PARAMS / 9;
+const AUDIT_ROWS: usize = BULK_PARAMS / AUDIT_COLS;
+
+/// Values per system-log row.
+const AUDIT_COLS: usize = 9;
+
+const EVENT_INSERT: &str = "INSERT INTO change_events (id, occurred_at, kind, app_id, doc) VALUES ";
+
+/// Values per change-event row.
+const EVENT_COLS: usize = 5;
+
+/// Change events per bulk statement.
+const EVENT_ROWS: usize = BULK_PARAMS / EVENT_COLS;
 
 /// A write transaction. Every change made through it should be paired with [`Tx::audit`].
 pub struct Tx<'a> {
@@ -42,6 +53,87 @@ pub struct Tx<'a> {
     ctx: &'a AuditCtx,
     backend: Backend,
     now: Timestamp,
+    pending: Pending,
+}
+
+/// System-log rows and change events a write block has appended but not yet written. They are
+/// written with one multi-row INSERT per table just before the transaction commits (for a
+/// SQLite commit group, one for the whole group), instead of one statement each: on SQLite
+/// every statement is a round trip to the connection's thread, and the typical change is one
+/// row plus its event. Nothing reads these tables inside the transaction that wrote them.
+#[derive(Default, Debug)]
+pub struct Pending {
+    /// [`AUDIT_COLS`] values per row.
+    audit: Vec<Col>,
+    /// [`EVENT_COLS`] values per row.
+    events: Vec<Col>,
+}
+
+impl Pending {
+    /// Whether nothing is waiting to be written.
+    pub fn is_empty(&self) -> bool {
+        self.audit.is_empty() && self.events.is_empty()
+    }
+
+    /// Adds another block's rows after these.
+    pub(crate) fn append(&mut self, mut other: Pending) {
+        self.audit.append(&mut other.audit);
+        self.events.append(&mut other.events);
+    }
+
+    /// Writes every waiting row and empties the buffer.
+    pub(crate) async fn write(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
+        write_rows(
+            conn,
+            backend,
+            AUDIT_INSERT,
+            AUDIT_COLS,
+            AUDIT_ROWS,
+            &mut self.audit,
+        )
+        .await?;
+        write_rows(
+            conn,
+            backend,
+            EVENT_INSERT,
+            EVENT_COLS,
+            EVENT_ROWS,
+            &mut self.events,
+        )
+        .await
+    }
+}
+
+/// Writes `values` (`cols` per row) with `insert` in statements of at most `rows` rows.
+async fn write_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    insert: &str,
+    cols: usize,
+    rows: usize,
+    values: &mut Vec<Col>,
+) -> Result<(), StoreError> {
+    for part in values.chunks(cols * rows) {
+        let mut sql = Sql::new(insert);
+        for (i, row) in part.chunks(cols).enumerate() {
+            sql.push(if i == 0 { "(" } else { ", (" });
+            for (j, v) in row.iter().enumerate() {
+                if j > 0 {
+                    sql.push(", ");
+                }
+                sql.arg(v.clone());
+            }
+            sql.push(")");
+        }
+        let text = sql.text_for(backend);
+        sql.query_text(&text).execute(&mut *conn).await?;
+    }
+    values.clear();
+    Ok(())
 }
 
 /// The kind of change an event records (OCSF Entity Management activities).
@@ -73,7 +165,70 @@ impl<'a> Tx<'a> {
             ctx,
             backend,
             now: Timestamp::now(),
+            pending: Pending::default(),
         }
+    }
+
+    /// Ends the block: what it appended to the system log and change events, still to be
+    /// written before the commit.
+    pub fn into_pending(self) -> Pending {
+        self.pending
+    }
+
+    /// Appends a change event (see `repo::jobs::append_event`); returns its id.
+    pub(crate) async fn append_event(
+        &mut self,
+        kind: &str,
+        app_id: &str,
+        doc: String,
+    ) -> Result<String, StoreError> {
+        let id = new_id();
+        self.pending.events.extend([
+            Col::Text(id.clone()),
+            Col::Int(self.now.as_micros()),
+            Col::Text(kind.to_string()),
+            Col::Text(app_id.to_string()),
+            Col::Text(doc),
+        ]);
+        if self.pending.events.len() >= EVENT_COLS * EVENT_ROWS {
+            let (conn, backend) = (&mut *self.conn, self.backend);
+            write_rows(
+                conn,
+                backend,
+                EVENT_INSERT,
+                EVENT_COLS,
+                EVENT_ROWS,
+                &mut self.pending.events,
+            )
+            .await?;
+        }
+        Ok(id)
+    }
+
+    /// Adds one system-log row to the pending ones, writing a full statement's worth at once.
+    async fn defer_audit_row(
+        &mut self,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let row = self.audit_row(activity, kind, object_id, before, after);
+        self.pending.audit.extend(row);
+        if self.pending.audit.len() >= AUDIT_COLS * AUDIT_ROWS {
+            let (conn, backend) = (&mut *self.conn, self.backend);
+            write_rows(
+                conn,
+                backend,
+                AUDIT_INSERT,
+                AUDIT_COLS,
+                AUDIT_ROWS,
+                &mut self.pending.audit,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The connection, for statements the generic helpers do not cover.
@@ -208,10 +363,16 @@ impl<'a> Tx<'a> {
         before: Option<Value>,
         after: Option<Value>,
     ) -> Result<(), StoreError> {
-        let mut sql = Sql::new(AUDIT_INSERT);
-        self.push_audit_row(&mut sql, activity, kind, object_id, before, after);
-        self.exec(&sql).await?;
-        Ok(())
+        let before = before.map(|v| v.to_string());
+        let after = after.map(|v| v.to_string());
+        self.defer_audit_row(
+            activity,
+            kind,
+            object_id,
+            before.as_deref(),
+            after.as_deref(),
+        )
+        .await
     }
 
     /// [`Tx::audit`] with the versions already serialized (JSON text).
@@ -223,10 +384,8 @@ impl<'a> Tx<'a> {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut sql = Sql::new(AUDIT_INSERT);
-        self.push_audit_row_json(&mut sql, activity, kind, object_id, before, after);
-        self.exec(&sql).await?;
-        Ok(())
+        self.defer_audit_row(activity, kind, object_id, before, after)
+            .await
     }
 
     /// Appends `(…)` values of one system-log row to an `INSERT INTO system_log … VALUES`.
@@ -262,27 +421,42 @@ impl<'a> Tx<'a> {
         before: Option<&str>,
         after: Option<&str>,
     ) {
+        sql.push("(");
+        for (i, v) in self
+            .audit_row(activity, kind, object_id, before, after)
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.arg(v);
+        }
+        sql.push(")");
+    }
+
+    /// The values of one system-log row, in [`AUDIT_INSERT`]'s column order.
+    fn audit_row(
+        &self,
+        activity: Activity,
+        kind: &str,
+        object_id: &str,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> [Col; AUDIT_COLS] {
         let id = new_id();
         let event = self.event_json(&id, activity, kind, object_id, before, after);
-        sql.push("(")
-            .arg(id.as_str())
-            .push(", ")
-            .arg(self.now.as_micros())
-            .push(", ")
-            .arg(self.ctx.actor_user_id.as_str())
-            .push(", ")
-            .arg(self.ctx.actor_client_id.as_str())
-            .push(", ")
-            .arg(activity.ocsf().1)
-            .push(", ")
-            .arg(kind)
-            .push(", ")
-            .arg(object_id)
-            .push(", ")
-            .arg(self.ctx.request_id.as_str())
-            .push(", ")
-            .arg(event)
-            .push(")");
+        [
+            Col::Text(id),
+            Col::Int(self.now.as_micros()),
+            Col::Text(self.ctx.actor_user_id.clone()),
+            Col::Text(self.ctx.actor_client_id.clone()),
+            Col::Text(activity.ocsf().1.to_string()),
+            Col::Text(kind.to_string()),
+            Col::Text(object_id.to_string()),
+            Col::Text(self.ctx.request_id.clone()),
+            Col::Text(event),
+        ]
     }
 
     /// The OCSF event (keys in the order `serde_json` writes a map: sorted), with `before` and

@@ -428,7 +428,29 @@ pub async fn add_manual_users(
 ) -> ApiResult<Json<Value>> {
     common::check_id("app_id", &app_id)?;
     authz::require_app_write(&s, &caller, &app_id).await?;
-    let ent = common::entitlement(&s, &app_id, &ent_id).await?;
+    common::check_id("app_entitlement_id", &ent_id)?;
+    // The entitlement, the first id's account and whether the app has connectors come in one
+    // read (the common call grants one entitlement to one account). A first id that is not
+    // well-formed is reported below, after the entitlement, as before.
+    let first_account = req
+        .user_ids
+        .first()
+        .filter(|id| common::check_id("userIds[]", id).is_ok())
+        .map_or("", String::as_str);
+    let target = grants::grant_target(&s.store, &app_id, &ent_id, first_account).await?;
+    let ent = match target.entitlement {
+        Some(e) if e.app_id == app_id => e,
+        Some(_) => {
+            return Err(ApiError::not_found(format!(
+                "app entitlement `{ent_id}` was not found in app `{app_id}`"
+            )))
+        }
+        None => {
+            return Err(ApiError::not_found(format!(
+                "app entitlement `{ent_id}` was not found (or was deleted)"
+            )))
+        }
+    };
     if req.user_ids.is_empty() {
         return Err(ApiError::invalid(
             "userIds must name at least one user or app user",
@@ -440,13 +462,22 @@ pub async fn add_manual_users(
         ));
     }
     let mut members: Vec<Member> = Vec::with_capacity(req.user_ids.len());
+    let mut first = target.account.filter(|au| au.app_id == app_id);
     for id in &req.user_ids {
-        members.push(resolve_member(&s, &app_id, id).await?);
+        members.push(match first.take() {
+            Some(au) if &au.id == id => Member::Account(Box::new(au)),
+            _ => resolve_member(&s, &app_id, id).await?,
+        });
     }
     // Provision first through the app's Baton connector (if it provisions): a failure there
     // leaves Chamberlain unchanged.
     let mut link_to_user: HashMap<String, String> = HashMap::new();
-    if let Some((c, cfg)) = connectors::provisioning_connector(&s, &app_id).await? {
+    let provisioner = if target.app_has_connectors {
+        connectors::provisioning_connector(&s, &app_id).await?
+    } else {
+        None
+    };
+    if let Some((c, cfg)) = provisioner {
         for m in members.iter_mut() {
             if let Member::NewAccountFor(u) = m {
                 // The user has no account here: the connector creates one, a sync brings it

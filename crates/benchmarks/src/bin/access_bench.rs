@@ -142,8 +142,8 @@ async fn seed(store: &Store, n: usize) -> Result<Seed> {
         Ok(())
     })?;
     let mut tx = store.begin_write().await?;
-    bulk_insert(&mut tx, &users).await?;
-    bulk_insert(&mut tx, &accounts).await?;
+    bulk_insert(tx.conn(), &users).await?;
+    bulk_insert(tx.conn(), &accounts).await?;
     tx.commit().await?;
     Ok(Seed {
         app: app.id,
@@ -350,7 +350,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
             synced: false,
         })
         .collect();
-    grants::bulk_insert(&mut tx, &grants_rows, Timestamp::now().as_micros()).await?;
+    grants::bulk_insert(tx.conn(), &grants_rows, Timestamp::now().as_micros()).await?;
     tx.commit().await?;
     let c = post(
         &http,
@@ -407,7 +407,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
             synced: false,
         })
         .collect();
-    grants::bulk_insert(&mut tx, &rows, Timestamp::now().as_micros()).await?;
+    grants::bulk_insert(tx.conn(), &rows, Timestamp::now().as_micros()).await?;
     tx.commit().await?;
     let t = Instant::now();
     let v = post(
@@ -447,7 +447,7 @@ async fn run(store: &Store, a: &Args) -> Result<()> {
             synced: false,
         })
         .collect();
-    grants::bulk_insert(&mut tx, &rows, Timestamp::now().as_micros()).await?;
+    grants::bulk_insert(tx.conn(), &rows, Timestamp::now().as_micros()).await?;
     tx.commit().await?;
     let mut set = Sql::new("UPDATE grants SET deprovision_at = ");
     set.arg(ends.as_micros())

@@ -10,7 +10,9 @@ use crate::page::Page;
 use crate::record::{list_page, PageReq, Sql};
 use crate::tx::{Activity, Tx};
 use crate::{Store, StoreError};
-use chamberlain_model::app::{AppEntitlement, AppEntitlementProxy, AppEntitlementRef, Grant};
+use chamberlain_model::app::{
+    AppEntitlement, AppEntitlementProxy, AppEntitlementRef, AppUser, Grant,
+};
 use chamberlain_model::{new_id, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -85,7 +87,66 @@ async fn write_sources(
     Ok(())
 }
 
-/// Inserts a live grant row; false (and nothing written) when the pair already has one.
+/// What granting an entitlement to an account needs to know before it writes.
+pub struct GrantTarget {
+    /// The live entitlement, whatever its app.
+    pub entitlement: Option<AppEntitlement>,
+    /// The live account with the id asked for, whatever its app.
+    pub account: Option<AppUser>,
+    /// Whether the app has any live connector (only then can the grant need provisioning).
+    pub app_has_connectors: bool,
+}
+
+/// Reads an entitlement, an account and whether `app_id` has connectors in one statement:
+/// the checks add-manual-user makes before every grant, which on SQLite would otherwise be
+/// three round trips to a connection's thread. `account_id` may be empty (no account read).
+pub async fn grant_target(
+    store: &Store,
+    app_id: &str,
+    entitlement_id: &str,
+    account_id: &str,
+) -> Result<GrantTarget, StoreError> {
+    // The account's columns keep the names `AppUser::from_row` reads (its `READ` list).
+    let mut sql = Sql::new(
+        "SELECT e.doc AS entitlement_doc, u.doc, u.identity_user_id, u.linked_at, \
+         (SELECT COUNT(*) FROM connectors c WHERE c.deleted_at IS NULL AND c.app_id = ",
+    );
+    sql.arg(app_id)
+        .push(
+            ") AS connectors FROM (SELECT 1 AS one) one \
+               LEFT JOIN app_entitlements e ON e.deleted_at IS NULL AND e.id = ",
+        )
+        .arg(entitlement_id)
+        .push(" LEFT JOIN app_users u ON u.deleted_at IS NULL AND u.id = ")
+        .arg(account_id);
+    let text = sql.text_for(store.backend());
+    let row = sql.query_text(&text).fetch_one(store.pool()).await?;
+    let entitlement = row
+        .try_get::<Option<String>, _>("entitlement_doc")?
+        .map(|d| crate::record::parse_doc::<AppEntitlement>(&d))
+        .transpose()?;
+    let account = match row.try_get::<Option<String>, _>("doc")? {
+        Some(_) => Some(<AppUser as crate::Record>::from_row(&row)?),
+        None => None,
+    };
+    Ok(GrantTarget {
+        entitlement,
+        account,
+        app_has_connectors: row.try_get::<i64, _>("connectors")? > 0,
+    })
+}
+
+/// What [`insert_grant`] found.
+enum Inserted {
+    /// The pair already had a live grant; nothing was written.
+    Existing,
+    /// A new live grant; `implies` tells whether any live proxy binding has this entitlement
+    /// as its source (answered by the same statement, so the common case, no bindings, costs
+    /// no second statement inside the write lock).
+    New { implies: bool },
+}
+
+/// Inserts a live grant row unless the pair already has one.
 async fn insert_grant(
     tx: &mut Tx<'_>,
     ent: &AppEntitlement,
@@ -93,7 +154,7 @@ async fn insert_grant(
     direct: bool,
     sources: &[AppEntitlementRef],
     deprovision_at: Option<Timestamp>,
-) -> Result<bool, StoreError> {
+) -> Result<Inserted, StoreError> {
     let json =
         serde_json::to_string(sources).map_err(|e| StoreError::Corrupt("grant", e.to_string()))?;
     let mut sql = Sql::new("INSERT INTO grants (id, app_id, entitlement_id, app_user_id, direct, sources, created_at, deprovision_at, deleted_at) VALUES (");
@@ -115,9 +176,20 @@ async fn insert_grant(
             deprovision_at.map(|t| t.as_micros()),
         ))
         .push(
-            ", NULL) ON CONFLICT (entitlement_id, app_user_id) WHERE deleted_at IS NULL DO NOTHING",
-        );
-    Ok(tx.exec(&sql).await? == 1)
+            ", NULL) ON CONFLICT (entitlement_id, app_user_id) WHERE deleted_at IS NULL DO NOTHING \
+             RETURNING (SELECT COUNT(*) FROM entitlement_proxies p \
+             WHERE p.deleted_at IS NULL AND p.src_entitlement_id = ",
+        )
+        .arg(ent.id.as_str())
+        .push(")");
+    let text = sql.text_for(tx.backend());
+    let row = sql.query_text(&text).fetch_optional(tx.conn()).await?;
+    Ok(match row {
+        None => Inserted::Existing,
+        Some(r) => Inserted::New {
+            implies: r.try_get::<i64, _>(0)? > 0,
+        },
+    })
 }
 
 /// Grants `ent` directly to an account (idempotent), then applies proxy bindings.
@@ -130,7 +202,8 @@ pub async fn grant_direct(
 ) -> Result<bool, StoreError> {
     // Insert first, look second: a new grant (the common case) costs one statement inside the
     // write lock instead of two.
-    let created = insert_grant(tx, ent, app_user_id, true, &[], deprovision_at).await?;
+    let inserted = insert_grant(tx, ent, app_user_id, true, &[], deprovision_at).await?;
+    let created = matches!(inserted, Inserted::New { .. });
     if !created {
         if let Some(row) = live_grant(tx, &ent.id, app_user_id).await? {
             // Held only through bindings until now: it becomes direct as well.
@@ -149,9 +222,11 @@ pub async fn grant_direct(
         Some(after),
     )
     .await?;
-    if created {
-        let mut seen = HashSet::from([ent.id.clone()]);
-        propagate(tx, ent, app_user_id, &mut seen).await?;
+    if let Inserted::New { implies } = inserted {
+        if implies {
+            let mut seen = HashSet::from([ent.id.clone()]);
+            propagate(tx, ent, app_user_id, &mut seen).await?;
+        }
         changed(tx, ent, app_user_id, true).await?;
     }
     Ok(created)
@@ -296,8 +371,11 @@ async fn imply(
             }
         }
         None => {
-            insert_grant(tx, dst, account, false, std::slice::from_ref(source), None).await?;
-            propagate(tx, dst, account, seen).await?;
+            let inserted =
+                insert_grant(tx, dst, account, false, std::slice::from_ref(source), None).await?;
+            if matches!(inserted, Inserted::New { implies: true }) {
+                propagate(tx, dst, account, seen).await?;
+            }
         }
     }
     Ok(())

@@ -454,21 +454,7 @@ pub async fn append_event(
     app_id: &str,
     doc: &Value,
 ) -> Result<String, StoreError> {
-    let id = new_id();
-    let mut sql =
-        Sql::new("INSERT INTO change_events (id, occurred_at, kind, app_id, doc) VALUES (");
-    sql.arg(id.as_str())
-        .push(", ")
-        .arg(tx.now().as_micros())
-        .push(", ")
-        .arg(kind)
-        .push(", ")
-        .arg(app_id)
-        .push(", ")
-        .arg(doc.to_string())
-        .push(")");
-    tx.exec(&sql).await?;
-    Ok(id)
+    tx.append_event(kind, app_id, doc.to_string()).await
 }
 
 /// Appends many change events of one kind in bulk: `(app id, body)` each (see
