@@ -72,6 +72,18 @@ fn header_text(v: &str) -> String {
     v.to_string()
 }
 
+/// The request's `Mcp-Param-*` headers (SEP-2243): lowercased name after the prefix, and the
+/// value when it is visible ASCII text (None otherwise, refused if the tool names it).
+fn param_headers(headers: &HeaderMap) -> chamberlain_gateway::param_headers::Received {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let rest = name.as_str().strip_prefix("mcp-param-")?;
+            Some((rest.to_string(), value.to_str().ok().map(str::to_string)))
+        })
+        .collect()
+}
+
 /// Opens a session id presented by `identity`: sealed by this server, theirs, not ended and
 /// within its lifetime.
 fn live_session(s: &AppState, identity: &McpIdentity, sid: &str) -> Option<SessionInfo> {
@@ -153,6 +165,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         url_elicitation: false,
         caps: ClientCaps::default(),
         relay: None,
+        param_headers: Vec::new(),
     };
     let mut new_session = None;
     if method == "initialize" && meta_version.is_none() {
@@ -285,6 +298,8 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         caller.url_elicitation = protocol::supports_url_elicitation(declared);
         // Input requests of an input_required result are checked against these.
         caller.caps = ClientCaps::from_capabilities(declared);
+        // Checked against the tool's x-mcp-header arguments on tools/call.
+        caller.param_headers = param_headers(&headers);
         if method == "subscriptions/listen" {
             return listen(&s, identity, id, &msg);
         }
@@ -314,7 +329,9 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     // 2026-07-28 maps some JSON-RPC errors to HTTP statuses.
     let status = match answer.error_code() {
         Some(code::METHOD_NOT_FOUND) if caller.modern() => StatusCode::NOT_FOUND,
-        Some(code::MISSING_CAPABILITY) if caller.modern() => StatusCode::BAD_REQUEST,
+        Some(code::MISSING_CAPABILITY | code::HEADER_MISMATCH) if caller.modern() => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::OK,
     };
     let mut resp = match answer {

@@ -594,7 +594,7 @@ async fn forward(
         }
         gw.request_modern(
             &server.connector_id,
-            target.method,
+            (target.method, &[]),
             down,
             &caller.user_id,
             caller.caps,

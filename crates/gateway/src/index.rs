@@ -24,6 +24,9 @@ pub struct ToolEntry {
     pub listing: Value,
     /// `listing` serialized (tools/list joins these).
     pub listing_json: String,
+    /// The `x-mcp-header` annotations of its input schema: the `Mcp-Param-*` headers a
+    /// 2026-07-28 call must carry (and the gateway sends downstream).
+    pub param_headers: Vec<crate::param_headers::ParamHeader>,
 }
 
 /// Why a call or listing was refused (the precise reason, for the audit; the AI client only
@@ -196,6 +199,7 @@ impl Index {
                 }
                 let shown = listing(&t);
                 Arc::new(ToolEntry {
+                    param_headers: crate::param_headers::annotations(&shown["inputSchema"]),
                     listing_json: shown.to_string(),
                     listing: shown,
                     granted_by: by,

@@ -16,6 +16,8 @@
 //!   connect flow, the token vault and refresh; [`oauth_client`] speaks to the providers.
 //! * [`session`]: stateless, sealed legacy session ids.
 //! * [`audit`]: the batched AI tool usage audit.
+//! * [`param_headers`]: `Mcp-Param-*` headers of 2026-07-28 tool calls (SEP-2243): checked
+//!   against the arguments, mirrored downstream.
 //! * [`names`]: exposed tool names (`<prefix>_<tool>`, unique, ≤ 64 characters).
 
 pub mod audit;
@@ -26,6 +28,7 @@ pub mod index;
 pub mod mrtr;
 pub mod names;
 pub mod oauth_client;
+pub mod param_headers;
 pub mod protocol;
 pub mod registry;
 pub mod session;
@@ -373,11 +376,12 @@ impl Gateway {
     /// Sends a 2026-07-28 client's request statelessly to a server that speaks 2026-07-28
     /// (declaring the client's capabilities), so the server can answer `input_required` and
     /// take `inputResponses` / `requestState` on the retry; None when the server speaks only
-    /// the session era (the caller then uses a downstream session).
+    /// the session era (the caller then uses a downstream session). `headers` are extra HTTP
+    /// headers of the request (the `Mcp-Param-*` headers of a `tools/call`).
     pub async fn request_modern(
         &self,
         server_id: &str,
-        method: &str,
+        (method, headers): (&str, &[(String, String)]),
         params: Value,
         user_id: &str,
         caps: upstream::ClientCaps,
@@ -398,7 +402,7 @@ impl Gateway {
         }
         let result = rt
             .upstream
-            .stateless(method, params, &creds, caps, relay)
+            .stateless(method, params, &creds, caps, relay, headers)
             .await;
         self.connection_refused(&rt, user_id, result)
             .await

@@ -62,6 +62,9 @@ pub struct Caller {
     /// go (the HTTP layer streams them before the answer); None drops the notifications and
     /// refuses the requests.
     pub relay: Option<crate::upstream::Relay>,
+    /// The request's `Mcp-Param-*` headers (2026-07-28 only; checked on `tools/call`
+    /// against the tool's `x-mcp-header` arguments).
+    pub param_headers: crate::param_headers::Received,
 }
 
 /// Whether client capabilities (`initialize` params or 2026-07-28 `_meta`) include URL-mode
@@ -562,6 +565,32 @@ async fn call_tool(
         }
     };
     drop(index);
+    // 2026-07-28 (SEP-2243): the Mcp-Param-* headers must mirror the arguments the tool's
+    // input schema marks with x-mcp-header, as the client saw the tool in tools/list.
+    if caller.modern() {
+        if let Err(refusal) = crate::param_headers::check(
+            name,
+            &entry.param_headers,
+            &arguments,
+            &caller.param_headers,
+        ) {
+            audit(
+                gw,
+                caller,
+                "tools/call",
+                Some(&entry.tool),
+                name,
+                ("DENIED", format!("Mcp-Param headers: {}", refusal.message)),
+                started,
+            );
+            return error(
+                id,
+                code::HEADER_MISMATCH,
+                &refusal.message,
+                Some(refusal.data),
+            );
+        }
+    }
     let scope = crate::mrtr::Scope {
         user: &caller.user_id,
         client: &caller.client_id,
@@ -606,9 +635,11 @@ async fn call_tool(
         if let Some(r) = &retry {
             r.apply(&mut down);
         }
+        // Sent as a conformant client would (the downstream checks them too).
+        let headers = crate::param_headers::outgoing(&entry.param_headers, &arguments);
         gw.request_modern(
             &entry.tool.connector_id,
-            "tools/call",
+            ("tools/call", &headers),
             down,
             &caller.user_id,
             caller.caps,

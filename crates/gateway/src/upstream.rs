@@ -206,6 +206,7 @@ impl Upstream {
                 creds,
                 ClientCaps::default(),
                 None,
+                &[],
             )
             .await;
         let modern = match &answer {
@@ -230,7 +231,7 @@ impl Upstream {
 
     /// Sends one stateless (2026-07-28) request on behalf of a client that declared `caps`;
     /// progress and log notifications on its stream go to `relay` (a 2026-07-28 server sends
-    /// no requests there; any would be skipped).
+    /// no requests there; any would be skipped). `headers` are added to the HTTP request.
     pub async fn stateless(
         &self,
         method: &str,
@@ -238,6 +239,7 @@ impl Upstream {
         creds: &Credentials,
         caps: ClientCaps,
         relay: Option<&Relay>,
+        headers: &[(String, String)],
     ) -> Result<Value, UpstreamError> {
         let (url, client) = self.client().await?;
         if !params.get("_meta").is_some_and(Value::is_object) {
@@ -259,6 +261,9 @@ impl Upstream {
             .header("Mcp-Method", method);
         if let Some(n) = name {
             req = req.header("Mcp-Name", n);
+        }
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
         }
         read_response(send(req).await?, id, relay, None).await
     }

@@ -2514,3 +2514,150 @@ async fn gateway_passes_input_required_results() {
     let _ = (alice, bob);
     s.finish().await;
 }
+
+/// `Mcp-Param-*` headers (SEP-2243) of 2026-07-28 calls: the gateway checks them against the
+/// arguments its copy of the tool marks with `x-mcp-header` before forwarding (the fixture's
+/// `test_custom_header`, exposed under a prefix), refuses a missing, differing or malformed
+/// header with HTTP 400 / `-32020` saying what to send, audits the refusal, and mirrors the
+/// header downstream (the fixture, on the official SDK, checks it again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_checks_mcp_param_headers() {
+    use crate::harness::Db;
+    let s = TestServer::start(Db::Sqlite).await;
+    let fx = fixture(&[]);
+    let app = auto_app(&s, "Param header fixture").await;
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(json!({"displayName": "Param header fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+                "toolPrefix": "ph", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
+        )
+        .await;
+    let server = reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ent = all_approved_entitlement(&s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, tok) = ai_user(&s, "alice-params@example.com").await;
+    grant(&s, &app, &ent, &alice, None).await;
+    let tool = "ph_test_custom_header";
+
+    // The listing keeps the annotation, so clients know to send the header.
+    let (_, v) = stateless(&url, &tok, "tools/list", json!({})).await;
+    let listed = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == tool)
+        .unwrap_or_else(|| panic!("{v}"))
+        .clone();
+    assert_eq!(
+        listed["inputSchema"]["properties"]["value"]["x-mcp-header"],
+        "Value"
+    );
+
+    let call = |value: Option<&str>, headers: &[(&str, &str)]| {
+        let mut args = json!({});
+        if let Some(v) = value {
+            args["value"] = json!(v);
+        }
+        let mut req = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&tok)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", tool);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+            "name": tool, "arguments": args,
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}}}});
+        async move {
+            let resp = req.json(&body).send().await.unwrap();
+            let st = resp.status().as_u16();
+            (st, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    // Matching header: forwarded (with the header, which the fixture checks too).
+    let (st, v) = call(Some("eu-west-1"), &[("Mcp-Param-Value", "eu-west-1")]).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(text_of(&v["result"]), "eu-west-1", "{v}");
+    // Names are case-insensitive; Base64-wrapped values are decoded; non-ASCII values are
+    // forwarded Base64-wrapped.
+    let (st, v) = call(Some("Hello"), &[("mcp-param-value", "=?base64?SGVsbG8=?=")]).await;
+    assert_eq!((st, text_of(&v["result"])), (200, "Hello".into()), "{v}");
+    let (st, v) = call(
+        Some("Zürich"),
+        &[("MCP-PARAM-VALUE", "=?base64?WsO8cmljaA==?=")],
+    )
+    .await;
+    assert_eq!((st, text_of(&v["result"])), (200, "Zürich".into()), "{v}");
+
+    let refused = |st: u16, v: &Value, what: &str| {
+        assert_eq!(st, 400, "{what}: {v}");
+        assert_eq!(v["error"]["code"], -32020, "{what}: {v}");
+        assert_eq!(v["error"]["data"]["header"], "Mcp-Param-Value", "{v}");
+        assert_eq!(v["error"]["data"]["argument"], "arguments.value", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(what), "{what}: {v}");
+        message.to_string()
+    };
+    // Mismatching header: refused, naming both values and how to send the header.
+    let (st, v) = call(Some("eu-west-1"), &[("Mcp-Param-Value", "us-east-1")]).await;
+    let m = refused(st, &v, "does not match arguments.value");
+    assert!(
+        m.contains("\"us-east-1\"") && m.contains("\"eu-west-1\"") && m.contains("=?base64?"),
+        "{m}"
+    );
+    // Missing header while the argument is present: refused, saying which header to add.
+    let (st, v) = call(Some("eu-west-1"), &[]).await;
+    let m = refused(st, &v, "the Mcp-Param-Value header is missing");
+    assert!(m.contains("x-mcp-header \"Value\""), "{m}");
+    // Malformed Base64, a header without its argument, a repeated header.
+    let (st, v) = call(Some("Hello"), &[("Mcp-Param-Value", "=?base64?SGVsbG8?=")]).await;
+    refused(st, &v, "standard padded Base64");
+    let (st, v) = call(None, &[("Mcp-Param-Value", "x")]).await;
+    refused(st, &v, "arguments.value is absent");
+    let (st, v) = call(
+        Some("a"),
+        &[("Mcp-Param-Value", "a"), ("Mcp-Param-Value", "a")],
+    )
+    .await;
+    refused(st, &v, "more than once");
+
+    // A legacy session has no such headers: its calls go through unchanged.
+    let mut sess = Session::open(&url, &tok).await;
+    assert_eq!(
+        text_of(&sess.call(tool, json!({"value": "legacy"})).await),
+        "legacy"
+    );
+
+    // Each refusal is audited with what was wrong.
+    eventually("audit of Mcp-Param refusals", || async {
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/ai-governance/audit/search",
+                Some(json!({"userIds": [alice], "results": ["DENIED"], "pageSize": 100})),
+            )
+            .await;
+        let reasons: Vec<String> = v["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["toolName"] == tool && r["method"] == "tools/call")
+            .map(|r| r["reason"].as_str().unwrap().to_string())
+            .collect();
+        reasons.len() == 5
+            && reasons.iter().all(|r| r.starts_with("Mcp-Param headers:"))
+            && reasons.iter().any(|r| r.contains("missing"))
+    })
+    .await;
+    s.finish().await;
+}
