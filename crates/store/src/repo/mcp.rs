@@ -397,7 +397,8 @@ pub async fn user_grants(
         .push(" AND au.deleted_at IS NULL AND g.deleted_at IS NULL AND au.app_id IN (")
         .list(app_ids)
         .push(")");
-    sql.query()
+    let text = sql.text_for(store.backend());
+    sql.query_text(&text)
         .fetch_all(store.pool())
         .await?
         .iter()
@@ -456,9 +457,18 @@ pub struct AuditRecord {
 
 /// Writes audit records in bulk (the gateway batches them off the request path). Not part of
 /// the system log: this is the AI tool usage log.
+///
+/// One write transaction through the store's writer queue (on SQLite an autocommit insert
+/// beside it would wait on SQLite's sleeping busy handler), in statements of
+/// [`crate::BULK_PARAMS`] values with `?` placeholders on SQLite (binding `$n` names costs
+/// O(n²) per statement there).
 pub async fn insert_audit(store: &Store, records: &[AuditRecord]) -> Result<(), StoreError> {
-    let mut conn = store.pool().acquire().await?;
-    for part in records.chunks(record::MAX_PARAMS_PER_STATEMENT / 13) {
+    let ctx = crate::AuditCtx::system("mcp-gateway-audit");
+    crate::write_tx!(store, &ctx, |tx| { write_audit(tx, records).await })
+}
+
+async fn write_audit(tx: &mut Tx<'_>, records: &[AuditRecord]) -> Result<(), StoreError> {
+    for part in records.chunks(crate::BULK_PARAMS / 13) {
         let mut sql = Sql::new(
             "INSERT INTO mcp_audit (id, at, user_id, client_id, session_id, method, server_id, tool_id, tool_name, result, reason, latency_us, doc) VALUES ",
         );
@@ -491,7 +501,7 @@ pub async fn insert_audit(store: &Store, records: &[AuditRecord]) -> Result<(), 
                 .arg(r.doc.to_string())
                 .push(")");
         }
-        sql.query().execute(&mut *conn).await?;
+        tx.exec(&sql).await?;
     }
     Ok(())
 }

@@ -410,7 +410,8 @@ pub async fn mcp_check(
          WHERE a.user_id = "
     ));
     sql.arg(user_id).push(" AND a.client_id = ").arg(client_id);
-    let Some(r) = sql.query().fetch_optional(store.pool()).await? else {
+    let text = sql.text_for(store.backend());
+    let Some(r) = sql.query_text(&text).fetch_optional(store.pool()).await? else {
         return Ok(None);
     };
     let status: Option<String> = r.try_get(9)?;
