@@ -23,7 +23,7 @@ use chamberlain_gateway::Notice;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-use crate::oauth::{authenticate_mcp as authenticate, McpIdentity};
+use crate::oauth::{authenticate_mcp as authenticate, authenticate_mcp_call, McpIdentity};
 
 /// Refuses cross-site browser requests (DNS rebinding, drive-by pages): an `Origin`, when
 /// present, must be this server's own or a loopback one.
@@ -102,7 +102,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     if !origin_allowed(&s, &headers) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let identity = match authenticate(&s, &headers).await {
+    let identity = match authenticate_mcp_call(&s, &headers).await {
         Ok(i) => i,
         Err(resp) => return resp,
     };
@@ -166,6 +166,7 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         caps: ClientCaps::default(),
         relay: None,
         param_headers: Vec::new(),
+        prefetched: identity.prefetched.clone(),
     };
     let mut new_session = None;
     if method == "initialize" && meta_version.is_none() {

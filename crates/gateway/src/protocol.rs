@@ -65,6 +65,20 @@ pub struct Caller {
     /// The request's `Mcp-Param-*` headers (2026-07-28 only; checked on `tools/call`
     /// against the tool's `x-mcp-header` arguments).
     pub param_headers: crate::param_headers::Received,
+    /// The caller's grants, read with the token check of this request (None: read them here).
+    pub prefetched: Option<Prefetched>,
+}
+
+/// A caller's grants in the gateway's apps, read by the same statement as the token's
+/// authorization check (`repo::oauth::mcp_check`), so a call costs one database read. They
+/// are as current as a separate read would be; they stand only for the index whose app list
+/// they were read for (a rebuilt index reads again).
+#[derive(Clone, Debug)]
+pub struct Prefetched {
+    /// The index the grants were read for.
+    pub index: std::sync::Arc<crate::index::Index>,
+    /// `(entitlement id, deprovision at)` of each live grant.
+    pub grants: std::sync::Arc<Vec<(String, Option<Timestamp>)>>,
 }
 
 /// Whether client capabilities (`initialize` params or 2026-07-28 `_meta`) include URL-mode
@@ -311,7 +325,13 @@ pub(crate) async fn access(
     Value,
 > {
     let index = gw.index();
-    match gw.held(&index, &caller.user_id).await {
+    let held = match &caller.prefetched {
+        Some(p) if std::sync::Arc::ptr_eq(&p.index, &index) => {
+            Ok(index.held(&p.grants, Timestamp::now()))
+        }
+        _ => gw.held(&index, &caller.user_id).await,
+    };
+    match held {
         Ok(held) => Ok((index, held)),
         Err(e) => {
             tracing::error!(error = %e, method, "reading grants failed");

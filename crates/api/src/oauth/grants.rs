@@ -179,7 +179,7 @@ async fn still_authorized(
     user_id: &str,
     client_id: &str,
 ) -> Result<(), Response> {
-    let check = repo::mcp_check(&state.store, user_id, client_id)
+    let check = repo::mcp_check(&state.store, user_id, client_id, &[])
         .await
         .map_err(|_| unavailable())?;
     match check {

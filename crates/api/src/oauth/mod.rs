@@ -57,7 +57,7 @@ pub const LAST_USED_GAP_SECS: i64 = 60;
 pub const SETTINGS_CACHE: Duration = Duration::from_secs(2);
 
 /// Who is calling the MCP gateway.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct McpIdentity {
     /// The user the AI client acts for.
     pub user_id: String,
@@ -67,6 +67,8 @@ pub struct McpIdentity {
     pub mcp_client_id: String,
     /// The client's name.
     pub client_name: String,
+    /// The user's grants in the gateway's apps, when asked for ([`authenticate_mcp_call`]).
+    pub prefetched: Option<chamberlain_gateway::protocol::Prefetched>,
 }
 
 /// The MCP resource (RFC 8707 audience of gateway tokens): `<public_url>/mcp`.
@@ -131,6 +133,24 @@ pub async fn authenticate_mcp(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<McpIdentity, Response> {
+    authenticate(state, headers, false).await
+}
+
+/// [`authenticate_mcp`] for a request that may call tools: the same statement also reads the
+/// user's grants in the gateway's apps (`McpIdentity::prefetched`), so the gateway's
+/// authorization needs no second read.
+pub async fn authenticate_mcp_call(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<McpIdentity, Response> {
+    authenticate(state, headers, true).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    with_grants: bool,
+) -> Result<McpIdentity, Response> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -190,7 +210,9 @@ pub async fn authenticate_mcp(
             "personal AI clients (authorized by a user through OAuth) are not among this organization's allowed MCP client types".into(),
         ));
     }
-    let check = repo::mcp_check(&state.store, &claims.sub, &claims.client_id)
+    let index = with_grants.then(|| state.gateway.index());
+    let grant_apps = index.as_ref().map_or(&[][..], |i| &i.app_ids[..]);
+    let check = repo::mcp_check(&state.store, &claims.sub, &claims.client_id, grant_apps)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "MCP authentication lookup failed");
@@ -233,6 +255,13 @@ pub async fn authenticate_mcp(
         client_id: a.client_id.clone(),
         mcp_client_id: a.mcp_client_id.clone(),
         client_name: check.client_name,
+        prefetched: match (index, check.grants) {
+            (Some(index), Some(grants)) => Some(chamberlain_gateway::protocol::Prefetched {
+                index,
+                grants: std::sync::Arc::new(grants),
+            }),
+            _ => None,
+        },
     })
 }
 

@@ -121,7 +121,7 @@ async fn close_for(
     mcp_client_id: &str,
 ) -> ApiResult<Json<Value>> {
     let c = client(s, mcp_client_id).await?;
-    let check = repo::mcp_check(&s.store, user_id, &c.client_id)
+    let check = repo::mcp_check(&s.store, user_id, &c.client_id, &[])
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(

@@ -390,25 +390,47 @@ pub struct McpCheck {
     pub user_status: String,
     /// The client's name.
     pub client_name: String,
+    /// The user's live grants in the apps asked for (as `repo::mcp::user_grants` gives them),
+    /// read by the same statement; None when no apps were asked for.
+    pub grants: Option<Vec<(String, Option<Timestamp>)>>,
 }
 
-/// Loads [`McpCheck`] for `(user_id, client_id)`.
+/// Loads [`McpCheck`] for `(user_id, client_id)` and, when `grant_apps` is not empty, the
+/// user's grants in those apps: the gateway's two per-call reads in one statement.
 pub async fn mcp_check(
     store: &Store,
     user_id: &str,
     client_id: &str,
+    grant_apps: &[String],
 ) -> Result<Option<McpCheck>, StoreError> {
     let cols = AUTH_COLS
         .split(", ")
         .map(|c| format!("a.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sql = Sql::new(&format!(
-        "SELECT {cols}, u.status, u.deleted_at, c.doc FROM oauth_authorizations a \
+    let mut sql = Sql::new(&format!("SELECT {cols}, u.status, u.deleted_at, c.doc"));
+    if !grant_apps.is_empty() {
+        // One text value: `entitlement:deprovision_at` items joined by the ASCII unit
+        // separator (no id holds a control character; the time is the part after the last `:`).
+        let (concat, sep) = match store.backend() {
+            crate::Backend::Sqlite => ("group_concat", "char(31)"),
+            crate::Backend::Postgres => ("string_agg", "chr(31)"),
+        };
+        sql.push(&format!(
+            ", (SELECT {concat}(g.entitlement_id || ':' || COALESCE(CAST(g.deprovision_at AS TEXT), ''), {sep}) \
+             FROM app_users au JOIN grants g ON g.app_user_id = au.id \
+             WHERE au.identity_user_id = a.user_id AND au.deleted_at IS NULL \
+             AND g.deleted_at IS NULL AND au.app_id IN ("
+        ))
+        .list(grant_apps)
+        .push("))");
+    }
+    sql.push(
+        " FROM oauth_authorizations a \
          LEFT JOIN users u ON u.id = a.user_id \
          LEFT JOIN oauth_clients c ON c.id = a.mcp_client_id \
-         WHERE a.user_id = "
-    ));
+         WHERE a.user_id = ",
+    );
     sql.arg(user_id).push(" AND a.client_id = ").arg(client_id);
     let text = sql.text_for(store.backend());
     let Some(r) = sql.query_text(&text).fetch_optional(store.pool()).await? else {
@@ -429,7 +451,35 @@ pub async fn mcp_check(
             status.unwrap_or_default()
         },
         client_name,
+        grants: if grant_apps.is_empty() {
+            None
+        } else {
+            Some(parse_grants(
+                r.try_get::<Option<String>, _>(12)?.as_deref(),
+            )?)
+        },
     }))
+}
+
+/// Parses the list of `entitlement:deprovision_at` items [`mcp_check`] reads.
+fn parse_grants(list: Option<&str>) -> Result<Vec<(String, Option<Timestamp>)>, StoreError> {
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    list.split('\u{1f}')
+        .map(|item| {
+            let (ent, until) = item.rsplit_once(':').ok_or_else(|| {
+                StoreError::Corrupt("grant", format!("bad grant list item `{item}`"))
+            })?;
+            let until = match until {
+                "" => None,
+                t => Some(Timestamp::from_micros(t.parse().map_err(|_| {
+                    StoreError::Corrupt("grant", format!("bad deprovision time `{t}`"))
+                })?)),
+            };
+            Ok((ent.to_string(), until))
+        })
+        .collect()
 }
 
 /// Records a use: `last_used_at = now` when the stored value is at least `min_gap_secs` old
@@ -990,4 +1040,29 @@ pub async fn search_external(
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_grants;
+    use chamberlain_model::Timestamp;
+
+    #[test]
+    fn grant_lists_parse_and_bad_items_are_reported() {
+        assert!(parse_grants(None).unwrap().is_empty());
+        assert!(parse_grants(Some("")).unwrap().is_empty());
+        let got = parse_grants(Some("e1:\u{1f}e:2:1700000000000000")).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("e1".to_string(), None),
+                (
+                    "e:2".to_string(),
+                    Some(Timestamp::from_micros(1_700_000_000_000_000))
+                ),
+            ]
+        );
+        assert!(parse_grants(Some("no-separator")).is_err());
+        assert!(parse_grants(Some("e1:soon")).is_err());
+    }
 }
