@@ -205,32 +205,6 @@ impl<'a> Tx<'a> {
         Ok(id)
     }
 
-    /// Adds one system-log row to the pending ones, writing a full statement's worth at once.
-    async fn defer_audit_row(
-        &mut self,
-        activity: Activity,
-        kind: &str,
-        object_id: &str,
-        before: Option<&str>,
-        after: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let row = self.audit_row(activity, kind, object_id, before, after);
-        self.pending.audit.extend(row);
-        if self.pending.audit.len() >= AUDIT_COLS * AUDIT_ROWS {
-            let (conn, backend) = (&mut *self.conn, self.backend);
-            write_rows(
-                conn,
-                backend,
-                AUDIT_INSERT,
-                AUDIT_COLS,
-                AUDIT_ROWS,
-                &mut self.pending.audit,
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// The connection, for statements the generic helpers do not cover.
     pub fn conn(&mut self) -> &mut AnyConnection {
         self.conn
@@ -375,7 +349,8 @@ impl<'a> Tx<'a> {
         .await
     }
 
-    /// [`Tx::audit`] with the versions already serialized (JSON text).
+    /// [`Tx::audit`] with the versions already serialized (JSON text). The row joins the
+    /// pending ones (see [`Pending`]); a full statement's worth is written at once.
     pub async fn audit_json(
         &mut self,
         activity: Activity,
@@ -384,8 +359,21 @@ impl<'a> Tx<'a> {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.defer_audit_row(activity, kind, object_id, before, after)
-            .await
+        let row = self.audit_row(activity, kind, object_id, before, after);
+        self.pending.audit.extend(row);
+        if self.pending.audit.len() >= AUDIT_COLS * AUDIT_ROWS {
+            let (conn, backend) = (&mut *self.conn, self.backend);
+            write_rows(
+                conn,
+                backend,
+                AUDIT_INSERT,
+                AUDIT_COLS,
+                AUDIT_ROWS,
+                &mut self.pending.audit,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Appends `(…)` values of one system-log row to an `INSERT INTO system_log … VALUES`.
