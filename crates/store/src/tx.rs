@@ -47,6 +47,25 @@ const EVENT_COLS: usize = 5;
 /// Change events per bulk statement.
 const EVENT_ROWS: usize = BULK_PARAMS / EVENT_COLS;
 
+/// How the pending rows of one table are written.
+struct PendingTable {
+    insert: &'static str,
+    cols: usize,
+    rows_per_statement: usize,
+}
+
+const AUDIT_TABLE: PendingTable = PendingTable {
+    insert: AUDIT_INSERT,
+    cols: AUDIT_COLS,
+    rows_per_statement: AUDIT_ROWS,
+};
+
+const EVENT_TABLE: PendingTable = PendingTable {
+    insert: EVENT_INSERT,
+    cols: EVENT_COLS,
+    rows_per_statement: EVENT_ROWS,
+};
+
 /// A write transaction. Every change made through it should be paired with [`Tx::audit`].
 pub struct Tx<'a> {
     conn: &'a mut AnyConnection,
@@ -87,38 +106,37 @@ impl Pending {
         conn: &mut AnyConnection,
         backend: Backend,
     ) -> Result<(), StoreError> {
-        write_rows(
-            conn,
-            backend,
-            AUDIT_INSERT,
-            AUDIT_COLS,
-            AUDIT_ROWS,
-            &mut self.audit,
-        )
-        .await?;
-        write_rows(
-            conn,
-            backend,
-            EVENT_INSERT,
-            EVENT_COLS,
-            EVENT_ROWS,
-            &mut self.events,
-        )
-        .await
+        write_rows(conn, backend, &AUDIT_TABLE, &mut self.audit).await?;
+        write_rows(conn, backend, &EVENT_TABLE, &mut self.events).await
+    }
+
+    /// Writes the tables that hold at least a full statement's worth (bounding the buffer in
+    /// a transaction that appends many rows one at a time).
+    async fn write_full(
+        &mut self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+    ) -> Result<(), StoreError> {
+        if self.audit.len() >= AUDIT_COLS * AUDIT_ROWS {
+            write_rows(conn, backend, &AUDIT_TABLE, &mut self.audit).await?;
+        }
+        if self.events.len() >= EVENT_COLS * EVENT_ROWS {
+            write_rows(conn, backend, &EVENT_TABLE, &mut self.events).await?;
+        }
+        Ok(())
     }
 }
 
-/// Writes `values` (`cols` per row) with `insert` in statements of at most `rows` rows.
+/// Writes `values` (`table.cols` per row) in statements of at most `table.rows_per_statement`.
 async fn write_rows(
     conn: &mut AnyConnection,
     backend: Backend,
-    insert: &str,
-    cols: usize,
-    rows: usize,
+    table: &PendingTable,
     values: &mut Vec<Col>,
 ) -> Result<(), StoreError> {
+    let (cols, rows) = (table.cols, table.rows_per_statement);
     for part in values.chunks(cols * rows) {
-        let mut sql = Sql::new(insert);
+        let mut sql = Sql::new(table.insert);
         for (i, row) in part.chunks(cols).enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" });
             for (j, v) in row.iter().enumerate() {
@@ -190,18 +208,7 @@ impl<'a> Tx<'a> {
             Col::Text(app_id.to_string()),
             Col::Text(doc),
         ]);
-        if self.pending.events.len() >= EVENT_COLS * EVENT_ROWS {
-            let (conn, backend) = (&mut *self.conn, self.backend);
-            write_rows(
-                conn,
-                backend,
-                EVENT_INSERT,
-                EVENT_COLS,
-                EVENT_ROWS,
-                &mut self.pending.events,
-            )
-            .await?;
-        }
+        self.pending.write_full(self.conn, self.backend).await?;
         Ok(id)
     }
 
@@ -339,7 +346,7 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StoreError> {
         let before = before.map(|v| v.to_string());
         let after = after.map(|v| v.to_string());
-        self.defer_audit_row(
+        self.audit_json(
             activity,
             kind,
             object_id,
@@ -361,19 +368,7 @@ impl<'a> Tx<'a> {
     ) -> Result<(), StoreError> {
         let row = self.audit_row(activity, kind, object_id, before, after);
         self.pending.audit.extend(row);
-        if self.pending.audit.len() >= AUDIT_COLS * AUDIT_ROWS {
-            let (conn, backend) = (&mut *self.conn, self.backend);
-            write_rows(
-                conn,
-                backend,
-                AUDIT_INSERT,
-                AUDIT_COLS,
-                AUDIT_ROWS,
-                &mut self.pending.audit,
-            )
-            .await?;
-        }
-        Ok(())
+        self.pending.write_full(self.conn, self.backend).await
     }
 
     /// Appends `(…)` values of one system-log row to an `INSERT INTO system_log … VALUES`.
