@@ -97,16 +97,35 @@ fn live_session(s: &AppState, identity: &McpIdentity, sid: &str) -> Option<Sessi
     .then_some(info)
 }
 
+/// Whether a message is a request the gateway authorizes against the caller's grants (not a
+/// notification, a client's answer, `initialize` or `ping`), so its token check should read
+/// them in the same statement.
+fn checks_access(msg: &Value) -> bool {
+    msg.get("id").is_some()
+        && msg
+            .get("method")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !matches!(m, "initialize" | "ping"))
+}
+
 /// `POST /mcp`.
 pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     if !origin_allowed(&s, &headers) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
-    let identity = match authenticate_mcp_call(&s, &headers).await {
+    // Parsed before authentication only to know whether the request's authorization must
+    // also read the caller's grants; a body that does not parse is still refused after it.
+    let parsed = serde_json::from_slice::<Value>(&body);
+    let authenticated = if parsed.as_ref().is_ok_and(checks_access) {
+        authenticate_mcp_call(&s, &headers).await
+    } else {
+        authenticate(&s, &headers).await
+    };
+    let identity = match authenticated {
         Ok(i) => i,
         Err(resp) => return resp,
     };
-    let msg: Value = match serde_json::from_slice(&body) {
+    let msg: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
             return rpc_error(
