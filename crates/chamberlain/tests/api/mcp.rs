@@ -403,6 +403,33 @@ pub(crate) async fn auto_app(s: &TestServer, name: &str) -> String {
     app
 }
 
+/// Registers the remote MCP server at `url` under `app` with tool approval off (tools are
+/// approved as discovered) and tool prefix `prefix` ("" for none); returns its connector id.
+pub(crate) async fn register_auto_approved(
+    s: &TestServer,
+    app: &str,
+    name: &str,
+    prefix: &str,
+    url: &str,
+) -> String {
+    let mut body = json!({"displayName": name, "serverType": "MCP_SERVER_TYPE_EXTERNAL",
+        "externalConfig": {"url": url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}});
+    if !prefix.is_empty() {
+        body["toolPrefix"] = json!(prefix);
+    }
+    let reg = s
+        .ok(
+            "POST",
+            &format!("/api/v1/apps/{app}/mcp_servers"),
+            Some(body),
+        )
+        .await;
+    reg["mcpServer"]["connectorId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// The id of the server's built-in "All approved" toolset's entitlement.
 pub(crate) async fn all_approved_entitlement(s: &TestServer, app: &str, server: &str) -> String {
     let sets = s
@@ -1463,18 +1490,7 @@ fn listed(v: &Value, key: &str, field: &str) -> Vec<String> {
 pub async fn gateway_proxies_resources_and_prompts(s: &TestServer) {
     let fx = fixture(&[]);
     let app = auto_app(s, "Resources fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "Resources fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-                "toolPrefix": "rx", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(s, &app, "Resources fixture", "rx", &fx.url).await;
     let mcp_url = format!("{}/mcp", s.base);
     let lists = [
         ("resources/list", "resources"),
@@ -1782,19 +1798,7 @@ async fn gateway_conformance() {
     let s = TestServer::start(Db::Sqlite).await;
     let fx = fixture(&[]);
     let app = auto_app(&s, "Conformance fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({
-            "displayName": "Conformance fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-            "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(&s, &app, "Conformance fixture", "", &fx.url).await;
     let ent = all_approved_entitlement(&s, &app, &server).await;
     let (user, token) = ai_user(&s, "conformance@example.com").await;
     grant(&s, &app, &ent, &user, None).await;
@@ -1832,18 +1836,7 @@ async fn gateway_relays_server_requests_logs_and_subscriptions() {
     let s = TestServer::start(Db::Sqlite).await;
     let fx = fixture(&[]);
     let app = auto_app(&s, "Relay fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "Relay fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-                "toolPrefix": "rl", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(&s, &app, "Relay fixture", "rl", &fx.url).await;
     let ent = all_approved_entitlement(&s, &app, &server).await;
     let url = format!("{}/mcp", s.base);
     let (alice, alice_tok) = ai_user(&s, "alice-relay@example.com").await;
@@ -2310,18 +2303,7 @@ async fn gateway_caps_bound_sessions_per_user() {
     let s = TestServer::start(Db::Sqlite).await;
     let fx = fixture(&[]);
     let app = auto_app(&s, "Bound cap").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "Bound cap", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-                "toolPrefix": "bc", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(&s, &app, "Bound cap", "bc", &fx.url).await;
     let ent = all_approved_entitlement(&s, &app, &server).await;
     let url = format!("{}/mcp", s.base);
     let (alice, alice_tok) = ai_user(&s, "alice-cap@example.com").await;
@@ -2393,18 +2375,7 @@ async fn gateway_passes_input_required_results() {
     let s = TestServer::start(Db::Sqlite).await;
     let fx = fixture(&[]);
     let app = auto_app(&s, "MRTR fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "MRTR fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-                "toolPrefix": "ir", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(&s, &app, "MRTR fixture", "ir", &fx.url).await;
     let ent = all_approved_entitlement(&s, &app, &server).await;
     let url = format!("{}/mcp", s.base);
     let (alice, alice_tok) = ai_user(&s, "alice-mrtr@example.com").await;
@@ -2526,18 +2497,7 @@ async fn gateway_checks_mcp_param_headers() {
     let s = TestServer::start(Db::Sqlite).await;
     let fx = fixture(&[]);
     let app = auto_app(&s, "Param header fixture").await;
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(json!({"displayName": "Param header fixture", "serverType": "MCP_SERVER_TYPE_EXTERNAL",
-                "toolPrefix": "ph", "externalConfig": {"url": fx.url, "requireToolApproval": "OPTIONAL_BOOL_FALSE"}})),
-        )
-        .await;
-    let server = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let server = register_auto_approved(&s, &app, "Param header fixture", "ph", &fx.url).await;
     let ent = all_approved_entitlement(&s, &app, &server).await;
     let url = format!("{}/mcp", s.base);
     let (alice, tok) = ai_user(&s, "alice-params@example.com").await;
