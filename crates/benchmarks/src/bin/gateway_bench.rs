@@ -5,7 +5,8 @@
 //! through their "All approved" toolsets. The gateway runs in-process (the real HTTP app).
 //!
 //! 1. `echo` called directly on the fixture vs through the gateway, at 1, 8 and 64 concurrent
-//!    clients: p50/p99 latency and calls/s;
+//!    clients: p50/p99 latency and calls/s; and, as the ceiling any HTTP hop sets on this
+//!    machine, through a bare relay (axum in, reqwest out, bytes copied, nothing checked);
 //! 2. `tools/list` for the user entitled to every tool (p50/p99);
 //! 3. memory with `--sessions` initialized sessions (and 1,000 open notification streams);
 //! 4. revocation: calls keep running at 8 clients while the toolset grant is revoked; counts
@@ -217,6 +218,63 @@ impl Mcp {
         ensure!(v.get("error").is_none(), "{v}");
         Ok(v["result"]["isError"] != json!(true))
     }
+}
+
+/// A bare HTTP relay in front of one fixture: axum in, reqwest out, the body and the MCP
+/// headers copied, nothing parsed or checked. What it costs is the floor for any gateway
+/// hop on this machine, so the gateway's throughput ratio is read against it.
+async fn start_bare_relay(upstream: String) -> Result<String> {
+    use axum::http::{HeaderMap, StatusCode};
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    let target = reqwest::Url::parse(&upstream)?;
+    let relay = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let client = client.clone();
+        let target = target.clone();
+        async move {
+            let mut req = client.post(target).body(body);
+            for name in [
+                "accept",
+                "content-type",
+                "mcp-session-id",
+                "mcp-protocol-version",
+            ] {
+                if let Some(v) = headers.get(name) {
+                    req = req.header(name, v.as_bytes());
+                }
+            }
+            let Ok(resp) = req.send().await else {
+                return (
+                    StatusCode::BAD_GATEWAY,
+                    HeaderMap::new(),
+                    axum::body::Bytes::new(),
+                );
+            };
+            let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::OK);
+            let mut out = HeaderMap::new();
+            for name in ["content-type", "mcp-session-id"] {
+                if let Some(v) = resp.headers().get(name) {
+                    if let Ok(v) = axum::http::HeaderValue::from_bytes(v.as_bytes()) {
+                        out.insert(name, v);
+                    }
+                }
+            }
+            let body = resp.bytes().await.unwrap_or_default();
+            (status, out, body)
+        }
+    };
+    let app = axum::Router::new().route("/mcp", axum::routing::post(relay));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -447,22 +505,27 @@ async fn run(store: &Store, args: &Args) -> Result<()> {
     }
 
     // 1. Overhead and throughput: echo direct vs through the gateway.
-    println!("\n| clients | direct p50 / p99 ms | direct calls/s | gateway p50 / p99 ms | gateway calls/s | added p50 / p99 ms | throughput ratio |");
-    println!("|---|---|---|---|---|---|---|");
+    let bare_url = start_bare_relay(fixtures[0].url.clone()).await?;
+    println!("\n| clients | direct p50 / p99 ms | direct calls/s | gateway p50 / p99 ms | gateway calls/s | added p50 / p99 ms | throughput ratio | bare relay p50 / p99 ms | bare relay calls/s (ratio) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for conc in [1usize, 8, 64] {
         let mut direct = Vec::new();
         let mut gw = Vec::new();
+        let mut bare = Vec::new();
         for _ in 0..conc.min(64) {
             direct.push(Mcp::open(&http, &fixtures[0].url, None).await?);
             gw.push(Mcp::open(&http, &mcp_url, Some(&token)).await?);
+            bare.push(Mcp::open(&http, &bare_url, None).await?);
         }
-        // Warm up both paths.
+        // Warm up every path.
         load(&direct, "echo", 500, conc).await?;
         load(&gw, "s00_echo", 500, conc).await?;
+        load(&bare, "echo", 500, conc).await?;
         let (d, drate) = load(&direct, "echo", args.calls, conc).await?;
         let (g, grate) = load(&gw, "s00_echo", args.calls, conc).await?;
+        let (b, brate) = load(&bare, "echo", args.calls, conc).await?;
         println!(
-            "| {conc} | {:.3} / {:.3} | {:.0} | {:.3} / {:.3} | {:.0} | {:.3} / {:.3} | {:.0}% |",
+            "| {conc} | {:.3} / {:.3} | {:.0} | {:.3} / {:.3} | {:.0} | {:.3} / {:.3} | {:.0}% | {:.3} / {:.3} | {:.0} ({:.0}%) |",
             pct(&d, 0.5),
             pct(&d, 0.99),
             drate,
@@ -471,7 +534,11 @@ async fn run(store: &Store, args: &Args) -> Result<()> {
             grate,
             pct(&g, 0.5) - pct(&d, 0.5),
             pct(&g, 0.99) - pct(&d, 0.99),
-            grate / drate * 100.0
+            grate / drate * 100.0,
+            pct(&b, 0.5),
+            pct(&b, 0.99),
+            brate,
+            brate / drate * 100.0
         );
     }
 
