@@ -4,8 +4,8 @@
 //!   self-contained (any replica serves it); later POSTs carry `Mcp-Session-Id`; GET opens the
 //!   stream on which `notifications/tools/list_changed` arrives; DELETE ends the session.
 //! * modern (2026-07-28): stateless POSTs whose `_meta` names the version, checked against the
-//!   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers; `subscriptions/listen` is
-//!   the notification stream.
+//!   `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers (`Mcp-Name` mirrors the tool
+//!   name, resource URI or task id); `subscriptions/listen` is the notification stream.
 //!
 //! Every request needs a bearer token from Chamberlain's authorization server bound to this
 //! resource; without one the answer is 401 with `WWW-Authenticate` pointing at the protected
@@ -292,6 +292,19 @@ pub async fn post(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                     &id,
                     code::HEADER_MISMATCH,
                     "the Mcp-Name header must equal params.name (or params.uri)",
+                    None,
+                );
+            }
+            // Tasks extension (SEP-2663): the task id is the routing name.
+            if chamberlain_gateway::tasks::METHODS.contains(&method.as_str())
+                && header(&headers, "mcp-name").map(header_text).as_deref()
+                    != msg.pointer("/params/taskId").and_then(Value::as_str)
+            {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    &id,
+                    code::HEADER_MISMATCH,
+                    "the Mcp-Name header must equal params.taskId",
                     None,
                 );
             }

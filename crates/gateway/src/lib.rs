@@ -18,6 +18,7 @@
 //! * [`audit`]: the batched AI tool usage audit.
 //! * [`param_headers`]: `Mcp-Param-*` headers of 2026-07-28 tool calls (SEP-2243): checked
 //!   against the arguments, mirrored downstream.
+//! * [`tasks`]: the Tasks extension (SEP-2663): downstream tasks under sealed gateway task ids.
 //! * [`names`]: exposed tool names (`<prefix>_<tool>`, unique, ≤ 64 characters).
 
 pub mod audit;
@@ -32,6 +33,7 @@ pub mod param_headers;
 pub mod protocol;
 pub mod registry;
 pub mod session;
+pub mod tasks;
 pub mod upstream;
 
 use chamberlain_auth::crypto::SecretBox;

@@ -130,10 +130,11 @@ pub(crate) fn ok(id: &Value, result: Value) -> Value {
 /// Capabilities the gateway offers. Resources and prompts announce no `listChanged`: the
 /// gateway does not relay downstream list changes. Legacy sessions get resource
 /// subscriptions and logging (relayed through downstream sessions bound to the client
-/// session); 2026-07-28 has neither method.
+/// session); 2026-07-28 has neither method, and gets the Tasks extension ([`crate::tasks`]).
 pub fn capabilities(modern: bool) -> Value {
     if modern {
-        json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}, "completions": {}})
+        json!({"tools": {"listChanged": true}, "resources": {}, "prompts": {}, "completions": {},
+            "extensions": {crate::tasks::EXTENSION: {}}})
     } else {
         json!({"tools": {"listChanged": true}, "resources": {"subscribe": true}, "prompts": {},
             "completions": {}, "logging": {}})
@@ -243,6 +244,9 @@ pub async fn handle(gw: &Gateway, caller: &Caller, msg: &Value) -> Option<Answer
         "completion/complete" => features::complete(gw, caller, &id, &params, started).await,
         "tools/list" => return Some(list_tools(gw, caller, &id, started).await),
         "tools/call" => call_tool(gw, caller, &id, &params, started).await,
+        "tasks/get" | "tasks/update" | "tasks/cancel" => {
+            crate::tasks::handle(gw, caller, &id, method, &params, started).await
+        }
         "" => error(
             &id,
             code::INVALID_REQUEST,
@@ -709,6 +713,9 @@ async fn call_tool(
                     call_failed(gw, caller, id, (&entry.tool, name), why, &text, started)
                 }
             }
+        }
+        Ok(result) if caller.modern() && crate::tasks::is_created(&result) => {
+            crate::tasks::created(gw, caller, id, (&entry.tool, name), result, started)
         }
         Ok(result) => {
             let is_error = result

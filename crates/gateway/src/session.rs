@@ -45,6 +45,8 @@ impl SessionInfo {
             elicitation_form: self.f,
             elicitation_url: self.e,
             roots: self.r,
+            // Legacy sessions do not get the Tasks extension.
+            tasks: false,
         }
     }
 }

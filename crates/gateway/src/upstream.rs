@@ -736,7 +736,9 @@ impl Upstream {
 
 /// `initialize` declaring `caps`, what the AI clients the session serves declared (each
 /// server request is still checked against the calling client: [`ClientCaps::allows`]).
-fn initialize_params(caps: ClientCaps) -> Value {
+fn initialize_params(mut caps: ClientCaps) -> Value {
+    // Tasks go through 2026-07-28 requests only (see crate::tasks).
+    caps.tasks = false;
     json!({
         "protocolVersion": UPSTREAM_PROTOCOL,
         "capabilities": caps.declared(),
@@ -824,6 +826,9 @@ pub struct ClientCaps {
     pub elicitation_url: bool,
     /// `roots`.
     pub roots: bool,
+    /// The Tasks extension (`extensions["io.modelcontextprotocol/tasks"]`, 2026-07-28
+    /// requests only): declared downstream so a server may answer with a task.
+    pub tasks: bool,
 }
 
 impl ClientCaps {
@@ -843,6 +848,9 @@ impl ClientCaps {
             elicitation_url: elicitation
                 .is_some_and(|e| e.get("url").is_some_and(Value::is_object)),
             roots: has("roots"),
+            tasks: c
+                .and_then(|c| c.pointer("/extensions/io.modelcontextprotocol~1tasks"))
+                .is_some_and(Value::is_object),
         }
     }
 
@@ -872,6 +880,9 @@ impl ClientCaps {
                 e["url"] = json!({});
             }
             c["elicitation"] = e;
+        }
+        if self.tasks {
+            c["extensions"] = json!({ crate::tasks::EXTENSION: {} });
         }
         c
     }

@@ -168,7 +168,85 @@ pub fn conformance_tools() -> Vec<Tool> {
         "inputSchema": json_schema_2020_12(),
     })));
     tools.push(custom_header_tool());
+    tools.extend(task_tools());
     tools
+}
+
+/// How a tool relates to the Tasks extension (SEP-2663). The wire carries no such field: the
+/// server alone decides whether a call becomes a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// Never a task.
+    Forbidden,
+    /// A task when the request declared the extension, else run synchronously.
+    Optional,
+    /// Only as a task: refused with -32021 when the request did not declare the extension.
+    Required,
+}
+
+/// The task fixtures the conformance suite's tasks scenarios call: (name, support, description,
+/// input schema).
+const TASK_TOOLS: &[(&str, TaskSupport, &str)] = &[
+    ("greet", TaskSupport::Forbidden, "Returns `Hello, {name}!` (never a task)"),
+    (
+        "slow_compute",
+        TaskSupport::Optional,
+        "Sleeps `seconds` then reports `label`; a task when the client declared the tasks extension, cancellable",
+    ),
+    (
+        "failing_job",
+        TaskSupport::Required,
+        "Task only: fails with a tool error (isError) after about a second",
+    ),
+    (
+        "protocol_error_job",
+        TaskSupport::Optional,
+        "Fails with a JSON-RPC internal error (as a task: status failed with the error inlined)",
+    ),
+    (
+        "confirm_delete",
+        TaskSupport::Optional,
+        "Asks the user to confirm deleting `filename` (elicitation), then reports what it did",
+    ),
+    (
+        "multi_input",
+        TaskSupport::Optional,
+        "Asks two questions at once (two elicitations pending together), then reports both answers",
+    ),
+    (
+        "test_tool_with_task",
+        TaskSupport::Required,
+        "Asks for the user's name (input_required), then becomes a task that greets them",
+    ),
+];
+
+/// The task support of a task fixture tool (None for every other tool).
+pub fn task_support(name: &str) -> Option<TaskSupport> {
+    TASK_TOOLS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, s, _)| *s)
+}
+
+fn task_tools() -> Vec<Tool> {
+    TASK_TOOLS
+        .iter()
+        .map(|(name, _, description)| {
+            let schema = match *name {
+                "greet" => string_arg_schema("name", "Who to greet"),
+                "slow_compute" => json!({
+                    "type": "object",
+                    "properties": {
+                        "seconds": { "type": "number", "description": "How long to work" },
+                        "label": { "type": "string", "description": "Echoed in the result" }
+                    }
+                }),
+                "confirm_delete" => string_arg_schema("filename", "The file to delete"),
+                _ => empty_schema(),
+            };
+            wire(json!({ "name": name, "description": description, "inputSchema": schema }))
+        })
+        .collect()
 }
 
 /// An input schema with `$schema`, `$defs`, `$anchor`, `$ref`, composition and conditionals.

@@ -5,8 +5,9 @@
 //!
 //! - it implements the tools, resources and prompts the official conformance suite
 //!   (`@modelcontextprotocol/conformance`) calls by name (`test_simple_text`,
-//!   `test://static-text`, `test_simple_prompt`, the 2026-07-28 MRTR tools, …), so the suite can
-//!   run against it directly or through the gateway (`scripts/conformance`);
+//!   `test://static-text`, `test_simple_prompt`, the 2026-07-28 MRTR tools, the Tasks extension's
+//!   `slow_compute`, …), so the suite can run against it directly or through the gateway
+//!   (`scripts/conformance`);
 //! - it speaks Streamable HTTP at `/mcp` in both protocol eras (legacy sessions with
 //!   `initialize`, and stateless 2026-07-28 requests) or stdio;
 //! - it has knobs for gateway tests and benchmarks: a cheap read-only `echo`, a destructive
@@ -15,6 +16,7 @@
 
 mod catalog;
 mod server;
+mod tasks;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use rmcp::model::*;
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSink};
+use rmcp::task_manager::TaskManager;
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler};
 use serde_json::{json, Map, Value};
 
@@ -46,6 +47,8 @@ struct Inner {
     /// Static part of `tools/list`, built once (it can be large with `--tools N`).
     static_tools: Vec<Tool>,
     codec: RequestStateCodec,
+    /// Tasks (SEP-2663) in memory, each kept for its TTL.
+    tasks: TaskManager,
     /// Legacy sessions (and stdio), to send `notifications/tools/list_changed` to.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Open 2026-07-28 `subscriptions/listen` streams.
@@ -71,6 +74,7 @@ impl Fixture {
                 options,
                 static_tools,
                 codec: RequestStateCodec::try_new(REQUEST_STATE_KEY).expect("key is long enough"),
+                tasks: TaskManager::new(),
                 peers: Mutex::new(Vec::new()),
                 listeners: Mutex::new(HashMap::new()),
                 next_listener: AtomicU64::new(0),
@@ -166,6 +170,9 @@ impl Fixture {
         }
         if !self.is_known_tool(name) {
             return Err(unknown_tool(name));
+        }
+        if crate::tasks::is_task_tool(name) {
+            return crate::tasks::call(&self.inner.tasks, &request, &cx).await;
         }
         if name.starts_with("test_input_required_result_") {
             return self.call_mrtr(&request, &cx);
@@ -580,7 +587,7 @@ impl Fixture {
     }
 }
 
-fn text(s: impl Into<String>) -> CallToolResult {
+pub(crate) fn text(s: impl Into<String>) -> CallToolResult {
     CallToolResult::success(vec![ContentBlock::text(s)])
 }
 
@@ -606,7 +613,7 @@ fn field<'a>(answer: &'a Map<String, Value>, name: &str) -> &'a str {
         .unwrap_or("unknown")
 }
 
-fn elicitation(message: &str, properties: Value) -> InputRequest {
+pub(crate) fn elicitation(message: &str, properties: Value) -> InputRequest {
     let required: Vec<&String> = properties
         .as_object()
         .map(|p| p.keys().collect())
@@ -679,7 +686,8 @@ impl ServerHandler for Fixture {
             "resources": { "subscribe": true, "listChanged": true },
             "prompts": { "listChanged": true },
             "logging": {},
-            "completions": {}
+            "completions": {},
+            "extensions": { TASKS_EXTENSION_ID: {} }
         }));
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(
@@ -879,6 +887,38 @@ impl ServerHandler for Fixture {
         Ok(complete(
             json!({ "completion": { "values": [], "total": 0, "hasMore": false } }),
         ))
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.inner.tasks.get_task(&request.task_id)?,
+        ))
+    }
+
+    /// Answers pending input requests; unknown or already answered keys are ignored, and a
+    /// subset may be answered (the task stays `input_required` until all are).
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.inner
+            .tasks
+            .update_task(&request.task_id, request.input_responses)
+    }
+
+    /// Cooperative: the task settles as `cancelled` when it notices; terminal tasks stay as
+    /// they are (the ack is the same).
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _cx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.inner.tasks.cancel_task(&request.task_id)
     }
 
     async fn set_level(

@@ -50,7 +50,7 @@ use webhooks::{
 };
 
 use mcp::{
-    gateway_governs_tools_end_to_end, gateway_proxies_resources_and_prompts,
+    gateway_governs_tools_end_to_end, gateway_proxies_resources_and_prompts, gateway_proxies_tasks,
     gateway_refuses_bad_tokens_and_sessions, hosted_stdio_server_through_the_gateway,
     mcp_registry_bad_input_is_refused, scheduled_discovery_picks_up_changes,
 };
@@ -104,6 +104,7 @@ on_both_backends!(
     starttls_auth_and_digests,
     gateway_governs_tools_end_to_end,
     gateway_proxies_resources_and_prompts,
+    gateway_proxies_tasks,
     gateway_refuses_bad_tokens_and_sessions,
     mcp_registry_bad_input_is_refused,
     hosted_stdio_server_through_the_gateway,

@@ -1463,7 +1463,11 @@ async fn stateless_with(
         .header("Accept", "application/json, text/event-stream")
         .header("MCP-Protocol-Version", "2026-07-28")
         .header("Mcp-Method", method);
-    if let Some(n) = params.get("name").or_else(|| params.get("uri")) {
+    if let Some(n) = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .or_else(|| params.get("taskId"))
+    {
         req = req.header("Mcp-Name", n.as_str().unwrap());
     }
     let resp = req
@@ -2620,4 +2624,208 @@ async fn gateway_checks_mcp_param_headers() {
     })
     .await;
     s.finish().await;
+}
+
+/// The Tasks extension (SEP-2663) through the gateway, on the gateway's own rules: tasks of
+/// the fixture's `slow_compute` and `confirm_delete` come back under sealed gateway task ids
+/// that route `tasks/get`, `tasks/update` and `tasks/cancel` to the fixture; another user's,
+/// an altered or an unknown id is refused like an unknown task, a request without the
+/// extension gets `-32021`, a mismatched `Mcp-Name` `-32020`; a caller whose grant was
+/// revoked can no longer read the task but can still cancel it; every request is audited.
+pub async fn gateway_proxies_tasks(s: &TestServer) {
+    let fx = fixture(&[]);
+    let app = auto_app(s, "Tasks fixture").await;
+    let server = register_auto_approved(s, &app, "Tasks fixture", "tk", &fx.url).await;
+    let ent = all_approved_entitlement(s, &app, &server).await;
+    let url = format!("{}/mcp", s.base);
+    let (alice, alice_tok) = ai_user(s, "alice-tasks@example.com").await;
+    grant(s, &app, &ent, &alice, None).await;
+    let (bob, bob_tok) = ai_user(s, "bob-tasks@example.com").await;
+    grant(s, &app, &ent, &bob, None).await;
+    let ext = "io.modelcontextprotocol/tasks";
+    let caps = json!({"elicitation": {}, "extensions": {ext: {}}});
+    let req = |tok: &str, method: &'static str, params: Value| {
+        let (url, tok, caps) = (url.clone(), tok.to_string(), caps.clone());
+        async move { stateless_with(&url, &tok, method, params, caps).await }
+    };
+
+    let (_, v) = req(&alice_tok, "server/discover", json!({})).await;
+    assert!(
+        v["result"]["capabilities"]["extensions"][ext].is_object(),
+        "{v}"
+    );
+
+    // A task under a gateway id, readable at once.
+    let (_, v) = req(
+        &alice_tok,
+        "tools/call",
+        json!({"name": "tk_slow_compute", "arguments": {"seconds": 30, "label": "t"}}),
+    )
+    .await;
+    let created = &v["result"];
+    assert_eq!(created["resultType"], "task", "{v}");
+    assert!(created.get("requestState").is_none(), "{v}");
+    let gid = created["taskId"].as_str().unwrap().to_string();
+    assert!(gid.len() > 60, "a sealed id, not the fixture's: {gid}");
+    let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": gid})).await;
+    assert_eq!(v["result"]["taskId"], gid.as_str(), "{v}");
+    assert_eq!(v["result"]["status"], "working", "{v}");
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+
+    // Refusals: another user's id, an altered one, one the gateway never issued.
+    let unknown = |v: &Value| {
+        assert_eq!(v["error"]["code"], -32602, "{v}");
+        assert_eq!(v["error"]["message"], "unknown task", "{v}");
+    };
+    let (_, v) = req(&bob_tok, "tasks/get", json!({"taskId": gid})).await;
+    unknown(&v);
+    let (_, v) = req(&bob_tok, "tasks/cancel", json!({"taskId": gid})).await;
+    unknown(&v);
+    let mut altered = gid.clone().into_bytes();
+    let i = altered.len() / 2;
+    altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": altered})).await;
+    unknown(&v);
+    let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": "no-such-task"})).await;
+    unknown(&v);
+    // Without the extension in the request's capabilities.
+    let (st, v) = stateless(&url, &alice_tok, "tasks/get", json!({"taskId": gid})).await;
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(v["error"]["code"], -32021, "{v}");
+    assert!(v["error"]["data"]["requiredCapabilities"]["extensions"][ext].is_object());
+    // ... and tools/call then runs synchronously.
+    let (_, v) = stateless(
+        &url,
+        &alice_tok,
+        "tools/call",
+        json!({"name": "tk_slow_compute", "arguments": {"seconds": 0, "label": "sync"}}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert!(v["result"].get("taskId").is_none(), "{v}");
+    // Mcp-Name must mirror the task id.
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&alice_tok)
+        .header("Accept", "application/json, text/event-stream")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tasks/get")
+        .header("Mcp-Name", "another-task")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"taskId": gid,
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": caps}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], -32020, "{v}");
+    // Removed v1 methods.
+    let (st, v) = req(&alice_tok, "tasks/list", json!({})).await;
+    assert_eq!(
+        (st, v["error"]["code"].clone()),
+        (404, json!(-32601)),
+        "{v}"
+    );
+
+    // Input through the task: tasks/get shows the request, tasks/update answers it.
+    let (_, v) = req(
+        &alice_tok,
+        "tools/call",
+        json!({"name": "tk_confirm_delete", "arguments": {"filename": "a.txt"}}),
+    )
+    .await;
+    let confirm = v["result"]["taskId"].as_str().unwrap().to_string();
+    let poll = |want: &'static str| {
+        let confirm = confirm.clone();
+        let req = &req;
+        let alice_tok = alice_tok.clone();
+        async move {
+            for _ in 0..100 {
+                let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": confirm})).await;
+                if v["result"]["status"] == want {
+                    return v["result"].clone();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("task never reached {want}");
+        }
+    };
+    let t = poll("input_required").await;
+    assert_eq!(
+        t["inputRequests"]["confirm"]["method"], "elicitation/create",
+        "{t}"
+    );
+    let (_, v) = req(
+        &alice_tok,
+        "tasks/update",
+        json!({"taskId": confirm, "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": true}}}}),
+    )
+    .await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+    assert!(v["result"].get("taskId").is_none(), "{v}");
+    let t = poll("completed").await;
+    assert_eq!(text_of(&t["result"]), "Deleted a.txt", "{t}");
+
+    // Revoked: the task cannot be read or answered any more, but its owner may cancel it.
+    revoke(s, &app, &ent, &alice).await;
+    let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": gid})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Access denied"),
+        "{v}"
+    );
+    let (_, v) = req(&alice_tok, "tasks/cancel", json!({"taskId": gid})).await;
+    assert_eq!(v["result"]["resultType"], "complete", "{v}");
+
+    // The audit: one record per request, with the tool and why.
+    let audit = |user: String, result: &'static str| async move {
+        let v = s
+            .ok(
+                "POST",
+                "/api/v1/ai-governance/audit/search",
+                Some(json!({"userIds": [user], "results": [result], "pageSize": 100})),
+            )
+            .await;
+        v["list"].as_array().unwrap().clone()
+    };
+    let has = |records: &[Value], method: &str, name: &str, reason: &str| {
+        records.iter().any(|r| {
+            r["method"] == method
+                && r["toolName"] == name
+                && r["reason"].as_str().unwrap().contains(reason)
+        })
+    };
+    eventually("audit of tasks requests", || async {
+        let alice_ok = audit(alice.clone(), "SUCCESS").await;
+        let alice_denied = audit(alice.clone(), "DENIED").await;
+        let bob_denied = audit(bob.clone(), "DENIED").await;
+        has(&alice_ok, "tools/call", "tk_slow_compute", "started task")
+            && has(&alice_ok, "tasks/get", "tk_slow_compute", "working")
+            && has(&alice_ok, "tasks/update", "tk_confirm_delete", "")
+            && has(&alice_ok, "tasks/get", "tk_confirm_delete", "completed")
+            && has(&alice_ok, "tasks/cancel", "tk_slow_compute", "")
+            && has(&alice_denied, "tasks/get", "tk_slow_compute", "not granted")
+            && has(&alice_denied, "tasks/get", "", "unknown task id")
+            && has(
+                &alice_denied,
+                "tasks/get",
+                "",
+                "did not declare the tasks extension",
+            )
+            && has(&bob_denied, "tasks/get", "tk_slow_compute", "another user")
+            && has(
+                &bob_denied,
+                "tasks/cancel",
+                "tk_slow_compute",
+                "another user",
+            )
+    })
+    .await;
 }
