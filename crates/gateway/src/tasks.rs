@@ -17,9 +17,9 @@
 //! server's own credentials; what it answers is passed on with the gateway id put back.
 
 use crate::protocol::{audit_target, code, error, modern_result, ok, Caller};
-use crate::upstream::UpstreamError;
+use crate::upstream::{header_value, UpstreamError};
 use crate::{denial_text, Gateway};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chamberlain_auth::crypto::SecretBox;
 use chamberlain_model::mcp::McpTool;
@@ -78,15 +78,6 @@ fn open(secrets: &SecretBox, id: &str) -> Option<Sealed> {
     let sealed = String::from_utf8(URL_SAFE_NO_PAD.decode(id.as_bytes()).ok()?).ok()?;
     let plain = secrets.open(&sealed, CONTEXT).ok()?;
     serde_json::from_slice(&plain).ok()
-}
-
-/// A header value for `text` (2026-07-28): as is when printable ASCII, else `=?base64?…?=`.
-fn header_value(text: &str) -> String {
-    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        text.to_string()
-    } else {
-        format!("=?base64?{}?=", STANDARD.encode(text))
-    }
 }
 
 /// Passes on the `CreateTaskResult` a server answered to `tools/call` of `tool` (exposed as

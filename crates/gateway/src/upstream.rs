@@ -789,7 +789,7 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, Upstrea
 }
 
 /// A header value for `text`: as is when printable ASCII, else `=?base64?…?=` (2026-07-28).
-fn header_value(text: &str) -> String {
+pub(crate) fn header_value(text: &str) -> String {
     use base64::Engine;
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         text.to_string()
