@@ -10,6 +10,8 @@ mod error;
 mod group_commit;
 mod migrate;
 pub mod page;
+mod reader;
+pub use reader::Reader;
 pub mod record;
 pub mod repo;
 mod tx;
@@ -37,6 +39,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// What [`Store::pool`] hands out: the pool, with a read lane on SQLite.
+    reader: Arc<reader::Reader>,
     backend: Backend,
     /// SQLite allows one writer; writers of this process queue here (in FIFO order, without
     /// sleeping) instead of in SQLite's busy handler, whose back-off sleeps of up to 100 ms
@@ -161,7 +165,15 @@ impl Store {
         let checkpointer = writers
             .as_ref()
             .map(|w| spawn_checkpointer(pool.clone(), w.clone()));
+        // The lane holds as many connections as the pool may: reads move to it, while the
+        // pool keeps serving the writer queue, streams and explicit connections.
+        let lane = if backend == Backend::Sqlite {
+            max as usize
+        } else {
+            0
+        };
         Ok(Store {
+            reader: Arc::new(reader::Reader::new(pool.clone(), lane)),
             pool,
             backend,
             writers,
@@ -174,9 +186,11 @@ impl Store {
         self.backend
     }
 
-    /// The underlying pool, for read queries in the repository modules.
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// The executor for read queries in the repository modules: the pool, whose completed
+    /// reads on SQLite run on a lane of connections that skips sqlx's ping on release
+    /// (see `reader.rs`). `.raw()` is the pool itself.
+    pub fn pool(&self) -> &reader::Reader {
+        &self.reader
     }
 
     /// Applies all embedded migrations that have not run yet. Safe to call from several
@@ -225,6 +239,7 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.reader.close_lane();
         self.pool.close().await
     }
 }

@@ -542,6 +542,23 @@ async fn run(store: &Store, args: &Args) -> Result<()> {
         );
     }
 
+    // The one database read of each authorized MCP request (token check and the caller's
+    // grants in the gateway's apps), alone: how much of the added latency it is.
+    let apps = vec![app.clone()];
+    let mut reads = Vec::with_capacity(5000);
+    for _ in 0..5000 {
+        let t = Instant::now();
+        let check = oauth::mcp_check(store, &user.id, &client.client_id, &apps).await?;
+        reads.push(t.elapsed());
+        ensure!(check.is_some_and(|c| c.grants.is_some_and(|g| !g.is_empty())));
+    }
+    reads.sort();
+    println!(
+        "\nauthorization read per request (repo::oauth::mcp_check, one caller, 5,000 in a row): p50 {:.3} ms, p99 {:.3} ms",
+        pct(&reads, 0.5),
+        pct(&reads, 0.99)
+    );
+
     // 2. tools/list for a user entitled to every tool.
     let m = Mcp::open(&http, &mcp_url, Some(&token)).await?;
     let first = m

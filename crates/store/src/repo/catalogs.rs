@@ -288,7 +288,7 @@ pub async fn ensure_builtin_account(tx: &mut Tx<'_>, user_id: &str) -> Result<St
 
 /// Whether `user_id` has a live account in `app_id` (read only; see [`ensure_local_account`]).
 pub async fn has_local_account(
-    pool: &sqlx::AnyPool,
+    pool: &crate::Reader,
     app_id: &str,
     user_id: &str,
 ) -> Result<bool, StoreError> {
