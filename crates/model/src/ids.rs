@@ -28,8 +28,10 @@ pub fn new_id() -> String {
     });
     let mut bytes = [0u8; 20];
     bytes[..8].copy_from_slice(&stamp.to_be_bytes()[..]);
-    let random: [u8; 16] = uuid::Uuid::new_v4().into_bytes();
-    bytes[8..].copy_from_slice(&random[..12]);
+    // The thread's CSPRNG (seeded from the OS): `Uuid::new_v4` made a getrandom system call
+    // per id, and every row the store writes gets one.
+    let random: [u8; 12] = rand::random();
+    bytes[8..].copy_from_slice(&random);
     encode_base62(&bytes)
 }
 
