@@ -403,6 +403,27 @@ pub(crate) async fn auto_app(s: &TestServer, name: &str) -> String {
     app
 }
 
+/// The MCP audit records of `user` with `result` (SUCCESS, DENIED, ERROR), newest first.
+async fn audit_of(s: &TestServer, user: &str, result: &str) -> Vec<Value> {
+    let v = s
+        .ok(
+            "POST",
+            "/api/v1/ai-governance/audit/search",
+            Some(json!({"userIds": [user], "results": [result], "pageSize": 100})),
+        )
+        .await;
+    v["list"].as_array().unwrap().clone()
+}
+
+/// Whether `records` hold one for `method` on `name` whose reason contains `reason`.
+fn has(records: &[Value], method: &str, name: &str, reason: &str) -> bool {
+    records.iter().any(|r| {
+        r["method"] == method
+            && r["toolName"] == name
+            && r["reason"].as_str().unwrap().contains(reason)
+    })
+}
+
 /// Registers the remote MCP server at `url` under `app` with tool approval off (tools are
 /// approved as discovered) and tool prefix `prefix` ("" for none); returns its connector id.
 pub(crate) async fn register_auto_approved(
@@ -1718,27 +1739,10 @@ pub async fn gateway_proxies_resources_and_prompts(s: &TestServer) {
     .await;
 
     // The audit: one record per request, with the server, the name or URI, and why.
-    let audit = |user: String, result: &'static str| async move {
-        let v = s
-            .ok(
-                "POST",
-                "/api/v1/ai-governance/audit/search",
-                Some(json!({"userIds": [user], "results": [result], "pageSize": 100})),
-            )
-            .await;
-        v["list"].as_array().unwrap().clone()
-    };
-    let has = |records: &[Value], method: &str, name: &str, reason: &str| {
-        records.iter().any(|r| {
-            r["method"] == method
-                && r["toolName"] == name
-                && r["reason"].as_str().unwrap().contains(reason)
-        })
-    };
     eventually("audit of resources and prompts", || async {
-        let bob_denied = audit(bob.clone(), "DENIED").await;
-        let carol_denied = audit(carol.clone(), "DENIED").await;
-        let carol_ok = audit(carol.clone(), "SUCCESS").await;
+        let bob_denied = audit_of(s, &bob, "DENIED").await;
+        let carol_denied = audit_of(s, &carol, "DENIED").await;
+        let carol_ok = audit_of(s, &carol, "SUCCESS").await;
         has(
             &bob_denied,
             "resources/read",
@@ -2785,27 +2789,10 @@ pub async fn gateway_proxies_tasks(s: &TestServer) {
     assert_eq!(v["result"]["resultType"], "complete", "{v}");
 
     // The audit: one record per request, with the tool and why.
-    let audit = |user: String, result: &'static str| async move {
-        let v = s
-            .ok(
-                "POST",
-                "/api/v1/ai-governance/audit/search",
-                Some(json!({"userIds": [user], "results": [result], "pageSize": 100})),
-            )
-            .await;
-        v["list"].as_array().unwrap().clone()
-    };
-    let has = |records: &[Value], method: &str, name: &str, reason: &str| {
-        records.iter().any(|r| {
-            r["method"] == method
-                && r["toolName"] == name
-                && r["reason"].as_str().unwrap().contains(reason)
-        })
-    };
     eventually("audit of tasks requests", || async {
-        let alice_ok = audit(alice.clone(), "SUCCESS").await;
-        let alice_denied = audit(alice.clone(), "DENIED").await;
-        let bob_denied = audit(bob.clone(), "DENIED").await;
+        let alice_ok = audit_of(s, &alice, "SUCCESS").await;
+        let alice_denied = audit_of(s, &alice, "DENIED").await;
+        let bob_denied = audit_of(s, &bob, "DENIED").await;
         has(&alice_ok, "tools/call", "tk_slow_compute", "started task")
             && has(&alice_ok, "tasks/get", "tk_slow_compute", "working")
             && has(&alice_ok, "tasks/update", "tk_confirm_delete", "")
