@@ -438,6 +438,11 @@ pub(crate) async fn register_auto_approved(
     if !prefix.is_empty() {
         body["toolPrefix"] = json!(prefix);
     }
+    register_server(s, app, body).await.1
+}
+
+/// Registers an MCP server under `app`: (the answer, its connector id).
+pub(crate) async fn register_server(s: &TestServer, app: &str, body: Value) -> (Value, String) {
     let reg = s
         .ok(
             "POST",
@@ -445,10 +450,11 @@ pub(crate) async fn register_auto_approved(
             Some(body),
         )
         .await;
-    reg["mcpServer"]["connectorId"]
+    let id = reg["mcpServer"]["connectorId"]
         .as_str()
         .unwrap()
-        .to_string()
+        .to_string();
+    (reg, id)
 }
 
 /// The id of the server's built-in "All approved" toolset's entitlement.
@@ -851,16 +857,8 @@ pub async fn gateway_governs_tools_end_to_end(s: &TestServer) {
 
     // The audit has one record per request, with the precise denial reasons.
     eventually("audit records", || async {
-        let v = s
-            .ok(
-                "POST",
-                "/api/v1/ai-governance/audit/search",
-                Some(json!({"userIds": [alice], "results": ["DENIED"], "pageSize": 100})),
-            )
-            .await;
-        let reasons: Vec<String> = v["list"]
-            .as_array()
-            .unwrap()
+        let reasons: Vec<String> = audit_of(s, &alice, "DENIED")
+            .await
             .iter()
             .map(|r| r["reason"].as_str().unwrap().to_string())
             .collect();
@@ -2608,16 +2606,8 @@ async fn gateway_checks_mcp_param_headers() {
 
     // Each refusal is audited with what was wrong.
     eventually("audit of Mcp-Param refusals", || async {
-        let v = s
-            .ok(
-                "POST",
-                "/api/v1/ai-governance/audit/search",
-                Some(json!({"userIds": [alice], "results": ["DENIED"], "pageSize": 100})),
-            )
-            .await;
-        let reasons: Vec<String> = v["list"]
-            .as_array()
-            .unwrap()
+        let reasons: Vec<String> = audit_of(&s, &alice, "DENIED")
+            .await
             .iter()
             .filter(|r| r["toolName"] == tool && r["method"] == "tools/call")
             .map(|r| r["reason"].as_str().unwrap().to_string())
@@ -2693,6 +2683,30 @@ pub async fn gateway_proxies_tasks(s: &TestServer) {
     unknown(&v);
     let (_, v) = req(&alice_tok, "tasks/get", json!({"taskId": "no-such-task"})).await;
     unknown(&v);
+    // Malformed requests say what to send.
+    let (_, v) = req(&alice_tok, "tasks/get", json!({})).await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("params.taskId"),
+        "{v}"
+    );
+    let (_, v) = req(
+        &alice_tok,
+        "tasks/update",
+        json!({"taskId": gid, "inputResponses": [1]}),
+    )
+    .await;
+    assert_eq!(v["error"]["code"], -32602, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("params.inputResponses"),
+        "{v}"
+    );
     // Without the extension in the request's capabilities.
     let (st, v) = stateless(&url, &alice_tok, "tasks/get", json!({"taskId": gid})).await;
     assert_eq!(st, 400, "{v}");

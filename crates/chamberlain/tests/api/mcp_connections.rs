@@ -4,7 +4,7 @@
 //! mode checks the `resource` audience). Installed by `scripts/mcp-node-servers`.
 
 use crate::harness::TestServer;
-use crate::mcp::{auto_app, entitled_session, eventually, grant, Session};
+use crate::mcp::{auto_app, entitled_session, eventually, grant, register_server, Session};
 use crate::oauth::{hidden_fields, location, sign_in, PASSWORD};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -134,22 +134,6 @@ async fn connect_account(
     );
     let done = b.get(&back).send().await.unwrap();
     (done.status().as_u16(), done.text().await.unwrap())
-}
-
-/// Registers an MCP server under `app`: (the answer, its connector id).
-async fn register_server(s: &TestServer, app: &str, body: Value) -> (Value, String) {
-    let reg = s
-        .ok(
-            "POST",
-            &format!("/api/v1/apps/{app}/mcp_servers"),
-            Some(body),
-        )
-        .await;
-    let id = reg["mcpServer"]["connectorId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (reg, id)
 }
 
 fn text_of(result: &Value) -> String {
